@@ -1,0 +1,57 @@
+# Tunables of the core. Values that clients or the C original can observe are
+# the original's (SPEC.md §5.6); the rest are ours and say why.
+
+cdef enum:
+    OT_HASH_SIZE = 20
+
+    # Torrents live in 2^12 buckets picked by the top 12 bits of the info_hash,
+    # each a vector sorted by hash, so walking the buckets in order visits the
+    # torrents in ascending info_hash order (full scrape, statedump). The
+    # original has 1024; 4096 keeps the memmove on insert short at 10^6
+    # torrents and costs 48-64 KiB when empty.
+    OT_BUCKET_BITS = 12
+    OT_BUCKET_COUNT = 4096
+
+    # Address families. A peer record is the compact wire form followed by a
+    # flags byte and an age byte (minutes), so building a reply is memcpy.
+    OT_FAMILY_V4 = 0
+    OT_FAMILY_V6 = 1
+    OT_PEER4_KEY = 6              # ip4 + port: identity, sort key, wire form
+    OT_PEER6_KEY = 18             # ip6 + port
+    OT_PEER4_SIZE = 8
+    OT_PEER6_SIZE = 20
+
+    PEER_FLAG_SEEDING = 0x80
+    PEER_FLAG_COMPLETED = 0x40
+    PEER_FLAG_STOPPED = 0x20      # only in requests and live-sync records
+    PEER_FLAG_FROM_SYNC = 0x10    # learned through live sync
+
+    # Ageing, in minutes (SPEC.md §5.6-5.7).
+    OT_PEER_TIMEOUT = 45
+    OT_TORRENT_TIMEOUT = 1440
+
+    # Announce interval: 1800 - 180 + rand % 360, i.e. 1620..1979 seconds;
+    # min interval is half of it (HTTP only).
+    OT_INTERVAL_LOW = 1620
+    OT_INTERVAL_SPREAD = 360
+
+    # Peers in one answer: HTTP numwant default and cap; UDP caps per family,
+    # 66 IPv6 peers keep the datagram near 1200 bytes as current upstream does.
+    OT_NUMWANT_DEFAULT = 50
+    OT_NUMWANT_MAX = 200
+    OT_UDP_PEERS_V4 = 200
+    OT_UDP_PEERS_V6 = 66
+
+    # Scrape caps: hashes answered per HTTP scrape and per UDP scrape packet.
+    OT_MAXMULTISCRAPE = 64
+    OT_UDP_SCRAPE_MAX = 75
+
+    # Worst case of one announce body: the fixed part with 10-digit counters
+    # is under 200 bytes, plus 200 peers of 18 bytes.
+    OT_ANNOUNCE_BODY_MAX = 4096
+
+# Status codes returned by store operations.
+cdef enum:
+    OT_OK = 0
+    OT_REFUSED_MEMORY = 1     # tracker.memory_limit reached: no new torrent or peer
+    OT_NOMEM = 2              # malloc failed

@@ -1,0 +1,12 @@
+from libc.stdint cimport uint16_t, uint32_t, uint64_t
+
+cdef extern from "otbytes.h" nogil:
+    uint16_t ot_load_be16(const unsigned char *p)
+    uint32_t ot_load_be32(const unsigned char *p)
+    uint64_t ot_load_be64(const unsigned char *p)
+    void ot_store_be16(unsigned char *p, uint16_t v)
+    void ot_store_be32(unsigned char *p, uint32_t v)
+    void ot_store_be64(unsigned char *p, uint64_t v)
+
+cdef extern from "debug.h":
+    const int OT_DEBUG

@@ -1,0 +1,28 @@
+/* Big-endian loads and stores for wire fields.
+   Everything goes through memcpy: MIPS traps on unaligned word access, and the
+   packed peer records and UDP payloads put fields at any byte offset. */
+#ifndef OT_BYTES_H
+#define OT_BYTES_H
+#include <stdint.h>
+#include <string.h>
+
+static inline uint16_t ot_load_be16(const unsigned char *p) {
+    return (uint16_t)(((uint16_t)p[0] << 8) | p[1]);
+}
+static inline uint32_t ot_load_be32(const unsigned char *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline uint64_t ot_load_be64(const unsigned char *p) {
+    return ((uint64_t)ot_load_be32(p) << 32) | ot_load_be32(p + 4);
+}
+static inline void ot_store_be16(unsigned char *p, uint16_t v) {
+    p[0] = (unsigned char)(v >> 8); p[1] = (unsigned char)v;
+}
+static inline void ot_store_be32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)(v >> 24); p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);  p[3] = (unsigned char)v;
+}
+static inline void ot_store_be64(unsigned char *p, uint64_t v) {
+    ot_store_be32(p, (uint32_t)(v >> 32)); ot_store_be32(p + 4, (uint32_t)v);
+}
+#endif
