@@ -104,6 +104,39 @@ def herr(t, label):
     raise AssertionError("no %r line in %r" % (label, body))
 
 
+def recv_all(sock, limit=1 << 20):
+    """Everything until the tracker closes the connection. A tracker that
+    closes with unread request bytes makes the kernel send a reset after the
+    answer; that counts as closed too."""
+    chunks = []
+    while sum(map(len, chunks)) < limit:
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def recv_exactly(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def padded_request(info_hash, total):
+    """A complete announce request of exactly `total` bytes (padded with an unknown parameter)."""
+    head = ("GET " + target(info_hash, port=6004, left=1) + "&pad=").encode()
+    tail = b" HTTP/1.0\r\n\r\n"
+    return head + b"x" * (total - len(head) - len(tail)) + tail
+
+
 def whitelist_for(request_, extra=()):
     """Hashes for every test of this module (h(0)..h(3) of the `h` fixture) plus extra."""
     names = [item.name for item in request_.session.items if item.module is request_.module]
@@ -257,37 +290,10 @@ def test_13_request_split_over_three_segments_is_answered(tracker, h):
     assert compact_peers(reply[b"peers"], 6) == [(LOCALHOST, 6003)]
 
 
-def recv_all(sock, limit=1 << 20):
-    chunks = []
-    while sum(map(len, chunks)) < limit:
-        data = sock.recv(65536)
-        if not data:
-            break
-        chunks.append(data)
-    return b"".join(chunks)
-
-
-def padded_request(info_hash, total):
-    """A complete announce request of exactly `total` bytes (padded with an unknown parameter)."""
-    head = ("GET " + target(info_hash, port=6004, left=1) + "&pad=").encode()
-    tail = b" HTTP/1.0\r\n\r\n"
-    return head + b"x" * (total - len(head) - len(tail)) + tail
-
-
 def test_14_request_of_8192_bytes_is_answered(tracker, h):
     raw = padded_request(h(), 8192)
     assert len(raw) == 8192
     assert bdecode(ok_body(tracker.http(raw)))[b"incomplete"] == 1
-
-
-def recv_exactly(sock, n):
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 @pytest.mark.parametrize("total", [8193, 9000, 16383, 16384, 20000])

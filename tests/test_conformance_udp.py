@@ -40,12 +40,15 @@ def connect_packet(tid, protocol_id=PROTOCOL_ID):
 
 
 class Client:
-    """A UDP socket bound to `source`, talking to one tracker."""
+    """A UDP socket bound to `source` (default: the tracker's loopback address
+    of that family), talking to one tracker. Peers are 6 bytes over IPv4 and
+    18 over IPv6."""
 
-    def __init__(self, tracker, source="127.0.0.1"):
-        self.addr = ("127.0.0.1", tracker.port)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((source, 0))
+    def __init__(self, tracker, source=None, family=socket.AF_INET):
+        self.addr = (tracker.host(family), tracker.port)
+        self.peer_size = 18 if family == socket.AF_INET6 else 6
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((source or tracker.host(family), 0))
         self.sock.settimeout(3.0)
         self.cid = None
 
@@ -88,7 +91,7 @@ class Client:
         reply = self.ask(udp_announce_packet(self.cid, info_hash, transaction_id=tid, **fields))
         action, got_tid, interval, leechers, seeders, blob = udp_announce_reply(reply)
         assert (action, got_tid) == (1, tid), reply
-        return interval, leechers, seeders, compact_peers(blob, 6)
+        return interval, leechers, seeders, compact_peers(blob, self.peer_size)
 
     def scrape(self, *hashes):
         """[(seeders, completed, leechers)] per requested hash."""
