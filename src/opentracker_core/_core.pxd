@@ -2,6 +2,12 @@
 # _core.pyx use `include`; see STYLE.md (one extension module for one .so).
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from opentracker_core.includes.cbytes cimport *
+from opentracker_core.includes.system cimport *
+from opentracker_core.includes.czlib cimport *
 
 include "consts.pxi"
 include "store.pxd"
+include "access.pxd"
+include "stats.pxd"
+include "bulk.pxd"
+include "server.pxd"

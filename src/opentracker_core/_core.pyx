@@ -2,4 +2,11 @@
 # The one extension module: component bodies in dependency order.
 include "store.pyx"
 include "writers.pyx"
+include "access.pyx"
+include "tracker.pyx"
+include "http.pyx"
+include "udp.pyx"
+include "stats.pyx"
+include "bulk.pyx"
+include "loop.pyx"
 include "api.pyx"

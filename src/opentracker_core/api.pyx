@@ -6,7 +6,8 @@ import os as _os
 import socket as _socket
 
 from libc.stdint cimport int64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memcmp
+from libc.stdlib cimport qsort
 
 
 class StoreFullError(Exception):
@@ -307,3 +308,27 @@ def _bench_announce_loop(Store store, uint32_t torrents, uint32_t peers, uint64_
                 write_http_announce(buf, res.torrent, OT_NUMWANT_DEFAULT, &st.rng)
     elapsed = time.perf_counter() - started
     return elapsed
+
+
+cdef int _cmp_hash(const void *a, const void *b) noexcept nogil:
+    return memcmp(a, b, OT_HASH_SIZE)
+
+
+def sort_hashes(bytes blob):
+    """Sort 20-byte hashes and drop repeats: an access list as the core
+    wants it. Done in C so a million-line list loads in well under a second."""
+    cdef size_t n = len(blob) // OT_HASH_SIZE, i, out = 0
+    cdef bytearray buf
+    cdef uint8_t *p
+    if len(blob) % OT_HASH_SIZE:
+        raise ValueError("not a multiple of 20 bytes")
+    buf = bytearray(blob)
+    p = <uint8_t *><char *>buf
+    with nogil:
+        qsort(p, n, OT_HASH_SIZE, _cmp_hash)
+        for i in range(n):
+            if out == 0 or memcmp(p + (out - 1) * OT_HASH_SIZE, p + i * OT_HASH_SIZE, OT_HASH_SIZE) != 0:
+                if out != i:
+                    memcpy(p + out * OT_HASH_SIZE, p + i * OT_HASH_SIZE, OT_HASH_SIZE)
+                out += 1
+    return bytes(buf[:out * OT_HASH_SIZE])

@@ -55,3 +55,4 @@ cdef enum:
     OT_OK = 0
     OT_REFUSED_MEMORY = 1     # tracker.memory_limit reached: no new torrent or peer
     OT_NOMEM = 2              # malloc failed
+    OT_REFUSED_ACCESS = 3     # the access list refuses the info_hash

@@ -10,3 +10,6 @@ cdef extern from "otbytes.h" nogil:
 
 cdef extern from "debug.h":
     const int OT_DEBUG
+
+cdef extern from "siphash.h" nogil:
+    uint64_t ot_siphash24(const unsigned char *key, const unsigned char *data, size_t length)

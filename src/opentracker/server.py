@@ -1,0 +1,227 @@
+"""Start-up and shutdown around the compiled loop (SPEC.md §11 order):
+bind every listener -> drop privileges (chroot, setuid) -> load access list
+and state -> install signals -> run the loop -> orderly stop."""
+
+import errno
+import ipaddress
+import os
+import pwd
+import socket
+import sys
+
+from opentracker_core import Server
+
+from . import accesslist
+from .signals import SignalRouter
+
+EXIT_FATAL = 111  # the original's status for fatal start-up errors
+
+PERM_STATS, PERM_PROXY, PERM_SYNC = 1, 2, 4
+PERM_ALL = PERM_STATS | PERM_PROXY | PERM_SYNC
+
+
+class StartupError(Exception):
+    """A fatal start-up problem; the message is shown as it is."""
+
+
+def say(text):
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+# ---------------------------------------------------------------- binding
+
+def _family(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _endpoint(listen):
+    return "[%s]:%d" % (listen.host, listen.port) if ":" in listen.host else "%s:%d" % (listen.host, listen.port)
+
+
+def bind_listener(listen, v6only):
+    """A bound, non-blocking socket for one Listen (listening when TCP)."""
+    family = _family(listen.host)
+    kind = socket.SOCK_STREAM if listen.proto == "tcp" else socket.SOCK_DGRAM
+    sock = socket.socket(family, kind)
+    try:
+        if listen.proto == "tcp":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1 if v6only else 0)
+        addr = (listen.host, listen.port, 0, 0) if family == socket.AF_INET6 else (listen.host, listen.port)
+        if family == socket.AF_INET6 and "%" in listen.host:
+            addr = socket.getaddrinfo(listen.host, listen.port, family, kind)[0][4]
+        sock.bind(addr)
+        if listen.proto == "tcp":
+            sock.listen(1024)
+            # Wake us only once a request has arrived: accept, answer and
+            # close then happen in one turn of the loop.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 10)
+        else:
+            # Room for bursts on busy trackers (the kernel caps it at rmem_max).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def bind_all(listens):
+    """Bind every listener, in order. A wildcard IPv6 socket is dual-stack
+    unless an IPv4 listener shares its protocol and port. When the machine
+    has no IPv6 at all, a wildcard "::" falls back to 0.0.0.0."""
+    bound = []
+    try:
+        for listen in listens:
+            v4_twin = any(o.proto == listen.proto and o.port == listen.port and _family(o.host) == socket.AF_INET
+                          for o in listens)
+            try:
+                sock = bind_listener(listen, v6only=v4_twin)
+            except OSError as e:
+                if listen.host == "::" and e.errno in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL) and not v4_twin:
+                    fallback = type(listen)(listen.proto, "0.0.0.0", listen.port)
+                    try:
+                        sock = bind_listener(fallback, v6only=False)
+                    except OSError as e2:
+                        raise StartupError("cannot bind %s %s: %s" % (listen.proto, _endpoint(fallback),
+                                                                      e2.strerror)) from None
+                else:
+                    raise StartupError("cannot bind %s %s: %s" % (listen.proto, _endpoint(listen),
+                                                                  e.strerror)) from None
+            bound.append((listen.proto, sock))
+    except BaseException:
+        for _, sock in bound:
+            sock.close()
+        raise
+    return bound
+
+
+# ---------------------------------------------------------------- privileges
+
+def drop_privileges(settings):
+    """SPEC.md §11: look the user up first; as root chroot to the root dir
+    (if any), chdir to /, and become the user, refusing to go on as uid or
+    gid 0; as anyone else just chdir to the root dir."""
+    try:
+        pw = pwd.getpwnam(settings.user)
+        uid, gid = pw.pw_uid, pw.pw_gid
+    except KeyError:
+        pw = None
+        uid = gid = 2**32 - 2  # the original's (uid_t)-2
+    if os.geteuid() != 0:
+        if settings.rootdir:
+            try:
+                os.chdir(settings.rootdir)
+            except OSError as e:
+                raise StartupError("cannot change to directory %s: %s" % (settings.rootdir, e.strerror))
+        return
+    if pw is None:
+        say("Warning: user %s does not exist; running as uid and gid -2." % settings.user)
+    try:
+        if settings.rootdir:
+            os.chroot(settings.rootdir)
+        os.chdir("/")
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+    except OSError as e:
+        raise StartupError("cannot drop privileges to %s: %s" % (settings.user, e.strerror))
+    if os.getuid() == 0 or os.getgid() == 0:
+        raise StartupError("refusing to run as root (user %s has uid or gid 0); choose another user with -u"
+                           % settings.user)
+
+
+# ---------------------------------------------------------------- access control
+
+def network_entries(settings):
+    """The blessed networks as the core wants them: 16-byte address (IPv4
+    as IPv4-mapped), prefix length over 16 bytes, permission bits."""
+    out = []
+
+    def add(nets, perms):
+        for net in nets:
+            if net.version == 4:
+                addr = ipaddress.IPv6Address("::ffff:" + str(net.network_address)).packed
+                out.append((addr, 96 + net.prefixlen, perms))
+            else:
+                out.append((net.network_address.packed, net.prefixlen, perms))
+
+    add(settings.stats_nets, PERM_STATS)
+    add(settings.proxy_nets, PERM_PROXY)
+    add(settings.livesync_nodes, PERM_SYNC)
+    add(settings.admin_nets, PERM_ALL)
+    return out
+
+
+class AccessControl:
+    """The whitelist or blacklist file and its reloads."""
+
+    def __init__(self, server, settings):
+        self.server = server
+        self.path = settings.whitelist or settings.blacklist
+        self.mode = "white" if settings.whitelist else "black" if settings.blacklist else "open"
+
+    def load(self, first=False):
+        if self.mode == "open":
+            return
+        try:
+            hashes = accesslist.load(self.path)
+        except OSError as e:
+            say("Warning: Can't open accesslist file: %s (but will try to create it later, if necessary and "
+                "possible). (%s)" % (self.path, e.strerror))
+            say("PWD: %s" % os.getcwd())
+            if first:
+                # An unreadable whitelist refuses everything; a blacklist nothing.
+                self.server.set_access(self.mode, b"")
+            return
+        self.server.set_access(self.mode, hashes.blob)
+        if hashes.skipped:
+            say("Warning: %s: %d line(s) skipped: not 40 hex digits at the start of the line"
+                % (self.path, hashes.skipped))
+
+
+# ---------------------------------------------------------------- the run
+
+def run(settings):
+    """Run the tracker until SIGINT/SIGTERM; returns the exit status."""
+    try:
+        bound = bind_all(settings.listens)
+    except StartupError as e:
+        say("opentracker: %s" % e)
+        return EXIT_FATAL
+    server = Server(memory_limit=settings.memory_limit)
+    for proto, sock in bound:
+        server.add_listener(sock.detach(), proto)
+    try:
+        drop_privileges(settings)
+    except StartupError as e:
+        say("opentracker: %s" % e)
+        return EXIT_FATAL
+    server.configure(
+        redirect_url=settings.redirect_url,
+        stats_path=settings.stats_path,
+        fullscrape=settings.fullscrape,
+        compression=settings.compression,
+        ip_from_query=settings.ip_from_query,
+        http_timeout=settings.http_timeout,
+        connid_window=settings.udp_connid_window,
+        max_connections=settings.http_max_connections,
+    )
+    server.set_networks(network_entries(settings))
+    access = AccessControl(server, settings)
+    access.load(first=True)
+
+    def stop(signum):
+        server.stop()
+
+    router = SignalRouter(server, on_reload=access.load, on_stop=stop)
+    router.install()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        router.uninstall()
+    return 0

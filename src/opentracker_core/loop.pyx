@@ -1,0 +1,694 @@
+# The event loop: one epoll set for every listener, client and the wakeup fd;
+# requests are read, answered and written without the GIL. Python runs only
+# between turns, when a signal or the periodic hook asks for it.
+
+from cpython.mem cimport PyMem_RawMalloc, PyMem_RawRealloc, PyMem_RawFree
+from libc.string cimport memcpy, memset
+from libc.stdint cimport int32_t
+
+
+cdef extern from "Python.h":
+    int PyErr_CheckSignals() except -1
+
+
+cdef enum:
+    OT_EVENTS = 256               # epoll events per wait
+    OT_ACCEPTS = 64               # accepts per readiness event
+    OT_CLEAN_SLICE = 35           # buckets per 1-second tick: a full pass in 117 s
+
+
+# ---------------------------------------------------------------- clocks and lists
+
+cdef inline void loop_clock(ot_server *s) noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts)
+    s.now = ts.tv_sec
+    store_set_clock(s.store, s.now)
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+    s.mono = ts.tv_sec
+
+
+cdef inline void list_push(ot_server *s, ot_fdlist *l, int32_t fd) noexcept nogil:
+    cdef ot_conn *c = &s.conns[fd]
+    c.prev = l.tail
+    c.next = -1
+    if l.tail >= 0:
+        s.conns[l.tail].next = fd
+    else:
+        l.head = fd
+    l.tail = fd
+
+
+cdef inline void list_unlink(ot_server *s, ot_fdlist *l, int32_t fd) noexcept nogil:
+    cdef ot_conn *c = &s.conns[fd]
+    if c.prev >= 0:
+        s.conns[c.prev].next = c.next
+    elif l.head == fd:
+        l.head = c.next
+    if c.next >= 0:
+        s.conns[c.next].prev = c.prev
+    elif l.tail == fd:
+        l.tail = c.prev
+    c.prev = c.next = -1
+
+
+cdef ot_conn *conn_slot(ot_server *s, int32_t fd) noexcept nogil:
+    """The slot for fd, growing the table when fd is past its end (moves
+    every slot: no ot_conn pointer survives this call). NULL without memory."""
+    cdef int32_t cap, i
+    cdef ot_conn *conns
+    if fd >= s.conn_cap:
+        cap = s.conn_cap * 2 if s.conn_cap else 64
+        while cap <= fd:
+            cap *= 2
+        conns = <ot_conn *>PyMem_RawRealloc(s.conns, cap * sizeof(ot_conn))
+        if conns == NULL:
+            return NULL
+        memset(conns + s.conn_cap, 0, (cap - s.conn_cap) * sizeof(ot_conn))
+        for i in range(s.conn_cap, cap):
+            conns[i].prev = conns[i].next = -1
+            conns[i].fd = i
+        s.conns = conns
+        s.conn_cap = cap
+    return &s.conns[fd]
+
+
+cdef inline uint64_t _event_data(ot_conn *c) noexcept nogil:
+    return (<uint64_t>c.gen << 32) | <uint32_t>c.fd
+
+
+cdef int conn_watch(ot_server *s, ot_conn *c, uint32_t events) noexcept nogil:
+    cdef epoll_event ev
+    ev.events = events
+    ev.data.u64 = _event_data(c)
+    if epoll_ctl(s.epfd, EPOLL_CTL_MOD if c.registered else EPOLL_CTL_ADD, c.fd, &ev) < 0:
+        return -1
+    c.registered = 1
+    return 0
+
+
+# ---------------------------------------------------------------- client connections
+
+cdef void conn_close(ot_server *s, int32_t fd) noexcept nogil:
+    cdef ot_conn *c = &s.conns[fd]
+    cdef int i
+    if c.kind != OT_FD_CLIENT:
+        return
+    if c.state == OT_CONN_READING:
+        list_unlink(s, &s.reading, fd)
+    elif c.state == OT_CONN_WRITING:
+        list_unlink(s, &s.writing, fd)
+    elif c.state == OT_CONN_BUILDING and c.bulk != NULL:
+        bulk_detach(s, c.bulk)
+    if c.drain:
+        # Unread input at close makes the kernel send a RST, which can destroy
+        # the answer in flight; read what is there first.
+        for i in range(8):
+            if recv(fd, s.rbuf, OT_HTTP_REQUEST_MAX, MSG_DONTWAIT) <= 0:
+                break
+    PyMem_RawFree(c.in_buf)
+    PyMem_RawFree(c.out_buf)
+    bulk_free(c.bulk)
+    c.in_buf = NULL
+    c.out_buf = NULL
+    c.bulk = NULL
+    c.in_len = 0
+    c.out_len = c.out_pos = 0
+    c.kind = OT_FD_FREE
+    c.registered = 0
+    c.drain = 0
+    c.gen += 1
+    close(fd)
+    s.open_conns -= 1
+
+
+cdef void conn_send(ot_server *s, ot_conn *c, uint8_t *owned, const uint8_t *data,
+                    size_t n) noexcept nogil:
+    """Send an answer and close, or queue the rest for EPOLLOUT. `owned` is a
+    heap block holding `data` that the connection takes over (or NULL: the
+    data lives in a shared buffer and is copied when it cannot go at once)."""
+    cdef int32_t fd = c.fd
+    cdef ssize_t w
+    PyMem_RawFree(c.in_buf)
+    c.in_buf = NULL
+    c.in_len = 0
+    if c.state == OT_CONN_READING:
+        list_unlink(s, &s.reading, fd)
+    w = send(fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT)
+    if <size_t>w == n or (w < 0 and errno != EAGAIN and errno != EINTR):
+        PyMem_RawFree(owned)
+        c.state = OT_CONN_WRITING
+        list_push(s, &s.writing, fd)   # conn_close unlinks it again
+        conn_close(s, fd)
+        return
+    if w < 0:
+        w = 0
+    if owned == NULL:
+        owned = <uint8_t *>PyMem_RawMalloc(n - w)
+        if owned == NULL:
+            c.state = OT_CONN_WRITING
+            list_push(s, &s.writing, fd)
+            conn_close(s, fd)
+            return
+        memcpy(owned, data + w, n - w)
+        c.out_pos = 0
+        c.out_len = n - w
+    else:
+        c.out_pos = <size_t>(data - owned) + w
+        c.out_len = <size_t>(data - owned) + n
+    c.out_buf = owned
+    c.state = OT_CONN_WRITING
+    c.deadline = s.mono + OT_HTTP_SEND_TIMEOUT
+    list_push(s, &s.writing, fd)
+    if conn_watch(s, c, EPOLLOUT) < 0:
+        conn_close(s, fd)
+
+
+cdef void conn_answer(ot_server *s, ot_conn *c, uint8_t *req, size_t n) noexcept nogil:
+    cdef ot_span span = http_respond(s, c, req, n, s.obuf)
+    if span.len == 0:
+        # A large answer is being built; stop listening to the client.
+        if c.state == OT_CONN_BUILDING:
+            list_unlink(s, &s.reading, c.fd)
+            if c.registered:
+                epoll_ctl(s.epfd, EPOLL_CTL_DEL, c.fd, NULL)
+                c.registered = 0
+            PyMem_RawFree(c.in_buf)
+            c.in_buf = NULL
+            c.in_len = 0
+        return
+    conn_send(s, c, NULL, s.obuf + span.start, span.len)
+
+
+cdef void conn_readable(ot_server *s, int32_t fd) noexcept nogil:
+    cdef ot_conn *c = &s.conns[fd]
+    cdef ssize_t n = recv(fd, s.rbuf, OT_HTTP_REQUEST_MAX, 0)
+    cdef size_t scan_from
+    cdef ot_span span
+    if n < 0:
+        if errno != EAGAIN and errno != EINTR:
+            conn_close(s, fd)
+        return
+    if n == 0:
+        conn_close(s, fd)
+        return
+    if c.in_len == 0:
+        # The usual case: the whole request in the first read, no copy.
+        if header_complete(s.rbuf, <size_t>n):
+            s.rbuf[n] = 0
+            conn_answer(s, c, s.rbuf, <size_t>n)
+            return
+        c.in_buf = <uint8_t *>PyMem_RawMalloc(OT_HTTP_REQUEST_MAX + 1)
+        if c.in_buf == NULL:
+            conn_close(s, fd)
+            return
+        memcpy(c.in_buf, s.rbuf, n)
+        c.in_len = <uint32_t>n
+        return
+    if c.in_len + n > OT_HTTP_REQUEST_MAX:
+        c.drain = 1
+        span = http_error(s, s.obuf, HTTPERR_500)
+        conn_send(s, c, NULL, s.obuf + span.start, span.len)
+        return
+    scan_from = c.in_len - 3 if c.in_len > 3 else 0
+    memcpy(c.in_buf + c.in_len, s.rbuf, n)
+    c.in_len += <uint32_t>n
+    if header_complete(c.in_buf + scan_from, c.in_len - scan_from):
+        c.in_buf[c.in_len] = 0
+        conn_answer(s, c, c.in_buf, c.in_len)
+
+
+cdef void conn_writable(ot_server *s, int32_t fd) noexcept nogil:
+    cdef ot_conn *c = &s.conns[fd]
+    cdef ssize_t w = send(fd, c.out_buf + c.out_pos, c.out_len - c.out_pos, MSG_NOSIGNAL | MSG_DONTWAIT)
+    if w < 0:
+        if errno != EAGAIN and errno != EINTR:
+            conn_close(s, fd)
+        return
+    c.out_pos += w
+    if c.out_pos >= c.out_len:
+        conn_close(s, fd)
+
+
+cdef void on_accept(ot_server *s, int32_t lfd) noexcept nogil:
+    cdef sockaddr_in6 sa
+    cdef socklen_t salen
+    cdef int32_t fd
+    cdef int i
+    cdef ot_conn *c
+    for i in range(OT_ACCEPTS):
+        salen = sizeof(sa)
+        fd = accept4(lfd, <sockaddr *>&sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC)
+        if fd < 0:
+            if (errno == EMFILE or errno == ENFILE) and s.reading.head >= 0:
+                # Out of descriptors: the longest-waiting unfinished request goes.
+                conn_close(s, s.reading.head)
+                continue
+            return
+        if s.max_conns and s.open_conns >= s.max_conns and s.reading.head >= 0:
+            conn_close(s, s.reading.head)
+        c = conn_slot(s, fd)
+        if c == NULL:
+            close(fd)
+            continue
+        c.kind = OT_FD_CLIENT
+        c.state = OT_CONN_READING
+        c.registered = 0
+        c.drain = 0
+        c.bulk = NULL
+        sockaddr_to_addr16(<sockaddr *>&sa, c.addr, &c.port)
+        if addr_is_v4mapped(c.addr):
+            s.ctr.tcp_accepts += 1
+        else:
+            s.ctr.tcp_accepts6 += 1
+        s.open_conns += 1
+        c.deadline = s.mono + s.http_timeout
+        list_push(s, &s.reading, fd)
+        # With TCP_DEFER_ACCEPT the request is usually here already: answer
+        # it without an epoll round trip.
+        conn_readable(s, fd)
+        c = &s.conns[fd]
+        if c.kind == OT_FD_CLIENT and c.state == OT_CONN_READING and not c.registered:
+            if conn_watch(s, c, EPOLLIN | EPOLLRDHUP) < 0:
+                conn_close(s, fd)
+
+
+cdef inline void sockaddr_to_addr16(const sockaddr *sa, uint8_t *addr16, uint16_t *port) noexcept nogil:
+    cdef const sockaddr_in *v4
+    cdef const sockaddr_in6 *v6
+    if sa.sa_family == AF_INET:
+        v4 = <const sockaddr_in *>sa
+        memset(addr16, 0, 10)
+        addr16[10] = 0xFF
+        addr16[11] = 0xFF
+        memcpy(addr16 + 12, &v4.sin_addr, 4)
+        port[0] = ot_load_be16(<const uint8_t *>&v4.sin_port)
+    else:
+        v6 = <const sockaddr_in6 *>sa
+        memcpy(addr16, v6.sin6_addr.s6_addr, 16)
+        port[0] = ot_load_be16(<const uint8_t *>&v6.sin6_port)
+
+
+# ---------------------------------------------------------------- UDP
+
+cdef void on_udp(ot_server *s, int32_t fd) noexcept nogil:
+    cdef int round, i, n, k, sent
+    cdef uint16_t port
+    cdef uint8_t addr16[16]
+    cdef size_t r
+    for round in range(OT_UDP_ROUNDS):
+        for i in range(OT_UDP_BATCH):
+            s.udp_rmsg[i].msg_hdr.msg_namelen = sizeof(sockaddr_in6)
+            s.udp_rmsg[i].msg_hdr.msg_flags = 0
+        n = recvmmsg(fd, s.udp_rmsg, OT_UDP_BATCH, MSG_DONTWAIT, NULL)
+        if n <= 0:
+            return
+        k = 0
+        for i in range(n):
+            sockaddr_to_addr16(<sockaddr *>&s.udp_names[i], addr16, &port)
+            r = udp_respond(s, s.udp_in + i * OT_UDP_IN_MAX, s.udp_rmsg[i].msg_len, addr16,
+                            s.udp_out + k * OT_UDP_OUT_MAX)
+            if r:
+                s.udp_smsg[k].msg_hdr.msg_name = &s.udp_names[i]
+                s.udp_smsg[k].msg_hdr.msg_namelen = s.udp_rmsg[i].msg_hdr.msg_namelen
+                s.udp_siov[k].iov_len = r
+                k += 1
+        if k:
+            sent = sendmmsg(fd, s.udp_smsg, k, MSG_DONTWAIT)
+            if sent < k:
+                s.ctr.udp_send_failures += <uint64_t>(k - (sent if sent > 0 else 0))
+        if n < OT_UDP_BATCH:
+            return
+
+
+# ---------------------------------------------------------------- bulk answers
+
+cdef void bulk_detach(ot_server *s, ot_bulk *b) noexcept nogil:
+    cdef ot_bulk **pp = &s.bulk_head
+    while pp[0] != NULL:
+        if pp[0] == b:
+            pp[0] = b.next
+            b.next = NULL
+            return
+        pp = &pp[0].next
+
+
+cdef void bulk_step(ot_server *s) noexcept nogil:
+    """One slice of every answer under construction; hand finished ones to
+    their connections."""
+    cdef ot_bulk *b = s.bulk_head
+    cdef ot_bulk *nxt
+    cdef ot_conn *c
+    cdef size_t start
+    cdef ot_span span
+    while b != NULL:
+        nxt = b.next
+        if bulk_slice(s, b, s.bulk_stage):
+            bulk_detach(s, b)
+            c = &s.conns[b.fd]
+            c.bulk = NULL
+            c.state = OT_CONN_READING       # conn_send expects a fresh answer
+            list_push(s, &s.reading, b.fd)
+            if b.len == 0:
+                bulk_free(b)
+                span = http_error(s, s.obuf, HTTPERR_500)
+                conn_send(s, c, NULL, s.obuf + span.start, span.len)
+            else:
+                start = bulk_finish_header(b)
+                s.ctr.fullscrape_bytes += b.len - OT_HTTP_HEAD_ROOM
+                conn_send(s, c, b.data, b.data + start, b.len - start)
+                b.data = NULL
+                bulk_free(b)
+        b = nxt
+
+
+# ---------------------------------------------------------------- the loop
+
+cdef void loop_tick(ot_server *s) noexcept nogil:
+    while s.reading.head >= 0 and s.conns[s.reading.head].deadline <= s.mono:
+        conn_close(s, s.reading.head)
+    while s.writing.head >= 0 and s.conns[s.writing.head].deadline <= s.mono:
+        conn_close(s, s.writing.head)
+    store_clean(s.store, s.clean_cursor, OT_CLEAN_SLICE)
+    s.clean_cursor = (s.clean_cursor + OT_CLEAN_SLICE) % OT_BUCKET_COUNT
+    s.next_tick = s.mono + 1
+    if s.hook_interval and s.mono >= s.next_hook:
+        s.next_hook = s.mono + s.hook_interval
+        s.hook_due = True
+        s.python_wanted = True
+
+
+cdef void loop_run(ot_server *s) noexcept nogil:
+    """Serve until a stop is requested or Python is wanted."""
+    cdef epoll_event events[OT_EVENTS]
+    cdef int n, i, timeout
+    cdef uint64_t data
+    cdef int32_t fd
+    cdef ot_conn *c
+    cdef uint32_t ev
+    cdef uint8_t drain[64]
+    while not s.stop and not s.python_wanted:
+        timeout = 0 if s.bulk_head != NULL else <int>((s.next_tick - s.mono) * 1000 if s.next_tick > s.mono else 0)
+        n = epoll_wait(s.epfd, events, OT_EVENTS, timeout)
+        loop_clock(s)
+        if n < 0:
+            if errno == EINTR:
+                s.python_wanted = True    # a signal: its Python handler is due
+            continue
+        for i in range(n):
+            data = events[i].data.u64
+            fd = <int32_t><uint32_t>data
+            c = &s.conns[fd]
+            ev = events[i].events
+            if c.kind == OT_FD_CLIENT:
+                if c.gen != <uint32_t>(data >> 32):
+                    continue              # the fd was closed and reused in this batch
+                if c.state == OT_CONN_READING:
+                    conn_readable(s, fd)
+                elif c.state == OT_CONN_WRITING:
+                    if ev & (EPOLLERR | EPOLLHUP) and not (ev & EPOLLOUT):
+                        conn_close(s, fd)
+                    else:
+                        conn_writable(s, fd)
+            elif c.kind == OT_FD_UDP:
+                on_udp(s, fd)
+            elif c.kind == OT_FD_TCP_LISTEN:
+                on_accept(s, fd)
+            elif c.kind == OT_FD_WAKEUP:
+                while read(fd, drain, 64) > 0:
+                    pass
+                s.python_wanted = True
+        if s.bulk_head != NULL:
+            bulk_step(s)
+        if s.mono >= s.next_tick:
+            loop_tick(s)
+
+
+# ---------------------------------------------------------------- Python side
+
+_ACCESS_MODES = {"open": OT_ACCESS_OPEN, "white": OT_ACCESS_WHITE, "black": OT_ACCESS_BLACK}
+_FD_KINDS = {"tcp": OT_FD_TCP_LISTEN, "udp": OT_FD_UDP}
+
+
+cdef int _hashlist_set(ot_hashlist *l, bytes blob) except -1:
+    """Replace a hash list with `blob` (sorted, distinct 20-byte hashes)."""
+    cdef uint8_t *data = NULL
+    cdef size_t n = len(blob)
+    if n % OT_HASH_SIZE:
+        raise ValueError("a hash list is a multiple of 20 bytes")
+    if n:
+        data = <uint8_t *>PyMem_RawMalloc(n)
+        if data == NULL:
+            raise MemoryError()
+        memcpy(data, <const char *>blob, n)
+    PyMem_RawFree(l.hashes)
+    l.hashes = data
+    l.count = n // OT_HASH_SIZE
+    return 0
+
+
+cdef class Server:
+    """The tracker's loop and state. The Python shell binds the sockets,
+    hands their fds over, configures, and calls run() until stop().
+
+    Important: run() is the only place the loop runs; the other methods are
+    for set-up and for Python code called from run() (signal handlers and the
+    periodic hook), never from another thread.
+    """
+    cdef ot_server s
+    cdef readonly Store store
+    cdef object _hook
+    cdef bytes _redirect
+
+    def __cinit__(self, *, seed=None, memory_limit=0):
+        cdef int i
+        memset(&self.s, 0, sizeof(ot_server))
+        self.s.epfd = -1
+        self.s.wakeup_fd = -1
+        self.s.reading.head = self.s.reading.tail = -1
+        self.s.writing.head = self.s.writing.tail = -1
+        self.store = Store(seed=seed, memory_limit=memory_limit)
+        self.s.store = self.store.st
+        self.s.epfd = epoll_create1(EPOLL_CLOEXEC)
+        if self.s.epfd < 0:
+            raise OSError(errno, "epoll_create1 failed")
+        self.s.rbuf = <uint8_t *>PyMem_RawMalloc(OT_HTTP_REQUEST_MAX + 1)
+        self.s.obuf = <uint8_t *>PyMem_RawMalloc(OT_HTTP_OUT_MAX)
+        self.s.scratch = <uint8_t *>PyMem_RawMalloc(OT_HTTP_REQUEST_MAX + 1)
+        self.s.bulk_stage = <uint8_t *>PyMem_RawMalloc(OT_BULK_STAGE)
+        self.s.udp_in = <uint8_t *>PyMem_RawMalloc(OT_UDP_BATCH * OT_UDP_IN_MAX)
+        self.s.udp_out = <uint8_t *>PyMem_RawMalloc(OT_UDP_BATCH * OT_UDP_OUT_MAX)
+        self.s.udp_rmsg = <mmsghdr *>PyMem_RawMalloc(OT_UDP_BATCH * sizeof(mmsghdr))
+        self.s.udp_smsg = <mmsghdr *>PyMem_RawMalloc(OT_UDP_BATCH * sizeof(mmsghdr))
+        self.s.udp_riov = <iovec *>PyMem_RawMalloc(OT_UDP_BATCH * sizeof(iovec))
+        self.s.udp_siov = <iovec *>PyMem_RawMalloc(OT_UDP_BATCH * sizeof(iovec))
+        self.s.udp_names = <sockaddr_in6 *>PyMem_RawMalloc(OT_UDP_BATCH * sizeof(sockaddr_in6))
+        if (self.s.rbuf == NULL or self.s.obuf == NULL or self.s.scratch == NULL or self.s.bulk_stage == NULL
+                or self.s.udp_in == NULL or self.s.udp_out == NULL or self.s.udp_rmsg == NULL
+                or self.s.udp_smsg == NULL or self.s.udp_riov == NULL or self.s.udp_siov == NULL
+                or self.s.udp_names == NULL):
+            raise MemoryError()
+        memset(self.s.udp_rmsg, 0, OT_UDP_BATCH * sizeof(mmsghdr))
+        memset(self.s.udp_smsg, 0, OT_UDP_BATCH * sizeof(mmsghdr))
+        for i in range(OT_UDP_BATCH):
+            self.s.udp_riov[i].iov_base = self.s.udp_in + i * OT_UDP_IN_MAX
+            self.s.udp_riov[i].iov_len = OT_UDP_IN_MAX
+            self.s.udp_rmsg[i].msg_hdr.msg_iov = &self.s.udp_riov[i]
+            self.s.udp_rmsg[i].msg_hdr.msg_iovlen = 1
+            self.s.udp_rmsg[i].msg_hdr.msg_name = &self.s.udp_names[i]
+            self.s.udp_siov[i].iov_base = self.s.udp_out + i * OT_UDP_OUT_MAX
+            self.s.udp_smsg[i].msg_hdr.msg_iov = &self.s.udp_siov[i]
+            self.s.udp_smsg[i].msg_hdr.msg_iovlen = 1
+        key = _os.urandom(16)
+        memcpy(self.s.connid_key, <const char *>key, 16)
+        self.s.stats_path_len = 5
+        memcpy(self.s.stats_path, b"stats", 5)
+        self.s.fullscrape = True
+        self.s.gzip = True
+        self.s.http_timeout = 30
+        self.s.connid_window = 3600
+        self.s.bulk_slice = OT_BULK_SLICE
+        self.s.access.mode = OT_ACCESS_OPEN
+        loop_clock(&self.s)
+        self.s.started = self.s.now
+        self.s.next_tick = self.s.mono + 1
+
+    def __dealloc__(self):
+        cdef int32_t fd
+        cdef ot_bulk *b
+        if self.s.conns != NULL:
+            for fd in range(self.s.conn_cap):
+                if self.s.conns[fd].kind == OT_FD_CLIENT:
+                    conn_close(&self.s, fd)
+                elif self.s.conns[fd].kind != OT_FD_FREE:
+                    close(fd)
+        while self.s.bulk_head != NULL:
+            b = self.s.bulk_head
+            self.s.bulk_head = b.next
+            bulk_free(b)
+        if self.s.epfd >= 0:
+            close(self.s.epfd)
+        PyMem_RawFree(self.s.conns)
+        PyMem_RawFree(self.s.rbuf)
+        PyMem_RawFree(self.s.obuf)
+        PyMem_RawFree(self.s.scratch)
+        PyMem_RawFree(self.s.bulk_stage)
+        PyMem_RawFree(self.s.udp_in)
+        PyMem_RawFree(self.s.udp_out)
+        PyMem_RawFree(self.s.udp_rmsg)
+        PyMem_RawFree(self.s.udp_smsg)
+        PyMem_RawFree(self.s.udp_riov)
+        PyMem_RawFree(self.s.udp_siov)
+        PyMem_RawFree(self.s.udp_names)
+        PyMem_RawFree(self.s.redirect_url)
+        PyMem_RawFree(self.s.access.list.hashes)
+        PyMem_RawFree(self.s.access.added.hashes)
+        PyMem_RawFree(self.s.access.deleted.hashes)
+        PyMem_RawFree(self.s.access.nets)
+
+    def _watch(self, int fd, int kind):
+        cdef epoll_event ev
+        cdef ot_conn *c = conn_slot(&self.s, fd)
+        if c == NULL:
+            raise MemoryError()
+        if c.kind != OT_FD_FREE:
+            raise ValueError("fd %d is already in the loop" % fd)
+        ev.events = EPOLLIN
+        ev.data.u64 = <uint32_t>fd
+        if epoll_ctl(self.s.epfd, EPOLL_CTL_ADD, fd, &ev) < 0:
+            raise OSError(errno, "epoll_ctl failed for fd %d" % fd)
+        c.kind = <uint8_t>kind
+
+    def add_listener(self, int fd, str kind):
+        """Serve a bound, non-blocking socket: "tcp" (listening) or "udp".
+        The server owns the fd from now on and closes it."""
+        self._watch(fd, _FD_KINDS[kind])
+
+    def set_wakeup_fd(self, int fd):
+        """The read end of the pipe given to signal.set_wakeup_fd()."""
+        self._watch(fd, OT_FD_WAKEUP)
+        self.s.wakeup_fd = fd
+
+    def configure(self, *, redirect_url=None, stats_path="stats", fullscrape=True, compression="gzip",
+                  ip_from_query=False, http_timeout=30, connid_window=3600, max_connections=0,
+                  bulk_slice=OT_BULK_SLICE):
+        cdef bytes path = stats_path.encode()
+        cdef bytes url
+        if not 0 < len(path) < 256:
+            raise ValueError("stats path must be 1..255 bytes")
+        memcpy(self.s.stats_path, <const char *>path, len(path))
+        self.s.stats_path_len = len(path)
+        PyMem_RawFree(self.s.redirect_url)
+        self.s.redirect_url = NULL
+        self.s.redirect_len = 0
+        if redirect_url:
+            url = redirect_url.encode()
+            if len(url) > 2048:
+                raise ValueError("redirect URL longer than 2048 bytes")
+            self.s.redirect_url = <uint8_t *>PyMem_RawMalloc(len(url))
+            if self.s.redirect_url == NULL:
+                raise MemoryError()
+            memcpy(self.s.redirect_url, <const char *>url, len(url))
+            self.s.redirect_len = len(url)
+        self.s.fullscrape = fullscrape
+        self.s.gzip = compression == "gzip"
+        self.s.ip_from_query = ip_from_query
+        self.s.http_timeout = http_timeout
+        self.s.connid_window = connid_window if connid_window > 0 else 3600
+        self.s.max_conns = max_connections
+        self.s.bulk_slice = bulk_slice if bulk_slice > 0 else OT_BULK_SLICE
+
+    def set_access(self, str mode, bytes hashes=b""):
+        """Switch the info_hash list: mode "open", "white" or "black" with the
+        sorted, distinct 20-byte hashes of the file. The fifo sets start
+        empty again, as after the original's reload."""
+        _hashlist_set(&self.s.access.list, hashes)
+        _hashlist_set(&self.s.access.added, b"")
+        _hashlist_set(&self.s.access.deleted, b"")
+        self.s.access.mode = _ACCESS_MODES[mode]
+
+    def set_dynamic(self, bytes added, bytes deleted):
+        """The hashes added and deleted through the access fifos (sorted)."""
+        _hashlist_set(&self.s.access.added, added)
+        _hashlist_set(&self.s.access.deleted, deleted)
+
+    def set_networks(self, nets):
+        """[(16-byte address, prefix bits over 16 bytes, permission bits)]:
+        1 stats, 2 proxy, 4 live sync."""
+        cdef size_t n = len(nets), i
+        cdef ot_net *arr = NULL
+        if n:
+            arr = <ot_net *>PyMem_RawMalloc(n * sizeof(ot_net))
+            if arr == NULL:
+                raise MemoryError()
+            for i, (addr, bits, perms) in enumerate(nets):
+                if len(addr) != 16 or not 0 <= bits <= 128:
+                    PyMem_RawFree(arr)
+                    raise ValueError("bad network %r/%r" % (addr, bits))
+                memcpy(arr[i].addr, <const char *>addr, 16)
+                arr[i].bits = bits
+                arr[i].perms = perms
+        PyMem_RawFree(self.s.access.nets)
+        self.s.access.nets = arr
+        self.s.access.net_count = n
+
+    def set_hook(self, int interval, hook):
+        """Call hook() from run() every `interval` seconds (0: never)."""
+        self._hook = hook
+        self.s.hook_interval = interval if hook is not None else 0
+        self.s.next_hook = self.s.mono + interval
+
+    def allows(self, bytes info_hash):
+        """Would an announce of this hash pass the access list?"""
+        return access_allows(&self.s.access, _hash_ptr(info_hash))
+
+    def run(self):
+        """Serve until stop(). Signal handlers and the hook run in here; an
+        exception raised by one of them ends run() with that exception."""
+        cdef ot_server *s = &self.s
+        s.stop = False
+        while not s.stop:
+            with nogil:
+                loop_run(s)
+            if s.python_wanted:
+                s.python_wanted = False
+                PyErr_CheckSignals()
+                if s.hook_due:
+                    s.hook_due = False
+                    if self._hook is not None:
+                        self._hook()
+
+    def stop(self):
+        self.s.stop = True
+
+    property open_connections:
+        def __get__(self):
+            return self.s.open_conns
+
+    property now:
+        def __get__(self):
+            return self.s.now
+
+    property started:
+        def __get__(self):
+            return self.s.started
+
+    def counters(self):
+        """The /stats counters as a dict (names as in ot_counters)."""
+        cdef ot_counters *k = &self.s.ctr
+        return {
+            "tcp_accepts": k.tcp_accepts, "tcp_accepts6": k.tcp_accepts6,
+            "tcp_announces": k.tcp_announces, "tcp_announces6": k.tcp_announces6,
+            "tcp_scrapes": k.tcp_scrapes, "tcp_scrapes6": k.tcp_scrapes6,
+            "udp_datagrams": k.udp_datagrams, "udp_datagrams6": k.udp_datagrams6,
+            "udp_connects": k.udp_connects, "udp_connects6": k.udp_connects6,
+            "udp_announces": k.udp_announces, "udp_announces6": k.udp_announces6,
+            "udp_scrapes": k.udp_scrapes, "udp_scrapes6": k.udp_scrapes6,
+            "udp_mismatches": k.udp_mismatches, "udp_send_failures": k.udp_send_failures,
+            "fullscrapes": k.fullscrapes, "fullscrape_bytes": k.fullscrape_bytes,
+            "completed": k.completed, "syncs": k.syncs,
+            "refused_access": k.refused_access, "refused_memory": k.refused_memory,
+            "refused_rate": k.refused_rate,
+            "http_errors": [k.http_errors[i] for i in range(HTTPERR_COUNT)],
+            "renew": [k.renew[i] for i in range(OT_PEER_TIMEOUT)],
+        }

@@ -1,0 +1,122 @@
+# The server's state: the tracker (store, access, counters, settings) and the
+# loop (connections by fd, timeout lists, buffers). One per process.
+#
+# Important: everything here is touched only by the loop thread, mostly
+# without the GIL; Python reaches it through the Server class between loop
+# iterations (signals, reloads), never concurrently.
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
+from opentracker_core.includes.system cimport mmsghdr, iovec, sockaddr_in6
+
+
+cdef enum:
+    # What an fd is, in ot_conn.kind.
+    OT_FD_FREE = 0
+    OT_FD_TCP_LISTEN = 1
+    OT_FD_UDP = 2
+    OT_FD_WAKEUP = 3
+    OT_FD_CLIENT = 4
+
+    OT_CONN_READING = 0       # waiting for a complete header (header deadline)
+    OT_CONN_WRITING = 1       # answer queued, socket not yet drained (send deadline)
+    OT_CONN_BUILDING = 2      # a large answer is being built in slices (bulk.pyx)
+
+    # HTTP: a request header may be 8192 bytes (more is answered 500); the
+    # receive buffer has room for a terminating NUL the scanner relies on.
+    OT_HTTP_REQUEST_MAX = 8192
+    # Largest single answer: a 64-hash scrape (~8 KiB) plus headers.
+    OT_HTTP_OUT_MAX = 12288
+    # Space kept before a body for its status line and headers.
+    OT_HTTP_HEAD_ROOM = 96
+    # Seconds a queued answer may take to be read (the original's 15 min).
+    OT_HTTP_SEND_TIMEOUT = 900
+
+    # UDP: datagrams per recvmmsg/sendmmsg call, and bytes kept of each. The
+    # largest request we read whole is a 75-hash scrape, 1516 bytes.
+    OT_UDP_BATCH = 32
+    OT_UDP_IN_MAX = 2048
+    OT_UDP_OUT_MAX = 1536
+    # recvmmsg calls per readiness event before giving other sockets a turn.
+    OT_UDP_ROUNDS = 8
+
+
+cdef struct ot_conn:
+    uint8_t kind
+    uint8_t state
+    uint8_t registered        # in the epoll set
+    uint8_t drain             # unread input may remain: drain before close (avoids a RST)
+    uint32_t gen              # bumped on close; epoll events carry it to spot stale ones
+    int32_t fd
+    uint8_t family            # OT_FAMILY_V4 / OT_FAMILY_V6 of the client
+    uint8_t addr[16]          # client address, IPv4 as IPv4-mapped
+    uint16_t port
+    int32_t prev              # neighbours in the reading or writing list (fds; -1: none)
+    int32_t next
+    int64_t deadline          # monotonic seconds
+    uint8_t *in_buf           # partial header (OT_HTTP_REQUEST_MAX + 1), NULL when not needed
+    uint32_t in_len
+    uint8_t *out_buf          # the answer being sent (owned), NULL when none
+    size_t out_len
+    size_t out_pos
+    ot_bulk *bulk             # a large answer under construction, NULL when none
+
+
+cdef struct ot_fdlist:
+    int32_t head
+    int32_t tail
+
+
+cdef struct ot_server:
+    ot_store *store
+    ot_access access
+    ot_counters ctr
+
+    # settings
+    uint8_t *redirect_url
+    size_t redirect_len
+    uint8_t stats_path[256]
+    size_t stats_path_len
+    bint fullscrape
+    bint gzip
+    bint ip_from_query
+    int64_t http_timeout
+    int64_t connid_window
+    uint8_t connid_key[16]
+
+    # clocks: wall seconds for the store and connection ids, monotonic for deadlines
+    int64_t now
+    int64_t mono
+    int64_t started
+
+    # loop
+    int epfd
+    int wakeup_fd
+    ot_conn *conns
+    int32_t conn_cap
+    ot_fdlist reading
+    ot_fdlist writing
+    uint32_t open_conns
+    uint32_t max_conns
+    uint32_t clean_cursor
+    int64_t next_tick
+    bint stop
+    bint python_wanted        # Python must run: signal handlers are due, or the periodic hook
+    bint hook_due
+    int64_t hook_interval     # seconds between calls of the Python periodic hook; 0 = none
+    int64_t next_hook
+    ot_bulk *bulk_head        # large answers under construction, built a slice per loop turn
+    uint32_t bulk_slice       # torrents per slice
+    uint8_t *bulk_stage       # OT_BULK_STAGE bytes: one slice before compression
+
+    # UDP batch buffers (OT_UDP_BATCH of each)
+    uint8_t *udp_in
+    uint8_t *udp_out
+    mmsghdr *udp_rmsg
+    mmsghdr *udp_smsg
+    iovec *udp_riov
+    iovec *udp_siov
+    sockaddr_in6 *udp_names
+
+    uint8_t *rbuf             # OT_HTTP_REQUEST_MAX + 1
+    uint8_t *obuf             # OT_HTTP_OUT_MAX
+    uint8_t *scratch          # OT_HTTP_REQUEST_MAX + 1, for decoded values

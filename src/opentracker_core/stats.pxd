@@ -1,0 +1,47 @@
+# Counters kept by the loop and read by /stats (SPEC.md §8). Process-lifetime
+# totals; the loop is single-threaded, so plain integers suffice.
+
+from libc.stdint cimport uint64_t
+
+
+cdef enum:
+    # Internal HTTP error codes, in the order of the original's table
+    # (SPEC.md §3.10); herr and everything report them by these indices.
+    HTTPERR_302 = 0
+    HTTPERR_400 = 1
+    HTTPERR_400_PARAM = 2
+    HTTPERR_400_COMPACT = 3
+    HTTPERR_402_NOTMODEST = 4
+    HTTPERR_403_NOTMODEST = 5
+    HTTPERR_403_IP = 6
+    HTTPERR_404 = 7
+    HTTPERR_500 = 8
+    HTTPERR_COUNT = 9
+
+
+cdef struct ot_counters:
+    uint64_t tcp_accepts
+    uint64_t tcp_accepts6
+    uint64_t tcp_announces
+    uint64_t tcp_announces6
+    uint64_t tcp_scrapes
+    uint64_t tcp_scrapes6
+    uint64_t udp_datagrams
+    uint64_t udp_datagrams6
+    uint64_t udp_connects
+    uint64_t udp_connects6
+    uint64_t udp_announces
+    uint64_t udp_announces6
+    uint64_t udp_scrapes
+    uint64_t udp_scrapes6
+    uint64_t udp_mismatches
+    uint64_t udp_send_failures
+    uint64_t fullscrapes
+    uint64_t fullscrape_bytes
+    uint64_t completed
+    uint64_t syncs
+    uint64_t refused_access
+    uint64_t refused_memory
+    uint64_t refused_rate
+    uint64_t http_errors[9]
+    uint64_t renew[45]

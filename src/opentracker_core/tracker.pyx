@@ -1,0 +1,50 @@
+from libc.string cimport memcpy, strlen
+
+# Protocol-independent announce handling shared by HTTP, UDP and live sync:
+# access check, store update, and the counters that follow from it.
+
+cdef int tracker_announce(ot_server *s, const uint8_t *hash, const ot_peer_in *p,
+                          ot_announce_result *res) noexcept nogil:
+    """OT_OK with `res` filled, or why not: OT_REFUSED_ACCESS,
+    OT_REFUSED_MEMORY, OT_NOMEM."""
+    cdef int rc
+    if not access_allows(&s.access, hash):
+        s.ctr.refused_access += 1
+        return OT_REFUSED_ACCESS
+    rc = store_announce(s.store, hash, p, res)
+    if rc == OT_OK:
+        if res.completed:
+            s.ctr.completed += 1
+        if 0 <= res.renew_age < OT_PEER_TIMEOUT:
+            s.ctr.renew[res.renew_age] += 1
+    elif rc == OT_REFUSED_MEMORY:
+        s.ctr.refused_memory += 1
+    return rc
+
+
+cdef inline void peer_from_addr(ot_peer_in *p, const uint8_t *addr16, uint16_t port) noexcept nogil:
+    """Fill address, port and family from a 16-byte address; IPv4-mapped
+    addresses are IPv4 peers."""
+    if addr_is_v4mapped(addr16):
+        p.family = OT_FAMILY_V4
+        memcpy(p.key, addr16 + 12, 4)
+        p.key[4] = <uint8_t>(port >> 8)
+        p.key[5] = <uint8_t>port
+    else:
+        p.family = OT_FAMILY_V6
+        memcpy(p.key, addr16, 16)
+        p.key[16] = <uint8_t>(port >> 8)
+        p.key[17] = <uint8_t>port
+    p.flags = 0
+    p.from_sync = 0
+
+
+cdef inline bint addr_is_v4mapped(const uint8_t *a) noexcept nogil:
+    return (a[0] | a[1] | a[2] | a[3] | a[4] | a[5] | a[6] | a[7] | a[8] | a[9]) == 0 \
+        and a[10] == 0xFF and a[11] == 0xFF
+
+
+# The failure reason (HTTP) and error message (UDP) when tracker.memory_limit
+# refuses a new torrent or peer.
+cdef const char *OT_MEMORY_REFUSAL = b"Tracker memory limit reached: new torrents and peers are refused for now."
+cdef size_t OT_MEMORY_REFUSAL_LEN = strlen(OT_MEMORY_REFUSAL)
