@@ -106,9 +106,9 @@ def big(tracker):
     c4, c6 = Client(tracker, family=V4), Client(tracker, family=V6)
     try:
         for port in range(30000, 30000 + BIG4):
-            c4.announce(info_hash, port=port, left=port % 2 == 0, numwant=0)
+            c4.announce(info_hash, port=port, left=1 if port % 2 == 0 else 0, numwant=0)
         for port in range(40000, 40000 + BIG6):
-            c6.announce(info_hash, port=port, left=port % 2 == 0, numwant=0)
+            c6.announce(info_hash, port=port, left=1 if port % 2 == 0 else 0, numwant=0)
     finally:
         c4.close()
         c6.close()
