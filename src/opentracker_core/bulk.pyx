@@ -6,6 +6,7 @@ from libc.string cimport memcpy, memset, strlen
 
 
 cdef const char *_HEX_UPPER = b"0123456789ABCDEF"
+cdef const char *_HEX_LOWER = b"0123456789abcdef"
 
 
 cdef inline uint8_t *put_hex_upper(uint8_t *p, const uint8_t *hash) noexcept nogil:
@@ -29,8 +30,8 @@ cdef uint8_t *put_url_hash(uint8_t *p, const uint8_t *hash) noexcept nogil:
             p += 1
         else:
             p[0] = 37
-            p[1] = b"0123456789abcdef"[c >> 4]
-            p[2] = b"0123456789abcdef"[c & 15]
+            p[1] = _HEX_LOWER[c >> 4]
+            p[2] = _HEX_LOWER[c & 15]
             p += 3
     return p
 
