@@ -499,8 +499,9 @@ cdef class Server:
             self.s.udp_siov[i].iov_base = self.s.udp_out + i * OT_UDP_OUT_MAX
             self.s.udp_smsg[i].msg_hdr.msg_iov = &self.s.udp_siov[i]
             self.s.udp_smsg[i].msg_hdr.msg_iovlen = 1
-        key = _os.urandom(16)
+        key = _os.urandom(20)
         memcpy(self.s.connid_key, <const char *>key, 16)
+        self.s.tracker_id = int.from_bytes(key[16:], "big")
         self.s.stats_path_len = 5
         memcpy(self.s.stats_path, b"stats", 5)
         self.s.fullscrape = True
@@ -668,6 +669,10 @@ cdef class Server:
     property now:
         def __get__(self):
             return self.s.now
+
+    property tracker_id:
+        def __get__(self):
+            return self.s.tracker_id
 
     property started:
         def __get__(self):

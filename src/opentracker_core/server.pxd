@@ -83,6 +83,8 @@ cdef struct ot_server:
     int64_t connid_window
     uint8_t connid_key[16]
 
+    uint32_t tracker_id       # random per process: stats "everything" and live-sync packets
+
     # clocks: wall seconds for the store and connection ids, monotonic for deadlines
     int64_t now
     int64_t mono
