@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# The cross-build check, from a clean checkout on Debian 12 (root):
+#   bash crossbuild/check.sh [TARGET...]      (default: mips mipsel armhf aarch64)
+#
+# 1. host tools (apt, venv with Cython 3.1.5 and zig), target sysroots
+#    (cached in $OT_XBUILD_CACHE, default /var/cache/opentracker-xbuild);
+# 2. the C generated once, compiled per target: glibc (tests) and musl (ships);
+# 3. the endianness test proven to catch a byte-order bug (host, mutated build);
+# 4. per target: pytest under qemu-user, checks of the shipped .so, the memory
+#    budget (100,000 torrents / 500,000 peers), the .ipk assembled and checked
+#    (and rebuilt to the same bytes);
+# 5. the OpenWrt files' own checks (ash syntax, UCI translation);
+# then prints one table and exits non-zero if anything failed.
+# Environment: OT_XBUILD_CACHE, OT_XBUILD_OUT, HYPOTHESIS_PROFILE (default dev),
+# OT_XBUILD_TESTS (test files), OT_XBUILD_MEM="TORRENTS PEERS".
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+targets=${*:-$ALL_TARGETS}
+for t in $targets; do target_load "$t"; done
+export OT_XBUILD_QUIET=1
+started=$(now)
+failures=()
+fail() { failures+=("$1"); }
+
+mkdir -p "$CACHE"
+step host-deps bash "$XB_DIR/host-deps.sh" $targets
+step sysroots bash "$XB_DIR/sysroot.sh" $targets
+rm -rf "$OUT"
+mkdir -p "$OUT/results" "$OUT/logs" "$OUT/ipk"
+step build "$VENV/bin/python" "$XB_DIR/build.py" $targets || { cat "$OUT/logs/build.log"; die "build failed"; }
+grep -E '^(cythonize|compile)' "$OUT/logs/build.log" || true
+
+# The endianness test must fail on a core whose big-endian stores and loads
+# are native-order (what a forgotten conversion looks like on this x86 host),
+# and pass on the real one. Host build of the same generated C.
+mutation_check() {
+    local m=$OUT/mutant inc py meta
+    rm -rf "$m"
+    mkdir -p "$m/include-bad" "$m/good" "$m/bad"
+    py=$VENV/bin/python
+    inc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+    meta=$OUT/meta.json
+    cat > "$m/include-bad/otbytes.h" <<'EOF'
+/* Mutant for crossbuild/check.sh: byte order left native (the bug to catch). */
+#ifndef OT_BYTES_H
+#define OT_BYTES_H
+#include <stdint.h>
+#include <string.h>
+static inline uint16_t ot_load_be16(const unsigned char *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static inline uint32_t ot_load_be32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t ot_load_be64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline void ot_store_be16(unsigned char *p, uint16_t v) { memcpy(p, &v, 2); }
+static inline void ot_store_be32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void ot_store_be64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+#endif
+EOF
+    "$py" - "$meta" "$m" "$inc" "$OUT/tree" <<'EOF'
+import json, os, subprocess, sys
+meta, m, inc, tree = sys.argv[1:]
+ext = json.load(open(meta))["ext_modules"]
+for kind in ("good", "bad"):
+    for e in ext:
+        parts = e["name"].split(".")
+        out = os.path.join(m, kind, *parts[:-1], parts[-1] + ".so")
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        first = ["-I" + os.path.join(m, "include-bad")] if kind == "bad" else []
+        cmd = (["gcc", "-shared", "-fPIC", "-O0", "-w", "-fno-strict-aliasing"] + first
+               + ["-I" + os.path.join(tree, d) for d in e["include_dirs"]] + ["-I" + inc, "-o", out]
+               + [os.path.join(tree, s) for s in e["sources"]] + ["-l" + l for l in e["libraries"]])
+        subprocess.run(cmd, check=True)
+EOF
+    # The packages' .py files; -n keeps the host builds of the extension.
+    for kind in good bad; do cp -rn "$OUT/gnu-${targets%% *}/site/." "$m/$kind/"; done
+    "$py" - "$meta" "$m" <<'EOF'
+import json, os, sys
+meta, m = sys.argv[1:]
+for e in json.load(open(meta))["ext_modules"]:
+    parts = e["name"].split(".")
+    for kind in ("good", "bad"):
+        p = os.path.join(m, kind, *parts[:-1], parts[-1] + ".so")
+        with open(p, "rb") as f:
+            assert f.read(20)[18] == 62, "%s is not an x86-64 build" % p   # EM_X86_64
+EOF
+    make_testtree
+    (cd "$OUT/testtree" && PYTHONPATH="$CACHE/pylib-target:$m/good" PYTHONDONTWRITEBYTECODE=1 "$py" -m pytest -q -p no:cacheprovider \
+        tests/test_endianness.py > "$m/good.txt" 2>&1) || { cat "$m/good.txt"; echo "endianness test fails on the real core (host)"; return 1; }
+    if (cd "$OUT/testtree" && PYTHONPATH="$CACHE/pylib-target:$m/bad" PYTHONDONTWRITEBYTECODE=1 \
+        "$py" -m pytest -q -p no:cacheprovider tests/test_endianness.py > "$m/bad.txt" 2>&1); then
+        cat "$m/bad.txt"
+        echo "endianness test PASSES on a core with native byte order: it catches nothing"
+        return 1
+    fi
+    echo "real core: $(tail -1 "$m/good.txt")"
+    echo "native-order mutant: $(tail -1 "$m/bad.txt")"
+}
+
+for t in $targets; do
+    step "tests-$t" bash "$XB_DIR/test-qemu.sh" "$t" || fail "tests-$t"
+    if [ "$t" = "${targets%% *}" ]; then
+        step endianness-mutant mutation_check || fail endianness-mutant
+        cat "$OUT/logs/endianness-mutant.log" | grep -E '^(real core|native-order)' || true
+    fi
+    step "so-$t" "$VENV/bin/python" "$XB_DIR/check_so.py" "$t" || fail "so-$t"
+    # shellcheck disable=SC2086
+    step "memory-$t" "$VENV/bin/python" "$XB_DIR/memory.py" "$t" \
+        --torrents "$(echo ${OT_XBUILD_MEM:-100000 500000} | cut -d' ' -f1)" \
+        --peers "$(echo ${OT_XBUILD_MEM:-100000 500000} | cut -d' ' -f2)" || fail "memory-$t"
+    grep -E "^$t: " "$OUT/logs/memory-$t.log" || true
+    if step "ipk-$t" bash "$XB_DIR/mkipk.sh" "$t"; then
+        ipk=$(ls "$OUT"/ipk/*_"$(target_load "$t"; echo "$T_OWRT")".ipk)
+        sum=$(sha256sum < "$ipk")
+        OT_XBUILD_QUIET=0 bash "$XB_DIR/mkipk.sh" "$t" > /dev/null
+        [ "$sum" = "$(sha256sum < "$ipk")" ] || { echo "ipk-$t: rebuild gave other bytes"; fail "ipk-$t-reproducible"; }
+    else
+        fail "ipk-$t"
+    fi
+done
+step openwrt-files bash "$XB_DIR/openwrt/test/run.sh" || fail openwrt-files
+
+# ---------------------------------------------------------------- the table
+val() { sed -n "s/^$2=//p" "$OUT/results/$1.$3" 2> /dev/null | head -1; }
+mib() { [ -n "$1" ] && echo "scale=1; $1 / 1048576" | bc || echo "-"; }
+table=$OUT/results/table.md
+{
+    echo "| target | tests (qemu) | shipped .so (musl, stripped) | xz | .so checks | ipk | core MiB | B/peer | B/torrent | RSS base | RSS full | RSS peak | budget |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    for t in $targets; do
+        printf '| %s | %s passed, %s failed (%ss) | %s B | %s B | %s | %s B %s | %s | %s | %s | %s MiB | %s MiB | %s MiB | %s |\n' \
+            "$t" "$(val "$t" tests_passed tests)" "$(val "$t" tests_failed tests)" "$(val "$t" tests_seconds tests)" \
+            "$(val "$t" so_bytes so)" "$(val "$t" so_xz_bytes so)" "$(val "$t" so_check so)" \
+            "$(val "$t" ipk_bytes ipk)" "$(val "$t" ipk_check ipk)" \
+            "$(mib "$(val "$t" core_bytes mem)")" "$(val "$t" bytes_per_peer mem)" "$(val "$t" bytes_per_torrent mem)" \
+            "$(mib "$(val "$t" base_rss mem)")" "$(mib "$(val "$t" full_rss mem)")" "$(mib "$(val "$t" peak_rss mem)")" \
+            "$(val "$t" mem_budget mem)"
+    done
+} > "$table"
+echo
+cat "$table"
+echo
+printf 'crossbuild: %s in %.0fs; artifacts in %s (ipk/, results/, logs/)\n' "$targets" "$(echo "$(now) - $started" | bc)" "$OUT"
+if [ ${#failures[@]} -gt 0 ]; then
+    echo "crossbuild: FAILED: ${failures[*]}"
+    exit 1
+fi
+echo "crossbuild: all checks passed"

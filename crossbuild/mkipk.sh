@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Assemble the OpenWrt 24.10 .ipk for one target without the SDK, as
+# scripts/ipkg-build does (gzip'd GNU tar of debian-binary, data.tar.gz,
+# control.tar.gz; numeric root ownership, sorted names, fixed mtimes, so the
+# same tree gives the same bytes), from the shipped musl build
+# ($OUT/musl-<target>/site) and crossbuild/openwrt/files, then check it.
+#   crossbuild/mkipk.sh TARGET        -> $OUT/ipk/opentracker_<ver>-<rel>_<arch>.ipk
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+[ $# -eq 1 ] || die "usage: mkipk.sh TARGET"
+target_load "$1"
+site=$OUT/musl-$T_NAME/site
+[ -d "$site" ] || die "$T_NAME: no $site (run build.sh first)"
+files=$XB_DIR/openwrt/files
+PKG=opentracker
+VER=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$REPO/src/opentracker/_version.py")
+[ -n "$VER" ] || die "no __version__ in src/opentracker/_version.py"
+REL=$(sed -n 's/^PKG_RELEASE:=//p' "$XB_DIR/openwrt/Makefile")
+USERID=$(sed -n 's/^ *USERID:=//p' "$XB_DIR/openwrt/Makefile")
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$REPO" log -1 --format=%ct 2> /dev/null || echo 1700000000)}
+
+w=$OUT/ipk/work-$T_NAME
+R=$w/root
+rm -rf "$w"
+mkdir -p "$R/usr/lib/python$PYVER/site-packages" "$R/usr/bin" "$R/usr/libexec" "$R/etc/init.d" \
+    "$R/etc/config" "$R/CONTROL"
+cp -r "$site/." "$R/usr/lib/python$PYVER/site-packages/"
+# As Python3/CompileAll does: legacy .pyc beside the source (-b), then no .py.
+PYTHONHASHSEED=$SOURCE_DATE_EPOCH "$VENV/bin/python" -m compileall -q -b -d / "$R/usr/lib" > /dev/null
+find "$R/usr/lib" -name '*.py' -delete
+find "$R/usr/lib" -name __pycache__ -prune -exec rm -rf {} +
+install -m 0755 "$files/opentracker.launcher" "$R/usr/bin/opentracker"
+install -m 0755 "$files/opentracker-uciconf" "$R/usr/libexec/opentracker-uciconf"
+install -m 0755 "$files/opentracker.init" "$R/etc/init.d/opentracker"
+install -m 0600 "$files/opentracker.config" "$R/etc/config/opentracker"
+find "$R" -type d -exec chmod 0755 {} +
+
+depends="libc, python3-light"
+# zlib only when a module really links it (the linker drops an unused -lz).
+if find "$R/usr/lib" -name '*.so' -exec readelf -d {} + | grep -q 'NEEDED.*\[libz\.so'; then
+    depends+=", zlib"
+fi
+cat > "$R/CONTROL/control" <<EOF
+Package: $PKG
+Version: $VER-$REL
+Depends: $depends
+Source: feeds/opentracker/openwrt
+SourceName: $PKG
+License: MIT
+Section: net
+SourceDateEpoch: $SOURCE_DATE_EPOCH
+Maintainer: opentracker developers
+Architecture: $T_OWRT
+Installed-Size: 0
+Require-User: $USERID
+Description:  A drop-in replacement for opentracker (same options, config keys, wire
+ bytes, /stats modes, access lists and live sync) with a compiled core,
+ IPv4 and IPv6 in one process, a memory budget, UCI and procd integration.
+EOF
+echo /etc/config/opentracker > "$R/CONTROL/conffiles"
+printf '%s\n' '#!/bin/sh' '[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0' \
+    '[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0' '. ${IPKG_INSTROOT}/lib/functions.sh' \
+    'default_postinst $0 $@' > "$R/CONTROL/postinst"
+printf '%s\n' '#!/bin/sh' '[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0' \
+    '. ${IPKG_INSTROOT}/lib/functions.sh' 'default_prerm $0 $@' > "$R/CONTROL/prerm"
+chmod 0755 "$R/CONTROL/postinst" "$R/CONTROL/prerm"
+chmod 0644 "$R/CONTROL/control" "$R/CONTROL/conffiles"
+
+TAR=(tar --format=gnu --numeric-owner --owner=0 --group=0 --sort=name --mtime="@$SOURCE_DATE_EPOCH")
+(cd "$R" && "${TAR[@]}" --exclude=./CONTROL -cf - . | gzip -9n > "$w/data.tar.gz")
+sed -i "s/^Installed-Size: .*/Installed-Size: $(zcat "$w/data.tar.gz" | wc -c)/" "$R/CONTROL/control"
+(cd "$R/CONTROL" && "${TAR[@]}" -cf - . | gzip -9n > "$w/control.tar.gz")
+echo 2.0 > "$w/debian-binary"
+ipk=$OUT/ipk/${PKG}_$VER-${REL}_$T_OWRT.ipk
+(cd "$w" && "${TAR[@]}" -cf - ./debian-binary ./data.tar.gz ./control.tar.gz | gzip -9n > "$ipk")
+rm -rf "$w"
+"$VENV/bin/python" "$XB_DIR/checkipk.py" "$T_NAME" "$ipk"

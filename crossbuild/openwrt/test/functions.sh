@@ -1,0 +1,50 @@
+# Test stand-in for OpenWrt's /lib/functions.sh: just the UCI part that
+# opentracker-uciconf uses, with the same variable layout (CONFIG_<section>_<option>,
+# lists as _ITEM<n> / _LENGTH). A UCI file is valid shell once `config`,
+# `option` and `list` are functions, which is how the real config_load
+# evaluates `uci export` too. UCI_CONFIG_DIR names the folder of config files.
+
+CONFIG_SECTION=
+config() {
+	CONFIG_SECTION=${2:-cfg$$}
+	eval "CONFIG_${CONFIG_SECTION}_TYPE=\$1"
+}
+option() {
+	eval "CONFIG_${CONFIG_SECTION}_$1=\$2"
+}
+list() {
+	local len
+	eval "len=\${CONFIG_${CONFIG_SECTION}_$1_LENGTH:-0}"
+	len=$((len + 1))
+	eval "CONFIG_${CONFIG_SECTION}_$1_ITEM$len=\$2"
+	eval "CONFIG_${CONFIG_SECTION}_$1_LENGTH=$len"
+}
+config_load() {
+	. "${UCI_CONFIG_DIR:-/etc/config}/$1"
+}
+config_get() {
+	local v
+	eval "v=\${CONFIG_$2_$3-}"
+	[ -n "$v" ] || v=${4-}
+	eval "$1=\$v"
+}
+config_get_bool() {
+	local v
+	config_get v "$2" "$3" "${4-}"
+	case "$v" in
+		1|on|true|yes|enabled) v=1 ;;
+		*) v=0 ;;
+	esac
+	eval "$1=$v"
+}
+config_list_foreach() {
+	local section=$1 opt=$2 fn=$3 len i item
+	shift 3
+	eval "len=\${CONFIG_${section}_${opt}_LENGTH:-0}"
+	i=1
+	while [ $i -le "$len" ]; do
+		eval "item=\$CONFIG_${section}_${opt}_ITEM$i"
+		"$fn" "$item" "$@"
+		i=$((i + 1))
+	done
+}
