@@ -89,6 +89,15 @@ class Tracker:
 
     # ------------------------------------------------------------ lifecycle
 
+    def path(self, name):
+        """A path in the tracker's own temporary directory."""
+        return os.path.join(self.dir, name)
+
+    def add_config(self, *lines):
+        """Append config lines (before start); paths may use self.path()."""
+        with open(self.config_path, "a") as f:
+            f.write("".join(line + "\n" for line in lines))
+
     def write_whitelist(self, hashes, path=None):
         path = path or self.whitelist_path
         with open(path, "w") as f:
@@ -101,7 +110,11 @@ class Tracker:
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=self._stderr,
                                      cwd=self.dir, env=self.env)
         if wait:
-            self.wait_ready(timeout)
+            try:
+                self.wait_ready(timeout)
+            except BaseException:
+                self.stop()
+                raise
         return self
 
     def wait_ready(self, timeout=20.0):
@@ -137,7 +150,8 @@ class Tracker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        self._stderr.close()
+        if not self._stderr.closed:
+            self._stderr.close()
         return self.proc.returncode
 
     def stderr(self):

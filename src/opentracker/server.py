@@ -11,7 +11,7 @@ import sys
 
 from opentracker_core import Server
 
-from . import accesslist
+from . import accesslist, state
 from .signals import SignalRouter
 
 EXIT_FATAL = 111  # the original's status for fatal start-up errors
@@ -104,12 +104,6 @@ def drop_privileges(settings):
     """SPEC.md §11: look the user up first; as root chroot to the root dir
     (if any), chdir to /, and become the user, refusing to go on as uid or
     gid 0; as anyone else just chdir to the root dir."""
-    try:
-        pw = pwd.getpwnam(settings.user)
-        uid, gid = pw.pw_uid, pw.pw_gid
-    except KeyError:
-        pw = None
-        uid = gid = 2**32 - 2  # the original's (uid_t)-2
     if os.geteuid() != 0:
         if settings.rootdir:
             try:
@@ -117,8 +111,13 @@ def drop_privileges(settings):
             except OSError as e:
                 raise StartupError("cannot change to directory %s: %s" % (settings.rootdir, e.strerror))
         return
-    if pw is None:
-        say("Warning: user %s does not exist; running as uid and gid -2." % settings.user)
+    try:
+        pw = pwd.getpwnam(settings.user)
+    except KeyError:
+        # The original ran as uid -2 then; an identity nobody chose is worse
+        # than not starting.
+        raise StartupError("user %s does not exist (set tracker.user or -u)" % settings.user) from None
+    uid, gid = pw.pw_uid, pw.pw_gid
     try:
         if settings.rootdir:
             os.chroot(settings.rootdir)
@@ -156,14 +155,36 @@ def network_entries(settings):
 
 
 class AccessControl:
-    """The whitelist or blacklist file and its reloads."""
+    """The whitelist or blacklist file, its reloads and its fifos."""
 
     def __init__(self, server, settings):
         self.server = server
         self.path = settings.whitelist or settings.blacklist
         self.mode = "white" if settings.whitelist else "black" if settings.blacklist else "open"
+        self.dynamic = accesslist.DynamicLists(server)
+        self.fifos = []
+        if settings.fifo_add:
+            self.fifos.append(accesslist.Fifo(settings.fifo_add, self.dynamic.add))
+        if settings.fifo_delete:
+            self.fifos.append(accesslist.Fifo(settings.fifo_delete, self.dynamic.delete))
+
+    def open_fifos(self):
+        for fifo in self.fifos:
+            try:
+                fd = fifo.open()
+            except OSError as e:
+                raise StartupError("cannot open access fifo %s: %s" % (fifo.path, e.strerror or e)) from None
+            self.server.watch_fd(fd, fifo.readable)
+
+    def close_fifos(self):
+        for fifo in self.fifos:
+            if fifo.fd is not None:
+                self.server.unwatch_fd(fifo.fd)
+                fifo.close()
 
     def load(self, first=False):
+        """Read the list file and swap it in whole. On a reload that cannot
+        read the file, the list in force stays."""
         if self.mode == "open":
             return
         try:
@@ -177,9 +198,52 @@ class AccessControl:
                 self.server.set_access(self.mode, b"")
             return
         self.server.set_access(self.mode, hashes.blob)
+        self.dynamic.reset()
         if hashes.skipped:
             say("Warning: %s: %d line(s) skipped: not 40 hex digits at the start of the line"
                 % (self.path, hashes.skipped))
+
+
+# ---------------------------------------------------------------- state
+
+class StateKeeper:
+    """-l and tracker.statefile: load at start, save periodically and at the
+    end (SPEC.md §9, DESIGN.md "State that survives a restart")."""
+
+    def __init__(self, server, settings):
+        self.server = server
+        self.load_path = settings.load_state
+        self.path = settings.statefile
+        self.interval = settings.statefile_interval
+
+    def load(self):
+        # -l first (the operator asked for it), then our own state file; a
+        # hash already restored keeps its first line.
+        for path, must_exist in ((self.load_path, True), (self.path, False)):
+            if not path:
+                continue
+            try:
+                report = state.load(self.server, path)
+            except FileNotFoundError:
+                if must_exist:
+                    say("Warning: Can't open state file: %s." % path)
+                continue
+            except OSError as e:
+                say("Warning: Can't read state file: %s (%s)." % (path, e.strerror))
+                continue
+            for number, text in report.first_bad:
+                say("Warning: %s:%d: not a state line (<40 hex>:<minutes>:<downloaded>): %s"
+                    % (path, number, text.decode("latin-1")))
+            if report.bad or report.refused or report.duplicates:
+                say("Warning: " + report.describe(path))
+
+    def save(self):
+        if not self.path:
+            return
+        try:
+            state.save(self.server, self.path)
+        except OSError as e:
+            say("Warning: cannot write state file %s: %s" % (self.path, e.strerror or e))
 
 
 # ---------------------------------------------------------------- the run
@@ -187,18 +251,20 @@ class AccessControl:
 def run(settings):
     """Run the tracker until SIGINT/SIGTERM; returns the exit status."""
     try:
-        bound = bind_all(settings.listens)
+        return _run(settings)
     except StartupError as e:
         say("opentracker: %s" % e)
         return EXIT_FATAL
+
+
+def _run(settings):
+    bound = bind_all(settings.listens)
     server = Server(memory_limit=settings.memory_limit)
     for proto, sock in bound:
         server.add_listener(sock.detach(), proto)
-    try:
-        drop_privileges(settings)
-    except StartupError as e:
-        say("opentracker: %s" % e)
-        return EXIT_FATAL
+    if settings.syslog_completed:
+        server.open_syslog()
+    drop_privileges(settings)
     server.configure(
         redirect_url=settings.redirect_url,
         stats_path=settings.stats_path,
@@ -212,6 +278,11 @@ def run(settings):
     server.set_networks(network_entries(settings))
     access = AccessControl(server, settings)
     access.load(first=True)
+    access.open_fifos()
+    keeper = StateKeeper(server, settings)
+    keeper.load()
+    if keeper.path:
+        server.set_hook(keeper.interval, keeper.save)
 
     def stop(signum):
         server.stop()
@@ -224,4 +295,6 @@ def run(settings):
         pass
     finally:
         router.uninstall()
+        access.close_fifos()
+    keeper.save()
     return 0

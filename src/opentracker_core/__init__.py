@@ -1,7 +1,7 @@
 """The compiled core of opentracker. There is no pure-Python fallback."""
 
 from ._core import (SIZEOF_PEER4, SIZEOF_PEER6, SIZEOF_TORRENT, Server, Store, StoreFullError, failure_body,
-                    sort_hashes)
+                    parse_hash_lines, sort_hashes)
 
 __all__ = ["SIZEOF_PEER4", "SIZEOF_PEER6", "SIZEOF_TORRENT", "Server", "Store", "StoreFullError", "failure_body",
-           "sort_hashes"]
+           "parse_hash_lines", "sort_hashes"]

@@ -6,7 +6,8 @@ import os as _os
 import socket as _socket
 
 from libc.stdint cimport int64_t
-from libc.string cimport memcpy, memcmp
+from libc.string cimport memcpy, memcmp, memset
+from cpython.mem cimport PyMem_RawMalloc, PyMem_RawFree
 from libc.stdlib cimport qsort
 
 
@@ -248,6 +249,10 @@ cdef class Store:
             },
         }
 
+    def statedump(self):
+        """(bytes, count): the state file / mode=statedump lines."""
+        return _statedump_of(self)
+
     property memory_bytes:
         """Bytes the store holds (exact requested sizes)."""
         def __get__(self):
@@ -314,21 +319,148 @@ cdef int _cmp_hash(const void *a, const void *b) noexcept nogil:
     return memcmp(a, b, OT_HASH_SIZE)
 
 
+cdef size_t _radix_sort_hashes(const uint8_t *src, uint8_t *dst, size_t n, uint32_t *counts) noexcept nogil:
+    """Sort n hashes from src into dst and drop repeats; returns how many
+    remain. Hashes are near-uniform, so one counting pass over the first two
+    bytes leaves tiny buckets that insertion sort finishes: linear time, where
+    qsort of a million 20-byte records takes a quarter of a second."""
+    cdef size_t i, j, start, end, out = 0
+    cdef uint32_t b, total = 0, c
+    cdef uint8_t tmp[20]
+    memset(counts, 0, 65537 * sizeof(uint32_t))
+    for i in range(n):
+        counts[((<uint32_t>src[i * OT_HASH_SIZE]) << 8 | src[i * OT_HASH_SIZE + 1]) + 1] += 1
+    for b in range(65536):
+        total += counts[b + 1]
+        counts[b + 1] = total
+    # counts[b] is now where bucket b starts
+    for i in range(n):
+        b = (<uint32_t>src[i * OT_HASH_SIZE]) << 8 | src[i * OT_HASH_SIZE + 1]
+        memcpy(dst + counts[b] * OT_HASH_SIZE, src + i * OT_HASH_SIZE, OT_HASH_SIZE)
+        counts[b] += 1
+    # counts[b] is now where bucket b ends; insertion-sort each bucket (qsort
+    # for a crowded one, so a list of look-alike hashes cannot go quadratic)
+    start = 0
+    for b in range(65536):
+        end = counts[b]
+        if end - start > 32:
+            qsort(dst + start * OT_HASH_SIZE, end - start, OT_HASH_SIZE, _cmp_hash)
+            start = end
+            continue
+        for i in range(start + 1, end):
+            memcpy(tmp, dst + i * OT_HASH_SIZE, OT_HASH_SIZE)
+            j = i
+            while j > start and memcmp(dst + (j - 1) * OT_HASH_SIZE, tmp, OT_HASH_SIZE) > 0:
+                memcpy(dst + j * OT_HASH_SIZE, dst + (j - 1) * OT_HASH_SIZE, OT_HASH_SIZE)
+                j -= 1
+            memcpy(dst + j * OT_HASH_SIZE, tmp, OT_HASH_SIZE)
+        start = end
+    for i in range(n):
+        if out == 0 or memcmp(dst + (out - 1) * OT_HASH_SIZE, dst + i * OT_HASH_SIZE, OT_HASH_SIZE) != 0:
+            if out != i:
+                memcpy(dst + out * OT_HASH_SIZE, dst + i * OT_HASH_SIZE, OT_HASH_SIZE)
+            out += 1
+    return out
+
+
 def sort_hashes(bytes blob):
     """Sort 20-byte hashes and drop repeats: an access list as the core
-    wants it. Done in C so a million-line list loads in well under a second."""
-    cdef size_t n = len(blob) // OT_HASH_SIZE, i, out = 0
+    wants it (a million hashes in a few tens of milliseconds)."""
+    cdef size_t n = len(blob) // OT_HASH_SIZE, out
     cdef bytearray buf
-    cdef uint8_t *p
+    cdef uint32_t *counts
     if len(blob) % OT_HASH_SIZE:
         raise ValueError("not a multiple of 20 bytes")
-    buf = bytearray(blob)
-    p = <uint8_t *><char *>buf
+    buf = bytearray(len(blob))
+    counts = <uint32_t *>PyMem_RawMalloc(65537 * sizeof(uint32_t))
+    if counts == NULL:
+        raise MemoryError()
+    cdef const uint8_t *src = <const uint8_t *><const char *>blob
+    cdef uint8_t *dst = <uint8_t *><char *>buf
     with nogil:
-        qsort(p, n, OT_HASH_SIZE, _cmp_hash)
-        for i in range(n):
-            if out == 0 or memcmp(p + (out - 1) * OT_HASH_SIZE, p + i * OT_HASH_SIZE, OT_HASH_SIZE) != 0:
-                if out != i:
-                    memcpy(p + out * OT_HASH_SIZE, p + i * OT_HASH_SIZE, OT_HASH_SIZE)
-                out += 1
-    return bytes(buf[:out * OT_HASH_SIZE])
+        out = _radix_sort_hashes(src, dst, n, counts)
+    PyMem_RawFree(counts)
+    del buf[out * OT_HASH_SIZE:]
+    return bytes(buf)
+
+
+def _statedump_of(Store store):
+    """(bytes, count): every torrent as `<HEX>:<base>:<downloaded>\\n` in
+    ascending info_hash order, formatted in C (a million torrents take a
+    few tens of milliseconds, so the loop barely pauses for a state save)."""
+    cdef ot_store *st = store.st
+    cdef size_t n = st.torrent_count, count = 0
+    cdef bytearray out = bytearray(n * 64 + 64)
+    cdef uint8_t *base = <uint8_t *><char *>out
+    cdef uint8_t *p = base
+    cdef ot_torrent *t
+    with nogil:
+        t = store_next(st, NULL)
+        while t != NULL and count < n:
+            p = put_hex_upper(p, t.hash)
+            p[0] = 58
+            p = put_uint(p + 1, t.base)
+            p[0] = 58
+            p = put_uint(p + 1, t.completed)
+            p[0] = 10
+            p += 1
+            count += 1
+            t = store_next(st, t.hash)
+    return bytes(out[:p - base]), count
+
+
+cdef inline int _hex_nibble(uint8_t c) noexcept nogil:
+    if 48 <= c <= 57:
+        return c - 48
+    c |= 0x20
+    if 97 <= c <= 102:
+        return c - 87
+    return -1
+
+
+def parse_hash_lines(bytes data):
+    """Parse an access-list file (SPEC.md §7.1) in C: (sorted distinct
+    hashes, non-blank lines, skipped lines). A line counts when it starts
+    with exactly 40 hex digits followed by a non-hex byte or its end; '#'
+    lines are comments; other non-blank lines are skipped."""
+    cdef const uint8_t *p = <const uint8_t *><const char *>data
+    cdef size_t n = len(data), i = 0, start, end, k, count = 0, lines = 0, skipped = 0
+    cdef bytearray out = bytearray((n // 41 + 1) * OT_HASH_SIZE)
+    cdef uint8_t *o = <uint8_t *><char *>out
+    cdef int hi, lo
+    cdef bint ok, blank
+    with nogil:
+        while i < n:
+            start = i
+            while i < n and p[i] != 10:
+                i += 1
+            end = i
+            i += 1
+            blank = True
+            for k in range(start, end):
+                if p[k] not in b" \t\r\v\f":
+                    blank = False
+                    break
+            if blank:
+                continue
+            lines += 1
+            ok = end - start >= 40
+            if ok:
+                for k in range(20):
+                    hi = _hex_nibble(p[start + 2 * k])
+                    lo = _hex_nibble(p[start + 2 * k + 1])
+                    if hi < 0 or lo < 0:
+                        ok = False
+                        break
+                    o[count * OT_HASH_SIZE + k] = <uint8_t>((hi << 4) | lo)
+                if ok and end - start > 40 and _hex_nibble(p[start + 40]) >= 0:
+                    ok = False
+            if ok:
+                count += 1
+            else:
+                k = start
+                while k < end and (p[k] == 32 or p[k] == 9):
+                    k += 1
+                if k == end or p[k] != 35:  # '#': a comment
+                    skipped += 1
+    return sort_hashes(bytes(out[:count * OT_HASH_SIZE])), lines, skipped

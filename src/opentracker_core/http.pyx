@@ -291,7 +291,8 @@ cdef ot_span http_announce(ot_server *s, ot_conn *c, const uint8_t *req, size_t 
                            const uint8_t *p, uint8_t *out) noexcept nogil:
     cdef uint8_t *buf = s.scratch
     cdef uint8_t hash[20]
-    cdef bint have_hash = False, stopped = False
+    cdef uint8_t peer_id[20]
+    cdef bint have_hash = False, have_peer_id = False, stopped = False
     cdef uint8_t flags = 0
     cdef int32_t numwant = OT_NUMWANT_DEFAULT, tmp
     cdef int32_t port = 0
@@ -339,6 +340,8 @@ cdef ot_span http_announce(ot_server *s, ot_conn *c, const uint8_t *req, size_t 
         elif key == KEY_PEER_ID:
             if vlen != 20:
                 return http_error(s, out, HTTPERR_400_PARAM)
+            memcpy(peer_id, buf, 20)
+            have_peer_id = True
         elif key == KEY_PORT:
             if vlen <= 0 or scan_fixed_int(buf, vlen, &tmp) or tmp > 0xFFFF:
                 return http_error(s, out, HTTPERR_400_PARAM)
@@ -381,7 +384,7 @@ cdef ot_span http_announce(ot_server *s, ot_conn *c, const uint8_t *req, size_t 
         t = store_stop(s.store, hash, &peer)
         return http_ok(out, write_http_stopped(out + OT_HTTP_HEAD_ROOM, t, &s.store.rng), False)
     peer.flags = flags
-    rc = tracker_announce(s, hash, &peer, &res)
+    rc = tracker_announce(s, hash, &peer, peer_id if have_peer_id else NULL, &res)
     if rc == OT_OK:
         return http_ok(out, write_http_announce(out + OT_HTTP_HEAD_ROOM, res.torrent, <uint32_t>numwant,
                                                 &s.store.rng), False)

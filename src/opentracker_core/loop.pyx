@@ -418,6 +418,9 @@ cdef void loop_run(ot_server *s) noexcept nogil:
                 while read(fd, drain, 64) > 0:
                     pass
                 s.python_wanted = True
+            elif c.kind == OT_FD_PYTHON:
+                c.py_ready = 1
+                s.python_wanted = True
         if s.bulk_head != NULL:
             bulk_step(s)
         if s.mono >= s.next_tick:
@@ -458,7 +461,7 @@ cdef class Server:
     cdef ot_server s
     cdef readonly Store store
     cdef object _hook
-    cdef bytes _redirect
+    cdef dict _py_fds
 
     def __cinit__(self, *, seed=None, memory_limit=0):
         cdef int i
@@ -467,6 +470,7 @@ cdef class Server:
         self.s.wakeup_fd = -1
         self.s.reading.head = self.s.reading.tail = -1
         self.s.writing.head = self.s.writing.tail = -1
+        self._py_fds = {}
         self.store = Store(seed=seed, memory_limit=memory_limit)
         self.s.store = self.store.st
         self.s.epfd = epoll_create1(EPOLL_CLOEXEC)
@@ -521,7 +525,7 @@ cdef class Server:
             for fd in range(self.s.conn_cap):
                 if self.s.conns[fd].kind == OT_FD_CLIENT:
                     conn_close(&self.s, fd)
-                elif self.s.conns[fd].kind != OT_FD_FREE:
+                elif self.s.conns[fd].kind != OT_FD_FREE and self.s.conns[fd].kind != OT_FD_PYTHON:
                     close(fd)
         while self.s.bulk_head != NULL:
             b = self.s.bulk_head
@@ -599,6 +603,12 @@ cdef class Server:
         self.s.max_conns = max_connections
         self.s.bulk_slice = bulk_slice if bulk_slice > 0 else OT_BULK_SLICE
 
+    def open_syslog(self):
+        """Log each completed download to syslog from now on. Call it before a
+        chroot: the log socket is connected here, while /dev/log is visible."""
+        openlog(b"opentracker", LOG_NDELAY, LOG_USER)
+        self.s.syslog_completed = True
+
     def set_access(self, str mode, bytes hashes=b""):
         """Switch the info_hash list: mode "open", "white" or "black" with the
         sorted, distinct 20-byte hashes of the file. The fifo sets start
@@ -633,6 +643,19 @@ cdef class Server:
         self.s.access.nets = arr
         self.s.access.net_count = n
 
+    def watch_fd(self, int fd, callback):
+        """Call callback() from run() whenever fd is readable. The fd stays
+        the caller's (unwatch_fd before closing it)."""
+        self._watch(fd, OT_FD_PYTHON)
+        self._py_fds[fd] = callback
+
+    def unwatch_fd(self, int fd):
+        if self._py_fds.pop(fd, None) is None:
+            return
+        epoll_ctl(self.s.epfd, EPOLL_CTL_DEL, fd, NULL)
+        self.s.conns[fd].kind = OT_FD_FREE
+        self.s.conns[fd].py_ready = 0
+
     def set_hook(self, int interval, hook):
         """Call hook() from run() every `interval` seconds (0: never)."""
         self._hook = hook
@@ -654,6 +677,10 @@ cdef class Server:
             if s.python_wanted:
                 s.python_wanted = False
                 PyErr_CheckSignals()
+                for fd, callback in list(self._py_fds.items()):
+                    if s.conns[fd].py_ready:
+                        s.conns[fd].py_ready = 0
+                        callback()
                 if s.hook_due:
                     s.hook_due = False
                     if self._hook is not None:

@@ -16,6 +16,7 @@ cdef enum:
     OT_FD_UDP = 2
     OT_FD_WAKEUP = 3
     OT_FD_CLIENT = 4
+    OT_FD_PYTHON = 5          # read by Python code between loop turns (access fifos)
 
     OT_CONN_READING = 0       # waiting for a complete header (header deadline)
     OT_CONN_WRITING = 1       # answer queued, socket not yet drained (send deadline)
@@ -45,6 +46,7 @@ cdef struct ot_conn:
     uint8_t state
     uint8_t registered        # in the epoll set
     uint8_t drain             # unread input may remain: drain before close (avoids a RST)
+    uint8_t py_ready          # OT_FD_PYTHON: readable, its Python callback is due
     uint32_t gen              # bumped on close; epoll events carry it to spot stale ones
     int32_t fd
     uint8_t family            # OT_FAMILY_V4 / OT_FAMILY_V6 of the client
@@ -79,6 +81,7 @@ cdef struct ot_server:
     bint fullscrape
     bint gzip
     bint ip_from_query
+    bint syslog_completed     # one syslog line per completed download (SPEC.md §1, WANT_SYSLOGS)
     int64_t http_timeout
     int64_t connid_window
     uint8_t connid_key[16]

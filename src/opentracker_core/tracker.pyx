@@ -1,12 +1,13 @@
-from libc.string cimport memcpy, strlen
+from libc.string cimport memcpy, memset, strlen
 
 # Protocol-independent announce handling shared by HTTP, UDP and live sync:
 # access check, store update, and the counters that follow from it.
 
 cdef int tracker_announce(ot_server *s, const uint8_t *hash, const ot_peer_in *p,
-                          ot_announce_result *res) noexcept nogil:
+                          const uint8_t *peer_id, ot_announce_result *res) noexcept nogil:
     """OT_OK with `res` filled, or why not: OT_REFUSED_ACCESS,
-    OT_REFUSED_MEMORY, OT_NOMEM."""
+    OT_REFUSED_MEMORY, OT_NOMEM. peer_id (20 bytes, or NULL) only goes to
+    the syslog line of a completion."""
     cdef int rc
     if not access_allows(&s.access, hash):
         s.ctr.refused_access += 1
@@ -15,6 +16,8 @@ cdef int tracker_announce(ot_server *s, const uint8_t *hash, const ot_peer_in *p
     if rc == OT_OK:
         if res.completed:
             s.ctr.completed += 1
+            if s.syslog_completed:
+                syslog_completed(s, hash, p, peer_id)
         if 0 <= res.renew_age < OT_PEER_TIMEOUT:
             s.ctr.renew[res.renew_age] += 1
     elif rc == OT_REFUSED_MEMORY:
@@ -48,3 +51,32 @@ cdef inline bint addr_is_v4mapped(const uint8_t *a) noexcept nogil:
 # refuses a new torrent or peer.
 cdef const char *OT_MEMORY_REFUSAL = b"Tracker memory limit reached: new torrents and peers are refused for now."
 cdef size_t OT_MEMORY_REFUSAL_LEN = strlen(OT_MEMORY_REFUSAL)
+
+
+cdef void syslog_completed(ot_server *s, const uint8_t *hash, const ot_peer_in *p,
+                           const uint8_t *peer_id) noexcept nogil:
+    """`time=<%FT%T%z> event=completed info_hash=<HEX> peer_id=<HEX or empty>
+    ip=<address>` at LOG_USER|LOG_INFO, as the original's WANT_SYSLOGS build."""
+    cdef char when[64]
+    cdef char hash_hex[41]
+    cdef char id_hex[41]
+    cdef char ip[64]
+    cdef time_t t = <time_t>s.now
+    cdef tm local
+    cdef uint8_t addr16[16]
+    when[0] = 0
+    if localtime_r(&t, &local) != NULL:
+        strftime(when, 64, "%FT%T%z", &local)
+    put_hex_upper(<uint8_t *>hash_hex, hash)[0] = 0
+    if peer_id != NULL:
+        put_hex_upper(<uint8_t *>id_hex, peer_id)[0] = 0
+    else:
+        id_hex[0] = 0
+    if p.family == OT_FAMILY_V4:
+        memset(addr16, 0, 10)
+        addr16[10] = addr16[11] = 0xFF
+        memcpy(addr16 + 12, p.key, 4)
+    else:
+        memcpy(addr16, p.key, 16)
+    put_ip_text(<uint8_t *>ip, addr16)[0] = 0
+    syslog(LOG_INFO, "time=%s event=completed info_hash=%s peer_id=%s ip=%s", when, hash_hex, id_hex, ip)

@@ -89,7 +89,7 @@ cdef size_t udp_respond(ot_server *s, const uint8_t *pkt, size_t n, const uint8_
             peer.flags |= PEER_FLAG_SEEDING
         if event == 1:
             peer.flags |= PEER_FLAG_COMPLETED
-        rc = tracker_announce(s, pkt + 16, &peer, &res)
+        rc = tracker_announce(s, pkt + 16, &peer, NULL, &res)
         if rc == OT_OK:
             numwant = ot_load_be32(pkt + 92)
             return write_udp_announce(out, tid, res.torrent, peer.family, numwant, &s.store.rng)

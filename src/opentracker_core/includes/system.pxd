@@ -127,3 +127,20 @@ cdef extern from "<netinet/in.h>" nogil:
 cdef extern from "<arpa/inet.h>" nogil:
     int inet_pton(int af, const char *src, void *dst)
     const char *inet_ntop(int af, const void *src, char *dst, socklen_t size)
+
+
+cdef extern from "<syslog.h>" nogil:
+    enum:
+        LOG_INFO
+        LOG_USER
+        LOG_NDELAY
+        LOG_PID
+    void openlog(const char *ident, int option, int facility)
+    void syslog(int priority, const char *fmt, ...)
+
+
+cdef extern from "<time.h>" nogil:
+    struct tm:
+        int tm_sec
+    tm *localtime_r(const time_t *timep, tm *result)
+    size_t strftime(char *s, size_t maxsize, const char *fmt, const tm *t)
