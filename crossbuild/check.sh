@@ -115,7 +115,8 @@ for t in $targets; do
         fail "ipk-$t"
     fi
 done
-step openwrt-files bash "$XB_DIR/openwrt/test/run.sh" || fail openwrt-files
+OT_CONF_PYTHON=$VENV/bin/python OT_CONF_PYTHONPATH=$OUT/mutant/good \
+    step openwrt-files bash "$XB_DIR/openwrt/test/run.sh" || fail openwrt-files
 
 # ---------------------------------------------------------------- the table
 val() { sed -n "s/^$2=//p" "$OUT/results/$1.$3" 2> /dev/null | head -1; }

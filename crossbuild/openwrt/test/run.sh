@@ -40,4 +40,20 @@ for case in "$here"/cases/*.uci; do
     fi
     echo "ok: $name"
 done
+# The expected configs are accepted, without a warning, by the tracker's own
+# parser (OT_CONF_PYTHON + OT_CONF_PYTHONPATH: a host Python and a tree with
+# the opentracker package; skipped when not given).
+if [ -n "${OT_CONF_PYTHONPATH:-}" ]; then
+    for conf in "$here"/cases/*.conf; do
+        if PYTHONPATH=$OT_CONF_PYTHONPATH "${OT_CONF_PYTHON:-python3}" -c '
+import sys
+from opentracker.config import load
+settings, warnings = load(sys.argv[1])
+sys.exit("warnings: %s" % (warnings,) if warnings else 0)' "$conf"; then
+            echo "ok: $(basename "$conf") parses with opentracker.config"
+        else
+            echo "FAIL: $(basename "$conf") is refused by opentracker.config"; fails=$((fails + 1))
+        fi
+    done
+fi
 [ $fails -eq 0 ] || { echo "$fails failed"; exit 1; }
