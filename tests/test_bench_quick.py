@@ -1,0 +1,87 @@
+"""The benchmark harness runs end to end and every reply it got was valid.
+
+Runs `python bench/announce_storm.py --quick --impl ours --json` (and the same against the
+Debian C binary when it is installed) as a subprocess and checks that the run completed,
+that the load generator validated every reply (no validation errors, no failed full scrape)
+and that each phase counted something. It asserts no speed: the figures are printed only.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STORM = os.path.join(REPO, "bench", "announce_storm.py")
+sys.path.insert(0, os.path.join(REPO, "bench"))
+import announce_storm  # noqa: E402
+
+
+def run_quick(impl):
+    proc = subprocess.run([sys.executable, STORM, "--quick", "--impl", impl, "--json"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.stdout.strip(), "no JSON output; stderr:\n%s" % proc.stderr
+    report = json.loads(proc.stdout)
+    return proc, report
+
+
+def check_report(proc, report, impl):
+    runs = [r for r in report["runs"] if r["impl"] == impl]
+    assert runs, report
+    for r in runs:
+        assert "error" not in r, r.get("error")
+    assert proc.returncode == 0, proc.stderr
+    p = report["params"]
+    for r in runs:
+        # population: every peer announced once and accepted
+        assert r["populate"]["populated"] == p["peers"]
+        assert r["populate"]["validation_errors"] == 0, r["populate"]["loadgen"]["errors"]
+        assert r["memory_kb"]["VmRSS"] > 0 and r["memory_kb"]["VmHWM"] > 0
+        for proto in ("udp", "http"):
+            m = r[proto]
+            lg = m["loadgen"]
+            assert m["validation_errors"] == 0, (proto, lg["errors"])
+            assert lg["counts"]["announce_ok"] > 0, (proto, lg["counts"])
+            assert lg["counts"]["scrape_ok"] > 0, (proto, lg["counts"])
+            assert sum(lg["events_sent"].values()) > 0
+            assert m["server_cpu_us_per_request"] is not None
+            assert lg["latency_us"]["announce"]["n"] == lg["counts"]["announce_ok"]
+        assert r["udp"]["loadgen"]["counts"]["connect_ok"] > 0
+        fp = r["fullscrape_probe"]
+        assert fp["validation_errors"] == 0, (fp["loadgen_idle"]["errors"], fp["loadgen_busy"]["errors"])
+        assert fp["fullscrape_errors"] == 0, fp["loadgen_busy"]["errors"]
+        assert fp["fullscrapes_completed"] > 0
+        assert fp["loadgen_idle"]["counts"]["announce_ok"] > 0
+        assert fp["loadgen_busy"]["counts"]["announce_ok"] > 0
+    s = report["summary"][impl]
+    assert s["validation_errors"] == 0 and not s["failed_runs"]
+    assert report["ok"] is True
+    # printed for the log, never asserted
+    print(json.dumps({k: v["median"] for k, v in s.items() if isinstance(v, dict)}, indent=1))
+
+
+def test_bench_quick_ours():
+    proc, report = run_quick("ours")
+    check_report(proc, report, "ours")
+    base = report["python_base_rss_kb"]
+    assert base.get("VmRSS", 0) > 0, base
+
+
+@pytest.mark.skipif(announce_storm.find_c_binary() is None, reason="the C opentracker is not installed")
+def test_bench_quick_c():
+    proc, report = run_quick("c")
+    check_report(proc, report, "c")
+
+
+def test_find_c_binary_ignores_non_elf(tmp_path, monkeypatch):
+    """A Python entry point called `opentracker` on PATH is not the C original."""
+    fake = tmp_path / "opentracker"
+    fake.write_text("#!/usr/bin/env python3\nprint('ours')\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("OT_C_BINARY", raising=False)
+    monkeypatch.setattr(announce_storm, "C_CANDIDATES", ())
+    assert announce_storm.find_c_binary() is None
+    assert announce_storm.find_c_binary(str(fake)) is None
