@@ -54,8 +54,9 @@ class Tracker:
     """
 
     def __init__(self, impl=None, config=(), args=(), whitelist=None, ipv6=False, stats=True,
-                 port=None, listen=True, env=None):
+                 port=None, listen=True, env=None, netns=None):
         self.impl = impl or os.environ.get("OT_IMPL", "ours")
+        self.netns = netns   # run inside this (test-made) network namespace
         self.dir = tempfile.mkdtemp(prefix="ot-test-")
         # The C binary, started as root, drops to nobody before reading lists.
         os.chmod(self.dir, 0o755)
@@ -83,6 +84,8 @@ class Tracker:
             self.argv = [binary, "-f", self.config_path] + list(args)
         else:
             self.argv = [sys.executable, "-m", "opentracker", "-f", self.config_path] + list(args)
+        if netns:
+            self.argv = ["ip", "netns", "exec", netns] + self.argv
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
         self.stderr_path = os.path.join(self.dir, "stderr.txt")
@@ -173,13 +176,21 @@ class Tracker:
 
     # ------------------------------------------------------------ HTTP
 
+    def open_socket(self, family=socket.AF_INET, kind=socket.SOCK_STREAM):
+        """A socket in the tracker's network namespace."""
+        if not self.netns:
+            return socket.socket(family, kind)
+        from netns import entered
+        with entered(self.netns):
+            return socket.socket(family, kind)
+
     def host(self, family=socket.AF_INET):
         return "::1" if family == socket.AF_INET6 else "127.0.0.1"
 
     def http(self, raw, timeout=5.0, family=socket.AF_INET, source=None):
         """Send raw bytes on a new connection; return everything received
         until the tracker closes it."""
-        with socket.socket(family, socket.SOCK_STREAM) as s:
+        with self.open_socket(family, socket.SOCK_STREAM) as s:
             s.settimeout(timeout)
             if source:
                 s.bind((source, 0))
@@ -205,7 +216,7 @@ class Tracker:
         """Send one datagram; return the reply, or None when none comes."""
         own = sock is None
         if own:
-            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock = self.open_socket(family, socket.SOCK_DGRAM)
             if source:
                 sock.bind((source, 0))
         try:

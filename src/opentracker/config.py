@@ -75,6 +75,7 @@ class Settings:
     livesync_listen: Listen | None = None   # livesync.cluster.listen / -s; live sync is on when set
     livesync_group: str = "224.0.23.5"      # livesync.cluster.group
     livesync_ttl: int = 1                   # livesync.cluster.ttl
+    livesync_send_interval: int = 15        # livesync.cluster.send_interval: longest wait of a queued record, s
     load_state: str | None = None           # -l
     statefile: str | None = None            # tracker.statefile
     statefile_interval: int = 600           # tracker.statefile_interval, seconds
@@ -327,6 +328,7 @@ _TOKEN_KEYS = {
     "listen.udp.workers": ("udp_workers", lambda t: _uint(t, "worker count", 0, 1024)),
     "livesync.cluster.group": ("livesync_group", _multicast_group),
     "livesync.cluster.ttl": ("livesync_ttl", lambda t: _uint(t, "TTL", 0, 255)),
+    "livesync.cluster.send_interval": ("livesync_send_interval", lambda t: _uint(t, "interval", 1, 3600)),
     "tracker.statefile_interval": ("statefile_interval", lambda t: _uint(t, "interval", 1)),
     "tracker.fullscrape": ("fullscrape", _switch),
     "tracker.compression": ("compression", _compression),

@@ -98,6 +98,38 @@ def bind_all(listens):
     return bound
 
 
+# ---------------------------------------------------------------- live sync
+
+def open_livesync(settings):
+    """(inbound, outbound) sockets of the cluster, or None when live sync is
+    off. Inbound is bound to the group's port on every address and joins the
+    group on the configured interface address; outbound sends to the group
+    from that address, TTL as configured, without looping back to us."""
+    listen = settings.livesync_listen
+    if listen is None:
+        return None
+    iface = "0.0.0.0" if listen.host in ("0.0.0.0", "::") else listen.host
+    group = socket.inet_aton(settings.livesync_group)
+    inbound = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    outbound = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        inbound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        inbound.bind(("0.0.0.0", listen.port))
+        inbound.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group + socket.inet_aton(iface))
+        outbound.bind((iface, 0))
+        outbound.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, settings.livesync_ttl)
+        outbound.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+        outbound.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(iface))
+        inbound.setblocking(False)
+        outbound.setblocking(False)
+    except OSError as e:
+        inbound.close()
+        outbound.close()
+        raise StartupError("cannot set up live sync on %s:%d (group %s): %s"
+                           % (iface, listen.port, settings.livesync_group, e.strerror)) from None
+    return inbound, outbound
+
+
 # ---------------------------------------------------------------- privileges
 
 def drop_privileges(settings):
@@ -262,6 +294,10 @@ def _run(settings):
     server = Server(memory_limit=settings.memory_limit)
     for proto, sock in bound:
         server.add_listener(sock.detach(), proto)
+    sync = open_livesync(settings)
+    if sync is not None:
+        server.set_livesync(sync[0].detach(), sync[1].detach(), settings.livesync_group,
+                            settings.livesync_listen.port, settings.livesync_send_interval)
     if settings.syslog_completed:
         server.open_syslog()
     drop_privileges(settings)
@@ -296,5 +332,6 @@ def _run(settings):
     finally:
         router.uninstall()
         access.close_fifos()
+    server.flush_livesync()
     keeper.save()
     return 0

@@ -381,7 +381,7 @@ cdef ot_span http_announce(ot_server *s, ot_conn *c, const uint8_t *req, size_t 
     else:
         s.ctr.tcp_announces6 += 1
     if stopped:
-        t = store_stop(s.store, hash, &peer)
+        t = tracker_stop(s, hash, &peer)
         return http_ok(out, write_http_stopped(out + OT_HTTP_HEAD_ROOM, t, &s.store.rng), False)
     peer.flags = flags
     rc = tracker_announce(s, hash, &peer, peer_id if have_peer_id else NULL, &res)

@@ -369,6 +369,7 @@ cdef void loop_tick(ot_server *s) noexcept nogil:
         conn_close(s, s.reading.head)
     while s.writing.head >= 0 and s.conns[s.writing.head].deadline <= s.mono:
         conn_close(s, s.writing.head)
+    livesync_tick(s)
     store_clean(s.store, s.clean_cursor, OT_CLEAN_SLICE)
     s.clean_cursor = (s.clean_cursor + OT_CLEAN_SLICE) % OT_BUCKET_COUNT
     s.next_tick = s.mono + 1
@@ -421,6 +422,8 @@ cdef void loop_run(ot_server *s) noexcept nogil:
             elif c.kind == OT_FD_PYTHON:
                 c.py_ready = 1
                 s.python_wanted = True
+            elif c.kind == OT_FD_LIVESYNC:
+                on_livesync(s, fd)
         if s.bulk_head != NULL:
             bulk_step(s)
         if s.mono >= s.next_tick:
@@ -468,6 +471,7 @@ cdef class Server:
         memset(&self.s, 0, sizeof(ot_server))
         self.s.epfd = -1
         self.s.wakeup_fd = -1
+        self.s.sync.in_fd = self.s.sync.out_fd = -1
         self.s.reading.head = self.s.reading.tail = -1
         self.s.writing.head = self.s.writing.tail = -1
         self._py_fds = {}
@@ -602,6 +606,37 @@ cdef class Server:
         self.s.connid_window = connid_window if connid_window > 0 else 3600
         self.s.max_conns = max_connections
         self.s.bulk_slice = bulk_slice if bulk_slice > 0 else OT_BULK_SLICE
+
+    def set_livesync(self, int in_fd, int out_fd, str group, int port, int send_interval=OT_SYNC_MAX_AGE):
+        """Join the cluster: in_fd is bound to the group's port and joined to
+        the group, out_fd sends to group:port. The server owns both fds."""
+        cdef bytes g = _socket.inet_aton(group)
+        cdef ot_conn *c
+        self._watch(in_fd, OT_FD_LIVESYNC)
+        c = conn_slot(&self.s, out_fd)      # not watched: only owned, so it is closed with the rest
+        if c == NULL:
+            raise MemoryError()
+        c.kind = OT_FD_LIVESYNC
+        self.s.sync.in_fd = in_fd
+        self.s.sync.out_fd = out_fd
+        memset(&self.s.sync.group, 0, sizeof(sockaddr_in))
+        self.s.sync.group.sin_family = AF_INET
+        memcpy(&self.s.sync.group.sin_addr, <const char *>g, 4)
+        ot_store_be16(<uint8_t *>&self.s.sync.group.sin_port, port)
+        self.s.sync.flushed_at[0] = self.s.sync.flushed_at[1] = self.s.mono
+        self.s.sync.max_age = send_interval if send_interval > 0 else OT_SYNC_MAX_AGE
+
+    def flush_livesync(self):
+        """Send what is queued for the cluster now (at shutdown)."""
+        if self.s.sync.out_fd >= 0:
+            livesync_flush(&self.s, 0)
+            livesync_flush(&self.s, 1)
+
+    def livesync_counters(self):
+        cdef ot_livesync *y = &self.s.sync
+        return {"packets_sent": y.packets_sent, "records_sent": y.records_sent,
+                "packets_received": y.packets_received, "packets_ignored": y.packets_ignored,
+                "packets_bad": y.packets_bad, "records_received": self.s.ctr.syncs}
 
     def open_syslog(self):
         """Log each completed download to syslog from now on. Call it before a

@@ -17,6 +17,7 @@ cdef enum:
     OT_FD_WAKEUP = 3
     OT_FD_CLIENT = 4
     OT_FD_PYTHON = 5          # read by Python code between loop turns (access fifos)
+    OT_FD_LIVESYNC = 6        # the live-sync multicast socket
 
     OT_CONN_READING = 0       # waiting for a complete header (header deadline)
     OT_CONN_WRITING = 1       # answer queued, socket not yet drained (send deadline)
@@ -87,6 +88,7 @@ cdef struct ot_server:
     uint8_t connid_key[16]
 
     uint32_t tracker_id       # random per process: stats "everything" and live-sync packets
+    ot_livesync sync
 
     # clocks: wall seconds for the store and connection ids, monotonic for deadlines
     int64_t now

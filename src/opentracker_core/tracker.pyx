@@ -14,6 +14,11 @@ cdef int tracker_announce(ot_server *s, const uint8_t *hash, const ot_peer_in *p
         return OT_REFUSED_ACCESS
     rc = store_announce(s.store, hash, p, res)
     if rc == OT_OK:
+        # Tell the cluster what is news: a new peer, one back after a while,
+        # or a fresh completion; never what came from the cluster itself.
+        if s.sync.out_fd >= 0 and not p.from_sync and (
+                res.new_peer or res.renew_age > OT_SYNC_RENEW_BOUNDARY or res.completed):
+            livesync_tell(s, hash, p, _sane_flags(p.flags))
         if res.completed:
             s.ctr.completed += 1
             if s.syslog_completed:
@@ -23,6 +28,21 @@ cdef int tracker_announce(ot_server *s, const uint8_t *hash, const ot_peer_in *p
     elif rc == OT_REFUSED_MEMORY:
         s.ctr.refused_memory += 1
     return rc
+
+
+cdef inline uint8_t _sane_flags(uint8_t flags) noexcept nogil:
+    flags &= PEER_FLAG_SEEDING | PEER_FLAG_COMPLETED
+    if not (flags & PEER_FLAG_SEEDING):
+        flags &= ~PEER_FLAG_COMPLETED
+    return flags
+
+
+cdef ot_torrent *tracker_stop(ot_server *s, const uint8_t *hash, const ot_peer_in *p) noexcept nogil:
+    """event=stopped: the cluster hears of every stop, even of peers or
+    torrents unknown here (SPEC.md §10)."""
+    if s.sync.out_fd >= 0:
+        livesync_tell(s, hash, p, PEER_FLAG_STOPPED)
+    return store_stop(s.store, hash, p)
 
 
 cdef inline void peer_from_addr(ot_peer_in *p, const uint8_t *addr16, uint16_t port) noexcept nogil:

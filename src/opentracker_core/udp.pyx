@@ -83,7 +83,7 @@ cdef size_t udp_respond(ot_server *s, const uint8_t *pkt, size_t n, const uint8_
         peer_from_addr(&peer, addr16, ot_load_be16(pkt + 96))
         event = ot_load_be32(pkt + 80)
         if event == 3:
-            t = store_stop(s.store, pkt + 16, &peer)
+            t = tracker_stop(s, pkt + 16, &peer)
             return write_udp_announce(out, tid, t, peer.family, 0, &s.store.rng)
         if (ot_load_be64(pkt + 64)) == 0:
             peer.flags |= PEER_FLAG_SEEDING
