@@ -1,5 +1,7 @@
 # Large answers built in slices (see bulk.pxd): the full scrape (SPEC.md §6),
-# tpbs in every format and statedump (§8, §9), optionally gzipped.
+# tpbs in every format and statedump (§8, §9), optionally gzipped through
+# zlib's C API a slice at a time. top10/top100 and s24s use the same
+# machinery; their slices live in stats.pyx.
 
 from cpython.mem cimport PyMem_RawMalloc, PyMem_RawRealloc, PyMem_RawFree
 from libc.string cimport memcpy, memset, strlen
@@ -119,36 +121,53 @@ cdef void bulk_free(ot_bulk *b) noexcept nogil:
         return
     if b.gzip:
         deflateEnd(&b.zs)
+    bulk_aux_free(b.kind, b.aux)
     PyMem_RawFree(b.data)
     PyMem_RawFree(b)
 
 
-cdef ot_span bulk_begin(ot_server *s, ot_conn *c, int kind, int fmt, bint gzip,
+cdef size_t bulk_memory(const ot_bulk *b) noexcept nogil:
+    """Bytes this answer holds now: buffer, working state, and zlib's own
+    state (zlib.h: (1 << (windowBits + 2)) + (1 << (memLevel + 9)), here
+    windowBits 15 and memLevel 8)."""
+    cdef size_t n = sizeof(ot_bulk) + b.cap + bulk_aux_memory(b.kind, b.aux)
+    if b.gzip:
+        n += (1 << 17) + (1 << 17)
+    return n
+
+
+cdef ot_span bulk_begin(ot_server *s, ot_conn *c, int kind, int fmt, bint gzip, void *aux,
                         uint8_t *out) noexcept nogil:
     """Take the connection over for a large answer; the loop builds it a
-    slice per turn (bulk_step) and sends it when complete. Returns an empty
-    span, or a 500 when memory is short."""
+    slice per turn (bulk_step) and sends it when complete. `aux` (owned from
+    here on, freed with the answer) is the working state of BULK_TOP and
+    BULK_S24S. Returns an empty span, or a 500 when memory is short."""
     cdef ot_bulk *b = <ot_bulk *>PyMem_RawMalloc(sizeof(ot_bulk))
     if b == NULL:
+        bulk_aux_free(kind, aux)
         return http_error(s, out, HTTPERR_500)
     memset(b, 0, sizeof(ot_bulk))
     b.fd = c.fd
     b.kind = <uint8_t>kind
     b.format = <uint8_t>fmt
+    b.aux = aux
     b.cap = 65536
     b.len = OT_HTTP_HEAD_ROOM
     b.data = <uint8_t *>PyMem_RawMalloc(b.cap)
     if b.data == NULL:
-        PyMem_RawFree(b)
+        b.cap = 0
+        bulk_free(b)
         return http_error(s, out, HTTPERR_500)
     if gzip:
-        # windowBits 31 = gzip framing; level 1 keeps each slice short so
-        # announces wait little behind it.
+        # windowBits 31 = gzip framing. Level 1 instead of the original's 7:
+        # the hashes do not compress at any level, so the answer is barely
+        # larger, at a fraction of the CPU, and each slice (so each announce
+        # waiting behind it) stays short.
         if deflateInit2(&b.zs, Z_BEST_SPEED, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK:
             bulk_free(b)
             return http_error(s, out, HTTPERR_500)
         b.gzip = 1
-    if (kind == BULK_FULLSCRAPE or fmt == FORMAT_BEN) and not bulk_append(b, <const uint8_t *>b"d5:filesd", 9, False):
+    if _bencoded(b) and not bulk_append(b, <const uint8_t *>b"d5:filesd", 9, False):
         bulk_free(b)
         return http_error(s, out, HTTPERR_500)
     c.bulk = b
@@ -158,28 +177,56 @@ cdef ot_span bulk_begin(ot_server *s, ot_conn *c, int kind, int fmt, bint gzip,
     return ot_span(0, 0)
 
 
+cdef inline bint _bencoded(const ot_bulk *b) noexcept nogil:
+    return b.kind == BULK_FULLSCRAPE or (b.kind == BULK_TPBS and b.format == FORMAT_BEN)
+
+
 cdef bint bulk_slice(ot_server *s, ot_bulk *b, uint8_t *stage) noexcept nogil:
-    """Format the next slice of torrents. Returns True when the walk is over
-    (the body is then complete, trailer and gzip end included)."""
+    """Do the next slice of work. Returns True when the answer is over: the
+    body is then complete (trailer and gzip end included), or b.len is 0
+    when memory ran out (the caller answers 500)."""
+    if b.kind == BULK_TOP:
+        return top_slice(s, b)
+    if b.kind == BULK_S24S:
+        return s24s_slice(s, b)
+    return _scrape_slice(s, b, stage)
+
+
+cdef bint _scrape_slice(ot_server *s, ot_bulk *b, uint8_t *stage) noexcept nogil:
+    """The next s.bulk_slice torrents of a full scrape, tpbs or statedump in
+    ascending info_hash order, resuming after the cursor: a torrent added or
+    removed between slices is seen or missed, never listed twice. Torrents
+    are listed as stored, without cleaning them first (SPEC.md §6)."""
     cdef ot_torrent *t = store_next(s.store, b.cursor if b.has_cursor else NULL)
     cdef uint8_t *p = stage
     cdef uint32_t n = 0
     while t != NULL and n < s.bulk_slice:
+        if p - stage > OT_BULK_STAGE - OT_BULK_ENTRY_MAX:
+            if not bulk_append(b, stage, <size_t>(p - stage), False):
+                b.len = 0
+                return True
+            p = stage
         p = bulk_entry(p, b, t)
         memcpy(b.cursor, t.hash, OT_HASH_SIZE)
         b.has_cursor = 1
         n += 1
         t = store_next(s.store, t.hash)
-    if t == NULL and (b.kind == BULK_FULLSCRAPE or b.format == FORMAT_BEN):
+    if t == NULL and _bencoded(b):
         p = put_raw(p, b"ee", 2)
     if not bulk_append(b, stage, <size_t>(p - stage), t == NULL):
-        b.len = 0  # out of memory: the caller answers 500
+        b.len = 0
         return True
+    if t == NULL and b.kind != BULK_STATEDUMP:
+        # fscr counts for real (DESIGN.md point 4): full-scrape answers,
+        # GET /scrape and tpbs alike, and their size as sent.
+        s.ctr.fullscrapes += 1
+        s.ctr.fullscrape_size += b.len - OT_HTTP_HEAD_ROOM
     return t == NULL
 
 
 cdef size_t bulk_finish_header(ot_bulk *b) noexcept nogil:
-    """Write the header in front of the finished body; returns where it starts."""
+    """Write the header in front of the finished body; returns where it
+    starts. `HTTP/1.0`, as the original's worker-built answers."""
     cdef uint8_t digits[20]
     cdef size_t body = b.len - OT_HTTP_HEAD_ROOM
     cdef size_t nd = <size_t>(put_uint(digits, body) - digits)
@@ -196,51 +243,99 @@ cdef size_t bulk_finish_header(ot_bulk *b) noexcept nogil:
 
 # ---------------------------------------------------------------- request side
 
-cdef bint wants_gzip(const uint8_t *req, size_t n) noexcept nogil:
-    """Does Accept-Encoding list gzip (or x-gzip, or *) with a non-zero q?
-    DESIGN.md point 2: parsed, not the original's substring search."""
-    cdef const uint8_t *v = find_header(req, n, b"accept-encoding", 15)
-    cdef const uint8_t *end = req + n
-    cdef const uint8_t *tok
-    cdef size_t tlen
-    cdef bint zero
-    if v == NULL:
-        return False
-    while v < end and v[0] != 13 and v[0] != 10:
-        while v < end and (v[0] == 32 or v[0] == 9 or v[0] == 44):
+cdef inline const uint8_t *_ows(const uint8_t *v, const uint8_t *end) noexcept nogil:
+    while v < end and (v[0] == 32 or v[0] == 9):
+        v += 1
+    return v
+
+
+cdef const uint8_t *_coding(const uint8_t *v, const uint8_t *end, int *verdict) noexcept nogil:
+    """Parse one `coding *( OWS ";" OWS name=value )` element of
+    Accept-Encoding at v; set verdict to 1 for gzip / x-gzip, 2 for `*`
+    (3 and 4 when their q is 0), 0 for anything else. Returns where the
+    element ends (at ',' or the end of the line)."""
+    cdef const uint8_t *tok = v
+    cdef const uint8_t *name
+    cdef size_t tlen, nlen
+    cdef bint zero = False, digits_nonzero
+    while v < end and v[0] not in b",; \t\r\n":
+        v += 1
+    tlen = <size_t>(v - tok)
+    while True:
+        v = _ows(v, end)
+        if v >= end or v[0] != 59:  # ';'
+            break
+        v = _ows(v + 1, end)
+        name = v
+        while v < end and v[0] not in b"=,; \t\r\n":
             v += 1
-        tok = v
-        while v < end and v[0] not in b",; \t\r\n":
-            v += 1
-        tlen = <size_t>(v - tok)
-        zero = False
-        while v < end and v[0] not in b",\r\n":
-            # parameters: look for q=0, q=0.0, q=0.000
-            if v[0] == 113 or v[0] == 81:  # 'q'
-                if v + 1 < end and v[1] == 61 and v + 2 < end and v[2] == 48:
-                    zero = True
-                    v += 3
-                    while v < end and (v[0] == 46 or v[0] == 48):
+        nlen = <size_t>(v - name)
+        v = _ows(v, end)
+        if v < end and v[0] == 61:  # '='
+            v = _ows(v + 1, end)
+            if nlen == 1 and (name[0] | 0x20) == 113:  # q: 0, 0., 0.0, 0.00, 0.000 are "not acceptable"
+                zero = v < end and v[0] == 48
+                digits_nonzero = False
+                v += 1 if zero else 0
+                if zero and v < end and v[0] == 46:
+                    v += 1
+                    while v < end and 48 <= v[0] <= 57:
+                        digits_nonzero = digits_nonzero or v[0] != 48
                         v += 1
-                    if v < end and 49 <= v[0] <= 57:
-                        zero = False
-                    continue
-            v += 1
-        if not zero and ((tlen == 4 and _ieq(tok, b"gzip", 4)) or (tlen == 6 and _ieq(tok, b"x-gzip", 6))
-                         or (tlen == 1 and tok[0] == 42)):
-            return True
-    return False
+                zero = zero and not digits_nonzero
+            while v < end and v[0] not in b",; \t\r\n":
+                v += 1
+    while v < end and v[0] != 44 and v[0] != 13 and v[0] != 10:
+        v += 1   # junk after the element: skip it
+    if (tlen == 4 and _ieq(tok, b"gzip", 4)) or (tlen == 6 and _ieq(tok, b"x-gzip", 6)):
+        verdict[0] = 3 if zero else 1
+    elif tlen == 1 and tok[0] == 42:  # '*'
+        verdict[0] = 4 if zero else 2
+    else:
+        verdict[0] = 0
+    return v
+
+
+cdef bint wants_gzip(const uint8_t *req, size_t n) noexcept nogil:
+    """Does the request accept a gzip body? DESIGN.md point 2: Accept-Encoding
+    parsed (every such header, quality values honoured, `*` standing for
+    gzip unless gzip is listed itself), not the original's search for `gzip`
+    anywhere in the request."""
+    cdef const uint8_t *end = req + n
+    cdef const uint8_t *v
+    cdef const uint8_t *line = req
+    cdef int gzip = 0, star = 0, verdict
+    while True:
+        v = find_header(line, <size_t>(end - line), b"accept-encoding", 15)
+        if v == NULL:
+            break
+        while v < end and v[0] != 13 and v[0] != 10:
+            v = _ows(v, end)
+            if v < end and v[0] == 44:  # empty list element
+                v += 1
+                continue
+            v = _coding(v, end, &verdict)
+            if verdict == 1 or verdict == 3:
+                gzip = verdict
+            elif verdict == 2 or verdict == 4:
+                star = verdict
+            if v < end and v[0] == 44:
+                v += 1
+        # find_header looks for a LF followed by the name: go on from the
+        # end of this header line.
+        line = v
+    return gzip == 1 or (gzip == 0 and star == 2)
 
 
 cdef ot_span fullscrape_begin(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
                               uint8_t *out) noexcept nogil:
-    cdef bint gz
-    if not s.fullscrape:
-        return http_error(s, out, HTTPERR_404)
-    gz = s.gzip and wants_gzip(req, n)
-    s.ctr.fullscrapes += 1
+    """GET /scrape: every torrent, to anyone (no stats permission needed,
+    SPEC.md §6), gzipped on request. http_respond sends it here only while
+    tracker.fullscrape is on."""
+    cdef bint gz = s.gzip and wants_gzip(req, n)
+    s.ctr.fullscrape_requests[0 if addr_is_v4mapped(c.addr) else 1] += 1
     log_fullscrape(s, c)
-    return bulk_begin(s, c, BULK_FULLSCRAPE, FORMAT_BEN, gz, out)
+    return bulk_begin(s, c, BULK_FULLSCRAPE, FORMAT_BEN, gz, NULL, out)
 
 
 cdef void log_fullscrape(ot_server *s, ot_conn *c) noexcept nogil:

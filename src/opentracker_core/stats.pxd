@@ -36,8 +36,8 @@ cdef struct ot_counters:
     uint64_t udp_scrapes6
     uint64_t udp_mismatches
     uint64_t udp_send_failures
-    uint64_t fullscrapes
-    uint64_t fullscrape_bytes
+    uint64_t fullscrapes              # full-scrape answers built: GET /scrape and mode=tpbs (bulk.pyx)
+    uint64_t fullscrape_bytes         # bytes of every sliced answer (the loop's bulk_step; not shown)
     uint64_t completed
     uint64_t syncs
     uint64_t refused_access
@@ -45,3 +45,11 @@ cdef struct ot_counters:
     uint64_t refused_rate
     uint64_t http_errors[9]
     uint64_t renew[45]
+    # Kept by stats.pyx and bulk.pyx:
+    uint64_t fullscrape_size          # body bytes of those answers as sent (gzipped size when gzipped): fscr
+    uint64_t fullscrape_requests[2]   # GET /scrape requests, by the client's family (0 IPv4, 1 IPv6)
+    uint64_t stats_requests[2]        # requests to the stats path and /metrics, by family
+    # HTTP announces by numwant after clamping to 0..200, counted right after
+    # the query is parsed, before the info_hash check (the original's
+    # WANT_LOG_NUMWANT; mode=numwants). Incremented in http_announce.
+    uint64_t numwants[201]
