@@ -310,6 +310,7 @@ def _run(settings):
         http_timeout=settings.http_timeout,
         connid_window=settings.udp_connid_window,
         max_connections=settings.http_max_connections,
+        rate_limit=settings.rate_limit,
     )
     server.set_networks(network_entries(settings))
     access = AccessControl(server, settings)

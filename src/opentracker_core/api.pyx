@@ -7,7 +7,6 @@ import socket as _socket
 
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memcmp, memset
-from cpython.mem cimport PyMem_RawMalloc, PyMem_RawFree
 from libc.stdlib cimport qsort
 
 
@@ -372,14 +371,14 @@ def sort_hashes(bytes blob):
     if len(blob) % OT_HASH_SIZE:
         raise ValueError("not a multiple of 20 bytes")
     buf = bytearray(len(blob))
-    counts = <uint32_t *>PyMem_RawMalloc(65537 * sizeof(uint32_t))
+    counts = <uint32_t *>ot_malloc(65537 * sizeof(uint32_t))
     if counts == NULL:
         raise MemoryError()
     cdef const uint8_t *src = <const uint8_t *><const char *>blob
     cdef uint8_t *dst = <uint8_t *><char *>buf
     with nogil:
         out = _radix_sort_hashes(src, dst, n, counts)
-    PyMem_RawFree(counts)
+    ot_free(counts)
     del buf[out * OT_HASH_SIZE:]
     return bytes(buf)
 
@@ -464,3 +463,8 @@ def parse_hash_lines(bytes data):
                 if k == end or p[k] != 35:  # '#': a comment
                     skipped += 1
     return sort_hashes(bytes(out[:count * OT_HASH_SIZE])), lines, skipped
+
+
+def allocation_counts():
+    """(blocks allocated, blocks freed) by the core since the module loaded."""
+    return ot_blocks_allocated, ot_blocks_freed

@@ -222,18 +222,12 @@ cdef ot_span http_respond(ot_server *s, ot_conn *c, uint8_t *req, size_t n, uint
         return http_error(s, out, HTTPERR_404)
     if decoded[0] == 97 or decoded[0] == 63:  # 'a' (or a decoded '?')
         return http_announce(s, c, req, n, p, out)
-    # With tracker.fullscrape off, `GET /scrape HTTP/` goes on as a scrape
-    # without a query and gets its 400, as the original built without it.
-    if s.fullscrape and memcmp(path, b"scrape HTTP/", 12) == 0:
+    if memcmp(path, b"scrape HTTP/", 12) == 0:
         return fullscrape_begin(s, c, req, n, out)
     if plen >= 2 and decoded[0] == 115 and decoded[1] == 99:  # "sc"
         return http_scrape(s, c, req, n, p, out)
     if <size_t>plen == s.stats_path_len and memcmp(decoded, s.stats_path, plen) == 0:
-        return stats_respond(s, c, req, n, p, out, MODE_PEER)
-    # Prometheus' conventional path, beside the stats path (which wins if
-    # it is configured as "metrics" itself): /stats?mode=prometheus.
-    if plen == 7 and memcmp(decoded, b"metrics", 7) == 0:
-        return stats_respond(s, c, req, n, p, out, MODE_PROMETHEUS)
+        return stats_respond(s, c, req, n, p, out)
     return http_error(s, out, HTTPERR_404)
 
 
@@ -380,6 +374,8 @@ cdef ot_span http_announce(ot_server *s, ot_conn *c, const uint8_t *req, size_t 
 
     if not have_hash:
         return http_failure(out, b"Your client forgot to send your torrent's info_hash. Please upgrade your client.", 80)
+    if not rate_allows(s, addr):
+        return http_failure(out, OT_RATE_REFUSAL, OT_RATE_REFUSAL_LEN)
 
     peer_from_addr(&peer, addr, <uint16_t>port)
     if addr_is_v4mapped(addr):
@@ -408,6 +404,7 @@ cdef ot_span http_scrape(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
     cdef uint8_t *buf = s.scratch
     cdef uint8_t hashes[OT_MAXMULTISCRAPE * OT_HASH_SIZE]
     cdef uint32_t count = 0
+    cdef uint8_t addr[16]
     cdef bint seen = False
     cdef ssize_t klen, vlen
     p = _to_query(p, req + n)
@@ -432,6 +429,12 @@ cdef ot_span http_scrape(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
             count += 1
     if not seen:
         return http_error(s, out, HTTPERR_400_PARAM)
+    if s.rate.table != NULL:
+        memcpy(addr, c.addr, 16)
+        if access_perms(&s.access, c.addr) & OT_PERM_PROXY:
+            forwarded_address(req, n, addr)
+        if not rate_allows(s, addr):
+            return http_failure(out, OT_RATE_REFUSAL, OT_RATE_REFUSAL_LEN)
     if addr_is_v4mapped(c.addr):
         s.ctr.tcp_scrapes += 1
     else:

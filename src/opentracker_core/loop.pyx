@@ -2,7 +2,6 @@
 # requests are read, answered and written without the GIL. Python runs only
 # between turns, when a signal or the periodic hook asks for it.
 
-from cpython.mem cimport PyMem_RawMalloc, PyMem_RawRealloc, PyMem_RawFree
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int32_t
 
@@ -22,7 +21,7 @@ cdef enum:
 cdef inline void loop_clock(ot_server *s) noexcept nogil:
     cdef timespec ts
     clock_gettime(CLOCK_REALTIME_COARSE, &ts)
-    s.now = ts.tv_sec
+    s.now = ts.tv_sec + s.clock_offset
     store_set_clock(s.store, s.now)
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
     s.mono = ts.tv_sec
@@ -61,7 +60,7 @@ cdef ot_conn *conn_slot(ot_server *s, int32_t fd) noexcept nogil:
         cap = s.conn_cap * 2 if s.conn_cap else 64
         while cap <= fd:
             cap *= 2
-        conns = <ot_conn *>PyMem_RawRealloc(s.conns, cap * sizeof(ot_conn))
+        conns = <ot_conn *>ot_realloc(s.conns, cap * sizeof(ot_conn))
         if conns == NULL:
             return NULL
         memset(conns + s.conn_cap, 0, (cap - s.conn_cap) * sizeof(ot_conn))
@@ -106,8 +105,8 @@ cdef void conn_close(ot_server *s, int32_t fd) noexcept nogil:
         for i in range(8):
             if recv(fd, s.rbuf, OT_HTTP_REQUEST_MAX, MSG_DONTWAIT) <= 0:
                 break
-    PyMem_RawFree(c.in_buf)
-    PyMem_RawFree(c.out_buf)
+    ot_free(c.in_buf)
+    ot_free(c.out_buf)
     bulk_free(c.bulk)
     c.in_buf = NULL
     c.out_buf = NULL
@@ -129,14 +128,14 @@ cdef void conn_send(ot_server *s, ot_conn *c, uint8_t *owned, const uint8_t *dat
     data lives in a shared buffer and is copied when it cannot go at once)."""
     cdef int32_t fd = c.fd
     cdef ssize_t w
-    PyMem_RawFree(c.in_buf)
+    ot_free(c.in_buf)
     c.in_buf = NULL
     c.in_len = 0
     if c.state == OT_CONN_READING:
         list_unlink(s, &s.reading, fd)
     w = send(fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT)
     if <size_t>w == n or (w < 0 and errno != EAGAIN and errno != EINTR):
-        PyMem_RawFree(owned)
+        ot_free(owned)
         c.state = OT_CONN_WRITING
         list_push(s, &s.writing, fd)   # conn_close unlinks it again
         conn_close(s, fd)
@@ -144,7 +143,7 @@ cdef void conn_send(ot_server *s, ot_conn *c, uint8_t *owned, const uint8_t *dat
     if w < 0:
         w = 0
     if owned == NULL:
-        owned = <uint8_t *>PyMem_RawMalloc(n - w)
+        owned = <uint8_t *>ot_malloc(n - w)
         if owned == NULL:
             c.state = OT_CONN_WRITING
             list_push(s, &s.writing, fd)
@@ -173,7 +172,7 @@ cdef void conn_answer(ot_server *s, ot_conn *c, uint8_t *req, size_t n) noexcept
             if c.registered:
                 epoll_ctl(s.epfd, EPOLL_CTL_DEL, c.fd, NULL)
                 c.registered = 0
-            PyMem_RawFree(c.in_buf)
+            ot_free(c.in_buf)
             c.in_buf = NULL
             c.in_len = 0
         return
@@ -198,7 +197,7 @@ cdef void conn_readable(ot_server *s, int32_t fd) noexcept nogil:
             s.rbuf[n] = 0
             conn_answer(s, c, s.rbuf, <size_t>n)
             return
-        c.in_buf = <uint8_t *>PyMem_RawMalloc(OT_HTTP_REQUEST_MAX + 1)
+        c.in_buf = <uint8_t *>ot_malloc(OT_HTTP_REQUEST_MAX + 1)
         if c.in_buf == NULL:
             conn_close(s, fd)
             return
@@ -443,11 +442,11 @@ cdef int _hashlist_set(ot_hashlist *l, bytes blob) except -1:
     if n % OT_HASH_SIZE:
         raise ValueError("a hash list is a multiple of 20 bytes")
     if n:
-        data = <uint8_t *>PyMem_RawMalloc(n)
+        data = <uint8_t *>ot_malloc(n)
         if data == NULL:
             raise MemoryError()
         memcpy(data, <const char *>blob, n)
-    PyMem_RawFree(l.hashes)
+    ot_free(l.hashes)
     l.hashes = data
     l.count = n // OT_HASH_SIZE
     return 0
@@ -480,22 +479,25 @@ cdef class Server:
         self.s.epfd = epoll_create1(EPOLL_CLOEXEC)
         if self.s.epfd < 0:
             raise OSError(errno, "epoll_create1 failed")
-        self.s.rbuf = <uint8_t *>PyMem_RawMalloc(OT_HTTP_REQUEST_MAX + 1)
-        self.s.obuf = <uint8_t *>PyMem_RawMalloc(OT_HTTP_OUT_MAX)
-        self.s.scratch = <uint8_t *>PyMem_RawMalloc(OT_HTTP_REQUEST_MAX + 1)
-        self.s.bulk_stage = <uint8_t *>PyMem_RawMalloc(OT_BULK_STAGE)
-        self.s.udp_in = <uint8_t *>PyMem_RawMalloc(OT_UDP_BATCH * OT_UDP_IN_MAX)
-        self.s.udp_out = <uint8_t *>PyMem_RawMalloc(OT_UDP_BATCH * OT_UDP_OUT_MAX)
-        self.s.udp_rmsg = <mmsghdr *>PyMem_RawMalloc(OT_UDP_BATCH * sizeof(mmsghdr))
-        self.s.udp_smsg = <mmsghdr *>PyMem_RawMalloc(OT_UDP_BATCH * sizeof(mmsghdr))
-        self.s.udp_riov = <iovec *>PyMem_RawMalloc(OT_UDP_BATCH * sizeof(iovec))
-        self.s.udp_siov = <iovec *>PyMem_RawMalloc(OT_UDP_BATCH * sizeof(iovec))
-        self.s.udp_names = <sockaddr_in6 *>PyMem_RawMalloc(OT_UDP_BATCH * sizeof(sockaddr_in6))
+        self.s.rbuf = <uint8_t *>ot_malloc(OT_HTTP_REQUEST_MAX + 1)
+        self.s.obuf = <uint8_t *>ot_malloc(OT_HTTP_OUT_MAX)
+        self.s.scratch = <uint8_t *>ot_malloc(OT_HTTP_REQUEST_MAX + 1)
+        self.s.bulk_stage = <uint8_t *>ot_malloc(OT_BULK_STAGE)
+        self.s.udp_in = <uint8_t *>ot_malloc(OT_UDP_BATCH * OT_UDP_IN_MAX)
+        self.s.udp_out = <uint8_t *>ot_malloc(OT_UDP_BATCH * OT_UDP_OUT_MAX)
+        self.s.udp_rmsg = <mmsghdr *>ot_malloc(OT_UDP_BATCH * sizeof(mmsghdr))
+        self.s.udp_smsg = <mmsghdr *>ot_malloc(OT_UDP_BATCH * sizeof(mmsghdr))
+        self.s.udp_riov = <iovec *>ot_malloc(OT_UDP_BATCH * sizeof(iovec))
+        self.s.udp_siov = <iovec *>ot_malloc(OT_UDP_BATCH * sizeof(iovec))
+        self.s.udp_names = <sockaddr_in6 *>ot_malloc(OT_UDP_BATCH * sizeof(sockaddr_in6))
         if (self.s.rbuf == NULL or self.s.obuf == NULL or self.s.scratch == NULL or self.s.bulk_stage == NULL
                 or self.s.udp_in == NULL or self.s.udp_out == NULL or self.s.udp_rmsg == NULL
                 or self.s.udp_smsg == NULL or self.s.udp_riov == NULL or self.s.udp_siov == NULL
                 or self.s.udp_names == NULL):
             raise MemoryError()
+        self.s.store.mem_other += (3 * (OT_HTTP_REQUEST_MAX + 1) + OT_HTTP_OUT_MAX + OT_BULK_STAGE
+                                   + OT_UDP_BATCH * (OT_UDP_IN_MAX + OT_UDP_OUT_MAX + 2 * sizeof(mmsghdr)
+                                                     + 2 * sizeof(iovec) + sizeof(sockaddr_in6)))
         memset(self.s.udp_rmsg, 0, OT_UDP_BATCH * sizeof(mmsghdr))
         memset(self.s.udp_smsg, 0, OT_UDP_BATCH * sizeof(mmsghdr))
         for i in range(OT_UDP_BATCH):
@@ -537,23 +539,24 @@ cdef class Server:
             bulk_free(b)
         if self.s.epfd >= 0:
             close(self.s.epfd)
-        PyMem_RawFree(self.s.conns)
-        PyMem_RawFree(self.s.rbuf)
-        PyMem_RawFree(self.s.obuf)
-        PyMem_RawFree(self.s.scratch)
-        PyMem_RawFree(self.s.bulk_stage)
-        PyMem_RawFree(self.s.udp_in)
-        PyMem_RawFree(self.s.udp_out)
-        PyMem_RawFree(self.s.udp_rmsg)
-        PyMem_RawFree(self.s.udp_smsg)
-        PyMem_RawFree(self.s.udp_riov)
-        PyMem_RawFree(self.s.udp_siov)
-        PyMem_RawFree(self.s.udp_names)
-        PyMem_RawFree(self.s.redirect_url)
-        PyMem_RawFree(self.s.access.list.hashes)
-        PyMem_RawFree(self.s.access.added.hashes)
-        PyMem_RawFree(self.s.access.deleted.hashes)
-        PyMem_RawFree(self.s.access.nets)
+        ot_free(self.s.conns)
+        ot_free(self.s.rbuf)
+        ot_free(self.s.obuf)
+        ot_free(self.s.scratch)
+        ot_free(self.s.bulk_stage)
+        ot_free(self.s.udp_in)
+        ot_free(self.s.udp_out)
+        ot_free(self.s.udp_rmsg)
+        ot_free(self.s.udp_smsg)
+        ot_free(self.s.udp_riov)
+        ot_free(self.s.udp_siov)
+        ot_free(self.s.udp_names)
+        ot_free(self.s.redirect_url)
+        ot_free(self.s.access.list.hashes)
+        ot_free(self.s.access.added.hashes)
+        ot_free(self.s.access.deleted.hashes)
+        ot_free(self.s.access.nets)
+        ot_free(self.s.rate.table)
 
     def _watch(self, int fd, int kind):
         cdef epoll_event ev
@@ -580,21 +583,21 @@ cdef class Server:
 
     def configure(self, *, redirect_url=None, stats_path="stats", fullscrape=True, compression="gzip",
                   ip_from_query=False, http_timeout=30, connid_window=3600, max_connections=0,
-                  bulk_slice=OT_BULK_SLICE):
+                  bulk_slice=OT_BULK_SLICE, rate_limit=0):
         cdef bytes path = stats_path.encode()
         cdef bytes url
         if not 0 < len(path) < 256:
             raise ValueError("stats path must be 1..255 bytes")
         memcpy(self.s.stats_path, <const char *>path, len(path))
         self.s.stats_path_len = len(path)
-        PyMem_RawFree(self.s.redirect_url)
+        ot_free(self.s.redirect_url)
         self.s.redirect_url = NULL
         self.s.redirect_len = 0
         if redirect_url:
             url = redirect_url.encode()
             if len(url) > 2048:
                 raise ValueError("redirect URL longer than 2048 bytes")
-            self.s.redirect_url = <uint8_t *>PyMem_RawMalloc(len(url))
+            self.s.redirect_url = <uint8_t *>ot_malloc(len(url))
             if self.s.redirect_url == NULL:
                 raise MemoryError()
             memcpy(self.s.redirect_url, <const char *>url, len(url))
@@ -606,6 +609,21 @@ cdef class Server:
         self.s.connid_window = connid_window if connid_window > 0 else 3600
         self.s.max_conns = max_connections
         self.s.bulk_slice = bulk_slice if bulk_slice > 0 else OT_BULK_SLICE
+        self._set_rate_limit(rate_limit)
+
+    def _set_rate_limit(self, unsigned int per_minute):
+        cdef size_t size = OT_RATE_SLOTS * sizeof(ot_rate_entry)
+        if self.s.rate.table != NULL:
+            ot_free(self.s.rate.table)
+            self.s.rate.table = NULL
+            self.s.store.mem_other -= size
+        self.s.rate.per_minute = per_minute
+        if per_minute:
+            self.s.rate.table = <ot_rate_entry *>ot_malloc(size)
+            if self.s.rate.table == NULL:
+                raise MemoryError()
+            memset(self.s.rate.table, 0, size)
+            self.s.store.mem_other += size
 
     def set_livesync(self, int in_fd, int out_fd, str group, int port, int send_interval=OT_SYNC_MAX_AGE):
         """Join the cluster: in_fd is bound to the group's port and joined to
@@ -664,17 +682,17 @@ cdef class Server:
         cdef size_t n = len(nets), i
         cdef ot_net *arr = NULL
         if n:
-            arr = <ot_net *>PyMem_RawMalloc(n * sizeof(ot_net))
+            arr = <ot_net *>ot_malloc(n * sizeof(ot_net))
             if arr == NULL:
                 raise MemoryError()
             for i, (addr, bits, perms) in enumerate(nets):
                 if len(addr) != 16 or not 0 <= bits <= 128:
-                    PyMem_RawFree(arr)
+                    ot_free(arr)
                     raise ValueError("bad network %r/%r" % (addr, bits))
                 memcpy(arr[i].addr, <const char *>addr, 16)
                 arr[i].bits = bits
                 arr[i].perms = perms
-        PyMem_RawFree(self.s.access.nets)
+        ot_free(self.s.access.nets)
         self.s.access.nets = arr
         self.s.access.net_count = n
 
@@ -732,6 +750,15 @@ cdef class Server:
         def __get__(self):
             return self.s.now
 
+    property _testhelper_clock_offset:
+        """Seconds added to the wall clock, so tests can age swarms."""
+        def __get__(self):
+            return self.s.clock_offset
+
+        def __set__(self, value):
+            self.s.clock_offset = value
+            loop_clock(&self.s)
+
     property tracker_id:
         def __get__(self):
             return self.s.tracker_id
@@ -759,3 +786,64 @@ cdef class Server:
             "http_errors": [k.http_errors[i] for i in range(HTTPERR_COUNT)],
             "renew": [k.renew[i] for i in range(OT_PEER_TIMEOUT)],
         }
+
+    # ------------------------------------------------------------ test hooks
+
+    def _testhelper_http(self, bytes request, str client="127.0.0.1"):
+        """Answer one HTTP request in-process, as the loop would: for fuzzing
+        and byte-level tests of the parser. A large answer (full scrape,
+        tpbs, statedump) is built to completion here. Returns the bytes."""
+        cdef ot_conn c
+        cdef uint8_t *req
+        cdef ot_span span
+        cdef size_t n = len(request)
+        cdef ot_bulk *b
+        cdef size_t start
+        if n > OT_HTTP_REQUEST_MAX:
+            span = http_error(&self.s, self.s.obuf, HTTPERR_500)
+            return (<char *>self.s.obuf + span.start)[:span.len]
+        memset(&c, 0, sizeof(ot_conn))
+        c.fd = -1
+        c.prev = c.next = -1
+        c.kind = OT_FD_CLIENT
+        raw = _socket.inet_pton(_socket.AF_INET6, client) if ":" in client else \
+            b"\0" * 10 + b"\xff\xff" + _socket.inet_aton(client)
+        memcpy(c.addr, <const char *>raw, 16)
+        req = <uint8_t *>ot_malloc(n + 1)
+        if req == NULL:
+            raise MemoryError()
+        memcpy(req, <const char *>request, n)
+        req[n] = 0
+        loop_clock(&self.s)
+        span = http_respond(&self.s, &c, req, n, self.s.obuf)
+        ot_free(req)
+        if span.len:
+            return (<char *>self.s.obuf + span.start)[:span.len]
+        b = c.bulk
+        if b == NULL:
+            return b""
+        bulk_detach(&self.s, b)
+        while not bulk_slice(&self.s, b, self.s.bulk_stage):
+            pass
+        try:
+            if b.len == 0:
+                span = http_error(&self.s, self.s.obuf, HTTPERR_500)
+                return (<char *>self.s.obuf + span.start)[:span.len]
+            start = bulk_finish_header(b)
+            return (<char *>b.data + start)[:b.len - start]
+        finally:
+            bulk_free(b)
+
+    def _testhelper_udp(self, bytes packet, str client="127.0.0.1"):
+        """Answer one datagram in-process (b"" for silence), as the loop does
+        with the first OT_UDP_IN_MAX bytes of each datagram."""
+        cdef uint8_t out[OT_UDP_OUT_MAX]
+        cdef uint8_t addr16[16]
+        cdef size_t r
+        raw = _socket.inet_pton(_socket.AF_INET6, client) if ":" in client else \
+            b"\0" * 10 + b"\xff\xff" + _socket.inet_aton(client)
+        memcpy(addr16, <const char *>raw, 16)
+        packet = packet[:OT_UDP_IN_MAX]
+        loop_clock(&self.s)
+        r = udp_respond(&self.s, <const uint8_t *><const char *>packet, len(packet), addr16, out)
+        return (<char *>out)[:r]

@@ -89,11 +89,13 @@ cdef struct ot_server:
 
     uint32_t tracker_id       # random per process: stats "everything" and live-sync packets
     ot_livesync sync
+    ot_ratelimit rate
 
     # clocks: wall seconds for the store and connection ids, monotonic for deadlines
     int64_t now
     int64_t mono
     int64_t started
+    int64_t clock_offset      # seconds added to the wall clock (tests age swarms without waiting)
 
     # loop
     int epfd

@@ -48,6 +48,8 @@ cdef struct ot_store:
     uint64_t mem_fixed        # the store struct and the bucket array
     uint64_t mem_torrents     # bucket vectors (torrent slots, used and spare)
     uint64_t mem_peers        # peer blocks (headers, records, spare records)
+    uint64_t mem_blocks       # heap blocks behind mem_torrents and mem_peers
+    uint64_t mem_other        # the server's buffers, rate table, answers in progress
     uint64_t refused_memory   # announces refused because of mem_limit
     ot_rng rng
 

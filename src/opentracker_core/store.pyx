@@ -1,7 +1,6 @@
 # Swarm store bodies. Declarations and the ownership rules are in store.pxd;
 # the behaviour follows SPEC.md §5.4-5.7.
 
-from cpython.mem cimport PyMem_RawMalloc, PyMem_RawRealloc, PyMem_RawFree
 from libc.string cimport memcmp, memcpy, memmove, memset
 
 
@@ -19,19 +18,32 @@ cdef inline uint32_t _trimmed(uint32_t size) noexcept nogil:
     return size + 1 + (size >> 2)
 
 
+cdef enum:
+    # What malloc costs per block beyond the bytes asked for (glibc: an 8-byte
+    # header and rounding to 16), charged against the budget so that the
+    # process, not only the store's tables, stays within it.
+    OT_BLOCK_OVERHEAD = 16
+
+
+cdef inline uint64_t store_held(const ot_store *st) noexcept nogil:
+    """Everything the core holds, as the memory budget counts it."""
+    return (st.mem_fixed + st.mem_torrents + st.mem_peers + st.mem_other
+            + st.mem_blocks * OT_BLOCK_OVERHEAD)
+
+
 cdef inline bint _over_budget(ot_store *st, uint64_t extra) noexcept nogil:
-    return st.mem_limit != 0 and st.mem_fixed + st.mem_torrents + st.mem_peers + extra > st.mem_limit
+    return st.mem_limit != 0 and store_held(st) + extra > st.mem_limit
 
 
 cdef ot_store *store_new(uint64_t seed) noexcept nogil:
     """A new empty store, or NULL when out of memory."""
-    cdef ot_store *st = <ot_store *>PyMem_RawMalloc(sizeof(ot_store))
+    cdef ot_store *st = <ot_store *>ot_malloc(sizeof(ot_store))
     if st == NULL:
         return NULL
     memset(st, 0, sizeof(ot_store))
-    st.buckets = <ot_bucket *>PyMem_RawMalloc(OT_BUCKET_COUNT * sizeof(ot_bucket))
+    st.buckets = <ot_bucket *>ot_malloc(OT_BUCKET_COUNT * sizeof(ot_bucket))
     if st.buckets == NULL:
-        PyMem_RawFree(st)
+        ot_free(st)
         return NULL
     memset(st.buckets, 0, OT_BUCKET_COUNT * sizeof(ot_bucket))
     st.mem_fixed = sizeof(ot_store) + OT_BUCKET_COUNT * sizeof(ot_bucket)
@@ -47,11 +59,11 @@ cdef void store_free(ot_store *st) noexcept nogil:
     for b in range(OT_BUCKET_COUNT):
         bk = &st.buckets[b]
         for i in range(bk.size):
-            PyMem_RawFree(bk.data[i].peers[0])
-            PyMem_RawFree(bk.data[i].peers[1])
-        PyMem_RawFree(bk.data)
-    PyMem_RawFree(st.buckets)
-    PyMem_RawFree(st)
+            ot_free(bk.data[i].peers[0])
+            ot_free(bk.data[i].peers[1])
+        ot_free(bk.data)
+    ot_free(st.buckets)
+    ot_free(st)
 
 
 cdef inline void store_set_clock(ot_store *st, int64_t now_seconds) noexcept nogil:
@@ -89,7 +101,7 @@ cdef inline uint64_t _torrent_growth(ot_bucket *bk) noexcept nogil:
     """Bytes an insert into this bucket would add."""
     if bk.size < bk.space:
         return 0
-    return (<uint64_t>(_grown(bk.space) - bk.space)) * sizeof(ot_torrent)
+    return (<uint64_t>(_grown(bk.space) - bk.space)) * sizeof(ot_torrent) + (OT_BLOCK_OVERHEAD if bk.data == NULL else 0)
 
 
 cdef ot_torrent *_torrent_insert(ot_store *st, ot_bucket *bk, uint32_t at, const uint8_t *hash) noexcept nogil:
@@ -98,9 +110,11 @@ cdef ot_torrent *_torrent_insert(ot_store *st, ot_bucket *bk, uint32_t at, const
     cdef ot_torrent *t
     if bk.size == bk.space:
         space = _grown(bk.space)
-        data = <ot_torrent *>PyMem_RawRealloc(bk.data, space * sizeof(ot_torrent))
+        data = <ot_torrent *>ot_realloc(bk.data, space * sizeof(ot_torrent))
         if data == NULL:
             return NULL
+        if bk.data == NULL:
+            st.mem_blocks += 1
         st.mem_torrents += (<uint64_t>(space - bk.space)) * sizeof(ot_torrent)
         bk.data = data
         bk.space = space
@@ -120,7 +134,8 @@ cdef void _peervec_release(ot_store *st, ot_torrent *t, int family) noexcept nog
     st.peer_count[family] -= v.size
     st.seeder_count[family] -= v.seeders
     st.mem_peers -= sizeof(ot_peervec) + (<uint64_t>v.space) * ot_rec_size(family)
-    PyMem_RawFree(v)
+    st.mem_blocks -= 1
+    ot_free(v)
     t.peers[family] = NULL
 
 
@@ -134,13 +149,14 @@ cdef void _torrent_remove(ot_store *st, ot_bucket *bk, uint32_t at) noexcept nog
     bk.size -= 1
     st.torrent_count -= 1
     if bk.size == 0:
-        PyMem_RawFree(bk.data)
+        ot_free(bk.data)
+        st.mem_blocks -= 1
         st.mem_torrents -= (<uint64_t>bk.space) * sizeof(ot_torrent)
         bk.data = NULL
         bk.space = 0
     elif _too_roomy(bk.size, bk.space):
         space = _trimmed(bk.size)
-        data = <ot_torrent *>PyMem_RawRealloc(bk.data, space * sizeof(ot_torrent))
+        data = <ot_torrent *>ot_realloc(bk.data, space * sizeof(ot_torrent))
         if data != NULL:       # a failed shrink keeps the larger block
             st.mem_torrents -= (<uint64_t>(bk.space - space)) * sizeof(ot_torrent)
             bk.data = data
@@ -175,7 +191,7 @@ cdef uint32_t _peer_search(ot_peervec *v, const uint8_t *key, uint32_t ksize, ui
 
 cdef inline uint64_t _peer_growth(ot_peervec *v, int family) noexcept nogil:
     if v == NULL:
-        return sizeof(ot_peervec) + ot_rec_size(family)
+        return sizeof(ot_peervec) + ot_rec_size(family) + OT_BLOCK_OVERHEAD
     if v.size < v.space:
         return 0
     return (<uint64_t>(_grown(v.space) - v.space)) * ot_rec_size(family)
@@ -190,13 +206,14 @@ cdef uint8_t *_peer_insert(ot_store *st, ot_torrent *t, int family, uint32_t at)
     if v == NULL or v.size == v.space:
         old_space = 0 if v == NULL else v.space
         space = _grown(old_space)
-        v = <ot_peervec *>PyMem_RawRealloc(v, sizeof(ot_peervec) + space * rsize)
+        v = <ot_peervec *>ot_realloc(v, sizeof(ot_peervec) + space * rsize)
         if v == NULL:
             return NULL
         if old_space == 0:
             v.size = 0
             v.seeders = 0
             st.mem_peers += sizeof(ot_peervec)
+            st.mem_blocks += 1
         st.mem_peers += (<uint64_t>(space - old_space)) * rsize
         v.space = space
         t.peers[family] = v
@@ -219,7 +236,7 @@ cdef void _peervec_fit(ot_store *st, ot_torrent *t, int family) noexcept nogil:
         _peervec_release(st, t, family)
     elif _too_roomy(v.size, v.space):
         space = _trimmed(v.size)
-        nv = <ot_peervec *>PyMem_RawRealloc(v, sizeof(ot_peervec) + space * rsize)
+        nv = <ot_peervec *>ot_realloc(v, sizeof(ot_peervec) + space * rsize)
         if nv != NULL:
             st.mem_peers -= (<uint64_t>(nv.space - space)) * rsize
             nv.space = space

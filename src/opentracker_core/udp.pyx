@@ -75,6 +75,8 @@ cdef size_t udp_respond(ot_server *s, const uint8_t *pkt, size_t n, const uint8_
     if action == 1:
         if n < 98:
             return 0
+        if not rate_allows(s, addr16):
+            return udp_error(out, tid, OT_RATE_REFUSAL, OT_RATE_REFUSAL_LEN)
         if v6:
             s.ctr.udp_announces6 += 1
         else:
@@ -102,6 +104,8 @@ cdef size_t udp_respond(ot_server *s, const uint8_t *pkt, size_t n, const uint8_
 
     # action == 2: scrape, up to 75 hashes; a trailing partial hash counts as
     # one and answers zeros (the original read stale buffer bytes there).
+    if not rate_allows(s, addr16):
+        return udp_error(out, tid, OT_RATE_REFUSAL, OT_RATE_REFUSAL_LEN)
     if v6:
         s.ctr.udp_scrapes6 += 1
     else:

@@ -13,3 +13,10 @@ cdef extern from "debug.h":
 
 cdef extern from "siphash.h" nogil:
     uint64_t ot_siphash24(const unsigned char *key, const unsigned char *data, size_t length)
+
+cdef extern from "alloc.h" nogil:
+    void *ot_malloc(size_t n)
+    void *ot_realloc(void *old, size_t n)
+    void ot_free(void *p)
+    size_t ot_blocks_allocated
+    size_t ot_blocks_freed

@@ -1,0 +1,21 @@
+# tracker.rate_limit: a token bucket per client address for announces and
+# scrapes, in a fixed table (DESIGN.md "Per-address rate limit").
+
+from libc.stdint cimport uint8_t, uint32_t
+
+
+cdef enum:
+    OT_RATE_SLOTS = 8192          # table entries (power of two): 192 KiB on 64-bit
+    OT_RATE_PROBES = 4            # slots looked at per address
+    OT_RATE_ONE = 1024            # a request, in the buckets' fixed-point tokens
+
+
+cdef struct ot_rate_entry:
+    uint8_t addr[16]
+    uint32_t seen                 # monotonic seconds of the last refill; 0 = free slot
+    uint32_t tokens               # OT_RATE_ONE per request allowed
+
+
+cdef struct ot_ratelimit:
+    ot_rate_entry *table          # NULL when the limit is off
+    uint32_t per_minute           # requests per address per minute, also the burst

@@ -1,0 +1,212 @@
+"""Hardening (issue 9): memory budget, per-address rate limit, connection
+limit, and a leak check of the core under a long storm."""
+
+import hashlib
+import os
+import socket
+import struct
+import subprocess
+import sys
+import textwrap
+import time
+from urllib.parse import quote_from_bytes
+
+import pytest
+
+from reference import bdecode, compact_peers
+from trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
+
+MEMORY_REFUSAL = b"Tracker memory limit reached: new torrents and peers are refused for now."
+RATE_REFUSAL = b"Too many requests from this address; announce less often."
+
+
+def h(name):
+    return hashlib.sha1(name.encode()).digest()
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def interpreter_base_kib():
+    """RSS of an idle interpreter with the tracker's modules imported: the
+    'interpreter base' of the memory budget."""
+    code = ("import opentracker_core, opentracker.server, opentracker.cli, time\n"
+            "print(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])")
+    return int(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
+                              text=True).stdout)
+
+
+# ---------------------------------------------------------------- rate limit
+
+def test_one_address_flooding_past_its_rate_while_another_is_served():
+    x = h("rate")
+    with Tracker(config=["tracker.rate_limit 30"]) as t:
+        def announce(source, port):
+            body = t.get("/announce?info_hash=%s&port=%d&left=1" % (quote_from_bytes(x), port), source=source)[2]
+            return body
+
+        flood = [announce("127.0.0.1", 1000 + i) for i in range(45)]
+        ok = [b for b in flood if b.startswith(b"d8:complete")]
+        refused = [b for b in flood if b == b"d14:failure reason%d:%se" % (len(RATE_REFUSAL), RATE_REFUSAL)]
+        assert len(ok) == 30 and len(refused) == 15
+        # another address is served normally, and sees the admitted peers only
+        other = bdecode(announce("127.0.0.2", 2000))
+        assert other[b"incomplete"] == 31
+        # UDP shares the same buckets and answers with an error packet
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.3", 0))
+        s.settimeout(2)
+        cid = t.udp_connect(sock=s)
+        kinds = []
+        for i in range(40):
+            s.sendto(udp_announce_packet(cid, x, port=3000 + i, transaction_id=i), ("127.0.0.1", t.port))
+            reply = s.recv(2048)
+            assert struct.unpack(">I", reply[4:8])[0] == i
+            kinds.append(struct.unpack(">I", reply[:4])[0])
+        s.sendto(udp_scrape_packet(cid, [x], transaction_id=99), ("127.0.0.1", t.port))
+        scrape = s.recv(2048)
+        s.close()
+        assert kinds.count(1) == 30 and kinds.count(3) == 10
+        assert scrape == struct.pack(">II", 3, 99) + RATE_REFUSAL
+
+
+def test_rate_refills_over_time():
+    x = h("rate-refill")
+    with Tracker(config=["tracker.rate_limit 60"]) as t:
+        get = lambda p: t.get("/announce?info_hash=%s&port=%d&left=1" % (quote_from_bytes(x), p))[2]
+        bodies = [get(1 + i) for i in range(61)]
+        assert bodies[-1].startswith(b"d14:failure reason")
+        time.sleep(2.2)  # one request per second comes back
+        assert get(100).startswith(b"d8:complete")
+
+
+# ---------------------------------------------------------------- memory budget
+
+def test_flood_of_new_torrents_under_a_memory_limit():
+    kept = h("kept-swarm")
+    limit = 3 << 20
+    with Tracker(config=["tracker.memory_limit %d" % limit]) as t:
+        for i in range(5):
+            t.get("/announce?info_hash=%s&port=%d&left=%d" % (quote_from_bytes(kept), 100 + i, i))
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(2)
+        cid = t.udp_connect(sock=s)
+        refused = admitted = 0
+        for i in range(60000):
+            s.sendto(udp_announce_packet(cid, h("flood-%d" % i), port=1 + i % 60000, transaction_id=i, numwant=0),
+                     ("127.0.0.1", t.port))
+            reply = s.recv(2048)
+            if reply[:4] == struct.pack(">I", 3):
+                assert reply == struct.pack(">II", 3, i) + MEMORY_REFUSAL
+                refused += 1
+            else:
+                admitted += 1
+            if refused > 2000:
+                break
+        s.close()
+        assert admitted > 5000 and refused > 2000
+        # new torrents over HTTP get the documented failure reason
+        body = t.get("/announce?info_hash=%s&port=1&left=1" % quote_from_bytes(h("one-more")))[2]
+        assert body == b"d14:failure reason%d:%se" % (len(MEMORY_REFUSAL), MEMORY_REFUSAL)
+        # the existing swarm is served: counts, peers, updates
+        d = bdecode(t.get("/announce?info_hash=%s&port=104&left=0" % quote_from_bytes(kept))[2])
+        assert (d[b"complete"], d[b"incomplete"]) == (2, 3)
+        assert len(compact_peers(d[b"peers"], 6)) == 5
+        rss = rss_kib(t.proc.pid)
+    base = interpreter_base_kib()
+    assert rss <= base + limit // 1024, "RSS %d KiB > base %d KiB + limit %d KiB" % (rss, base, limit // 1024)
+
+
+# ---------------------------------------------------------------- connections
+
+def test_oldest_idle_connection_goes_first_at_the_limit():
+    with Tracker(config=["tracker.http_max_connections 10"]) as t:
+        idle = []
+        for i in range(10):
+            c = socket.create_connection(("127.0.0.1", t.port))
+            c.sendall(b"GET /announce?info_hash=")   # never finished
+            idle.append(c)
+            time.sleep(0.02)
+        status = t.get("/stats?mode=tcp4")[0]
+        assert status == "HTTP/1.1 200 OK"
+        idle[0].settimeout(5)
+        try:
+            closed = idle[0].recv(10) == b""
+        except ConnectionResetError:
+            closed = True
+        assert closed
+        idle[-1].setblocking(False)
+        with pytest.raises(BlockingIOError):
+            idle[-1].recv(10)      # the newest idle one is still open
+        for c in idle:
+            c.close()
+
+
+# ---------------------------------------------------------------- leaks
+
+LEAK_STORM = textwrap.dedent(r"""
+    import hashlib, os, struct, sys
+    import opentracker_core as core
+
+    def rss():
+        return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0])
+
+    srv = core.Server(seed=1)
+    srv.configure(rate_limit=0)
+    baseline = core.allocation_counts()
+
+    def storm(round_no):
+        hashes = [hashlib.sha1(b"%d-%d" % (round_no, i)).digest() for i in range(400)]
+        srv.set_access("black", core.sort_hashes(b"".join(hashes[:10])))
+        srv.set_dynamic(core.sort_hashes(b"".join(hashes[10:20])), b"")
+        cid = srv._testhelper_udp(struct.pack(">QII", 0x41727101980, 0, 1))[8:]
+        for i in range(6000):
+            x = hashes[i % 400]
+            q = "".join("%%%02X" % b for b in x)
+            ip = "10.%d.%d.%d" % (i % 7, i % 11, i % 13)
+            if i % 3 == 0:
+                srv._testhelper_http(("GET /announce?info_hash=%s&port=%d&left=%d HTTP/1.0\r\n\r\n"
+                                      % (q, 1000 + i % 50, i % 2)).encode(), ip)
+            elif i % 3 == 1:
+                pkt = (cid + struct.pack(">II", 1, i) + x + b"-XX0001-000000000000" +
+                       struct.pack(">QQQIIIiH", 0, i % 2, 0, (2, 1, 3)[i % 3], 0, 0, 50, 2000 + i % 50))
+                srv._testhelper_udp(pkt, ip)
+            else:
+                srv._testhelper_http(("GET /scrape?info_hash=%s HTTP/1.0\r\n\r\n" % q).encode(), ip)
+            if i % 1000 == 0:
+                srv._testhelper_http(b"GET /scrape HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n")
+                srv._testhelper_http(b"GET /stats?mode=statedump HTTP/1.0\r\n\r\n")
+            if i % 97 == 0:
+                srv._testhelper_http(os.urandom(200))
+        srv.set_access("open")
+        # everything expires: two days on, a full clean
+        srv._testhelper_clock_offset += 2 * 86400
+        srv.store.clean()
+        assert srv.store.stats()["torrents"] == 0, srv.store.stats()
+
+    storm(0)
+    first = rss()
+    for r in range(1, 4):
+        storm(r)
+    after = rss()
+    allocated, freed = core.allocation_counts()
+    live = (allocated - freed) - (baseline[0] - baseline[1])
+    print(first, after, live, srv.store.memory_bytes, core.Store(seed=1).memory_bytes)
+""")
+
+
+def test_long_storm_returns_to_baseline():
+    """Announces, stops, scrapes, full scrapes, statedumps, access-list
+    swaps and expiry, four times over: the core ends with exactly the blocks
+    it started with and the process does not grow between rounds."""
+    out = subprocess.run([sys.executable, "-c", LEAK_STORM], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    first, after, live, held, empty = map(int, out.stdout.split())
+    assert live == 0, "%d blocks not given back" % live
+    assert held == empty
+    assert after - first < 2048, "RSS grew from %d KiB to %d KiB" % (first, after)
