@@ -222,12 +222,18 @@ cdef ot_span http_respond(ot_server *s, ot_conn *c, uint8_t *req, size_t n, uint
         return http_error(s, out, HTTPERR_404)
     if decoded[0] == 97 or decoded[0] == 63:  # 'a' (or a decoded '?')
         return http_announce(s, c, req, n, p, out)
-    if memcmp(path, b"scrape HTTP/", 12) == 0:
+    # With tracker.fullscrape off, `GET /scrape HTTP/` goes on as a scrape
+    # without a query and gets its 400, as the original built without it.
+    if s.fullscrape and memcmp(path, b"scrape HTTP/", 12) == 0:
         return fullscrape_begin(s, c, req, n, out)
     if plen >= 2 and decoded[0] == 115 and decoded[1] == 99:  # "sc"
         return http_scrape(s, c, req, n, p, out)
     if <size_t>plen == s.stats_path_len and memcmp(decoded, s.stats_path, plen) == 0:
-        return stats_respond(s, c, req, n, p, out)
+        return stats_respond(s, c, req, n, p, out, MODE_PEER)
+    # Prometheus' conventional path, beside the stats path (which wins if
+    # it is configured as "metrics" itself): /stats?mode=prometheus.
+    if plen == 7 and memcmp(decoded, b"metrics", 7) == 0:
+        return stats_respond(s, c, req, n, p, out, MODE_PROMETHEUS)
     return http_error(s, out, HTTPERR_404)
 
 
