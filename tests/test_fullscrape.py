@@ -20,7 +20,6 @@ import socket
 import struct
 import threading
 import time
-import zlib
 from urllib.parse import quote_from_bytes
 
 import pytest
@@ -130,13 +129,16 @@ def test_57_scrape_without_a_good_hash_is_400(tracker, target):
 
 
 def test_58_scrape_ignores_the_access_list(tracker, swarm):
-    tracker.write_whitelist([h for h in HASHES if h != HASHES[1]])
+    # HASHES[2] tells when the reload is done (announcing it before then
+    # does no harm); the list is swapped whole, so HASHES[1] is out then too.
+    tracker.write_whitelist([h for h in HASHES if h not in (HASHES[1], HASHES[2])])
     tracker.signal(signal.SIGHUP)
     try:
         deadline = time.monotonic() + 10
-        while b"failure reason" not in tracker.http(request("/announce?port=5&left=1&info_hash=" + enc(HASHES[1]))):
+        while b"failure reason" not in tracker.http(request("/announce?port=5&left=1&info_hash=" + enc(HASHES[2]))):
             assert time.monotonic() < deadline, "the reload did not happen"
             time.sleep(0.1)
+        assert b"failure reason" in tracker.http(request("/announce?port=5&left=1&info_hash=" + enc(HASHES[1])))
         raw = tracker.http(request("/scrape?info_hash=" + enc(HASHES[1])))
         assert answer(raw, False) == b"d5:filesd" + entry(HASHES[1], 0, 0, 1) + b"ee"
     finally:
@@ -228,6 +230,28 @@ def test_accept_encoding_is_parsed(tracker, swarm, value, gzipped):
     raw = tracker.http(request("/scrape", b"Accept-Encoding: " + value.encode() + b"\r\n"))
     body = answer(raw, http10=True, gzipped=gzipped)
     assert body == answer(tracker.http(request("/scrape")), http10=True)
+
+
+@ours_only
+def test_accept_encoding_garbage_never_hurts(tracker, swarm):
+    """Odd and random Accept-Encoding values: always a whole full scrape,
+    gzipped or not, and the tracker keeps serving."""
+    import random
+    rng = random.Random(5)
+    plain = answer(tracker.http(request("/scrape")), http10=True)
+    values = [b"gzip;q=", b"gzip;q", b";;;", b"q=0", b",,,,", b"gzip;q=0.", b"gzip;=", b"gzip;q==0",
+              b"gzip;q=0" + b"0" * 3000, b"gzip, " * 1300, b"\t gzip \t", b"*;q=0;q=1", b"", b";q=0,gzip"]
+    alphabet = b"gzip*x-;q=0.1, \t"
+    values += [bytes(rng.choice(alphabet) for _ in range(rng.randrange(1, 40))) for _ in range(60)]
+    for value in values:
+        raw = tracker.http(request("/scrape", b"Accept-Encoding: " + value + b"\r\n"))
+        gzipped = b"\r\nContent-Encoding: gzip\r\n" in raw.partition(b"\r\n\r\n")[0] + b"\r\n"
+        assert answer(raw, http10=True, gzipped=gzipped) == plain, value
+    # The header's value is the request's very end.
+    for raw_request in (b"GET /scrape HTTP/1.0\r\nAccept-Encoding:\n\n",
+                        b"GET /scrape HTTP/1.0\nAccept-Encoding:gzip\n\n"):
+        raw = tracker.http(raw_request)
+        assert answer(raw, http10=True, gzipped=b"gzip" in raw_request) == plain
 
 
 @ours_only
