@@ -20,6 +20,8 @@ import textwrap
 
 import pytest
 
+from trackerproc import package_path
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 SERVER4 = "198.51.100.7"           # the tracker listens here (and on 127.0.0.1)
@@ -104,7 +106,7 @@ def run_in_netns(config, requests):
         spec_path = os.path.join(tmp, "spec.json")
         with open(spec_path, "w") as f:
             json.dump(spec, f)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+        env = dict(os.environ, PYTHONPATH=package_path())
         done = subprocess.run(["unshare", "-n", sys.executable, "-c", _SCRIPT, spec_path],
                               capture_output=True, timeout=60, env=env)
         with open(spec["stderr"], "rb") as f:

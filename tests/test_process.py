@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from trackerproc import Tracker, split_response
+from trackerproc import package_path, Tracker, split_response
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 H = bytes.fromhex("aa" * 20)
@@ -72,7 +72,7 @@ def test_readme_run_command_serves_on_the_sample_config():
     """`opentracker -f opentracker.conf.sample` binds TCP and UDP on every
     address, port 6969, IPv4 and IPv6, and answers; run inside a network
     namespace of its own so the wildcard bind touches nothing else."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=package_path())
     done = subprocess.run(["unshare", "-n", sys.executable, "-c", NETNS_SCRIPT,
                            str(ROOT / "opentracker.conf.sample")],
                           capture_output=True, timeout=60, env=env)

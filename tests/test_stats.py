@@ -491,7 +491,6 @@ def test_90_numwants(fresh):
 
 
 @ours_only
-@pytest.mark.xfail(reason="needs s.ctr.numwants[numwant] += 1 in http_announce (lead's http.pyx)", strict=False)
 def test_90_numwants_counts_http_announces_by_clamped_numwant(fresh):
     t = fresh
     announce(t, HASHES[60], port=1, left=1)                  # default 50
@@ -636,3 +635,69 @@ def test_s24s_of_many_peers_built_in_many_small_steps():
                     "Networks, limit /64:\n00000001: ::\n\nNetworks, limit /48:\n00000001: ::\n\n")
         assert stats(t, "mode=s24s", http10=True).decode() == expected
         assert len(hosts) * per_host == int(stats(t, "mode=peer", http10=True).split(b"\n")[0]) - 1
+
+
+# ---------------------------------------------------------------- in-process: blocks and bad queries
+
+def _in_process_server():
+    """A core Server answering in-process (no sockets), with IPv4 and IPv6
+    peers from many networks."""
+    import opentracker_core as core
+    srv = core.Server(seed=3)
+    srv.configure(ip_from_query=True)
+    for i in range(3000):
+        ip = "10.%d.%d.%d" % (i % 5, i % 37, i % 251) if i % 4 else "2001:db8:%x::%x" % (i % 9, i)
+        q = enc(sha("inproc%d" % (i % 200)))
+        raw = srv._testhelper_http(("GET /announce?info_hash=%s&port=%d&left=%d&ip=%s HTTP/1.0\r\n\r\n"
+                                    % (q, 1 + i, i % 3, ip)).encode())
+        assert raw.startswith(b"HTTP/1.1 200 OK"), raw
+    return core, srv
+
+
+HEAVY = ["s24s", "top10", "top100", "everything", "prometheus", "tpbs&format=bin", "tpbs&format=url",
+         "tpbs&format=txtp", "tpbs", "statedump", "peer", "numwants", "busy"]
+
+
+@ours_only
+def test_heavy_modes_give_back_every_block_and_their_budget_share():
+    core, srv = _in_process_server()
+
+    def budget():
+        body = srv._testhelper_http(b"GET /metrics HTTP/1.0\r\n\r\n").partition(b"\r\n\r\n")[2].decode()
+        return int(re.search(r"^opentracker_memory_budget_used_bytes (\d+)$", body, re.M).group(1))
+
+    before_budget = budget()
+    before = core.allocation_counts()
+    for round_no in range(3):
+        for mode in HEAVY:
+            for headers in (b"", b"Accept-Encoding: gzip\r\n"):
+                raw = srv._testhelper_http(("GET /stats?mode=%s HTTP/1.0\r\n" % mode).encode() + headers + b"\r\n")
+                status = raw.split(b"\r\n", 1)[0]
+                assert status.endswith(b" 500 Internal Server Error" if mode == "busy" else b" 200 OK"), (mode, raw)
+        srv._testhelper_http(b"GET /scrape HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n")
+    after = core.allocation_counts()
+    assert after[0] - before[0] == after[1] - before[1] > 0
+    assert budget() == before_budget
+    s24s = srv._testhelper_http(b"GET /stats?mode=s24s HTTP/1.0\r\n\r\n").partition(b"\r\n\r\n")[2].decode()
+    assert [line for line in s24s.split("\n") if line.startswith("Networks")] == [
+        "Networks, limit /28:", "Networks, limit /24:", "Networks, limit /64:", "Networks, limit /48:"]
+
+
+@ours_only
+def test_random_stats_queries_never_hurt():
+    """Random query strings (bytes a URL may and may not hold) to the stats
+    path and /metrics: always a whole answer of the known kinds."""
+    import random
+    core, srv = _in_process_server()
+    rng = random.Random(11)
+    words = [b"mode=", b"format=", b"info_hash=", b"&", b"=", b"%", b"%4", b"%zz", b"%00", b"peer", b"s24s",
+             b"tpbs", b"txt", b"bin", b"everything", b"top10", b"prometheus", b"[", b"\x80", b"?", b"+", b" "]
+    allowed = (b"HTTP/1.1 200 OK\r\n", b"HTTP/1.0 200 OK\r\n", b"HTTP/1.0 400 Invalid Request\r\n",
+               b"HTTP/1.0 404 Not Found\r\n", b"HTTP/1.0 500 Internal Server Error\r\n")
+    for _ in range(1500):
+        query = b"".join(rng.choice(words) for _ in range(rng.randrange(0, 8)))
+        path = rng.choice([b"/stats?", b"/metrics?", b"//stats?", b"/stats"])
+        raw = srv._testhelper_http(b"GET " + path + query + b" HTTP/1.0\r\n\r\n")
+        assert raw.startswith(allowed), (path, query, raw[:80])
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert int(re.search(rb"Content-Length: (\d+)", head).group(1)) == len(body)

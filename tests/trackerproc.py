@@ -28,6 +28,17 @@ def c_binary():
     return C_BINARY if os.path.exists(C_BINARY) else None
 
 
+def package_path():
+    """PYTHONPATH for a child interpreter that must import the same
+    opentracker this test process imports (an installed copy in CI, src/ in
+    an editable checkout)."""
+    import opentracker
+    import opentracker_core
+    dirs = {os.path.dirname(os.path.dirname(m.__file__)) for m in (opentracker, opentracker_core)}
+    extra = os.environ.get("PYTHONPATH")
+    return os.pathsep.join(sorted(dirs) + ([extra] if extra else []))
+
+
 def free_port(host="127.0.0.1"):
     """A port free for both TCP and UDP on host (and on ::1 when asked)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -378,6 +378,9 @@ cdef ot_span http_announce(ot_server *s, ot_conn *c, const uint8_t *req, size_t 
             if vlen <= 0 or not parse_ip_text(buf, vlen, addr):
                 return http_error(s, out, HTTPERR_400_PARAM)
 
+    # numwants (the original's WANT_LOG_NUMWANT): every announce that parsed,
+    # by its clamped numwant, before the info_hash is even looked at.
+    s.ctr.numwants[numwant] += 1
     if not have_hash:
         return http_failure(out, b"Your client forgot to send your torrent's info_hash. Please upgrade your client.", 80)
     if not rate_allows(s, addr):
