@@ -32,6 +32,8 @@ ours_only = pytest.mark.skipif(IMPL == "c", reason="DESIGN.md differs from the o
 
 ERR_400 = (b"HTTP/1.0 400 Invalid Request\r\nContent-Type: text/html\r\nContent-Length: 31\r\n\r\n"
            b"<title>Invalid Request</title>\n")
+ERR_500 = (b"HTTP/1.0 500 Internal Server Error\r\nContent-Type: text/html\r\nContent-Length: 37\r\n\r\n"
+           b"<title>Internal Server Error</title>\n")
 ENTRY = re.compile(rb"20:(.{20})d8:completei(\d+)e10:downloadedi(\d+)e10:incompletei(\d+)ee", re.S)
 
 
@@ -347,6 +349,23 @@ def test_big_heavy_stats_are_answered(big):
     assert top == b"Top 100 torrents by peers:\nTop 100 torrents by seeds:\n"
     assert answer(big.http(request("/stats?mode=torr")), http10=True) == \
         b"%d\n0\nopentracker serving %d torrents\nopentracker" % (BIG, BIG)
+
+
+@ours_only
+def test_a_full_scrape_past_the_memory_budget_is_500():
+    """15,000 torrents in a 2 MiB budget: the plain full scrape (1.1 MB,
+    grown by doubling) would pass the budget, so it stops and answers 500,
+    the original's out-of-memory answer; the gzipped one (0.4 MB) fits. The
+    budget is back where it was afterwards and announces are served."""
+    with loaded_tracker(15_000, "budget", config=["tracker.memory_limit 2M"]) as t:
+        used = metrics(t)["opentracker_memory_budget_used_bytes"]
+        assert used < 2 * 1024 * 1024 - 400_000
+        assert t.http(request("/scrape")) == ERR_500
+        found = full_scrape_entries(answer(t.http(request("/scrape", b"Accept-Encoding: gzip\r\n")),
+                                           http10=True, gzipped=True))
+        assert len(found) == 15_000
+        assert wait_until_idle(t)["opentracker_memory_budget_used_bytes"] == used
+        announce(t, sha("after the 500"), port=1, left=0)
 
 
 # ---------------------------------------------------------------- announces during full scrapes

@@ -223,16 +223,20 @@ def value_of(s, name, **labels):
 def test_memory_and_time_gauges(fresh):
     t = fresh
     empty = samples(exposition(t))
-    mem = {use: value_of(empty, "opentracker_memory_bytes", use=use)
-           for use in ("store", "torrents", "peers", "buffers", "answers")}
+    uses = ("store", "torrents", "peers", "allocator", "buffers", "answers")
+    mem = {use: value_of(empty, "opentracker_memory_bytes", use=use) for use in uses}
     assert mem["store"] > 0 and mem["buffers"] > 0 and mem["answers"] == 0
     assert mem["torrents"] == mem["peers"] == 0
+    # At rest (no answer queued) the uses add up to what the budget counts.
+    assert sum(mem.values()) == value_of(empty, "opentracker_memory_budget_used_bytes")
     for i in range(50):
         announce(t, sha("m%d" % (i % 10)), port=1 + i, left=i % 2)
     full = samples(exposition(t))
     assert value_of(full, "opentracker_memory_bytes", use="torrents") > 0
     assert value_of(full, "opentracker_memory_bytes", use="peers") >= 50 * 8
     assert value_of(full, "opentracker_memory_limit_bytes") == 0
+    assert sum(value_of(full, "opentracker_memory_bytes", use=use) for use in uses) == \
+        value_of(full, "opentracker_memory_budget_used_bytes")
     up = value_of(full, "opentracker_uptime_seconds")
     start = value_of(full, "opentracker_start_time_seconds")
     assert 0 <= up < 120 and abs(start + up - time.time()) < 5

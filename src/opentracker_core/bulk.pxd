@@ -6,6 +6,11 @@
 # The loop calls bulk_slice() once per turn for every answer under
 # construction; it returns True when the body is complete (len == 0 then
 # means "answer 500"), and bulk_finish_header() puts the header in front.
+#
+# While an answer is built its memory counts against tracker.memory_limit
+# (in ot_store.mem_other): a build that would take the core past its budget
+# stops and is answered 500, the original's answer when memory runs out,
+# instead of taking the process to the kernel's OOM killer.
 
 from libc.stdint cimport uint8_t, uint32_t, int32_t
 from opentracker_core.includes.czlib cimport z_stream
@@ -45,4 +50,6 @@ cdef struct ot_bulk:
     size_t cap
     z_stream zs
     void *aux                 # BULK_TOP / BULK_S24S working state, freed by bulk_free
+    ot_store *store           # whose memory budget the answer counts against, while it is built:
+    size_t accounted          # the bytes it has added to store.mem_other
     ot_bulk *next

@@ -3,7 +3,6 @@
 # zlib's C API a slice at a time. top10/top100 and s24s use the same
 # machinery; their slices live in stats.pyx.
 
-from cpython.mem cimport PyMem_RawMalloc, PyMem_RawRealloc, PyMem_RawFree
 from libc.string cimport memcpy, memset, strlen
 
 
@@ -71,7 +70,20 @@ cdef uint8_t *bulk_entry(uint8_t *p, const ot_bulk *b, const ot_torrent *t) noex
     return p + 1
 
 
+cdef enum:
+    _ZLIB_STATE = (1 << 17) + (1 << 17)     # deflate's state at windowBits 15, memLevel 8 (zlib.h)
+    _BULK_FIRST = 65536                     # the buffer an answer starts with
+
+
+cdef void bulk_account(ot_bulk *b) noexcept nogil:
+    """Bring the answer's share of store.mem_other up to date."""
+    cdef size_t now = bulk_memory(b)
+    b.store.mem_other = b.store.mem_other - b.accounted + now
+    b.accounted = now
+
+
 cdef bint _bulk_reserve(ot_bulk *b, size_t more) noexcept nogil:
+    """Room for `more` bytes after b.len, within the memory budget."""
     cdef size_t cap
     cdef uint8_t *data
     if b.len + more <= b.cap:
@@ -79,11 +91,14 @@ cdef bint _bulk_reserve(ot_bulk *b, size_t more) noexcept nogil:
     cap = b.cap * 2
     while cap < b.len + more:
         cap *= 2
-    data = <uint8_t *>PyMem_RawRealloc(b.data, cap)
+    if _over_budget(b.store, cap - b.cap):
+        return False
+    data = <uint8_t *>ot_realloc(b.data, cap)
     if data == NULL:
         return False
     b.data = data
     b.cap = cap
+    bulk_account(b)
     return True
 
 
@@ -122,8 +137,9 @@ cdef void bulk_free(ot_bulk *b) noexcept nogil:
     if b.gzip:
         deflateEnd(&b.zs)
     bulk_aux_free(b.kind, b.aux)
-    PyMem_RawFree(b.data)
-    PyMem_RawFree(b)
+    b.store.mem_other -= b.accounted
+    ot_free(b.data)
+    ot_free(b)
 
 
 cdef size_t bulk_memory(const ot_bulk *b) noexcept nogil:
@@ -132,7 +148,7 @@ cdef size_t bulk_memory(const ot_bulk *b) noexcept nogil:
     windowBits 15 and memLevel 8)."""
     cdef size_t n = sizeof(ot_bulk) + b.cap + bulk_aux_memory(b.kind, b.aux)
     if b.gzip:
-        n += (1 << 17) + (1 << 17)
+        n += _ZLIB_STATE
     return n
 
 
@@ -141,8 +157,13 @@ cdef ot_span bulk_begin(ot_server *s, ot_conn *c, int kind, int fmt, bint gzip, 
     """Take the connection over for a large answer; the loop builds it a
     slice per turn (bulk_step) and sends it when complete. `aux` (owned from
     here on, freed with the answer) is the working state of BULK_TOP and
-    BULK_S24S. Returns an empty span, or a 500 when memory is short."""
-    cdef ot_bulk *b = <ot_bulk *>PyMem_RawMalloc(sizeof(ot_bulk))
+    BULK_S24S. Returns an empty span, or a 500 when memory is short or the
+    memory budget would be exceeded."""
+    cdef ot_bulk *b
+    if _over_budget(s.store, sizeof(ot_bulk) + _BULK_FIRST + (_ZLIB_STATE if gzip else 0)):
+        bulk_aux_free(kind, aux)
+        return http_error(s, out, HTTPERR_500)
+    b = <ot_bulk *>ot_malloc(sizeof(ot_bulk))
     if b == NULL:
         bulk_aux_free(kind, aux)
         return http_error(s, out, HTTPERR_500)
@@ -151,13 +172,13 @@ cdef ot_span bulk_begin(ot_server *s, ot_conn *c, int kind, int fmt, bint gzip, 
     b.kind = <uint8_t>kind
     b.format = <uint8_t>fmt
     b.aux = aux
-    b.cap = 65536
-    b.len = OT_HTTP_HEAD_ROOM
-    b.data = <uint8_t *>PyMem_RawMalloc(b.cap)
+    b.store = s.store
+    b.data = <uint8_t *>ot_malloc(_BULK_FIRST)
     if b.data == NULL:
-        b.cap = 0
         bulk_free(b)
         return http_error(s, out, HTTPERR_500)
+    b.cap = _BULK_FIRST
+    b.len = OT_HTTP_HEAD_ROOM
     if gzip:
         # windowBits 31 = gzip framing. Level 1 instead of the original's 7:
         # the hashes do not compress at any level, so the answer is barely
@@ -167,6 +188,7 @@ cdef ot_span bulk_begin(ot_server *s, ot_conn *c, int kind, int fmt, bint gzip, 
             bulk_free(b)
             return http_error(s, out, HTTPERR_500)
         b.gzip = 1
+    bulk_account(b)
     if _bencoded(b) and not bulk_append(b, <const uint8_t *>b"d5:filesd", 9, False):
         bulk_free(b)
         return http_error(s, out, HTTPERR_500)
@@ -185,11 +207,15 @@ cdef bint bulk_slice(ot_server *s, ot_bulk *b, uint8_t *stage) noexcept nogil:
     """Do the next slice of work. Returns True when the answer is over: the
     body is then complete (trailer and gzip end included), or b.len is 0
     when memory ran out (the caller answers 500)."""
+    cdef bint done
     if b.kind == BULK_TOP:
-        return top_slice(s, b)
-    if b.kind == BULK_S24S:
-        return s24s_slice(s, b)
-    return _scrape_slice(s, b, stage)
+        done = top_slice(s, b)
+    elif b.kind == BULK_S24S:
+        done = s24s_slice(s, b)
+    else:
+        done = _scrape_slice(s, b, stage)
+    bulk_account(b)
+    return done
 
 
 cdef bint _scrape_slice(ot_server *s, ot_bulk *b, uint8_t *stage) noexcept nogil:

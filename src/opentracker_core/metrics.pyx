@@ -5,8 +5,8 @@
 # same labels, so a scraper sees a stable set of series from the first
 # request on (zeros included).
 #
-# Size: about 5.3 KiB with every counter at 0; each of the 53 samples can
-# grow by at most 19 digits, so the answer stays under 6.5 KiB, inside the
+# Size: about 5.5 KiB with every counter at 0; each of the 55 samples can
+# grow by at most 19 digits, so the answer stays under 6.6 KiB, inside the
 # answer buffer (OT_HTTP_OUT_MAX); tests/test_metrics.py checks that margin.
 
 
@@ -43,27 +43,26 @@ cdef inline uint8_t *_single(uint8_t *p, const char *name, const char *kind, con
     return _sample(_metric(p, name, kind, help), name, NULL, value)
 
 
-cdef uint64_t answers_memory(ot_server *s) noexcept nogil:
-    """Bytes held for large answers: those being built, and every answer
-    waiting in a connection's send queue (a full scrape read slowly)."""
+cdef uint64_t building_memory(ot_server *s) noexcept nogil:
+    """Bytes held by the large answers being built (their share of
+    ot_store.mem_other)."""
     cdef uint64_t total = 0
     cdef ot_bulk *b = s.bulk_head
-    cdef int32_t fd
     while b != NULL:
-        total += bulk_memory(b)
+        total += b.accounted
         b = b.next
+    return total
+
+
+cdef uint64_t queued_memory(ot_server *s) noexcept nogil:
+    """Bytes of answers waiting in a connection's send queue (a full scrape
+    read slowly holds its whole body until it is sent)."""
+    cdef uint64_t total = 0
+    cdef int32_t fd
     for fd in range(s.conn_cap):
         if s.conns[fd].kind == OT_FD_CLIENT and s.conns[fd].out_buf != NULL:
             total += s.conns[fd].out_len
     return total
-
-
-cdef uint64_t buffers_memory(ot_server *s) noexcept nogil:
-    """The loop's fixed buffers and its connection table."""
-    return (<uint64_t>(OT_HTTP_REQUEST_MAX + 1) * 2 + OT_HTTP_OUT_MAX + OT_BULK_STAGE
-            + <uint64_t>OT_UDP_BATCH * (OT_UDP_IN_MAX + OT_UDP_OUT_MAX + 2 * sizeof(mmsghdr)
-                                        + 2 * sizeof(iovec) + sizeof(sockaddr_in6))
-            + <uint64_t>s.conn_cap * sizeof(ot_conn))
 
 
 cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
@@ -75,6 +74,7 @@ cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
     cdef size_t nd, head
     cdef uint8_t *h
     cdef const char *name
+    cdef uint64_t building
 
     p = _single(p, b"opentracker_uptime_seconds", b"gauge", b"Seconds since the tracker started.",
                 stats_uptime(s))
@@ -148,15 +148,22 @@ cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
     p = _single(p, b"opentracker_livesync_records_total", b"counter",
                 b"Peer records received from live-sync cluster nodes.", k.syncs)
 
+    # The budget's own accounting (store_held), split by use, plus the
+    # answers queued for sending, which it does not count.
+    building = building_memory(s)
     name = b"opentracker_memory_bytes"
-    p = _metric(p, name, b"gauge", b"Memory held by the core, by use (bytes requested from the allocator).")
+    p = _metric(p, name, b"gauge", b"Memory held by the core, by use.")
     p = _sample(p, name, b"use=\"store\"", st.mem_fixed)
     p = _sample(p, name, b"use=\"torrents\"", st.mem_torrents)
     p = _sample(p, name, b"use=\"peers\"", st.mem_peers)
-    p = _sample(p, name, b"use=\"buffers\"", buffers_memory(s))
-    p = _sample(p, name, b"use=\"answers\"", answers_memory(s))
+    p = _sample(p, name, b"use=\"allocator\"", st.mem_blocks * OT_BLOCK_OVERHEAD)
+    p = _sample(p, name, b"use=\"buffers\"", st.mem_other - building)
+    p = _sample(p, name, b"use=\"answers\"", building + queued_memory(s))
+    p = _single(p, b"opentracker_memory_budget_used_bytes", b"gauge",
+                b"Memory counted against tracker.memory_limit: all of the above but queued answers.",
+                store_held(st))
     p = _single(p, b"opentracker_memory_limit_bytes", b"gauge",
-                b"tracker.memory_limit for the store (0: no limit).", st.mem_limit)
+                b"tracker.memory_limit (0: no limit).", st.mem_limit)
     p = _single(p, b"opentracker_open_connections", b"gauge", b"TCP client connections open now.",
                 s.open_conns)
     p = _single(p, b"opentracker_answers_in_progress", b"gauge",

@@ -9,7 +9,6 @@
 # worker thread built (peer, torr, top, s24s, everything, tpbs, statedump)
 # start `HTTP/1.0 200 OK`, the immediate ones `HTTP/1.1 200 OK` (§3.11).
 
-from cpython.mem cimport PyMem_RawMalloc, PyMem_RawRealloc, PyMem_RawFree
 from libc.string cimport memcmp, memcpy, memmove, memset, strlen
 
 
@@ -368,13 +367,13 @@ cdef ot_span stats_heavy(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
     if mode == MODE_STATEDUMP:
         return bulk_begin(s, c, BULK_STATEDUMP, FORMAT_NONE, gz, NULL, out)
     if mode == MODE_TOP10 or mode == MODE_TOP100:
-        aux = PyMem_RawMalloc(sizeof(ot_topstate))
+        aux = ot_malloc(sizeof(ot_topstate))
         if aux == NULL:
             return http_error(s, out, HTTPERR_500)
         memset(aux, 0, sizeof(ot_topstate))
         return bulk_begin(s, c, BULK_TOP, 10 if mode == MODE_TOP10 else 100, False, aux, out)
     if mode == MODE_S24S:
-        aux = PyMem_RawMalloc(sizeof(ot_s24s))
+        aux = ot_malloc(sizeof(ot_s24s))
         if aux == NULL:
             return http_error(s, out, HTTPERR_500)
         memset(aux, 0, sizeof(ot_s24s))
@@ -391,10 +390,10 @@ cdef void bulk_aux_free(int kind, void *aux) noexcept nogil:
         return
     if kind == BULK_S24S:
         st = <ot_s24s *>aux
-        PyMem_RawFree(st.keys[0])
-        PyMem_RawFree(st.keys[1])
-        PyMem_RawFree(st.tmp)
-    PyMem_RawFree(aux)
+        ot_free(st.keys[0])
+        ot_free(st.keys[1])
+        ot_free(st.tmp)
+    ot_free(aux)
 
 
 cdef size_t bulk_aux_memory(int kind, const void *aux) noexcept nogil:
@@ -535,7 +534,8 @@ cdef inline uint64_t _s24s_key(const ot_s24s *st, uint32_t fam, size_t i) noexce
     return (<const uint64_t *>st.keys[1])[i]
 
 
-cdef bint _s24s_reserve(ot_s24s *st, uint32_t fam, size_t more) noexcept nogil:
+cdef bint _s24s_reserve(ot_store *store, ot_s24s *st, uint32_t fam, size_t more) noexcept nogil:
+    """Room for `more` keys of a family, within the memory budget."""
     cdef size_t cap = st.cap[fam]
     cdef void *keys
     if st.n[fam] + more <= cap:
@@ -543,7 +543,9 @@ cdef bint _s24s_reserve(ot_s24s *st, uint32_t fam, size_t more) noexcept nogil:
     cap = cap * 2 if cap else 1024
     while cap < st.n[fam] + more:
         cap *= 2
-    keys = PyMem_RawRealloc(st.keys[fam], cap * (4 if fam == 0 else 8))
+    if _over_budget(store, (cap - st.cap[fam]) * (4 if fam == 0 else 8)):
+        return False
+    keys = ot_realloc(st.keys[fam], cap * (4 if fam == 0 else 8))
     if keys == NULL:
         return False
     st.keys[fam] = keys
@@ -563,13 +565,14 @@ cdef bint _s24s_gather(ot_server *s, ot_bulk *b, ot_s24s *st) noexcept nogil:
     cdef uint64_t *k6
     if not b.has_cursor:
         # First slice: room for the peers the store holds now.
-        if not _s24s_reserve(st, 0, s.store.peer_count[0]) or not _s24s_reserve(st, 1, s.store.peer_count[1]):
+        if (not _s24s_reserve(s.store, st, 0, s.store.peer_count[0])
+                or not _s24s_reserve(s.store, st, 1, s.store.peer_count[1])):
             b.len = 0
             return True
     while t != NULL and n < s.bulk_slice and peers < <size_t>s.bulk_slice * OT_S24S_PEERS_PER_SLICE_TORRENT:
         v = t.peers[0]
         if v != NULL and v.size:
-            if not _s24s_reserve(st, 0, v.size):
+            if not _s24s_reserve(s.store, st, 0, v.size):
                 b.len = 0
                 return True
             k4 = (<uint32_t *>st.keys[0]) + st.n[0]
@@ -581,7 +584,7 @@ cdef bint _s24s_gather(ot_server *s, ot_bulk *b, ot_s24s *st) noexcept nogil:
             peers += v.size
         v = t.peers[1]
         if v != NULL and v.size:
-            if not _s24s_reserve(st, 1, v.size):
+            if not _s24s_reserve(s.store, st, 1, v.size):
                 b.len = 0
                 return True
             k6 = (<uint64_t *>st.keys[1]) + st.n[1]
@@ -754,7 +757,7 @@ cdef bint s24s_slice(ot_server *s, ot_bulk *b) noexcept nogil:
         st.pos = 0
         if n and _s24s_next_digit(st):
             st.tmp_size = n * (4 if st.fam == 0 else 8)
-            st.tmp = PyMem_RawMalloc(st.tmp_size)
+            st.tmp = ot_malloc(st.tmp_size) if not _over_budget(s.store, st.tmp_size) else NULL
             if st.tmp == NULL:
                 st.tmp_size = 0
                 b.len = 0
@@ -778,7 +781,7 @@ cdef bint s24s_slice(ot_server *s, ot_bulk *b) noexcept nogil:
         st.pos = 0
         st.digit += 1
         if not _s24s_next_digit(st):
-            PyMem_RawFree(st.tmp)
+            ot_free(st.tmp)
             st.tmp = NULL
             st.tmp_size = 0
             st.phase = S24S_COUNT
@@ -793,7 +796,7 @@ cdef bint s24s_slice(ot_server *s, ot_bulk *b) noexcept nogil:
         _net_insert(st.top[2 * st.fam + 1], st.run_key[1], st.run_count[1])
     st.run_count[0] = st.run_count[1] = 0
     # The keys are spent: give their memory back before the next family.
-    PyMem_RawFree(st.keys[st.fam])
+    ot_free(st.keys[st.fam])
     st.keys[st.fam] = NULL
     st.cap[st.fam] = 0
     if st.fam == 0:
