@@ -210,3 +210,16 @@ def test_long_storm_returns_to_baseline():
     assert live == 0, "%d blocks not given back" % live
     assert held == empty
     assert after - first < 2048, "RSS grew from %d KiB to %d KiB" % (first, after)
+
+
+def test_modest_full_scrapes():
+    """tracker.modest_fullscrapes: one full scrape per address per 5 minutes,
+    the rest answered as the original's WANT_MODEST_FULLSCRAPES build does."""
+    with Tracker(config=["tracker.modest_fullscrapes on"]) as t:
+        assert t.get("/scrape")[0] == "HTTP/1.0 200 OK"
+        again = t.http(b"GET /scrape HTTP/1.0\r\n\r\n")
+        assert again == (b"HTTP/1.0 402 Payment Required\r\nContent-Type: text/html\r\nContent-Length: 32\r\n\r\n"
+                         b"<title>Payment Required</title>\n")
+        assert t.get("/scrape", source="127.0.0.2")[0] == "HTTP/1.0 200 OK"
+        # ordinary scrapes are not affected
+        assert t.get("/scrape?info_hash=%s" % ("%AA" * 20))[0] == "HTTP/1.1 200 OK"

@@ -311,6 +311,7 @@ def _run(settings):
         connid_window=settings.udp_connid_window,
         max_connections=settings.http_max_connections,
         rate_limit=settings.rate_limit,
+        modest_fullscrapes=settings.modest_fullscrapes,
     )
     server.set_networks(network_entries(settings))
     access = AccessControl(server, settings)

@@ -354,7 +354,6 @@ cdef void bulk_step(ot_server *s) noexcept nogil:
                 conn_send(s, c, NULL, s.obuf + span.start, span.len)
             else:
                 start = bulk_finish_header(b)
-                s.ctr.fullscrape_bytes += b.len - OT_HTTP_HEAD_ROOM
                 conn_send(s, c, b.data, b.data + start, b.len - start)
                 b.data = NULL
                 bulk_free(b)
@@ -557,6 +556,7 @@ cdef class Server:
         ot_free(self.s.access.deleted.hashes)
         ot_free(self.s.access.nets)
         ot_free(self.s.rate.table)
+        ot_free(self.s.modest.table)
 
     def _watch(self, int fd, int kind):
         cdef epoll_event ev
@@ -583,7 +583,7 @@ cdef class Server:
 
     def configure(self, *, redirect_url=None, stats_path="stats", fullscrape=True, compression="gzip",
                   ip_from_query=False, http_timeout=30, connid_window=3600, max_connections=0,
-                  bulk_slice=OT_BULK_SLICE, rate_limit=0):
+                  bulk_slice=OT_BULK_SLICE, rate_limit=0, modest_fullscrapes=False):
         cdef bytes path = stats_path.encode()
         cdef bytes url
         if not 0 < len(path) < 256:
@@ -610,6 +610,20 @@ cdef class Server:
         self.s.max_conns = max_connections
         self.s.bulk_slice = bulk_slice if bulk_slice > 0 else OT_BULK_SLICE
         self._set_rate_limit(rate_limit)
+        self._set_modest(modest_fullscrapes)
+
+    def _set_modest(self, bint on):
+        cdef size_t size = OT_MODEST_SLOTS * sizeof(ot_rate_entry)
+        if self.s.modest.table != NULL:
+            ot_free(self.s.modest.table)
+            self.s.modest.table = NULL
+            self.s.store.mem_other -= size
+        if on:
+            self.s.modest.table = <ot_rate_entry *>ot_malloc(size)
+            if self.s.modest.table == NULL:
+                raise MemoryError()
+            memset(self.s.modest.table, 0, size)
+            self.s.store.mem_other += size
 
     def _set_rate_limit(self, unsigned int per_minute):
         cdef size_t size = OT_RATE_SLOTS * sizeof(ot_rate_entry)
@@ -779,7 +793,7 @@ cdef class Server:
             "udp_announces": k.udp_announces, "udp_announces6": k.udp_announces6,
             "udp_scrapes": k.udp_scrapes, "udp_scrapes6": k.udp_scrapes6,
             "udp_mismatches": k.udp_mismatches, "udp_send_failures": k.udp_send_failures,
-            "fullscrapes": k.fullscrapes, "fullscrape_bytes": k.fullscrape_bytes,
+            "fullscrapes": k.fullscrapes, "fullscrape_size": k.fullscrape_size,
             "completed": k.completed, "syncs": k.syncs,
             "refused_access": k.refused_access, "refused_memory": k.refused_memory,
             "refused_rate": k.refused_rate,

@@ -19,3 +19,12 @@ cdef struct ot_rate_entry:
 cdef struct ot_ratelimit:
     ot_rate_entry *table          # NULL when the limit is off
     uint32_t per_minute           # requests per address per minute, also the burst
+
+
+cdef enum:
+    OT_MODEST_SLOTS = 1024        # clients remembered for tracker.modest_fullscrapes
+    OT_MODEST_SECONDS = 300       # one full scrape per client per 5 minutes (the original's)
+
+
+cdef struct ot_modest:
+    ot_rate_entry *table          # NULL when modest full scrapes are off (tokens unused)

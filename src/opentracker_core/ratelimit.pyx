@@ -53,3 +53,28 @@ cdef bint rate_allows(ot_server *s, const uint8_t *addr16) noexcept nogil:
 # The failure reason (HTTP) and error message (UDP) of a refused request.
 cdef const char *OT_RATE_REFUSAL = b"Too many requests from this address; announce less often."
 cdef size_t OT_RATE_REFUSAL_LEN = strlen(OT_RATE_REFUSAL)
+
+
+cdef bint modest_allows(ot_server *s, const uint8_t *addr16) noexcept nogil:
+    """tracker.modest_fullscrapes: one full scrape per address per
+    OT_MODEST_SECONDS; the original answers the rest 402 Payment Required."""
+    cdef uint32_t now = <uint32_t>(s.mono if s.mono > 0 else 1)
+    cdef uint32_t i, slot, victim = 0, oldest = 0xFFFFFFFFu
+    cdef ot_rate_entry *e
+    if s.modest.table == NULL:
+        return True
+    slot = _rate_hash(addr16)
+    for i in range(OT_RATE_PROBES):
+        e = &s.modest.table[(slot + i) & (OT_MODEST_SLOTS - 1)]
+        if e.seen and memcmp(e.addr, addr16, 16) == 0:
+            if now - e.seen < OT_MODEST_SECONDS:
+                return False
+            e.seen = now
+            return True
+        if e.seen < oldest:
+            oldest = e.seen
+            victim = (slot + i) & (OT_MODEST_SLOTS - 1)
+    e = &s.modest.table[victim]
+    memcpy(e.addr, addr16, 16)
+    e.seen = now
+    return True

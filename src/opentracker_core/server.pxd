@@ -90,6 +90,7 @@ cdef struct ot_server:
     uint32_t tracker_id       # random per process: stats "everything" and live-sync packets
     ot_livesync sync
     ot_ratelimit rate
+    ot_modest modest
 
     # clocks: wall seconds for the store and connection ids, monotonic for deadlines
     int64_t now

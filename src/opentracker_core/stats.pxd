@@ -37,7 +37,6 @@ cdef struct ot_counters:
     uint64_t udp_mismatches
     uint64_t udp_send_failures
     uint64_t fullscrapes              # full-scrape answers built: GET /scrape and mode=tpbs (bulk.pyx)
-    uint64_t fullscrape_bytes         # bytes of every sliced answer (the loop's bulk_step; not shown)
     uint64_t completed
     uint64_t syncs
     uint64_t refused_access
