@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Build the core with AddressSanitizer + UndefinedBehaviorSanitizer into a
+# private copy of this checkout and run the whole test suite against it.
+#
+#   tests/sanitize.sh                               # the whole suite
+#   tests/sanitize.sh -x tests/test_bad_input.py    # arguments replace "tests"
+#
+# The copy is this working tree as it is (tracked and new files, edits
+# included), so the shared in-place build is never touched. The ASan runtime
+# is preloaded into the (uninstrumented) Python, which every process the
+# tests start inherits, tracker subprocesses included; Python allocates with
+# plain malloc (PYTHONMALLOC=malloc) so ASan sees every heap block. Leak
+# checking is off (the interpreter keeps memory at exit by design; the
+# core's own leak check is opentracker_core.allocation_counts()).
+#
+# Exit status: pytest's, or 1 when any process wrote a sanitizer report
+# (reports go to files, so one from a child process whose output a test
+# swallowed is still seen). Environment: PYTHON (default python3), CC
+# (default gcc; clang works too), OT_SANITIZE (default address,undefined),
+# OT_SANITIZE_DIR (default: a new temporary directory, removed afterwards).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PYTHON:-python3}
+CC=${CC:-gcc}
+SANITIZERS=${OT_SANITIZE:-address,undefined}
+if [ -n "${OT_SANITIZE_DIR:-}" ]; then
+    WORK=$OT_SANITIZE_DIR
+    mkdir -p "$WORK"
+else
+    WORK=$(mktemp -d /tmp/ot-sanitize.XXXXXX)
+    trap 'rm -rf "$WORK"' EXIT
+fi
+started=$(date +%s)
+
+echo "== copy of $ROOT in $WORK"
+if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard \
+        | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+        | tar --null -T - -cf -) | tar -xf - -C "$WORK"
+else
+    tar -C "$ROOT" --exclude=./build --exclude=./.venv --exclude='*.so' -cf - . | tar -xf - -C "$WORK"
+fi
+
+echo "== build with -fsanitize=$SANITIZERS ($CC)"
+BUILD_PATH=
+if ! "$PY" -c "import Cython, setuptools" 2>/dev/null; then
+    # A CI venv has the package installed but not its build requirements.
+    "$PY" -m pip install -q --target "$WORK/.buildtools" "Cython>=3.1,<3.4" "setuptools>=61"
+    BUILD_PATH=$WORK/.buildtools
+fi
+# -fno-builtin: memcmp, memcpy and friends stay calls into ASan's
+# interceptors, which check the whole range (an inlined fixed-size memcmp
+# that stops at the first difference hides a read past the end).
+(cd "$WORK" && PYTHONPATH=$BUILD_PATH CC=$CC LDSHARED="$CC -shared" OT_SANITIZE=$SANITIZERS \
+    CFLAGS="${CFLAGS:+$CFLAGS }-fno-builtin" \
+    "$PY" setup.py -q build_ext --inplace >"$WORK/build.log" 2>&1) || { cat "$WORK/build.log"; exit 1; }
+SO=$(ls "$WORK"/src/opentracker_core/_core*.so)
+nm -D "$SO" | grep -c __asan_init >/dev/null || { echo "the build has no ASan instrumentation: $SO"; exit 1; }
+
+# Runtimes to preload: the ASan one first (it must come before libc's malloc).
+case "$("$CC" --version)" in
+    *clang*) ASAN_RT=$("$CC" -print-file-name="libclang_rt.asan-$(uname -m).so") ;;
+    *) ASAN_RT=$("$CC" -print-file-name=libasan.so) ;;
+esac
+[ -f "$ASAN_RT" ] || { echo "no ASan runtime found ($ASAN_RT)"; exit 1; }
+REPORTS=$WORK/sanitizer-reports
+mkdir -p "$REPORTS"
+
+export LD_PRELOAD="$ASAN_RT${LD_PRELOAD:+ $LD_PRELOAD}"
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:log_path=$REPORTS/asan${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_path=$REPORTS/ubsan${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+export PYTHONMALLOC=malloc
+export PYTHONPATH="$WORK/src${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONDONTWRITEBYTECODE=1
+
+# The suite must import the sanitized copy, not an installed one.
+"$PY" - "$WORK" <<'EOF'
+import sys
+import opentracker, opentracker_core._core as core
+for m in (opentracker, core):
+    assert m.__file__.startswith(sys.argv[1]), "imported %s, not the sanitized copy" % m.__file__
+print("== core under test:", core.__file__)
+EOF
+
+# A canary: a heap overflow must abort and leave a report, or a clean run
+# below would prove nothing.
+if ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$WORK/canary" "$PY" -c "
+import ctypes
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+ctypes.memmove(ctypes.create_string_buffer(16), libc.malloc(8), 16)
+" 2>/dev/null || ! compgen -G "$WORK/canary.*" >/dev/null; then
+    echo "the sanitizer did not catch the canary overflow"; exit 1
+fi
+
+echo "== pytest"
+set +e
+[ "$#" -gt 0 ] || set -- tests
+(cd "$WORK" && "$PY" -m pytest -q -p no:cacheprovider "$@")
+status=$?
+set -e
+
+if compgen -G "$REPORTS/*" >/dev/null; then
+    echo "== sanitizer reports"
+    for f in "$REPORTS"/*; do echo "--- $f"; cat "$f"; done
+    [ "$status" -ne 0 ] || status=1
+fi
+echo "== sanitizer run: exit $status after $(( $(date +%s) - started )) s"
+exit "$status"
