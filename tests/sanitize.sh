@@ -5,8 +5,9 @@
 #   tests/sanitize.sh                               # the whole suite
 #   tests/sanitize.sh -x tests/test_bad_input.py    # arguments replace "tests"
 #
-# The copy is this working tree as it is (tracked and new files, edits
-# included), so the shared in-place build is never touched. The ASan runtime
+# The copy is the checkout's HEAD (git archive; OT_SANITIZE_WORKTREE=1 takes
+# the working tree as it is, edits and new files included), built apart so
+# the shared in-place build is never touched. The ASan runtime
 # is preloaded into the (uninstrumented) Python, which every process the
 # tests start inherits, tracker subprocesses included; Python allocates with
 # plain malloc (PYTHONMALLOC=malloc) so ASan sees every heap block. Leak
@@ -33,16 +34,23 @@ else
 fi
 started=$(date +%s)
 
-echo "== copy of $ROOT in $WORK"
-if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1 && [ -z "${OT_SANITIZE_WORKTREE:-}" ]; then
+    echo "== $(git -C "$ROOT" rev-parse --short HEAD) of $ROOT in $WORK"
+    git -C "$ROOT" archive HEAD | tar -xf - -C "$WORK"
+elif git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    echo "== the working tree of $ROOT (edits included) in $WORK"
     (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard \
         | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
         | tar --null -T - -cf -) | tar -xf - -C "$WORK"
 else
+    echo "== $ROOT in $WORK"
     tar -C "$ROOT" --exclude=./build --exclude=./.venv --exclude='*.so' -cf - . | tar -xf - -C "$WORK"
 fi
 
 echo "== build with -fsanitize=$SANITIZERS ($CC)"
+# Always from scratch: a copied tree's timestamps say nothing about a build
+# left in a reused OT_SANITIZE_DIR.
+rm -rf "$WORK/build" "$WORK/src/opentracker_core/_core.c" "$WORK"/src/opentracker_core/_core*.so
 BUILD_PATH=
 if ! "$PY" -c "import Cython, setuptools" 2>/dev/null; then
     # A CI venv has the package installed but not its build requirements.
@@ -54,7 +62,7 @@ fi
 # that stops at the first difference hides a read past the end).
 (cd "$WORK" && PYTHONPATH=$BUILD_PATH CC=$CC LDSHARED="$CC -shared" OT_SANITIZE=$SANITIZERS \
     CFLAGS="${CFLAGS:+$CFLAGS }-fno-builtin" \
-    "$PY" setup.py -q build_ext --inplace >"$WORK/build.log" 2>&1) || { cat "$WORK/build.log"; exit 1; }
+    "$PY" setup.py -q build_ext --inplace --force >"$WORK/build.log" 2>&1) || { cat "$WORK/build.log"; exit 1; }
 SO=$(ls "$WORK"/src/opentracker_core/_core*.so)
 nm -D "$SO" | grep -c __asan_init >/dev/null || { echo "the build has no ASan instrumentation: $SO"; exit 1; }
 

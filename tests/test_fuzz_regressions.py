@@ -70,3 +70,25 @@ def test_config_refuses_values_the_core_cannot_take(line):
         assert exc.lineno == 1, exc
         return
     core.Server(seed=1).configure(stats_path=settings.stats_path, redirect_url=settings.redirect_url)
+
+
+# ---------------------------------------------------------------- state.py: a state file larger than the memory budget
+
+# state.load lets StoreFullError out of store.restore: with tracker.memory_limit
+# set and a state file that does not fit, StateKeeper.load (which catches only
+# OSError) ends start-up with a traceback, after the sockets are bound. A
+# state line that does not fit should be counted and reported like the other
+# skipped lines. Found by fuzz_state with its memory-budget setup.
+def test_state_file_larger_than_the_memory_budget(tmp_path):
+    from opentracker import state
+    srv = core.Server(seed=1)
+    srv.store.memory_limit = common.budget_used(srv) + 4096
+    lines = [b"%040x:%d:%d\n" % (i * 7919 + 1, 29925199, i) for i in range(2000)]
+    path = tmp_path / "state"
+    path.write_bytes(b"".join(lines))
+    report = state.load(srv, str(path))       # must not raise
+    kept = len(srv.store.torrents())
+    assert 0 < kept < len(lines)
+    assert report.loaded == kept
+    assert report.bad == report.duplicates == report.refused == 0
+    assert str(len(lines) - kept) in report.describe(str(path)), report.describe(str(path))

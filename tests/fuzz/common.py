@@ -94,8 +94,10 @@ def seeds(target):
 
 def new_server(setup, populate=True):
     """A fresh server configured from the setup byte:
-    bits 0-1 access (open, white list of H[0..2] + H[4], black list of H[1], open
-    with a rate limit of 3 a minute), bit 2 redirect URL, bit 3 ip_from_query,
+    bits 0-1 access (open, white list of H[0..2] + H[4], black list of H[1], or
+    open but limited: 3 requests a minute per address, modest full scrapes,
+    and a memory budget 400 bytes above what the server holds after
+    populating), bit 2 redirect URL, bit 3 ip_from_query,
     bit 4 full scrape off, bit 5 compression off, bits 6-7 clock offset
     (0, +31 min, +2 h, +3 days: ages the populated swarms)."""
     srv = core.Server(seed=setup + 1)
@@ -104,7 +106,8 @@ def new_server(setup, populate=True):
                   ip_from_query=bool(setup & 8),
                   fullscrape=not setup & 16,
                   compression="off" if setup & 32 else "gzip",
-                  rate_limit=3 if access == 3 else 0)
+                  rate_limit=3 if access == 3 else 0,
+                  modest_fullscrapes=access == 3)
     if access == 1:
         srv.set_access("white", core.sort_hashes(H[0] + H[1] + H[2] + H[4]))
     elif access == 2:
@@ -112,8 +115,23 @@ def new_server(setup, populate=True):
     srv.set_networks([PROXY_NET])
     if populate:
         populate_store(srv.store)
+    if access == 3:
+        srv.store.memory_limit = budget_used(srv) + 400
     srv._testhelper_clock_offset = (0, 31 * 60, 7200, 3 * 86400)[setup >> 6]
     return srv
+
+
+def limited(setup):
+    """Does the setup byte ask for the rate limit and the memory budget?"""
+    return setup & 3 == 3
+
+
+def budget_used(srv):
+    """What the memory budget counts now (from /metrics)."""
+    for line in srv._testhelper_http(b"GET /metrics HTTP/1.0\r\n\r\n").split(b"\n"):
+        if line.startswith(b"opentracker_memory_budget_used_bytes "):
+            return int(line.split()[1])
+    raise AssertionError("no opentracker_memory_budget_used_bytes in /metrics")
 
 
 def populate_store(store):

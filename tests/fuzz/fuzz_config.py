@@ -18,8 +18,10 @@ Both parse twice and must get the same result (no hidden state).
     python tests/fuzz/fuzz_config.py -max_total_time=600
 """
 
+import atexit
 import ipaddress
 import os
+import shutil
 import sys
 import tempfile
 
@@ -32,6 +34,7 @@ with common.instrumented(__name__):
 
 ROOT = os.path.dirname(common.TESTS)
 TMP = tempfile.mkdtemp(prefix="ot-fuzz-config-")
+atexit.register(shutil.rmtree, TMP, True)
 SAMPLE = os.path.join(TMP, "sample.conf")
 INPUT = os.path.join(TMP, "input.conf")
 MISSING = os.path.join(TMP, "missing", "nothing.conf")
@@ -187,7 +190,8 @@ VALUES = ["::", "0.0.0.0", "127.0.0.1:6969", "[::1]:80", "2001:db8::1.80", "::1:
           "1.2.3.4:65536", "1.2.3.4:-1", "fe80::1%eth0", "10.0.0.0/8", "fd00::/8", "1.2.3.4/33", "::/0",
           "on", "off", "of", "gzip", "none", "0", "1", "24M", "512K", "1G", "99999999999G", "3600", "-5",
           "224.0.23.5", "239.1.1.1", "10.1.1.1", "/etc/opentracker/whitelist.txt", "stats", "/stats", "///",
-          "https://tracker.example/", "http://x/\x07", "nobody # me", "", " ", "\t", "a\0b", "\udcff"]
+          "https://tracker.example/", "http://x/\x07", "nobody # me", "", " ", "\t", "a\0b", "\udcff",
+          "s" * 300, "http://x/" + "y" * 2100]
 
 
 def inputs():

@@ -239,7 +239,7 @@ def one_input(data):
             check_scrape(srv, model_scrape(query + TAILS[(selector >> 4) & 3]), resp, body)
         else:
             check_announce(srv, client, model_announce(query + TAILS[(selector >> 4) & 3], bool(selector & 8)),
-                           resp, body)
+                           resp, body, common.limited(setup))
         common.check_store(srv.store)
         common.expire(srv)
         del srv
@@ -252,7 +252,7 @@ def counts_of(store, info_hash):
     return None
 
 
-def check_announce(srv, client, outcome, resp, body):
+def check_announce(srv, client, outcome, resp, body, limited):
     kind, details = outcome
     if kind in ("bad", "compact"):
         assert resp == common.ERR_400, (outcome, resp)
@@ -273,6 +273,9 @@ def check_announce(srv, client, outcome, resp, body):
         return
     if not srv.allows(info_hash):
         assert body == common.NOT_AUTHORIZED and peer not in stored, (outcome, body)
+        return
+    if limited and body == common.core.failure_body(common.MEMORY_REFUSAL):
+        assert peer not in stored, (outcome, stored)      # refused under tracker.memory_limit
         return
     assert peer in stored, (outcome, stored)
     assert bool(stored[peer] & 0x80) == seeder, (outcome, stored[peer])

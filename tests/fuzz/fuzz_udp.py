@@ -16,7 +16,8 @@ input and when, so it predicts exactly: silence (short, unknown action,
 wrong protocol id, short announce), the mismatch error, a connect reply
 with a fresh id, the access refusal's bare header, announce and scrape
 replies whose counts are the store's (after the request) and whose peers
-are whole, or the rate-limit error where a limit is configured. The store's
+are whole, or the rate-limit and memory-budget errors where limits are
+configured. The store's
 counters must agree with its contents after each datagram, and the core
 must give back every block after the input.
 
@@ -63,7 +64,7 @@ def one_input(data):
     if not data:
         return
     setup = data[0]
-    rate_limited = setup & 3 == 3
+    rate_limited = common.limited(setup)
     with common.no_leaks():
         srv = common.new_server(setup)
         issued = {}      # connection id -> (16-byte address, window it was made in)
@@ -117,7 +118,10 @@ def check_reply(srv, issued, addr, pkt, reply, rate_limited):
         assert reply == b"", reply
         return
     if rate_limited and reply[:4] == b"\0\0\0\x03":
-        assert reply == struct.pack(">I", 3) + tid + common.RATE_REFUSAL, reply
+        # Refused for the rate, or (announces only) for the memory budget.
+        assert reply in (struct.pack(">I", 3) + tid + common.RATE_REFUSAL,
+                         struct.pack(">I", 3) + tid + common.MEMORY_REFUSAL), reply
+        assert action == 1 or common.MEMORY_REFUSAL not in reply, reply
         return
     assert reply[4:8] == tid, reply
     if action == 1:
