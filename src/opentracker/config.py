@@ -345,6 +345,11 @@ _TOKEN_KEYS = {
 KEYS = frozenset(_STRING_KEYS) | frozenset(_NET_KEYS) | frozenset(_LISTEN_KEYS) \
     | frozenset(_TOKEN_KEYS) | {"livesync.cluster.listen"}
 
+# What the core can hold (Server.configure): the stats path is compared in a
+# fixed buffer, the redirect URL goes into one answer buffer.
+MAX_STATS_PATH = 255
+MAX_REDIRECT_URL = 2048
+
 # A budget this small given without a unit is most likely a missing "M".
 _SMALL_MEMORY = 1 << 20
 # BEP 15: a tracker should accept a connection id for two minutes.
@@ -570,12 +575,16 @@ class Builder:
         if field == "redirect_url" and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
             # It goes into a Location: header line.
             raise ConfigError("the URL contains control characters", origin)
+        if field == "redirect_url" and len(value.encode("utf-8", "surrogateescape")) > MAX_REDIRECT_URL:
+            raise ConfigError("the URL is longer than %d bytes" % MAX_REDIRECT_URL, origin)
         if field == "stats_path":
             # Requests are matched after their leading slashes are skipped, so
             # "/stats" could never match; it clearly means "stats".
             value = value.lstrip("/")
             if value == "":
                 raise ConfigError("the stats path needs at least one character besides '/'", origin)
+            if len(value.encode("utf-8", "surrogateescape")) > MAX_STATS_PATH:
+                raise ConfigError("the stats path is longer than %d bytes" % MAX_STATS_PATH, origin)
         other = {"whitelist": "blacklist", "blacklist": "whitelist"}.get(field)
         if other in self._values:
             raise ConfigError("access.whitelist (-w) and access.blacklist (-b) cannot both be set: the tracker is "

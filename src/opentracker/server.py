@@ -266,7 +266,7 @@ class StateKeeper:
             for number, text in report.first_bad:
                 say("Warning: %s:%d: not a state line (<40 hex>:<minutes>:<downloaded>): %s"
                     % (path, number, text.decode("latin-1")))
-            if report.bad or report.refused or report.duplicates:
+            if report.bad or report.refused or report.duplicates or report.over_budget:
                 say("Warning: " + report.describe(path))
 
     def save(self):

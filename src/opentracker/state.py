@@ -10,15 +10,17 @@ restart after a crash sees the old file or the new one, never half of one.
 import os
 import re
 
+from opentracker_core import StoreFullError
+
 _LINE = re.compile(rb"([0-9A-Fa-f]{40}):([0-9]{1,10}):([0-9]{1,10})")
 _U32 = 2**32
 
 
 class LoadReport:
-    __slots__ = ("loaded", "duplicates", "refused", "bad", "first_bad")
+    __slots__ = ("loaded", "duplicates", "refused", "bad", "first_bad", "over_budget")
 
     def __init__(self):
-        self.loaded = self.duplicates = self.refused = self.bad = 0
+        self.loaded = self.duplicates = self.refused = self.bad = self.over_budget = 0
         self.first_bad = []  # (line number, text) of the first few bad lines
 
     def describe(self, path):
@@ -29,6 +31,8 @@ class LoadReport:
             text += ", %d refused by the access list" % self.refused
         if self.bad:
             text += ", %d bad line(s) skipped" % self.bad
+        if self.over_budget:
+            text += ", %d left out: tracker.memory_limit reached" % self.over_budget
         return text
 
 
@@ -57,7 +61,11 @@ def load(server, path):
         if info_hash in known:
             report.duplicates += 1
             continue
-        store.restore(info_hash, int(m.group(2)), int(m.group(3)))
+        try:
+            store.restore(info_hash, int(m.group(2)), int(m.group(3)))
+        except StoreFullError:
+            report.over_budget += 1
+            continue
         known.add(info_hash)
         report.loaded += 1
     return report

@@ -107,6 +107,9 @@ cdef void conn_close(ot_server *s, int32_t fd) noexcept nogil:
                 break
     ot_free(c.in_buf)
     ot_free(c.out_buf)
+    s.store.mem_other -= c.out_held
+    s.queued_held -= c.out_held
+    c.out_held = 0
     bulk_free(c.bulk)
     c.in_buf = NULL
     c.out_buf = NULL
@@ -121,11 +124,13 @@ cdef void conn_close(ot_server *s, int32_t fd) noexcept nogil:
     s.open_conns -= 1
 
 
-cdef void conn_send(ot_server *s, ot_conn *c, uint8_t *owned, const uint8_t *data,
+cdef void conn_send(ot_server *s, ot_conn *c, uint8_t *owned, size_t owned_size, const uint8_t *data,
                     size_t n) noexcept nogil:
     """Send an answer and close, or queue the rest for EPOLLOUT. `owned` is a
-    heap block holding `data` that the connection takes over (or NULL: the
-    data lives in a shared buffer and is copied when it cannot go at once)."""
+    heap block (of owned_size bytes) holding `data` that the connection takes
+    over, or NULL: the data lives in a shared buffer and is copied when it
+    cannot go at once. What waits in a send queue counts against the memory
+    budget: a full scrape read slowly holds its whole body."""
     cdef int32_t fd = c.fd
     cdef ssize_t w
     ot_free(c.in_buf)
@@ -152,10 +157,14 @@ cdef void conn_send(ot_server *s, ot_conn *c, uint8_t *owned, const uint8_t *dat
         memcpy(owned, data + w, n - w)
         c.out_pos = 0
         c.out_len = n - w
+        owned_size = n - w
     else:
         c.out_pos = <size_t>(data - owned) + w
         c.out_len = <size_t>(data - owned) + n
     c.out_buf = owned
+    c.out_held = owned_size
+    s.store.mem_other += owned_size
+    s.queued_held += owned_size
     c.state = OT_CONN_WRITING
     c.deadline = s.mono + OT_HTTP_SEND_TIMEOUT
     list_push(s, &s.writing, fd)
@@ -176,7 +185,7 @@ cdef void conn_answer(ot_server *s, ot_conn *c, uint8_t *req, size_t n) noexcept
             c.in_buf = NULL
             c.in_len = 0
         return
-    conn_send(s, c, NULL, s.obuf + span.start, span.len)
+    conn_send(s, c, NULL, 0, s.obuf + span.start, span.len)
 
 
 cdef void conn_readable(ot_server *s, int32_t fd) noexcept nogil:
@@ -207,7 +216,7 @@ cdef void conn_readable(ot_server *s, int32_t fd) noexcept nogil:
     if c.in_len + n > OT_HTTP_REQUEST_MAX:
         c.drain = 1
         span = http_error(s, s.obuf, HTTPERR_500)
-        conn_send(s, c, NULL, s.obuf + span.start, span.len)
+        conn_send(s, c, NULL, 0, s.obuf + span.start, span.len)
         return
     scan_from = c.in_len - 3 if c.in_len > 3 else 0
     memcpy(c.in_buf + c.in_len, s.rbuf, n)
@@ -351,10 +360,10 @@ cdef void bulk_step(ot_server *s) noexcept nogil:
             if b.len == 0:
                 bulk_free(b)
                 span = http_error(s, s.obuf, HTTPERR_500)
-                conn_send(s, c, NULL, s.obuf + span.start, span.len)
+                conn_send(s, c, NULL, 0, s.obuf + span.start, span.len)
             else:
                 start = bulk_finish_header(b)
-                conn_send(s, c, b.data, b.data + start, b.len - start)
+                conn_send(s, c, b.data, b.cap, b.data + start, b.len - start)
                 b.data = NULL
                 bulk_free(b)
         b = nxt

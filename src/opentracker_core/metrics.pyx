@@ -54,17 +54,6 @@ cdef uint64_t building_memory(ot_server *s) noexcept nogil:
     return total
 
 
-cdef uint64_t queued_memory(ot_server *s) noexcept nogil:
-    """Bytes of answers waiting in a connection's send queue (a full scrape
-    read slowly holds its whole body until it is sent)."""
-    cdef uint64_t total = 0
-    cdef int32_t fd
-    for fd in range(s.conn_cap):
-        if s.conns[fd].kind == OT_FD_CLIENT and s.conns[fd].out_buf != NULL:
-            total += s.conns[fd].out_len
-    return total
-
-
 cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
     cdef uint8_t *body = out + OT_HTTP_HEAD_ROOM
     cdef uint8_t *p = body
@@ -157,10 +146,10 @@ cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
     p = _sample(p, name, b"use=\"torrents\"", st.mem_torrents)
     p = _sample(p, name, b"use=\"peers\"", st.mem_peers)
     p = _sample(p, name, b"use=\"allocator\"", st.mem_blocks * OT_BLOCK_OVERHEAD)
-    p = _sample(p, name, b"use=\"buffers\"", st.mem_other - building)
-    p = _sample(p, name, b"use=\"answers\"", building + queued_memory(s))
+    p = _sample(p, name, b"use=\"buffers\"", st.mem_other - building - s.queued_held)
+    p = _sample(p, name, b"use=\"answers\"", building + s.queued_held)
     p = _single(p, b"opentracker_memory_budget_used_bytes", b"gauge",
-                b"Memory counted against tracker.memory_limit: all of the above but queued answers.",
+                b"Memory counted against tracker.memory_limit: all of the above.",
                 store_held(st))
     p = _single(p, b"opentracker_memory_limit_bytes", b"gauge",
                 b"tracker.memory_limit (0: no limit).", st.mem_limit)

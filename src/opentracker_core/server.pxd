@@ -61,6 +61,7 @@ cdef struct ot_conn:
     uint8_t *out_buf          # the answer being sent (owned), NULL when none
     size_t out_len
     size_t out_pos
+    size_t out_held           # bytes of out_buf counted in ot_store.mem_other
     ot_bulk *bulk             # a large answer under construction, NULL when none
 
 
@@ -115,6 +116,7 @@ cdef struct ot_server:
     int64_t hook_interval     # seconds between calls of the Python periodic hook; 0 = none
     int64_t next_hook
     ot_bulk *bulk_head        # large answers under construction, built a slice per loop turn
+    uint64_t queued_held      # bytes of answers waiting in send queues (part of mem_other)
     uint32_t bulk_slice       # torrents per slice
     uint8_t *bulk_stage       # OT_BULK_STAGE bytes: one slice before compression
 
