@@ -396,25 +396,10 @@ def _statedump_of(Store store):
     with nogil:
         t = store_next(st, NULL)
         while t != NULL and count < n:
-            p = put_hex_upper(p, t.hash)
-            p[0] = 58
-            p = put_uint(p + 1, t.base)
-            p[0] = 58
-            p = put_uint(p + 1, t.completed)
-            p[0] = 10
-            p += 1
+            p = put_state_line(p, t)
             count += 1
             t = store_next(st, t.hash)
     return bytes(out[:p - base]), count
-
-
-cdef inline int _hex_nibble(uint8_t c) noexcept nogil:
-    if 48 <= c <= 57:
-        return c - 48
-    c |= 0x20
-    if 97 <= c <= 102:
-        return c - 87
-    return -1
 
 
 def parse_hash_lines(bytes data):
@@ -446,13 +431,13 @@ def parse_hash_lines(bytes data):
             ok = end - start >= 40
             if ok:
                 for k in range(20):
-                    hi = _hex_nibble(p[start + 2 * k])
-                    lo = _hex_nibble(p[start + 2 * k + 1])
+                    hi = _hexval(p[start + 2 * k])
+                    lo = _hexval(p[start + 2 * k + 1])
                     if hi < 0 or lo < 0:
                         ok = False
                         break
                     o[count * OT_HASH_SIZE + k] = <uint8_t>((hi << 4) | lo)
-                if ok and end - start > 40 and _hex_nibble(p[start + 40]) >= 0:
+                if ok and end - start > 40 and _hexval(p[start + 40]) >= 0:
                     ok = False
             if ok:
                 count += 1

@@ -37,17 +37,22 @@ cdef uint8_t *put_url_hash(uint8_t *p, const uint8_t *hash) noexcept nogil:
     return p
 
 
+cdef uint8_t *put_state_line(uint8_t *p, const ot_torrent *t) noexcept nogil:
+    """`<40 HEX>:<base minutes>:<downloaded>\n` (SPEC.md §9): at most 63 bytes."""
+    p = put_hex_upper(p, t.hash)
+    p[0] = 58
+    p = put_uint(p + 1, t.base)
+    p[0] = 58
+    p = put_uint(p + 1, t.completed)
+    p[0] = 10
+    return p + 1
+
+
 cdef uint8_t *bulk_entry(uint8_t *p, const ot_bulk *b, const ot_torrent *t) noexcept nogil:
     """One torrent's line or entry in the bulk's format."""
     cdef uint32_t seeders = ot_torrent_seeders(t), peers = ot_torrent_peers(t)
     if b.kind == BULK_STATEDUMP:
-        p = put_hex_upper(p, t.hash)
-        p[0] = 58
-        p = put_uint(p + 1, t.base)
-        p[0] = 58
-        p = put_uint(p + 1, t.completed)
-        p[0] = 10
-        return p + 1
+        return put_state_line(p, t)
     if b.format == FORMAT_BEN:
         return write_scrape_entry(p, t)
     if b.format == FORMAT_BIN:

@@ -313,10 +313,7 @@ cdef ot_span http_announce(ot_server *s, ot_conn *c, const uint8_t *req, size_t 
     p = _to_query(p, req + n)
     if p == NULL:
         return http_error(s, out, HTTPERR_400_PARAM)
-    memcpy(addr, c.addr, 16)
-    # Behind a blessed proxy the peer is the first X-Forwarded-For address.
-    if access_perms(&s.access, c.addr) & OT_PERM_PROXY:
-        forwarded_address(req, n, addr)
+    client_address(s, c, req, n, addr)
 
     while True:
         klen = scan_param_name(&p, buf)
@@ -439,9 +436,7 @@ cdef ot_span http_scrape(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
     if not seen:
         return http_error(s, out, HTTPERR_400_PARAM)
     if s.rate.table != NULL:
-        memcpy(addr, c.addr, 16)
-        if access_perms(&s.access, c.addr) & OT_PERM_PROXY:
-            forwarded_address(req, n, addr)
+        client_address(s, c, req, n, addr)
         if not rate_allows(s, addr):
             return http_failure(out, OT_RATE_REFUSAL, OT_RATE_REFUSAL_LEN)
     if addr_is_v4mapped(c.addr):
@@ -495,6 +490,15 @@ cdef bint parse_ip_text(const uint8_t *text, ssize_t n, uint8_t *addr16) noexcep
         memcpy(addr16, raw, 16)
         return True
     return False
+
+
+cdef void client_address(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
+                         uint8_t *addr16) noexcept nogil:
+    """The client's address: the connection's, or behind a blessed proxy the
+    first X-Forwarded-For address (SPEC.md §12)."""
+    memcpy(addr16, c.addr, 16)
+    if access_perms(&s.access, c.addr) & OT_PERM_PROXY:
+        forwarded_address(req, n, addr16)
 
 
 cdef bint forwarded_address(const uint8_t *req, size_t n, uint8_t *addr16) noexcept nogil:
