@@ -27,7 +27,7 @@ cdef enum:
     # staging room for one batch before compression: an entry is at most 124
     # bytes (bencoded) or 64 (text formats); the stage is flushed whenever
     # less than OT_BULK_ENTRY_MAX is left, so any slice size is safe.
-    OT_BULK_SLICE = 512
+    OT_BULK_SLICE = 256
     OT_BULK_STAGE = 512 * 124 + 64
     OT_BULK_ENTRY_MAX = 256
 

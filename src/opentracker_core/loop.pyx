@@ -342,31 +342,40 @@ cdef void bulk_detach(ot_server *s, ot_bulk *b) noexcept nogil:
 
 
 cdef void bulk_step(ot_server *s) noexcept nogil:
-    """One slice of every answer under construction; hand finished ones to
-    their connections."""
+    """One slice of one answer under construction per loop turn, taking the
+    answers in turn: however many full scrapes are being built, an announce
+    waits behind at most one slice. A finished answer goes to its client."""
     cdef ot_bulk *b = s.bulk_head
-    cdef ot_bulk *nxt
+    cdef ot_bulk *last
     cdef ot_conn *c
     cdef size_t start
     cdef ot_span span
-    while b != NULL:
-        nxt = b.next
-        if bulk_slice(s, b, s.bulk_stage):
-            bulk_detach(s, b)
-            c = &s.conns[b.fd]
-            c.bulk = NULL
-            c.state = OT_CONN_READING       # conn_send expects a fresh answer
-            list_push(s, &s.reading, b.fd)
-            if b.len == 0:
-                bulk_free(b)
-                span = http_error(s, s.obuf, HTTPERR_500)
-                conn_send(s, c, NULL, 0, s.obuf + span.start, span.len)
-            else:
-                start = bulk_finish_header(b)
-                conn_send(s, c, b.data, b.cap, b.data + start, b.len - start)
-                b.data = NULL
-                bulk_free(b)
-        b = nxt
+    if b == NULL:
+        return
+    if not bulk_slice(s, b, s.bulk_stage):
+        # Not done: to the back of the line.
+        if b.next != NULL:
+            s.bulk_head = b.next
+            last = b.next
+            while last.next != NULL:
+                last = last.next
+            last.next = b
+            b.next = NULL
+        return
+    bulk_detach(s, b)
+    c = &s.conns[b.fd]
+    c.bulk = NULL
+    c.state = OT_CONN_READING       # conn_send expects a fresh answer
+    list_push(s, &s.reading, b.fd)
+    if b.len == 0:
+        bulk_free(b)
+        span = http_error(s, s.obuf, HTTPERR_500)
+        conn_send(s, c, NULL, 0, s.obuf + span.start, span.len)
+    else:
+        start = bulk_finish_header(b)
+        conn_send(s, c, b.data, b.cap, b.data + start, b.len - start)
+        b.data = NULL
+        bulk_free(b)
 
 
 # ---------------------------------------------------------------- the loop
