@@ -6,6 +6,7 @@ import pathlib
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import textwrap
@@ -127,3 +128,22 @@ def test_dual_stack_wildcard_beside_ipv4_listener():
                                                   "listen.udp 127.0.0.1:%d" % port]) as t:
         assert t.get("/stats?mode=tcp4")[0] == "HTTP/1.1 200 OK"
         assert t.get("/stats?mode=tcp4", family=socket.AF_INET6)[0] == "HTTP/1.1 200 OK"
+
+
+@pytest.mark.parametrize("wildcard", ["0.0.0.0", "[::]"])
+def test_udp_answers_leave_from_the_address_asked(wildcard):
+    """A UDP socket bound to every address answers from the address the
+    client sent to (IP_PKTINFO), not from whatever the route prefers: on a
+    router with several addresses a client talking to the second one would
+    otherwise drop the answer. Loopback has 127.0.0.2 besides 127.0.0.1,
+    which the route prefers for answers to 127.0.0.1."""
+    from trackerproc import free_port
+    port = free_port()
+    with Tracker(port=port, listen=False, config=["listen.udp %s:%d" % (wildcard, port),
+                                                  "listen.tcp 127.0.0.1:%d" % port]) as t:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.connect(("127.0.0.2", port))   # only answers from 127.0.0.2 get through
+            client.settimeout(3)
+            client.send(struct.pack(">QII", 0x41727101980, 0, 9))
+            reply = client.recv(100)
+        assert reply[:8] == struct.pack(">II", 0, 9) and len(reply) == 16

@@ -299,14 +299,52 @@ cdef inline void sockaddr_to_addr16(const sockaddr *sa, uint8_t *addr16, uint16_
 
 # ---------------------------------------------------------------- UDP
 
+cdef size_t udp_reply_source(msghdr *received, uint8_t *ctl) noexcept nogil:
+    """A control message making the reply leave from the address the request
+    was sent to, or 0 bytes when the request carried none. Without it a socket
+    bound to every address answers from whatever address the route prefers,
+    and a client on a router's second address drops the answer."""
+    cdef cmsghdr *cm = CMSG_FIRSTHDR(received)
+    cdef cmsghdr *out = <cmsghdr *>ctl
+    cdef in_pktinfo *in4
+    cdef in_pktinfo *out4
+    cdef in6_pktinfo *in6
+    cdef in6_pktinfo *out6
+    while cm != NULL:
+        if cm.cmsg_level == IPPROTO_IP and cm.cmsg_type == IP_PKTINFO:
+            in4 = <in_pktinfo *>CMSG_DATA(cm)
+            memset(ctl, 0, CMSG_SPACE(sizeof(in_pktinfo)))
+            out.cmsg_level = IPPROTO_IP
+            out.cmsg_type = IP_PKTINFO
+            out.cmsg_len = CMSG_LEN(sizeof(in_pktinfo))
+            out4 = <in_pktinfo *>CMSG_DATA(out)
+            out4.ipi_spec_dst = in4.ipi_addr     # the address the client sent to
+            return CMSG_SPACE(sizeof(in_pktinfo))
+        if cm.cmsg_level == IPPROTO_IPV6 and cm.cmsg_type == IPV6_PKTINFO:
+            in6 = <in6_pktinfo *>CMSG_DATA(cm)
+            memset(ctl, 0, CMSG_SPACE(sizeof(in6_pktinfo)))
+            out.cmsg_level = IPPROTO_IPV6
+            out.cmsg_type = IPV6_PKTINFO
+            out.cmsg_len = CMSG_LEN(sizeof(in6_pktinfo))
+            out6 = <in6_pktinfo *>CMSG_DATA(out)
+            out6.ipi6_addr = in6.ipi6_addr
+            # A link-local source only means something on its own link.
+            if in6.ipi6_addr.s6_addr[0] == 0xFE and (in6.ipi6_addr.s6_addr[1] & 0xC0) == 0x80:
+                out6.ipi6_ifindex = in6.ipi6_ifindex
+            return CMSG_SPACE(sizeof(in6_pktinfo))
+        cm = CMSG_NXTHDR(received, cm)
+    return 0
+
+
 cdef void on_udp(ot_server *s, int32_t fd) noexcept nogil:
     cdef int round, i, n, k, sent
     cdef uint16_t port
     cdef uint8_t addr16[16]
-    cdef size_t r
+    cdef size_t r, ctl
     for round in range(OT_UDP_ROUNDS):
         for i in range(OT_UDP_BATCH):
             s.udp_rmsg[i].msg_hdr.msg_namelen = sizeof(sockaddr_in6)
+            s.udp_rmsg[i].msg_hdr.msg_controllen = OT_UDP_CTL
             s.udp_rmsg[i].msg_hdr.msg_flags = 0
         n = recvmmsg(fd, s.udp_rmsg, OT_UDP_BATCH, MSG_DONTWAIT, NULL)
         if n <= 0:
@@ -320,6 +358,9 @@ cdef void on_udp(ot_server *s, int32_t fd) noexcept nogil:
                 s.udp_smsg[k].msg_hdr.msg_name = &s.udp_names[i]
                 s.udp_smsg[k].msg_hdr.msg_namelen = s.udp_rmsg[i].msg_hdr.msg_namelen
                 s.udp_siov[k].iov_len = r
+                ctl = udp_reply_source(&s.udp_rmsg[i].msg_hdr, s.udp_sctl + k * OT_UDP_CTL)
+                s.udp_smsg[k].msg_hdr.msg_control = (s.udp_sctl + k * OT_UDP_CTL) if ctl else NULL
+                s.udp_smsg[k].msg_hdr.msg_controllen = ctl
                 k += 1
         if k:
             sent = sendmmsg(fd, s.udp_smsg, k, MSG_DONTWAIT)
@@ -507,14 +548,17 @@ cdef class Server:
         self.s.udp_riov = <iovec *>ot_malloc(OT_UDP_BATCH * sizeof(iovec))
         self.s.udp_siov = <iovec *>ot_malloc(OT_UDP_BATCH * sizeof(iovec))
         self.s.udp_names = <sockaddr_in6 *>ot_malloc(OT_UDP_BATCH * sizeof(sockaddr_in6))
+        self.s.udp_rctl = <uint8_t *>ot_malloc(OT_UDP_BATCH * OT_UDP_CTL)
+        self.s.udp_sctl = <uint8_t *>ot_malloc(OT_UDP_BATCH * OT_UDP_CTL)
         if (self.s.rbuf == NULL or self.s.obuf == NULL or self.s.scratch == NULL or self.s.bulk_stage == NULL
                 or self.s.udp_in == NULL or self.s.udp_out == NULL or self.s.udp_rmsg == NULL
                 or self.s.udp_smsg == NULL or self.s.udp_riov == NULL or self.s.udp_siov == NULL
-                or self.s.udp_names == NULL):
+                or self.s.udp_names == NULL or self.s.udp_rctl == NULL or self.s.udp_sctl == NULL):
             raise MemoryError()
         self.s.store.mem_other += (3 * (OT_HTTP_REQUEST_MAX + 1) + OT_HTTP_OUT_MAX + OT_BULK_STAGE
                                    + OT_UDP_BATCH * (OT_UDP_IN_MAX + OT_UDP_OUT_MAX + 2 * sizeof(mmsghdr)
-                                                     + 2 * sizeof(iovec) + sizeof(sockaddr_in6)))
+                                                     + 2 * sizeof(iovec) + sizeof(sockaddr_in6)
+                                                     + 2 * OT_UDP_CTL))
         memset(self.s.udp_rmsg, 0, OT_UDP_BATCH * sizeof(mmsghdr))
         memset(self.s.udp_smsg, 0, OT_UDP_BATCH * sizeof(mmsghdr))
         for i in range(OT_UDP_BATCH):
@@ -523,6 +567,7 @@ cdef class Server:
             self.s.udp_rmsg[i].msg_hdr.msg_iov = &self.s.udp_riov[i]
             self.s.udp_rmsg[i].msg_hdr.msg_iovlen = 1
             self.s.udp_rmsg[i].msg_hdr.msg_name = &self.s.udp_names[i]
+            self.s.udp_rmsg[i].msg_hdr.msg_control = self.s.udp_rctl + i * OT_UDP_CTL
             self.s.udp_siov[i].iov_base = self.s.udp_out + i * OT_UDP_OUT_MAX
             self.s.udp_smsg[i].msg_hdr.msg_iov = &self.s.udp_siov[i]
             self.s.udp_smsg[i].msg_hdr.msg_iovlen = 1
@@ -568,6 +613,8 @@ cdef class Server:
         ot_free(self.s.udp_riov)
         ot_free(self.s.udp_siov)
         ot_free(self.s.udp_names)
+        ot_free(self.s.udp_rctl)
+        ot_free(self.s.udp_sctl)
         ot_free(self.s.redirect_url)
         ot_free(self.s.access.list.hashes)
         ot_free(self.s.access.added.hashes)
@@ -591,7 +638,18 @@ cdef class Server:
 
     def add_listener(self, int fd, str kind):
         """Serve a bound, non-blocking socket: "tcp" (listening) or "udp".
-        The server owns the fd from now on and closes it."""
+        The server owns the fd from now on and closes it. UDP sockets learn
+        each datagram's destination address, so that answers leave from it."""
+        cdef sockaddr_in6 sa
+        cdef socklen_t salen = sizeof(sa)
+        cdef int one = 1
+        if kind == "udp":
+            if getsockname(fd, <sockaddr *>&sa, &salen) < 0:
+                raise OSError(errno, "getsockname failed for fd %d" % fd)
+            if sa.sin6_family == AF_INET6:
+                setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))
+            else:
+                setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one))
         self._watch(fd, _FD_KINDS[kind])
 
     def set_wakeup_fd(self, int fd):

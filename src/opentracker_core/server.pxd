@@ -40,6 +40,8 @@ cdef enum:
     OT_UDP_OUT_MAX = 1536
     # recvmmsg calls per readiness event before giving other sockets a turn.
     OT_UDP_ROUNDS = 8
+    # Control-message room per datagram: one in6_pktinfo (the larger) fits.
+    OT_UDP_CTL = 64
 
 
 cdef struct ot_conn:
@@ -128,6 +130,8 @@ cdef struct ot_server:
     iovec *udp_riov
     iovec *udp_siov
     sockaddr_in6 *udp_names
+    uint8_t *udp_rctl         # OT_UDP_CTL bytes per datagram: where it was sent to (IP_PKTINFO)
+    uint8_t *udp_sctl         # the same for the replies: answer from that address
 
     uint8_t *rbuf             # OT_HTTP_REQUEST_MAX + 1
     uint8_t *obuf             # OT_HTTP_OUT_MAX

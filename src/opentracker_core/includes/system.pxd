@@ -145,3 +145,32 @@ cdef extern from "<time.h>" nogil:
         int tm_sec
     tm *localtime_r(const time_t *timep, tm *result)
     size_t strftime(char *s, size_t maxsize, const char *fmt, const tm *t)
+
+
+cdef extern from "<sys/socket.h>" nogil:
+    struct cmsghdr:
+        size_t cmsg_len
+        int cmsg_level
+        int cmsg_type
+    cmsghdr *CMSG_FIRSTHDR(msghdr *msg)
+    cmsghdr *CMSG_NXTHDR(msghdr *msg, cmsghdr *cmsg)
+    unsigned char *CMSG_DATA(cmsghdr *cmsg)
+    size_t CMSG_LEN(size_t length)
+    size_t CMSG_SPACE(size_t length)
+    int getsockname(int fd, sockaddr *addr, socklen_t *addrlen)
+
+
+cdef extern from "<netinet/in.h>" nogil:
+    enum:
+        IPPROTO_IP
+        IPPROTO_IPV6
+        IP_PKTINFO
+        IPV6_PKTINFO
+        IPV6_RECVPKTINFO
+    struct in_pktinfo:
+        int ipi_ifindex
+        in_addr ipi_spec_dst
+        in_addr ipi_addr
+    struct in6_pktinfo:
+        in6_addr ipi6_addr
+        unsigned int ipi6_ifindex
