@@ -58,11 +58,14 @@ if ! "$PY" -c "import Cython, setuptools" 2>/dev/null; then
     "$PY" -m pip install -q --target "$WORK/.buildtools" "Cython>=3.1,<3.4" "setuptools>=61"
     BUILD_PATH=$WORK/.buildtools
 fi
-# -fno-builtin: memcmp, memcpy and friends stay calls into ASan's
+# -O1 whatever Python's own flags say (setuptools drops them when CC is
+# set, from version 72 or so), -fno-wrapv so UBSan sees signed overflow even
+# where Python builds with -fwrapv (a cross build with its own CC does not),
+# -fno-builtin so memcmp, memcpy and friends stay calls into ASan's
 # interceptors, which check the whole range (an inlined fixed-size memcmp
 # that stops at the first difference hides a read past the end).
 (cd "$WORK" && PYTHONPATH=$BUILD_PATH CC=$CC LDSHARED="$CC -shared" OT_SANITIZE=$SANITIZERS \
-    CFLAGS="${CFLAGS:+$CFLAGS }-fno-builtin" \
+    CFLAGS="${CFLAGS:+$CFLAGS }-O1 -fno-wrapv -fno-builtin" \
     "$PY" setup.py -q build_ext --inplace --force >"$WORK/build.log" 2>&1) || { cat "$WORK/build.log"; exit 1; }
 SO=$(ls "$WORK"/src/opentracker_core/_core*.so)
 nm -D "$SO" | grep -c __asan_init >/dev/null || { echo "the build has no ASan instrumentation: $SO"; exit 1; }
