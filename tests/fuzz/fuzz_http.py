@@ -39,7 +39,7 @@ def one_input(data):
         for index, request in enumerate(common.split(data[2:])):
             errors = sum(srv.counters()["http_errors"])
             resp = srv._testhelper_http(request, client_of(selector, index))
-            status, body = common.check_http(resp, redirect=bool(setup & 4))
+            status, _ = common.check_http(resp, redirect=bool(setup & 4))
             counted = sum(srv.counters()["http_errors"]) - errors
             is_error = not status.endswith(b" 200 OK")
             assert counted == is_error, (counted, resp[:100])
