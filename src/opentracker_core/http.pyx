@@ -224,7 +224,7 @@ cdef ot_span http_respond(ot_server *s, ot_conn *c, uint8_t *req, size_t n, uint
         return http_announce(s, c, req, n, p, out)
     # With tracker.fullscrape off, `GET /scrape HTTP/` goes on as a scrape
     # without a query and gets its 400, as the original built without it.
-    if s.fullscrape and memcmp(path, b"scrape HTTP/", 12) == 0:
+    if s.fullscrape and <size_t>(req + n - path) >= 12 and memcmp(path, b"scrape HTTP/", 12) == 0:
         return fullscrape_begin(s, c, req, n, out)
     if plen >= 2 and decoded[0] == 115 and decoded[1] == 99:  # "sc"
         return http_scrape(s, c, req, n, p, out)
