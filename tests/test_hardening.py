@@ -223,3 +223,25 @@ def test_modest_full_scrapes():
         assert t.get("/scrape", source="127.0.0.2")[0] == "HTTP/1.0 200 OK"
         # ordinary scrapes are not affected
         assert t.get("/scrape?info_hash=%s" % ("%AA" * 20))[0] == "HTTP/1.1 200 OK"
+
+
+@pytest.mark.parametrize("jump_days", [200, -200])
+def test_wall_clock_set_by_ntp_keeps_ages(jump_days):
+    """A router's clock is set by NTP after boot, often by months. Peers must
+    neither vanish at once (forward) nor outlive their 45 minutes by the size
+    of the jump (backward): ages follow the monotonic clock."""
+    import opentracker_core as core
+    srv = core.Server(seed=1)
+    x = h("clock-jump")
+    q = "".join("%%%02X" % b for b in x)
+    srv._testhelper_http(("GET /announce?info_hash=%s&port=7&left=1 HTTP/1.0\r\n\r\n" % q).encode())
+    srv._testhelper_set_wall_clock(jump_days * 86400)
+    srv.store.clean()
+    assert [p[1] for p in srv.store.peers(x)] == [7]
+    srv._testhelper_clock_offset += 44 * 60
+    srv.store.clean()
+    assert len(srv.store.peers(x)) == 1
+    srv._testhelper_clock_offset += 2 * 60
+    srv.store.clean()
+    assert srv.store.peers(x) == []
+    assert b"opentracker_clock_jumps_total 1" in srv._testhelper_http(b"GET /metrics HTTP/1.0\r\n\r\n")

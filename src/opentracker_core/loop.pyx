@@ -18,13 +18,36 @@ cdef enum:
 
 # ---------------------------------------------------------------- clocks and lists
 
+cdef enum:
+    # A wall clock that moves this much more or less than the monotonic one
+    # between two loop turns was set, not ticking.
+    OT_CLOCK_JUMP = 120
+
+
 cdef inline void loop_clock(ot_server *s) noexcept nogil:
     cdef timespec ts
+    cdef int64_t wall, mono, jump
     clock_gettime(CLOCK_REALTIME_COARSE, &ts)
-    s.now = ts.tv_sec + s.clock_offset
-    store_set_clock(s.store, s.now)
+    wall = ts.tv_sec + s.clock_offset
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
-    s.mono = ts.tv_sec
+    mono = ts.tv_sec
+    if s.mono:
+        jump = (wall - s.now) - (mono - s.mono)
+        if jump > OT_CLOCK_JUMP or jump < -OT_CLOCK_JUMP:
+            clock_jumped(s, jump)
+    s.now = wall
+    s.mono = mono
+    store_set_clock(s.store, wall)
+
+
+cdef void clock_jumped(ot_server *s, int64_t jump) noexcept nogil:
+    """The wall clock was set (a router's NTP sync after boot moves it by
+    months). Ages are kept by moving every torrent's base along, so peers
+    neither vanish at once (a jump forward) nor live on for the length of the
+    jump (a jump back); uptime moves along too."""
+    store_shift(s.store, jump // 60)
+    s.started += jump
+    s.ctr.clock_jumps += 1
 
 
 cdef inline void list_push(ot_server *s, ot_fdlist *l, int32_t fd) noexcept nogil:
@@ -846,8 +869,16 @@ cdef class Server:
             return self.s.clock_offset
 
         def __set__(self, value):
+            # Not a jump of the wall clock: the test moves time on, and
+            # the swarms are meant to age.
+            self.s.now += value - self.s.clock_offset
             self.s.clock_offset = value
             loop_clock(&self.s)
+
+    def _testhelper_set_wall_clock(self, int seconds):
+        """Move the wall clock as an operator or NTP would (a jump)."""
+        self.s.clock_offset += seconds
+        loop_clock(&self.s)
 
     property tracker_id:
         def __get__(self):

@@ -82,6 +82,8 @@ cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
     p = _sample(p, name, b"family=\"ipv6\"", st.seeder_count[1])
     p = _single(p, b"opentracker_completed_total", b"counter",
                 b"Downloads reported completed (the torrents' downloaded counters) since start.", k.completed)
+    p = _single(p, b"opentracker_clock_jumps_total", b"counter",
+                b"Times the wall clock was set while running (ages were kept across).", k.clock_jumps)
 
     name = b"opentracker_requests_total"
     p = _metric(p, name, b"counter", b"Requests handled, by protocol, address family and kind.")

@@ -42,6 +42,7 @@ cdef struct ot_counters:
     uint64_t refused_access
     uint64_t refused_memory
     uint64_t refused_rate
+    uint64_t clock_jumps              # times the wall clock was set (loop_clock)
     uint64_t http_errors[9]
     uint64_t renew[45]
     # Kept by stats.pyx and bulk.pyx:

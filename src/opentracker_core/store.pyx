@@ -66,6 +66,16 @@ cdef void store_free(ot_store *st) noexcept nogil:
     ot_free(st)
 
 
+cdef void store_shift(ot_store *st, int64_t minutes) noexcept nogil:
+    """Move every torrent's base by `minutes` (the wall clock was set)."""
+    cdef uint32_t b, i
+    cdef int64_t base
+    for b in range(OT_BUCKET_COUNT):
+        for i in range(st.buckets[b].size):
+            base = st.buckets[b].data[i].base + minutes
+            st.buckets[b].data[i].base = <uint32_t>(base if base > 0 else 0)
+
+
 cdef inline void store_set_clock(ot_store *st, int64_t now_seconds) noexcept nogil:
     st.now_minutes = <uint32_t>(now_seconds // 60) if now_seconds > 0 else 0
 
