@@ -118,6 +118,8 @@ def test_flood_of_new_torrents_under_a_memory_limit():
         assert (d[b"complete"], d[b"incomplete"]) == (2, 3)
         assert len(compact_peers(d[b"peers"], 6)) == 5
         rss = rss_kib(t.proc.pid)
+    if os.environ.get("OT_SANITIZED"):
+        return  # ASan's shadow memory and quarantine make RSS say nothing about the core
     base = interpreter_base_kib()
     assert rss <= base + limit // 1024, "RSS %d KiB > base %d KiB + limit %d KiB" % (rss, base, limit // 1024)
 
@@ -209,7 +211,8 @@ def test_long_storm_returns_to_baseline():
     first, after, live, held, empty = map(int, out.stdout.split())
     assert live == 0, "%d blocks not given back" % live
     assert held == empty
-    assert after - first < 2048, "RSS grew from %d KiB to %d KiB" % (first, after)
+    if not os.environ.get("OT_SANITIZED"):  # ASan quarantines freed memory: RSS grows by design
+        assert after - first < 2048, "RSS grew from %d KiB to %d KiB" % (first, after)
 
 
 def test_modest_full_scrapes():
