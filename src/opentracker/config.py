@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 
 __all__ = [
     "DEFAULT_ADDRESS", "DEFAULT_PORT", "LIVESYNC_PORT", "KEYS",
@@ -42,11 +42,15 @@ _SPACE = " \t\n\v\f\r"
 _DIGITS = re.compile(r"[0-9]+")
 
 
-@dataclass(frozen=True)
-class Listen:
-    proto: str   # "tcp" or "udp"
-    host: str    # numeric address text: "0.0.0.0", "::", "127.0.0.1", "fe80::1%eth0"
-    port: int    # 0..65535
+# Listen and Settings are named tuples rather than dataclasses: importing
+# dataclasses pulls in inspect, ast and tokenize, about a megabyte of RSS that
+# a router would pay for nothing.
+
+class Listen(namedtuple("Listen", "proto host port")):
+    """proto: "tcp" or "udp"; host: numeric address text ("0.0.0.0", "::",
+    "127.0.0.1", "fe80::1%eth0"); port: 0..65535."""
+
+    __slots__ = ()
 
     def __str__(self):
         host = "[%s]" % self.host if ":" in self.host else self.host
@@ -57,40 +61,44 @@ def _default_listens(host=DEFAULT_ADDRESS):
     return (Listen("tcp", host, DEFAULT_PORT), Listen("udp", host, DEFAULT_PORT))
 
 
-@dataclass(frozen=True)
-class Settings:
-    listens: tuple = _default_listens()     # Listen, in the order given
-    whitelist: str | None = None            # access.whitelist / -w
-    blacklist: str | None = None            # access.blacklist / -b
-    fifo_add: str | None = None             # access.fifo_add
-    fifo_delete: str | None = None          # access.fifo_delete
-    stats_nets: tuple = ()                  # access.stats: IPv4Network / IPv6Network
-    proxy_nets: tuple = ()                  # access.proxy
-    admin_nets: tuple = ()                  # -A: every permission
-    livesync_nodes: tuple = ()              # livesync.cluster.node_ip
-    stats_path: str = "stats"               # access.stats_path, without leading slashes
-    rootdir: str | None = None              # tracker.rootdir / -d
-    user: str = "nobody"                    # tracker.user / -u
-    redirect_url: str | None = None         # tracker.redirect_url / -r
-    livesync_listen: Listen | None = None   # livesync.cluster.listen / -s; live sync is on when set
-    livesync_group: str = "224.0.23.5"      # livesync.cluster.group
-    livesync_ttl: int = 1                   # livesync.cluster.ttl
-    livesync_send_interval: int = 15        # livesync.cluster.send_interval: longest wait of a queued record, s
-    load_state: str | None = None           # -l
-    statefile: str | None = None            # tracker.statefile
-    statefile_interval: int = 600           # tracker.statefile_interval, seconds
-    fullscrape: bool = True                 # tracker.fullscrape
-    compression: str = "gzip"               # tracker.compression: "gzip" or "off"
-    ip_from_query: bool = False             # tracker.ip_from_query
-    modest_fullscrapes: bool = False        # tracker.modest_fullscrapes
-    syslog_completed: bool = False          # tracker.syslog_completed
-    memory_limit: int = 0                   # tracker.memory_limit, bytes; 0 = no budget
-    rate_limit: int = 0                     # tracker.rate_limit, requests per address per minute; 0 = off
-    udp_connid_window: int = 3600           # tracker.udp_connid_window, seconds
-    http_max_connections: int = 4096        # tracker.http_max_connections
-    http_timeout: int = 30                  # tracker.http_timeout, seconds to send the header
-    udp_workers: int = 0                    # listen.udp.workers: accepted, no effect
-    config_files: tuple = ()                # the -f files read, in order
+_SETTINGS_FIELDS = (
+    ("listens", _default_listens()),  # Listen, in the order given
+    ("whitelist", None),  # access.whitelist / -w
+    ("blacklist", None),  # access.blacklist / -b
+    ("fifo_add", None),  # access.fifo_add
+    ("fifo_delete", None),  # access.fifo_delete
+    ("stats_nets", ()),  # access.stats: IPv4Network / IPv6Network
+    ("proxy_nets", ()),  # access.proxy
+    ("admin_nets", ()),  # -A: every permission
+    ("livesync_nodes", ()),  # livesync.cluster.node_ip
+    ("stats_path", "stats"),  # access.stats_path, without leading slashes
+    ("rootdir", None),  # tracker.rootdir / -d
+    ("user", "nobody"),  # tracker.user / -u
+    ("redirect_url", None),  # tracker.redirect_url / -r
+    ("livesync_listen", None),  # livesync.cluster.listen / -s; live sync is on when set
+    ("livesync_group", "224.0.23.5"),  # livesync.cluster.group
+    ("livesync_ttl", 1),  # livesync.cluster.ttl
+    ("livesync_send_interval", 15),  # livesync.cluster.send_interval: longest wait of a queued record, s
+    ("load_state", None),  # -l
+    ("statefile", None),  # tracker.statefile
+    ("statefile_interval", 600),  # tracker.statefile_interval, seconds
+    ("fullscrape", True),  # tracker.fullscrape
+    ("compression", "gzip"),  # tracker.compression: "gzip" or "off"
+    ("ip_from_query", False),  # tracker.ip_from_query
+    ("modest_fullscrapes", False),  # tracker.modest_fullscrapes
+    ("syslog_completed", False),  # tracker.syslog_completed
+    ("memory_limit", 0),  # tracker.memory_limit, bytes; 0 = no budget
+    ("rate_limit", 0),  # tracker.rate_limit, requests per address per minute; 0 = off
+    ("udp_connid_window", 3600),  # tracker.udp_connid_window, seconds
+    ("http_max_connections", 4096),  # tracker.http_max_connections
+    ("http_timeout", 30),  # tracker.http_timeout, seconds to send the header
+    ("udp_workers", 0),  # listen.udp.workers: accepted, no effect
+    ("config_files", ()),  # the -f files read, in order
+)
+
+Settings = namedtuple("Settings", [name for name, _ in _SETTINGS_FIELDS],
+                      defaults=[default for _, default in _SETTINGS_FIELDS])
+Settings.__doc__ = "Everything the command line and the config files said; Settings() is the default tracker."
 
 
 class _Origin:
@@ -546,7 +554,7 @@ class Builder:
 
     def _add_listen(self, listen, origin):
         if listen in self._listens:
-            self._warn(origin, "%s is already listened on; given again, it is ignored" % listen)
+            self._warn(origin, "%s is already listened on; given again, it is ignored" % (listen,))
             return
         self._listens.append(listen)
 
