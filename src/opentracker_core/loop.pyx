@@ -516,6 +516,13 @@ _ACCESS_MODES = {"open": OT_ACCESS_OPEN, "white": OT_ACCESS_WHITE, "black": OT_A
 _FD_KINDS = {"tcp": OT_FD_TCP_LISTEN, "udp": OT_FD_UDP}
 
 
+def _addr16(str client):
+    """A client address as the core keeps it: 16 bytes, IPv4 as IPv4-mapped."""
+    if ":" in client:
+        return _socket.inet_pton(_socket.AF_INET6, client)
+    return b"\0" * 10 + b"\xff\xff" + _socket.inet_aton(client)
+
+
 cdef int _hashlist_set(ot_hashlist *l, bytes blob) except -1:
     """Replace a hash list with `blob` (sorted, distinct 20-byte hashes)."""
     cdef uint8_t *data = NULL
@@ -927,8 +934,7 @@ cdef class Server:
         c.fd = -1
         c.prev = c.next = -1
         c.kind = OT_FD_CLIENT
-        raw = _socket.inet_pton(_socket.AF_INET6, client) if ":" in client else \
-            b"\0" * 10 + b"\xff\xff" + _socket.inet_aton(client)
+        raw = _addr16(client)
         memcpy(c.addr, <const char *>raw, 16)
         req = <uint8_t *>ot_malloc(n + 1)
         if req == NULL:
@@ -961,8 +967,7 @@ cdef class Server:
         cdef uint8_t out[OT_UDP_OUT_MAX]
         cdef uint8_t addr16[16]
         cdef size_t r
-        raw = _socket.inet_pton(_socket.AF_INET6, client) if ":" in client else \
-            b"\0" * 10 + b"\xff\xff" + _socket.inet_aton(client)
+        raw = _addr16(client)
         memcpy(addr16, <const char *>raw, 16)
         packet = packet[:OT_UDP_IN_MAX]
         loop_clock(&self.s)
