@@ -161,11 +161,10 @@ cdef void conn_send(ot_server *s, ot_conn *c, uint8_t *owned, size_t owned_size,
     c.in_len = 0
     if c.state == OT_CONN_READING:
         list_unlink(s, &s.reading, fd)
+    c.state = OT_CONN_ANSWERING
     w = send(fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT)
     if <size_t>w == n or (w < 0 and errno != EAGAIN and errno != EINTR):
         ot_free(owned)
-        c.state = OT_CONN_WRITING
-        list_push(s, &s.writing, fd)   # conn_close unlinks it again
         conn_close(s, fd)
         return
     if w < 0:
@@ -173,8 +172,6 @@ cdef void conn_send(ot_server *s, ot_conn *c, uint8_t *owned, size_t owned_size,
     if owned == NULL:
         owned = <uint8_t *>ot_malloc(n - w)
         if owned == NULL:
-            c.state = OT_CONN_WRITING
-            list_push(s, &s.writing, fd)
             conn_close(s, fd)
             return
         memcpy(owned, data + w, n - w)
@@ -429,8 +426,7 @@ cdef void bulk_step(ot_server *s) noexcept nogil:
     bulk_detach(s, b)
     c = &s.conns[b.fd]
     c.bulk = NULL
-    c.state = OT_CONN_READING       # conn_send expects a fresh answer
-    list_push(s, &s.reading, b.fd)
+    c.state = OT_CONN_ANSWERING
     if b.len == 0:
         bulk_free(b)
         span = http_error(s, s.obuf, HTTPERR_500)

@@ -22,6 +22,7 @@ cdef enum:
     OT_CONN_READING = 0       # waiting for a complete header (header deadline)
     OT_CONN_WRITING = 1       # answer queued, socket not yet drained (send deadline)
     OT_CONN_BUILDING = 2      # a large answer is being built in slices (bulk.pyx)
+    OT_CONN_ANSWERING = 3     # its answer is being handed over (conn_send): in no list
 
     # HTTP: a request header may be 8192 bytes (more is answered 500); the
     # receive buffer has room for a terminating NUL the scanner relies on.
