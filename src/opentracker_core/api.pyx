@@ -270,6 +270,15 @@ SIZEOF_TORRENT = sizeof(ot_torrent)
 SIZEOF_PEER4 = OT_PEER4_SIZE
 SIZEOF_PEER6 = OT_PEER6_SIZE
 
+# Constants the Python shell needs, named once here so they cannot drift.
+PERM_STATS = OT_PERM_STATS
+PERM_PROXY = OT_PERM_PROXY
+PERM_SYNC = OT_PERM_SYNC
+PERM_ALL = OT_PERM_ALL
+MAX_STATS_PATH = OT_STATS_PATH_MAX
+MAX_REDIRECT_URL = OT_REDIRECT_MAX
+LIVESYNC_SEND_INTERVAL = OT_SYNC_MAX_AGE
+
 
 def _bench_announce_loop(Store store, uint32_t torrents, uint32_t peers, uint64_t announces,
                          bint write_reply=True):

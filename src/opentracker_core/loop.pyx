@@ -688,8 +688,8 @@ cdef class Server:
                   bulk_slice=OT_BULK_SLICE, rate_limit=0, modest_fullscrapes=False):
         cdef bytes path = stats_path.encode()
         cdef bytes url
-        if not 0 < len(path) < 256:
-            raise ValueError("stats path must be 1..255 bytes")
+        if not 0 < len(path) <= OT_STATS_PATH_MAX:
+            raise ValueError("stats path must be 1..%d bytes" % OT_STATS_PATH_MAX)
         memcpy(self.s.stats_path, <const char *>path, len(path))
         self.s.stats_path_len = len(path)
         ot_free(self.s.redirect_url)
@@ -697,8 +697,8 @@ cdef class Server:
         self.s.redirect_len = 0
         if redirect_url:
             url = redirect_url.encode()
-            if len(url) > 2048:
-                raise ValueError("redirect URL longer than 2048 bytes")
+            if len(url) > OT_REDIRECT_MAX:
+                raise ValueError("redirect URL longer than %d bytes" % OT_REDIRECT_MAX)
             self.s.redirect_url = <uint8_t *>ot_malloc(len(url))
             if self.s.redirect_url == NULL:
                 raise MemoryError()

@@ -33,6 +33,10 @@ cdef enum:
     OT_HTTP_HEAD_ROOM = 96
     # Seconds a queued answer may take to be read (the original's 15 min).
     OT_HTTP_SEND_TIMEOUT = 900
+    # Settings held in fixed room: the stats path (compared in place) and the
+    # redirect URL (written into one answer buffer).
+    OT_STATS_PATH_MAX = 255
+    OT_REDIRECT_MAX = 2048
 
     # UDP: datagrams per recvmmsg/sendmmsg call, and bytes kept of each. The
     # largest request we read whole is a 75-hash scrape, 1516 bytes.
@@ -81,7 +85,7 @@ cdef struct ot_server:
     # settings
     uint8_t *redirect_url
     size_t redirect_len
-    uint8_t stats_path[256]
+    uint8_t stats_path[OT_STATS_PATH_MAX + 1]
     size_t stats_path_len
     bint fullscrape
     bint gzip
