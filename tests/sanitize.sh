@@ -16,8 +16,11 @@
 #
 # Exit status: pytest's, or 1 when any process wrote a sanitizer report
 # (reports go to files, so one from a child process whose output a test
-# swallowed is still seen). Environment: PYTHON (default python3), CC
-# (default gcc; clang works too), OT_SANITIZE (default address,undefined),
+# swallowed is still seen). With gcc, UBSan's runtime ignores
+# UBSAN_OPTIONS' log_path once ASan's is preloaded and writes to stderr; a
+# sitecustomize module on PYTHONPATH points it at the reports folder in
+# every Python process, and a canary of each kind proves both are caught.
+# Environment: PYTHON (default python3), CC (default gcc; clang works too), OT_SANITIZE (default address,undefined),
 # OT_SANITIZE_DIR (default: a new temporary directory, removed afterwards).
 # Tests see OT_SANITIZED (the sanitizer list) in their environment.
 set -euo pipefail
@@ -77,18 +80,36 @@ case "$("$CC" --version)" in
 esac
 [ -f "$ASAN_RT" ] || { echo "no ASan runtime found ($ASAN_RT)"; exit 1; }
 REPORTS=$WORK/sanitizer-reports
-rm -rf "$REPORTS" "$WORK"/canary.*
+rm -rf "$REPORTS" "$WORK"/canary.* "$WORK"/canary-ub.*
 mkdir -p "$REPORTS"
 # Trackers drop privileges (tracker.user nobody): they must still reach the
 # copy and write their reports.
 chmod 755 "$WORK"
 chmod 1777 "$REPORTS"
 
+# UBSan's own runtime (gcc links libubsan beside libasan; clang's ASan
+# runtime carries UBSan and honours ASan's log_path already).
+UBSAN_RT=
+case "$SANITIZERS" in
+    *undefined*) case "$("$CC" --version)" in *clang*) ;; *) UBSAN_RT=$("$CC" -print-file-name=libubsan.so) ;; esac ;;
+esac
+SITE=$WORK/.sanitize-site
+mkdir -p "$SITE"
+cat > "$SITE/sitecustomize.py" <<'EOF'
+# tests/sanitize.sh: send UBSan's reports to a file in every Python process
+# (its runtime ignores UBSAN_OPTIONS' log_path when ASan's is preloaded).
+import os
+if os.environ.get("OT_UBSAN_RT") and os.environ.get("OT_UBSAN_LOG"):
+    import ctypes
+    ctypes.CDLL(os.environ["OT_UBSAN_RT"]).__sanitizer_set_report_path(os.environ["OT_UBSAN_LOG"].encode())
+EOF
+export OT_UBSAN_RT=$UBSAN_RT OT_UBSAN_LOG=$REPORTS/ubsan
+
 export LD_PRELOAD="$ASAN_RT${LD_PRELOAD:+ $LD_PRELOAD}"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:log_path=$REPORTS/asan${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_path=$REPORTS/ubsan${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 export PYTHONMALLOC=malloc
-export PYTHONPATH="$WORK/src${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$WORK/src:$SITE${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONDONTWRITEBYTECODE=1
 # For tests whose figures the sanitizer changes (RSS: shadow memory and the
 # quarantine of freed blocks), so they can skip those checks.
@@ -114,6 +135,21 @@ ctypes.memmove(ctypes.create_string_buffer(16), libc.malloc(8), 16)
 if ! compgen -G "$WORK/canary.*" >/dev/null; then
     echo "the sanitizer did not catch the canary overflow"; exit 1
 fi
+
+# The same for UBSan: undefined behaviour in instrumented code of a child
+# whose stderr nobody reads must still leave a report.
+case "$SANITIZERS" in *undefined*)
+    printf 'int ot_canary_overflow(int x) { return x + 0x7fffffff; }\n' > "$WORK/ubsan-canary.c"
+    "$CC" -shared -fPIC -O1 -fno-wrapv -fsanitize="$SANITIZERS" -o "$WORK/ubsan-canary.so" "$WORK/ubsan-canary.c"
+    (OT_UBSAN_LOG=$WORK/canary-ub ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$WORK/canary-ub" "$PY" -c "
+import ctypes
+ctypes.CDLL('$WORK/ubsan-canary.so').ot_canary_overflow(5)
+" || true) 2>/dev/null
+    if ! compgen -G "$WORK/canary-ub.*" >/dev/null; then
+        echo "the sanitizer did not report the canary's undefined behaviour to a file"; exit 1
+    fi
+    echo "== canaries: ASan and UBSan reports reach files" ;;
+esac
 
 echo "== pytest"
 set +e

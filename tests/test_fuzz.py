@@ -25,7 +25,7 @@ sys.path.insert(0, FUZZ)
 
 import common  # noqa: E402
 
-TARGETS = ["http", "udp", "query", "config", "accesslist", "state"]
+TARGETS = ["http", "udp", "query", "config", "accesslist", "state", "livesync"]
 EXAMPLES = int(os.environ.get("OT_FUZZ_EXAMPLES", max(600, settings().max_examples)))
 
 pytestmark = pytest.mark.hypothesis

@@ -133,6 +133,35 @@ def test_bad_packets_are_ignored(node, data):
     assert node.proc.poll() is None
 
 
+def livesync_packets(node):
+    """opentracker_livesync_packets_total by result, from /metrics."""
+    found = {}
+    for line in node.get("/metrics")[2].decode().splitlines():
+        if line.startswith("opentracker_livesync_packets_total{"):
+            found[line.split('"')[1]] = int(line.rsplit(" ", 1)[1])
+    return found
+
+
+def test_cut_off_last_record_applies_the_complete_ones(node):
+    """As the C node does: the whole records before a cut-off one are
+    applied; the datagram counts as bad for its stub."""
+    x = h("sync-cut-off")
+    before = livesync_packets(node)
+    data = packet(OTHER, 0, [record4(x, "10.6.6.1", 1), record4(x, "10.6.6.2", 2, SEEDING),
+                             record4(x, "10.6.6.3", 3)])[:-1]
+    send(node, data)
+    assert wait_for(lambda: scrape(node, x) == {b"complete": 1, b"downloaded": 0, b"incomplete": 1})
+    assert {(bytes([10, 6, 6, 1]), 1), (bytes([10, 6, 6, 2]), 2)} <= peers_of(node, x)
+    assert (bytes([10, 6, 6, 3]), 3) not in peers_of(node, x)
+    after = livesync_packets(node)
+    assert after["bad"] == before["bad"] + 1 and after["applied"] == before["applied"] + 1, (before, after)
+    # IPv6 likewise: one whole 40-byte record and 39 bytes of the next
+    y = h("sync-cut-off-6")
+    send(node, packet(OTHER, 1, [record6(y, "2001:db8::61", 61, SEEDING), record6(y, "2001:db8::62", 62)])[:-1])
+    assert wait_for(lambda: scrape(node, y) == {b"complete": 1, b"downloaded": 0, b"incomplete": 0})
+    assert livesync_packets(node)["bad"] == before["bad"] + 2
+
+
 def test_syncs_counts_received_records(node):
     before = int(node.get("/stats?mode=syncs")[2].split(b"\n")[0])
     x = h("sync-count")
@@ -257,4 +286,42 @@ def test_packet_layout_on_the_wire():
             sniff.close()
         finally:
             for t in (a, b):
+                t.close()
+
+
+@cluster
+def test_ipv6_burst_then_ipv4_traffic():
+    """Issue 12: 37 new IPv6 peers in one send interval ran past the IPv6
+    send buffer (36 records fit a 1480-byte datagram), went out as a
+    1488-byte datagram every receiver drops, and the next IPv4 record was
+    written wherever the overwritten fill count pointed: a crash. Now the
+    node lives, no datagram passes 1480 bytes, and the other node learns
+    every peer."""
+    x, y = h("cluster-v6-burst"), h("cluster-v4-after")
+    with netns.Lan(2) as lan:
+        nodes = []
+        try:
+            for host, addr, other in zip(lan.hosts, lan.addresses, reversed(lan.addresses)):
+                t = Tracker(config=["livesync.cluster.listen %s:9696" % addr, "livesync.cluster.send_interval 5",
+                                    "livesync.cluster.node_ip %s" % other], netns=host, ipv6=True)
+                nodes.append(t.start())
+            a, b = nodes
+            sniff = sniffer(lan, 0)        # in A's namespace: hears B
+            for i in range(60):
+                b.get("/announce?info_hash=%s&port=%d&left=0" % (quote_from_bytes(x), 7000 + i),
+                      family=socket.AF_INET6)
+            for i in range(5):
+                b.get("/announce?info_hash=%s&port=%d&left=1" % (quote_from_bytes(y), 8000 + i))
+            assert wait_for(lambda: scrape(a, x)[b"complete"] == 60 and scrape(a, y)[b"incomplete"] == 5,
+                            timeout=15)
+            assert b.proc.poll() is None, b.stderr()
+            seen = [d for src, d in drain(sniff, 0.5) if src == lan.addresses[1]]
+            sniff.close()
+            assert seen and max(len(d) for d in seen) <= 1480, sorted(len(d) for d in seen)
+            loop6 = socket.inet_pton(socket.AF_INET6, "::1")
+            assert {(loop6, 7000 + i) for i in range(60)} <= peers_of(a, x, socket.AF_INET6)
+            assert {(bytes([127, 0, 0, 1]), 8000 + i) for i in range(5)} <= peers_of(a, y)
+            assert b.get("/stats?mode=peer")[0].endswith("200 OK")   # B still answers
+        finally:
+            for t in nodes:
                 t.close()

@@ -15,8 +15,7 @@ cdef enum:
     OT_SYNC_HEADER = 8
     OT_SYNC_REC4 = 28
     OT_SYNC_REC6 = 40
-    OT_SYNC_BUF = 1480            # one Ethernet-sized datagram
-    OT_SYNC_FLUSH_AT = 1452       # send once a buffer holds this much (52 IPv4 records)
+    OT_SYNC_BUF = 1480            # one Ethernet-sized datagram: the most a receiver accepts
     OT_SYNC_MAX_AGE = 15          # seconds a non-empty buffer may wait (the default)
     OT_SYNC_RENEW_BOUNDARY = 10   # minutes: quicker re-announces are not sent on
 
@@ -25,8 +24,8 @@ cdef struct ot_livesync:
     int in_fd                     # bound to the group port, joined to the group; -1: off
     int out_fd
     sockaddr_in group             # where packets go
-    uint8_t buf4[1480]
-    uint8_t buf6[1480]
+    uint8_t buf4[OT_SYNC_BUF]
+    uint8_t buf6[OT_SYNC_BUF]
     size_t len[2]
     int64_t flushed_at[2]         # monotonic seconds
     int64_t max_age               # seconds a non-empty buffer may wait

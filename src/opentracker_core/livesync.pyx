@@ -21,8 +21,9 @@ cdef void livesync_flush(ot_server *s, int family) noexcept nogil:
 
 
 cdef void livesync_tell(ot_server *s, const uint8_t *hash, const ot_peer_in *p, uint8_t flags) noexcept nogil:
-    """Queue one peer record for the cluster; sent when the buffer is full or
-    at the latest sync.max_age seconds later."""
+    """Queue one peer record for the cluster; sent as soon as the datagram
+    cannot take another record of its family, or at the latest sync.max_age
+    seconds later."""
     cdef int family = p.family
     cdef uint8_t *buf = _sync_buf(s, family)
     cdef size_t rec = OT_SYNC_REC6 if family else OT_SYNC_REC4
@@ -30,6 +31,10 @@ cdef void livesync_tell(ot_server *s, const uint8_t *hash, const ot_peer_in *p, 
     cdef uint8_t *r
     if s.sync.out_fd < 0:
         return
+    # The bound is checked where the write happens: whatever sent it here,
+    # a record never lands past the datagram.
+    if s.sync.len[family] + rec > OT_SYNC_BUF:
+        livesync_flush(s, family)
     if s.sync.len[family] == 0:
         memcpy(buf, &s.tracker_id, 4)
         ot_store_be32(buf + 4, <uint32_t>family)
@@ -41,7 +46,10 @@ cdef void livesync_tell(ot_server *s, const uint8_t *hash, const ot_peer_in *p, 
     r[OT_HASH_SIZE + keylen + 1] = 0
     s.sync.len[family] += rec
     s.sync.records_sent += 1
-    if s.sync.len[family] >= OT_SYNC_FLUSH_AT:
+    # Full: no room for one more record. For IPv4 that is 52 records (1464
+    # bytes), the C original's "at least 1452 bytes"; for IPv6 36 records
+    # (1448 bytes), where that rule would let the 37th run past the buffer.
+    if s.sync.len[family] + rec > OT_SYNC_BUF:
         livesync_flush(s, family)
 
 
@@ -73,8 +81,12 @@ cdef void livesync_apply(ot_server *s, const uint8_t *pkt, size_t n) noexcept no
         s.sync.packets_bad += 1
         return
     if (n - OT_SYNC_HEADER) % rec:
-        s.sync.packets_bad += 1     # truncated: a record is cut off, trust none of them
-        return
+        # A record cut off at the end: the complete ones before it are good,
+        # as the C original applies them; the stub counts as a bad packet.
+        s.sync.packets_bad += 1
+        n -= (n - OT_SYNC_HEADER) % rec
+        if n == OT_SYNC_HEADER:
+            return
     keylen = ot_key_size(family)
     s.sync.packets_received += 1
     i = OT_SYNC_HEADER

@@ -766,6 +766,14 @@ cdef class Server:
             livesync_flush(&self.s, 0)
             livesync_flush(&self.s, 1)
 
+    def _testhelper_livesync_tick(self, int elapsed):
+        """Let `elapsed` seconds pass for the live-sync send buffers, then run
+        the loop's periodic live-sync step (flush by age)."""
+        loop_clock(&self.s)
+        self.s.sync.flushed_at[0] -= elapsed
+        self.s.sync.flushed_at[1] -= elapsed
+        livesync_tick(&self.s)
+
     def livesync_counters(self):
         cdef ot_livesync *y = &self.s.sync
         return {"packets_sent": y.packets_sent, "records_sent": y.records_sent,

@@ -138,6 +138,12 @@ cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
                 b"Bytes of those answers as sent (compressed size when gzipped).", k.fullscrape_size)
     p = _single(p, b"opentracker_livesync_records_total", b"counter",
                 b"Peer records received from live-sync cluster nodes.", k.syncs)
+    name = b"opentracker_livesync_packets_total"
+    p = _metric(p, name, b"counter", b"Live-sync datagrams, by fate (bad: truncated, oversized, unknown type).")
+    p = _sample(p, name, b"result=\"sent\"", s.sync.packets_sent)
+    p = _sample(p, name, b"result=\"applied\"", s.sync.packets_received)
+    p = _sample(p, name, b"result=\"ignored\"", s.sync.packets_ignored)
+    p = _sample(p, name, b"result=\"bad\"", s.sync.packets_bad)
 
     # The budget's own accounting (store_held), split by use, plus the
     # answers queued for sending, which it does not count.
