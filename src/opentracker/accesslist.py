@@ -1,16 +1,20 @@
-"""Access-list files (SPEC.md §7.1): one info_hash per line as 40 hex digits.
+"""Access lists (SPEC.md §7.1): the whitelist or blacklist file, its SIGHUP
+reloads and its fifos.
 
-A line counts when it starts with exactly 40 hex digits (either case)
-followed by anything that is not a hex digit, or by the end of the file; the
-rest of the line is a comment. Everything else is skipped and counted, so an
-operator can see a broken list in the log without the tracker refusing to run.
+A file holds one info_hash per line as 40 hex digits. A line counts when it
+starts with exactly 40 hex digits (either case) followed by anything that is
+not a hex digit, or by the end of the file; the rest of the line is a comment.
+Everything else is skipped and counted, so an operator can see a broken list
+in the log without the tracker refusing to run.
 """
 
 import os
-import stat
 import re
+import stat
 
 from opentracker_core import parse_hash_lines, sort_hashes
+
+from .errors import StartupError, say
 
 _HASH_LINE = re.compile(rb"^([0-9A-Fa-f]{40})(?![0-9A-Fa-f])", re.M)
 
@@ -119,3 +123,53 @@ class Fifo:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+class AccessControl:
+    """The whitelist or blacklist file, its reloads and its fifos."""
+
+    def __init__(self, server, settings):
+        self.server = server
+        self.path = settings.whitelist or settings.blacklist
+        self.mode = "white" if settings.whitelist else "black" if settings.blacklist else "open"
+        self.dynamic = DynamicLists(server)
+        self.fifos = []
+        if settings.fifo_add:
+            self.fifos.append(Fifo(settings.fifo_add, self.dynamic.add))
+        if settings.fifo_delete:
+            self.fifos.append(Fifo(settings.fifo_delete, self.dynamic.delete))
+
+    def open_fifos(self):
+        for fifo in self.fifos:
+            try:
+                fd = fifo.open()
+            except OSError as e:
+                raise StartupError("cannot open access fifo %s: %s" % (fifo.path, e.strerror or e)) from None
+            self.server.watch_fd(fd, fifo.readable)
+
+    def close_fifos(self):
+        for fifo in self.fifos:
+            if fifo.fd is not None:
+                self.server.unwatch_fd(fifo.fd)
+                fifo.close()
+
+    def load(self, first=False):
+        """Read the list file and swap it in whole. On a reload that cannot
+        read the file, the list in force stays."""
+        if self.mode == "open":
+            return
+        try:
+            hashes = load(self.path)
+        except OSError as e:
+            say("Warning: Can't open accesslist file: %s (but will try to create it later, if necessary and "
+                "possible). (%s)" % (self.path, e.strerror))
+            say("PWD: %s" % os.getcwd())
+            if first:
+                # An unreadable whitelist refuses everything; a blacklist nothing.
+                self.server.set_access(self.mode, b"")
+            return
+        self.server.set_access(self.mode, hashes.blob)
+        self.dynamic.reset()
+        if hashes.skipped:
+            say("Warning: %s: %d line(s) skipped: not 40 hex digits at the start of the line"
+                % (self.path, hashes.skipped))

@@ -3,40 +3,25 @@ bind every listener -> drop privileges (chroot, setuid) -> load access list
 and state -> install signals -> run the loop -> orderly stop."""
 
 import errno
-import ipaddress
 import os
 import pwd
 import socket
-import sys
 
 from opentracker_core import Server
 
-from . import accesslist, state
+from .accesslist import AccessControl
+from .errors import EXIT_FATAL, StartupError, say
 from .signals import SignalRouter
-
-EXIT_FATAL = 111  # the original's status for fatal start-up errors
+from .state import StateKeeper
 
 PERM_STATS, PERM_PROXY, PERM_SYNC = 1, 2, 4
 PERM_ALL = PERM_STATS | PERM_PROXY | PERM_SYNC
-
-
-class StartupError(Exception):
-    """A fatal start-up problem; the message is shown as it is."""
-
-
-def say(text):
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
 
 
 # ---------------------------------------------------------------- binding
 
 def _family(host):
     return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
-def _endpoint(listen):
-    return "[%s]:%d" % (listen.host, listen.port) if ":" in listen.host else "%s:%d" % (listen.host, listen.port)
 
 
 def bind_listener(listen, v6only):
@@ -85,11 +70,9 @@ def bind_all(listens):
                     try:
                         sock = bind_listener(fallback, v6only=False)
                     except OSError as e2:
-                        raise StartupError("cannot bind %s %s: %s" % (listen.proto, _endpoint(fallback),
-                                                                      e2.strerror)) from None
+                        raise StartupError("cannot bind %s: %s" % (fallback, e2.strerror)) from None
                 else:
-                    raise StartupError("cannot bind %s %s: %s" % (listen.proto, _endpoint(listen),
-                                                                  e.strerror)) from None
+                    raise StartupError("cannot bind %s: %s" % (listen, e.strerror)) from None
             bound.append((listen.proto, sock))
     except BaseException:
         for _, sock in bound:
@@ -164,7 +147,10 @@ def drop_privileges(settings):
                            % settings.user)
 
 
-# ---------------------------------------------------------------- access control
+# ---------------------------------------------------------------- networks
+
+_V4_MAPPED = bytes(10) + b"\xff\xff"   # ::ffff:0:0/96
+
 
 def network_entries(settings):
     """The blessed networks as the core wants them: 16-byte address (IPv4
@@ -174,8 +160,7 @@ def network_entries(settings):
     def add(nets, perms):
         for net in nets:
             if net.version == 4:
-                addr = ipaddress.IPv6Address("::ffff:" + str(net.network_address)).packed
-                out.append((addr, 96 + net.prefixlen, perms))
+                out.append((_V4_MAPPED + net.network_address.packed, 96 + net.prefixlen, perms))
             else:
                 out.append((net.network_address.packed, net.prefixlen, perms))
 
@@ -184,98 +169,6 @@ def network_entries(settings):
     add(settings.livesync_nodes, PERM_SYNC)
     add(settings.admin_nets, PERM_ALL)
     return out
-
-
-class AccessControl:
-    """The whitelist or blacklist file, its reloads and its fifos."""
-
-    def __init__(self, server, settings):
-        self.server = server
-        self.path = settings.whitelist or settings.blacklist
-        self.mode = "white" if settings.whitelist else "black" if settings.blacklist else "open"
-        self.dynamic = accesslist.DynamicLists(server)
-        self.fifos = []
-        if settings.fifo_add:
-            self.fifos.append(accesslist.Fifo(settings.fifo_add, self.dynamic.add))
-        if settings.fifo_delete:
-            self.fifos.append(accesslist.Fifo(settings.fifo_delete, self.dynamic.delete))
-
-    def open_fifos(self):
-        for fifo in self.fifos:
-            try:
-                fd = fifo.open()
-            except OSError as e:
-                raise StartupError("cannot open access fifo %s: %s" % (fifo.path, e.strerror or e)) from None
-            self.server.watch_fd(fd, fifo.readable)
-
-    def close_fifos(self):
-        for fifo in self.fifos:
-            if fifo.fd is not None:
-                self.server.unwatch_fd(fifo.fd)
-                fifo.close()
-
-    def load(self, first=False):
-        """Read the list file and swap it in whole. On a reload that cannot
-        read the file, the list in force stays."""
-        if self.mode == "open":
-            return
-        try:
-            hashes = accesslist.load(self.path)
-        except OSError as e:
-            say("Warning: Can't open accesslist file: %s (but will try to create it later, if necessary and "
-                "possible). (%s)" % (self.path, e.strerror))
-            say("PWD: %s" % os.getcwd())
-            if first:
-                # An unreadable whitelist refuses everything; a blacklist nothing.
-                self.server.set_access(self.mode, b"")
-            return
-        self.server.set_access(self.mode, hashes.blob)
-        self.dynamic.reset()
-        if hashes.skipped:
-            say("Warning: %s: %d line(s) skipped: not 40 hex digits at the start of the line"
-                % (self.path, hashes.skipped))
-
-
-# ---------------------------------------------------------------- state
-
-class StateKeeper:
-    """-l and tracker.statefile: load at start, save periodically and at the
-    end (SPEC.md §9, DESIGN.md "State that survives a restart")."""
-
-    def __init__(self, server, settings):
-        self.server = server
-        self.load_path = settings.load_state
-        self.path = settings.statefile
-        self.interval = settings.statefile_interval
-
-    def load(self):
-        # -l first (the operator asked for it), then our own state file; a
-        # hash already restored keeps its first line.
-        for path, must_exist in ((self.load_path, True), (self.path, False)):
-            if not path:
-                continue
-            try:
-                report = state.load(self.server, path)
-            except FileNotFoundError:
-                if must_exist:
-                    say("Warning: Can't open state file: %s." % path)
-                continue
-            except OSError as e:
-                say("Warning: Can't read state file: %s (%s)." % (path, e.strerror))
-                continue
-            for number, text in report.first_bad:
-                say("Warning: %s:%d: not a state line (<40 hex>:<minutes>:<downloaded>): %s"
-                    % (path, number, text.decode("latin-1")))
-            if report.bad or report.refused or report.duplicates or report.over_budget:
-                say("Warning: " + report.describe(path))
-
-    def save(self):
-        if not self.path:
-            return
-        try:
-            state.save(self.server, self.path)
-        except OSError as e:
-            say("Warning: cannot write state file %s: %s" % (self.path, e.strerror or e))
 
 
 # ---------------------------------------------------------------- the run

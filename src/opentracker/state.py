@@ -12,6 +12,8 @@ import re
 
 from opentracker_core import StoreFullError
 
+from .errors import say
+
 _LINE = re.compile(rb"([0-9A-Fa-f]{40}):([0-9]{1,10}):([0-9]{1,10})")
 _U32 = 2**32
 
@@ -89,3 +91,43 @@ def save(server, path):
     os.close(fd)
     os.rename(tmp, path)
     return count
+
+
+class StateKeeper:
+    """-l and tracker.statefile: load at start, save periodically and at the
+    end (SPEC.md §9, DESIGN.md "State that survives a restart")."""
+
+    def __init__(self, server, settings):
+        self.server = server
+        self.load_path = settings.load_state
+        self.path = settings.statefile
+        self.interval = settings.statefile_interval
+
+    def load(self):
+        # -l first (the operator asked for it), then our own state file; a
+        # hash already restored keeps its first line.
+        for path, must_exist in ((self.load_path, True), (self.path, False)):
+            if not path:
+                continue
+            try:
+                report = load(self.server, path)
+            except FileNotFoundError:
+                if must_exist:
+                    say("Warning: Can't open state file: %s." % path)
+                continue
+            except OSError as e:
+                say("Warning: Can't read state file: %s (%s)." % (path, e.strerror))
+                continue
+            for number, text in report.first_bad:
+                say("Warning: %s:%d: not a state line (<40 hex>:<minutes>:<downloaded>): %s"
+                    % (path, number, text.decode("latin-1")))
+            if report.bad or report.refused or report.duplicates or report.over_budget:
+                say("Warning: " + report.describe(path))
+
+    def save(self):
+        if not self.path:
+            return
+        try:
+            save(self.server, self.path)
+        except OSError as e:
+            say("Warning: cannot write state file %s: %s" % (self.path, e.strerror or e))
