@@ -7,9 +7,11 @@ from opentracker_core.includes.czlib cimport *
 
 include "consts.pxi"
 include "store.pxd"
+include "address.pxd"
 include "access.pxd"
 include "stats.pxd"
 include "bulk.pxd"
 include "livesync.pxd"
+include "udp.pxd"
 include "ratelimit.pxd"
 include "server.pxd"

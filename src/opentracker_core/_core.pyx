@@ -1,6 +1,7 @@
 # cython: language_level=3
 # The one extension module: component bodies in dependency order.
 include "store.pyx"
+include "address.pyx"
 include "writers.pyx"
 include "access.pyx"
 include "ratelimit.pyx"

@@ -44,22 +44,6 @@ cdef inline bint _prefix_match(const uint8_t *a, const uint8_t *b, uint32_t bits
     return True
 
 
-cdef bint addr_is_loopback(const uint8_t *addr16) noexcept nogil:
-    cdef int i
-    # ::ffff:127.0.0.0/104
-    for i in range(10):
-        if addr16[i] != 0:
-            break
-    else:
-        if addr16[10] == 0xFF and addr16[11] == 0xFF and addr16[12] == 127:
-            return True
-    # ::1
-    for i in range(15):
-        if addr16[i] != 0:
-            return False
-    return addr16[15] == 1
-
-
 cdef uint8_t access_perms(const ot_access *a, const uint8_t *addr16) noexcept nogil:
     """The union of the permissions of every network holding this address."""
     cdef uint8_t perms = 0

@@ -161,7 +161,7 @@ cdef class Store:
             _hash_ptr(h)
         return (<char *>buf)[:write_udp_scrape(buf, transaction_id, self.st,
                                                 <const uint8_t *><const char *>joined,
-                                                len(joined) // OT_HASH_SIZE)]
+                                                len(joined) // OT_HASH_SIZE, len(joined) // OT_HASH_SIZE)]
 
     def clean(self, unsigned int first=0, unsigned int count=OT_BUCKET_COUNT):
         """Run the clean step over `count` buckets from `first`; returns the

@@ -366,7 +366,7 @@ cdef ot_span fullscrape_begin(ot_server *s, ot_conn *c, const uint8_t *req, size
     cdef bint gz = s.gzip and wants_gzip(req, n)
     if not modest_allows(s, c.addr):
         return http_error(s, out, HTTPERR_402_NOTMODEST)
-    s.ctr.fullscrape_requests[0 if addr_is_v4mapped(c.addr) else 1] += 1
+    s.ctr.fullscrape_requests[addr_family(c.addr)] += 1
     log_fullscrape(s, c)
     return bulk_begin(s, c, BULK_FULLSCRAPE, FORMAT_BEN, gz, NULL, out)
 

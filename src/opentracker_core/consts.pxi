@@ -3,6 +3,8 @@
 
 cdef enum:
     OT_HASH_SIZE = 20
+    # Room for an address as text and its NUL (INET6_ADDRSTRLEN is 46).
+    OT_IP_TEXT_MAX = 64
 
     # Torrents live in 2^12 buckets picked by the top 12 bits of the info_hash,
     # each a vector sorted by hash, so walking the buckets in order visits the

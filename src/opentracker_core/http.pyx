@@ -384,10 +384,7 @@ cdef ot_span http_announce(ot_server *s, ot_conn *c, const uint8_t *req, size_t 
         return http_failure(out, OT_RATE_REFUSAL, OT_RATE_REFUSAL_LEN)
 
     peer_from_addr(&peer, addr, <uint16_t>port)
-    if addr_is_v4mapped(addr):
-        s.ctr.tcp_announces += 1
-    else:
-        s.ctr.tcp_announces6 += 1
+    s.ctr.tcp_announces[addr_family(addr)] += 1
     if stopped:
         t = tracker_stop(s, hash, &peer)
         return http_ok(out, write_http_stopped(out + OT_HTTP_HEAD_ROOM, t, &s.store.rng), False)
@@ -439,10 +436,7 @@ cdef ot_span http_scrape(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
         client_address(s, c, req, n, addr)
         if not rate_allows(s, addr):
             return http_failure(out, OT_RATE_REFUSAL, OT_RATE_REFUSAL_LEN)
-    if addr_is_v4mapped(c.addr):
-        s.ctr.tcp_scrapes += 1
-    else:
-        s.ctr.tcp_scrapes6 += 1
+    s.ctr.tcp_scrapes[addr_family(c.addr)] += 1
     return http_ok(out, write_http_scrape(out + OT_HTTP_HEAD_ROOM, s.store, hashes, count), False)
 
 
@@ -472,26 +466,6 @@ cdef const uint8_t *find_header(const uint8_t *req, size_t n, const char *lower_
     return NULL
 
 
-cdef bint parse_ip_text(const uint8_t *text, ssize_t n, uint8_t *addr16) noexcept nogil:
-    """An IPv4 or IPv6 address in text into 16-byte form (IPv4-mapped)."""
-    cdef char tmp[64]
-    cdef uint8_t raw[16]
-    if n <= 0 or n >= 64:
-        return False
-    memcpy(tmp, text, n)
-    tmp[n] = 0
-    if inet_pton(AF_INET, tmp, raw) == 1:
-        memset(addr16, 0, 10)
-        addr16[10] = 0xFF
-        addr16[11] = 0xFF
-        memcpy(addr16 + 12, raw, 4)
-        return True
-    if inet_pton(AF_INET6, tmp, raw) == 1:
-        memcpy(addr16, raw, 16)
-        return True
-    return False
-
-
 cdef void client_address(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
                          uint8_t *addr16) noexcept nogil:
     """The client's address: the connection's, or behind a blessed proxy the
@@ -513,14 +487,3 @@ cdef bint forwarded_address(const uint8_t *req, size_t n, uint8_t *addr16) noexc
     return parse_ip_text(v, e - v, addr16)
 
 
-cdef uint8_t *put_ip_text(uint8_t *p, const uint8_t *addr16) noexcept nogil:
-    """Dotted IPv4 for IPv4-mapped addresses, RFC 5952 text otherwise."""
-    cdef char tmp[64]
-    cdef size_t n
-    if addr_is_v4mapped(addr16):
-        inet_ntop(AF_INET, addr16 + 12, tmp, 64)
-    else:
-        inet_ntop(AF_INET6, addr16, tmp, 64)
-    n = strlen(tmp)
-    memcpy(p, tmp, n)
-    return p + n

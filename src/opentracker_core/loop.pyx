@@ -285,10 +285,7 @@ cdef void on_accept(ot_server *s, int32_t lfd) noexcept nogil:
         c.drain = 0
         c.bulk = NULL
         sockaddr_to_addr16(<sockaddr *>&sa, c.addr, &c.port)
-        if addr_is_v4mapped(c.addr):
-            s.ctr.tcp_accepts += 1
-        else:
-            s.ctr.tcp_accepts6 += 1
+        s.ctr.tcp_accepts[addr_family(c.addr)] += 1
         s.open_conns += 1
         c.deadline = s.mono + s.http_timeout
         list_push(s, &s.reading, fd)
@@ -300,24 +297,6 @@ cdef void on_accept(ot_server *s, int32_t lfd) noexcept nogil:
             if conn_watch(s, c, EPOLLIN | EPOLLRDHUP) < 0:
                 conn_close(s, fd)
 
-
-cdef inline void sockaddr_to_addr16(const sockaddr *sa, uint8_t *addr16, uint16_t *port) noexcept nogil:
-    cdef const sockaddr_in *v4
-    cdef const sockaddr_in6 *v6
-    if sa.sa_family == AF_INET:
-        v4 = <const sockaddr_in *>sa
-        memset(addr16, 0, 10)
-        addr16[10] = 0xFF
-        addr16[11] = 0xFF
-        memcpy(addr16 + 12, &v4.sin_addr, 4)
-        port[0] = ot_load_be16(<const uint8_t *>&v4.sin_port)
-    else:
-        v6 = <const sockaddr_in6 *>sa
-        memcpy(addr16, v6.sin6_addr.s6_addr, 16)
-        port[0] = ot_load_be16(<const uint8_t *>&v6.sin6_port)
-
-
-# ---------------------------------------------------------------- UDP
 
 cdef size_t udp_reply_source(msghdr *received, uint8_t *ctl) noexcept nogil:
     """A control message making the reply leave from the address the request
@@ -510,13 +489,6 @@ cdef void loop_run(ot_server *s) noexcept nogil:
 
 _ACCESS_MODES = {"open": OT_ACCESS_OPEN, "white": OT_ACCESS_WHITE, "black": OT_ACCESS_BLACK}
 _FD_KINDS = {"tcp": OT_FD_TCP_LISTEN, "udp": OT_FD_UDP}
-
-
-def _addr16(str client):
-    """A client address as the core keeps it: 16 bytes, IPv4 as IPv4-mapped."""
-    if ":" in client:
-        return _socket.inet_pton(_socket.AF_INET6, client)
-    return b"\0" * 10 + b"\xff\xff" + _socket.inet_aton(client)
 
 
 cdef int _hashlist_set(ot_hashlist *l, bytes blob) except -1:
@@ -903,13 +875,13 @@ cdef class Server:
         """The /stats counters as a dict (names as in ot_counters)."""
         cdef ot_counters *k = &self.s.ctr
         return {
-            "tcp_accepts": k.tcp_accepts, "tcp_accepts6": k.tcp_accepts6,
-            "tcp_announces": k.tcp_announces, "tcp_announces6": k.tcp_announces6,
-            "tcp_scrapes": k.tcp_scrapes, "tcp_scrapes6": k.tcp_scrapes6,
-            "udp_datagrams": k.udp_datagrams, "udp_datagrams6": k.udp_datagrams6,
-            "udp_connects": k.udp_connects, "udp_connects6": k.udp_connects6,
-            "udp_announces": k.udp_announces, "udp_announces6": k.udp_announces6,
-            "udp_scrapes": k.udp_scrapes, "udp_scrapes6": k.udp_scrapes6,
+            "tcp_accepts": k.tcp_accepts[0], "tcp_accepts6": k.tcp_accepts[1],
+            "tcp_announces": k.tcp_announces[0], "tcp_announces6": k.tcp_announces[1],
+            "tcp_scrapes": k.tcp_scrapes[0], "tcp_scrapes6": k.tcp_scrapes[1],
+            "udp_datagrams": k.udp_datagrams[0], "udp_datagrams6": k.udp_datagrams[1],
+            "udp_connects": k.udp_connects[0], "udp_connects6": k.udp_connects[1],
+            "udp_announces": k.udp_announces[0], "udp_announces6": k.udp_announces[1],
+            "udp_scrapes": k.udp_scrapes[0], "udp_scrapes6": k.udp_scrapes[1],
             "udp_mismatches": k.udp_mismatches, "udp_send_failures": k.udp_send_failures,
             "fullscrapes": k.fullscrapes, "fullscrape_size": k.fullscrape_size,
             "completed": k.completed, "syncs": k.syncs,

@@ -87,28 +87,28 @@ cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
 
     name = b"opentracker_requests_total"
     p = _metric(p, name, b"counter", b"Requests handled, by protocol, address family and kind.")
-    p = _sample(p, name, b"protocol=\"tcp\",family=\"ipv4\",kind=\"announce\"", k.tcp_announces)
-    p = _sample(p, name, b"protocol=\"tcp\",family=\"ipv6\",kind=\"announce\"", k.tcp_announces6)
-    p = _sample(p, name, b"protocol=\"tcp\",family=\"ipv4\",kind=\"scrape\"", k.tcp_scrapes)
-    p = _sample(p, name, b"protocol=\"tcp\",family=\"ipv6\",kind=\"scrape\"", k.tcp_scrapes6)
+    p = _sample(p, name, b"protocol=\"tcp\",family=\"ipv4\",kind=\"announce\"", k.tcp_announces[0])
+    p = _sample(p, name, b"protocol=\"tcp\",family=\"ipv6\",kind=\"announce\"", k.tcp_announces[1])
+    p = _sample(p, name, b"protocol=\"tcp\",family=\"ipv4\",kind=\"scrape\"", k.tcp_scrapes[0])
+    p = _sample(p, name, b"protocol=\"tcp\",family=\"ipv6\",kind=\"scrape\"", k.tcp_scrapes[1])
     p = _sample(p, name, b"protocol=\"tcp\",family=\"ipv4\",kind=\"fullscrape\"", k.fullscrape_requests[0])
     p = _sample(p, name, b"protocol=\"tcp\",family=\"ipv6\",kind=\"fullscrape\"", k.fullscrape_requests[1])
     p = _sample(p, name, b"protocol=\"tcp\",family=\"ipv4\",kind=\"stats\"", k.stats_requests[0])
     p = _sample(p, name, b"protocol=\"tcp\",family=\"ipv6\",kind=\"stats\"", k.stats_requests[1])
-    p = _sample(p, name, b"protocol=\"udp\",family=\"ipv4\",kind=\"connect\"", k.udp_connects)
-    p = _sample(p, name, b"protocol=\"udp\",family=\"ipv6\",kind=\"connect\"", k.udp_connects6)
-    p = _sample(p, name, b"protocol=\"udp\",family=\"ipv4\",kind=\"announce\"", k.udp_announces)
-    p = _sample(p, name, b"protocol=\"udp\",family=\"ipv6\",kind=\"announce\"", k.udp_announces6)
-    p = _sample(p, name, b"protocol=\"udp\",family=\"ipv4\",kind=\"scrape\"", k.udp_scrapes)
-    p = _sample(p, name, b"protocol=\"udp\",family=\"ipv6\",kind=\"scrape\"", k.udp_scrapes6)
+    p = _sample(p, name, b"protocol=\"udp\",family=\"ipv4\",kind=\"connect\"", k.udp_connects[0])
+    p = _sample(p, name, b"protocol=\"udp\",family=\"ipv6\",kind=\"connect\"", k.udp_connects[1])
+    p = _sample(p, name, b"protocol=\"udp\",family=\"ipv4\",kind=\"announce\"", k.udp_announces[0])
+    p = _sample(p, name, b"protocol=\"udp\",family=\"ipv6\",kind=\"announce\"", k.udp_announces[1])
+    p = _sample(p, name, b"protocol=\"udp\",family=\"ipv4\",kind=\"scrape\"", k.udp_scrapes[0])
+    p = _sample(p, name, b"protocol=\"udp\",family=\"ipv6\",kind=\"scrape\"", k.udp_scrapes[1])
 
     name = b"opentracker_connections_total"
     p = _metric(p, name, b"counter",
                 b"TCP connections accepted and UDP datagrams received, by protocol and address family.")
-    p = _sample(p, name, b"protocol=\"tcp\",family=\"ipv4\"", k.tcp_accepts)
-    p = _sample(p, name, b"protocol=\"tcp\",family=\"ipv6\"", k.tcp_accepts6)
-    p = _sample(p, name, b"protocol=\"udp\",family=\"ipv4\"", k.udp_datagrams)
-    p = _sample(p, name, b"protocol=\"udp\",family=\"ipv6\"", k.udp_datagrams6)
+    p = _sample(p, name, b"protocol=\"tcp\",family=\"ipv4\"", k.tcp_accepts[0])
+    p = _sample(p, name, b"protocol=\"tcp\",family=\"ipv6\"", k.tcp_accepts[1])
+    p = _sample(p, name, b"protocol=\"udp\",family=\"ipv4\"", k.udp_datagrams[0])
+    p = _sample(p, name, b"protocol=\"udp\",family=\"ipv6\"", k.udp_datagrams[1])
 
     # One series per status the core sends; the reason tells the three 400s
     # apart. (The original's "403 Not Modest" is never sent, so not listed.)

@@ -20,20 +20,14 @@ cdef enum:
 
 
 cdef struct ot_counters:
-    uint64_t tcp_accepts
-    uint64_t tcp_accepts6
-    uint64_t tcp_announces
-    uint64_t tcp_announces6
-    uint64_t tcp_scrapes
-    uint64_t tcp_scrapes6
-    uint64_t udp_datagrams
-    uint64_t udp_datagrams6
-    uint64_t udp_connects
-    uint64_t udp_connects6
-    uint64_t udp_announces
-    uint64_t udp_announces6
-    uint64_t udp_scrapes
-    uint64_t udp_scrapes6
+    # Indexed by the client's address family (addr_family: 0 IPv4, 1 IPv6).
+    uint64_t tcp_accepts[2]
+    uint64_t tcp_announces[2]
+    uint64_t tcp_scrapes[2]
+    uint64_t udp_datagrams[2]
+    uint64_t udp_connects[2]
+    uint64_t udp_announces[2]
+    uint64_t udp_scrapes[2]
     uint64_t udp_mismatches
     uint64_t udp_send_failures
     uint64_t fullscrapes              # full-scrape answers built: GET /scrape and mode=tpbs (bulk.pyx)

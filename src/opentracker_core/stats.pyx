@@ -105,7 +105,7 @@ cdef ot_span stats_respond(ot_server *s, ot_conn *c, const uint8_t *req, size_t 
     cdef uint8_t *buf = s.scratch
     cdef int fmt = FORMAT_NONE
     cdef ssize_t klen, vlen
-    s.ctr.stats_requests[0 if addr_is_v4mapped(c.addr) else 1] += 1
+    s.ctr.stats_requests[addr_family(c.addr)] += 1
     if not may_stat(s, c.addr):
         return http_error(s, out, HTTPERR_403_IP)
     while True:
@@ -142,10 +142,10 @@ cdef ot_span stats_mode_answer(ot_server *s, ot_conn *c, const uint8_t *req, siz
     # Each total is the sum over both families: the original's v4 build
     # counted everything it served, and so did its v6 build under the same
     # mode names (tcp4, udp4); per-family numbers are in mode=prometheus.
-    cdef uint64_t tcp_acc = k.tcp_accepts + k.tcp_accepts6
-    cdef uint64_t tcp_ann = k.tcp_announces + k.tcp_announces6
-    cdef uint64_t udp_dg = k.udp_datagrams + k.udp_datagrams6
-    cdef uint64_t udp_ok = k.udp_announces + k.udp_announces6 + k.udp_connects + k.udp_connects6
+    cdef uint64_t tcp_acc = _both(k.tcp_accepts)
+    cdef uint64_t tcp_ann = _both(k.tcp_announces)
+    cdef uint64_t udp_dg = _both(k.udp_datagrams)
+    cdef uint64_t udp_ok = _both(k.udp_announces) + _both(k.udp_connects)
     cdef int i
     cdef bint http10 = False
     if mode == MODE_PEER or mode == MODE_TORR:
@@ -170,9 +170,9 @@ cdef ot_span stats_mode_answer(ot_server *s, ot_conn *c, const uint8_t *req, siz
         p = _mrtg(p, udp_dg, udp_ok, t, b"opentracker udp4 stats, ", 24)
         p = _rates(p, udp_dg, udp_ok, t, b" success/s.", 11)
     elif mode == MODE_SCRP:
-        p = _mrtg(p, k.tcp_scrapes + k.tcp_scrapes6, k.udp_scrapes + k.udp_scrapes6, t,
+        p = _mrtg(p, _both(k.tcp_scrapes), _both(k.udp_scrapes), t,
                   b"opentracker scrape stats, ", 26)
-        p = put_uint(p, (k.tcp_scrapes + k.tcp_scrapes6 + k.udp_scrapes + k.udp_scrapes6) // _per(t))
+        p = put_uint(p, (_both(k.tcp_scrapes) + _both(k.udp_scrapes)) // _per(t))
         p = put_raw(p, b" scrape/s (tcp and udp)", 23)
     elif mode == MODE_FSCR:
         # The original's shape (count * 1000, then bytes); its counting event
@@ -222,6 +222,10 @@ cdef ot_span stats_mode_answer(ot_server *s, ot_conn *c, const uint8_t *req, siz
     else:
         return stats_heavy(s, c, req, n, mode, fmt, out)
     return http_ok(out, <size_t>(p - body), http10)
+
+
+cdef inline uint64_t _both(const uint64_t *per_family) noexcept nogil:
+    return per_family[0] + per_family[1]
 
 
 cdef inline uint64_t stats_uptime(ot_server *s) noexcept nogil:
@@ -325,13 +329,13 @@ cdef uint8_t *write_everything(ot_server *s, uint8_t *p) noexcept nogil:
                    b"</count>\n  </seeds>\n")
     p = _xml_count(p, b"  <completed>\n    <count>", k.completed, b"</count>\n  </completed>\n")
     p = put_cstr(p, b"  <connections>\n")
-    p = _xml_count(p, b"    <tcp>\n      <accept>", k.tcp_accepts + k.tcp_accepts6, b"</accept>\n")
-    p = _xml_count(p, b"      <announce>", k.tcp_announces + k.tcp_announces6, b"</announce>\n")
-    p = _xml_count(p, b"      <scrape>", k.tcp_scrapes + k.tcp_scrapes6, b"</scrape>\n    </tcp>\n")
-    p = _xml_count(p, b"    <udp>\n      <overall>", k.udp_datagrams + k.udp_datagrams6, b"</overall>\n")
-    p = _xml_count(p, b"      <connect>", k.udp_connects + k.udp_connects6, b"</connect>\n")
-    p = _xml_count(p, b"      <announce>", k.udp_announces + k.udp_announces6, b"</announce>\n")
-    p = _xml_count(p, b"      <scrape>", k.udp_scrapes + k.udp_scrapes6, b"</scrape>\n")
+    p = _xml_count(p, b"    <tcp>\n      <accept>", _both(k.tcp_accepts), b"</accept>\n")
+    p = _xml_count(p, b"      <announce>", _both(k.tcp_announces), b"</announce>\n")
+    p = _xml_count(p, b"      <scrape>", _both(k.tcp_scrapes), b"</scrape>\n    </tcp>\n")
+    p = _xml_count(p, b"    <udp>\n      <overall>", _both(k.udp_datagrams), b"</overall>\n")
+    p = _xml_count(p, b"      <connect>", _both(k.udp_connects), b"</connect>\n")
+    p = _xml_count(p, b"      <announce>", _both(k.udp_announces), b"</announce>\n")
+    p = _xml_count(p, b"      <scrape>", _both(k.udp_scrapes), b"</scrape>\n")
     p = _xml_count(p, b"      <missmatch>", k.udp_mismatches, b"</missmatch>\n    </udp>\n")
     p = _xml_count(p, b"    <livesync>\n      <count>", k.syncs, b"</count>\n    </livesync>\n")
     p = put_cstr(p, b"  </connections>\n  <debug>\n    <renew>\n")
@@ -691,6 +695,7 @@ cdef uint8_t *_s24s_section(uint8_t *p, const char *title, const ot_netrec *top,
     """`Networks, limit /N:` and up to 128 lines `%08zd: <network>`, then an
     empty line. shift turns a key back into address bits."""
     cdef uint8_t addr16[16]
+    cdef uint8_t v4[4]
     cdef uint8_t digits[20]
     cdef size_t nd
     cdef int i
@@ -706,12 +711,12 @@ cdef uint8_t *_s24s_section(uint8_t *p, const char *title, const ot_netrec *top,
             nd += 1
         p = put_uint(p, top[i].count)
         p = put_raw(p, b": ", 2)
-        memset(addr16, 0, 16)
         net = top[i].key << shift
         if fam == 0:
-            addr16[10] = addr16[11] = 0xFF
-            ot_store_be32(addr16 + 12, <uint32_t>net)
+            ot_store_be32(v4, <uint32_t>net)
+            addr_set_v4(addr16, v4)
         else:
+            memset(addr16, 0, 16)
             ot_store_be64(addr16, net)
         p = put_ip_text(p, addr16)
         p[0] = 10

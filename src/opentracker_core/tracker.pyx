@@ -45,30 +45,6 @@ cdef ot_torrent *tracker_stop(ot_server *s, const uint8_t *hash, const ot_peer_i
     return store_stop(s.store, hash, p)
 
 
-cdef inline void peer_from_addr(ot_peer_in *p, const uint8_t *addr16, uint16_t port) noexcept nogil:
-    """Fill address, port and family from a 16-byte address; IPv4-mapped
-    addresses are IPv4 peers."""
-    if addr_is_v4mapped(addr16):
-        p.family = OT_FAMILY_V4
-        memcpy(p.key, addr16 + 12, 4)
-        p.key[4] = <uint8_t>(port >> 8)
-        p.key[5] = <uint8_t>port
-    else:
-        p.family = OT_FAMILY_V6
-        memcpy(p.key, addr16, 16)
-        p.key[16] = <uint8_t>(port >> 8)
-        p.key[17] = <uint8_t>port
-    p.flags = 0
-    p.from_sync = 0
-
-
-cdef inline bint addr_is_v4mapped(const uint8_t *a) noexcept nogil:
-    return (a[0] | a[1] | a[2] | a[3] | a[4] | a[5] | a[6] | a[7] | a[8] | a[9]) == 0 \
-        and a[10] == 0xFF and a[11] == 0xFF
-
-
-# The failure reason (HTTP) and error message (UDP) when tracker.memory_limit
-# refuses a new torrent or peer.
 cdef const char *OT_MEMORY_REFUSAL = b"Tracker memory limit reached: new torrents and peers are refused for now."
 cdef size_t OT_MEMORY_REFUSAL_LEN = strlen(OT_MEMORY_REFUSAL)
 
@@ -92,11 +68,6 @@ cdef void syslog_completed(ot_server *s, const uint8_t *hash, const ot_peer_in *
         put_hex_upper(<uint8_t *>id_hex, peer_id)[0] = 0
     else:
         id_hex[0] = 0
-    if p.family == OT_FAMILY_V4:
-        memset(addr16, 0, 10)
-        addr16[10] = addr16[11] = 0xFF
-        memcpy(addr16 + 12, p.key, 4)
-    else:
-        memcpy(addr16, p.key, 16)
+    addr_of_peer(addr16, p)
     put_ip_text(<uint8_t *>ip, addr16)[0] = 0
     syslog(LOG_INFO, "time=%s event=completed info_hash=%s peer_id=%s ip=%s", when, hash_hex, id_hex, ip)

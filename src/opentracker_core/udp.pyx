@@ -1,5 +1,6 @@
 # BEP 15 over UDP as opentracker speaks it (SPEC.md §4), with connection ids
-# per DESIGN.md point 5.
+# per DESIGN.md point 5. Offsets are named in udp.pxd; reply bodies are
+# written by writers.pyx.
 #
 # Connection id: SipHash-2-4 under a random per-process key of the client's
 # 16-byte address (IPv4 as IPv4-mapped) and the number of the current time
@@ -8,6 +9,11 @@
 # cannot get one without seeing our reply.
 
 from libc.string cimport memcpy
+
+
+cdef uint64_t BEP15_PROTOCOL_ID = 0x41727101980ULL
+cdef const char *OT_CONNID_MISMATCH = b"Connection ID missmatch.\0"   # the original's spelling and NUL
+cdef size_t OT_CONNID_MISMATCH_LEN = 25
 
 
 cdef uint64_t connid_for(ot_server *s, const uint8_t *addr16, int64_t window) noexcept nogil:
@@ -25,7 +31,7 @@ cdef bint connid_valid(ot_server *s, const uint8_t *pkt, const uint8_t *addr16) 
     """Does the packet's id belong to this address, now or in the previous
     window? Each id is compared as one 64-bit word, never byte by byte; the
     previous window's id is only computed when the current one differs."""
-    cdef uint64_t got = ot_load_be64(pkt)
+    cdef uint64_t got = ot_load_be64(pkt + BEP15_CONNECTION_ID)
     cdef int64_t w = _window(s)
     return got == connid_for(s, addr16, w) or got == connid_for(s, addr16, w - 1)
 
@@ -35,105 +41,79 @@ cdef size_t udp_respond(ot_server *s, const uint8_t *pkt, size_t n, const uint8_
     """The reply to one datagram written to out (OT_UDP_OUT_MAX bytes), or 0
     for silence: short or unknown packets, clients' own error packets, wrong
     protocol ids and short announces are dropped without a word."""
-    cdef uint32_t action, tid, numwant, cap, event, full, count, i, seeders, peers
-    cdef bint v6 = not addr_is_v4mapped(addr16)
-    cdef ot_peer_in peer
-    cdef ot_announce_result res
-    cdef ot_torrent *t
-    cdef uint8_t *p
-    cdef int rc
-    if v6:
-        s.ctr.udp_datagrams6 += 1
-    else:
-        s.ctr.udp_datagrams += 1
-    if n < 16:
+    cdef uint32_t action, tid
+    cdef int family = addr_family(addr16)
+    s.ctr.udp_datagrams[family] += 1
+    if n < BEP15_HEADER:
         return 0
-    action = ot_load_be32(pkt + 8)
-    if action > 2:
+    action = ot_load_be32(pkt + BEP15_ACTION)
+    if action > BEP15_SCRAPE:
         return 0
-    tid = ot_load_be32(pkt + 12)
-    if action > 0 and not connid_valid(s, pkt, addr16):
+    tid = ot_load_be32(pkt + BEP15_TRANSACTION_ID)
+    if action != BEP15_CONNECT and not connid_valid(s, pkt, addr16):
         s.ctr.udp_mismatches += 1
-        ot_store_be32(out, 3)
-        memcpy(out + 4, pkt + 12, 4)
-        memcpy(out + 8, b"Connection ID missmatch.\0", 25)
-        return 33
-
-    if action == 0:
-        if ot_load_be64(pkt) != 0x41727101980ULL:
+        return udp_error(out, tid, OT_CONNID_MISMATCH, OT_CONNID_MISMATCH_LEN)
+    if action == BEP15_CONNECT:
+        if ot_load_be64(pkt + BEP15_CONNECTION_ID) != BEP15_PROTOCOL_ID:
             return 0
-        ot_store_be32(out, 0)
-        memcpy(out + 4, pkt + 12, 4)
-        ot_store_be64(out + 8, connid_for(s, addr16, _window(s)))
-        if v6:
-            s.ctr.udp_connects6 += 1
-        else:
-            s.ctr.udp_connects += 1
-        return 16
-
-    if action == 1:
-        if n < 98:
+        s.ctr.udp_connects[family] += 1
+        return write_udp_connect(out, tid, connid_for(s, addr16, _window(s)))
+    if action == BEP15_ANNOUNCE:
+        if n < BEP15_ANNOUNCE_SIZE:
             return 0
         if not rate_allows(s, addr16):
             return udp_error(out, tid, OT_RATE_REFUSAL, OT_RATE_REFUSAL_LEN)
-        if v6:
-            s.ctr.udp_announces6 += 1
-        else:
-            s.ctr.udp_announces += 1
-        # The address field (84) is ignored: the source address is the peer.
-        peer_from_addr(&peer, addr16, ot_load_be16(pkt + 96))
-        event = ot_load_be32(pkt + 80)
-        if event == 3:
-            t = tracker_stop(s, pkt + 16, &peer)
-            return write_udp_announce(out, tid, t, peer.family, 0, &s.store.rng)
-        if (ot_load_be64(pkt + 64)) == 0:
-            peer.flags |= PEER_FLAG_SEEDING
-        if event == 1:
-            peer.flags |= PEER_FLAG_COMPLETED
-        rc = tracker_announce(s, pkt + 16, &peer, NULL, &res)
-        if rc == OT_OK:
-            numwant = ot_load_be32(pkt + 92)
-            return write_udp_announce(out, tid, res.torrent, peer.family, numwant, &s.store.rng)
-        if rc == OT_REFUSED_ACCESS:
-            # The original's refusal: the bare 8-byte header.
-            ot_store_be32(out, 1)
-            ot_store_be32(out + 4, tid)
-            return 8
-        return udp_error(out, tid, OT_MEMORY_REFUSAL, OT_MEMORY_REFUSAL_LEN)
-
-    # action == 2: scrape, up to 75 hashes; a trailing partial hash counts as
-    # one and answers zeros (the original read stale buffer bytes there).
+        s.ctr.udp_announces[family] += 1
+        return _udp_announce(s, pkt, addr16, tid, out)
     if not rate_allows(s, addr16):
         return udp_error(out, tid, OT_RATE_REFUSAL, OT_RATE_REFUSAL_LEN)
-    if v6:
-        s.ctr.udp_scrapes6 += 1
-    else:
-        s.ctr.udp_scrapes += 1
-    full = <uint32_t>((n - 16) // OT_HASH_SIZE)
-    count = <uint32_t>((n - 16 + OT_HASH_SIZE - 1) // OT_HASH_SIZE)
+    s.ctr.udp_scrapes[family] += 1
+    return _udp_scrape(s, pkt, n, tid, out)
+
+
+cdef size_t _udp_announce(ot_server *s, const uint8_t *pkt, const uint8_t *addr16, uint32_t tid,
+                          uint8_t *out) noexcept nogil:
+    cdef ot_peer_in peer
+    cdef ot_announce_result res
+    cdef ot_torrent *t
+    cdef uint32_t event = ot_load_be32(pkt + BEP15_EVENT)
+    cdef int rc
+    peer_from_addr(&peer, addr16, ot_load_be16(pkt + BEP15_PORT))
+    if event == BEP15_EVENT_STOPPED:
+        t = tracker_stop(s, pkt + BEP15_INFO_HASH, &peer)
+        return write_udp_announce(out, tid, t, peer.family, 0, &s.store.rng)
+    if ot_load_be64(pkt + BEP15_LEFT) == 0:
+        peer.flags |= PEER_FLAG_SEEDING
+    if event == BEP15_EVENT_COMPLETED:
+        peer.flags |= PEER_FLAG_COMPLETED
+    rc = tracker_announce(s, pkt + BEP15_INFO_HASH, &peer, NULL, &res)
+    if rc == OT_OK:
+        return write_udp_announce(out, tid, res.torrent, peer.family, ot_load_be32(pkt + BEP15_NUMWANT),
+                                  &s.store.rng)
+    if rc == OT_REFUSED_ACCESS:
+        # The original's refusal: the bare 8-byte header of an announce reply.
+        ot_store_be32(out, BEP15_ANNOUNCE)
+        ot_store_be32(out + 4, tid)
+        return BEP15_REPLY_HEADER
+    return udp_error(out, tid, OT_MEMORY_REFUSAL, OT_MEMORY_REFUSAL_LEN)
+
+
+cdef size_t _udp_scrape(ot_server *s, const uint8_t *pkt, size_t n, uint32_t tid, uint8_t *out) noexcept nogil:
+    """Up to 75 hashes; a trailing partial hash counts as one and answers
+    zeros (the original read stale buffer bytes there)."""
+    cdef size_t bytes_ = n - BEP15_SCRAPE_HASHES
+    cdef size_t full = bytes_ // OT_HASH_SIZE
+    cdef size_t count = (bytes_ + OT_HASH_SIZE - 1) // OT_HASH_SIZE
     if count > OT_UDP_SCRAPE_MAX:
         count = OT_UDP_SCRAPE_MAX
-    ot_store_be32(out, 2)
-    ot_store_be32(out + 4, tid)
-    p = out + 8
-    for i in range(count):
-        t = store_scrape(s.store, pkt + 16 + i * OT_HASH_SIZE) if i < full else NULL
-        if t == NULL:
-            seeders = peers = 0
-            ot_store_be32(p + 4, 0)
-        else:
-            seeders = ot_torrent_seeders(t)
-            peers = ot_torrent_peers(t)
-            ot_store_be32(p + 4, t.completed)
-        ot_store_be32(p, seeders)
-        ot_store_be32(p + 8, peers - seeders)
-        p += 12
-    return <size_t>(p - out)
+    if full > count:
+        full = count
+    return write_udp_scrape(out, tid, s.store, pkt + BEP15_SCRAPE_HASHES, <uint32_t>full, <uint32_t>count)
 
 
 cdef size_t udp_error(uint8_t *out, uint32_t tid, const char *message, size_t n) noexcept nogil:
     """action 3 | transaction id | message (BEP 15 error)."""
-    ot_store_be32(out, 3)
+    ot_store_be32(out, BEP15_ERROR)
     ot_store_be32(out + 4, tid)
-    memcpy(out + 8, message, n)
-    return 8 + n
+    memcpy(out + BEP15_REPLY_HEADER, message, n)
+    return BEP15_REPLY_HEADER + n

@@ -205,17 +205,26 @@ cdef size_t write_udp_announce(uint8_t *buf, uint32_t transaction_id, const ot_t
     return <size_t>(p - buf)
 
 
+cdef size_t write_udp_connect(uint8_t *buf, uint32_t transaction_id, uint64_t connection_id) noexcept nogil:
+    """action 0 | transaction id | connection id: 16 bytes."""
+    cdef uint8_t *p = put_be32(buf, 0)
+    p = put_be32(p, transaction_id)
+    ot_store_be64(p, connection_id)
+    return 16
+
+
 cdef size_t write_udp_scrape(uint8_t *buf, uint32_t transaction_id, ot_store *st,
-                             const uint8_t *hashes, uint32_t count) noexcept nogil:
-    """action 2 | transaction id | (seeders, completed, leechers) per hash in
-    request order, zeros for unknown ones; count <= 75."""
+                             const uint8_t *hashes, uint32_t full, uint32_t count) noexcept nogil:
+    """action 2 | transaction id | (seeders, completed, leechers) for `count`
+    (<= 75) hashes in request order: the first `full` are looked up, unknown
+    ones and the rest (a trailing partial hash) answer zeros."""
     cdef uint8_t *p = buf
     cdef ot_torrent *t
     cdef uint32_t i, seeders, peers
     p = put_be32(p, 2)
     p = put_be32(p, transaction_id)
     for i in range(count):
-        t = store_scrape(st, hashes + i * OT_HASH_SIZE)
+        t = store_scrape(st, hashes + i * OT_HASH_SIZE) if i < full else NULL
         if t == NULL:
             p = put_be32(p, 0)
             p = put_be32(p, 0)
