@@ -8,20 +8,23 @@ value stops start-up with file, line and reason instead of being skipped, out
 of range ports are refused, and long lines are read whole instead of being cut
 into 511-byte pieces.
 
-`Builder` collects settings in command-line order; cli.py feeds it options and
-`-f` files, `load()` is the shortcut for config files alone. Both give back
-`(settings, warnings)`: warnings are finished lines for stderr.
+`KEYS_TABLE` holds everything about each key (its Settings field, how its value
+is read, parser, default, documentation); Settings, its defaults, `KEYS` and
+the parsing are derived from it. `Builder` collects settings in command-line
+order; cli.py feeds it options and `-f` files, `load()` is the shortcut for
+config files alone. Both give back `(settings, warnings)`: warnings are
+finished lines for stderr.
 """
-
-from __future__ import annotations
 
 import ipaddress
 import re
 from collections import namedtuple
 
+from opentracker_core._core import LIVESYNC_SEND_INTERVAL, MAX_REDIRECT_URL, MAX_STATS_PATH
+
 __all__ = [
-    "DEFAULT_ADDRESS", "DEFAULT_PORT", "LIVESYNC_PORT", "KEYS",
-    "Listen", "Settings", "ConfigError", "Builder", "load",
+    "DEFAULT_ADDRESS", "DEFAULT_PORT", "LIVESYNC_PORT", "KEYS", "KEYS_TABLE",
+    "Key", "Listen", "Settings", "ConfigError", "Builder", "load",
     "parse_address", "parse_endpoint", "parse_port", "parse_net", "parse_size",
     "option_origin", "printable",
 ]
@@ -59,46 +62,6 @@ class Listen(namedtuple("Listen", "proto host port")):
 
 def _default_listens(host=DEFAULT_ADDRESS):
     return (Listen("tcp", host, DEFAULT_PORT), Listen("udp", host, DEFAULT_PORT))
-
-
-_SETTINGS_FIELDS = (
-    ("listens", _default_listens()),  # Listen, in the order given
-    ("whitelist", None),  # access.whitelist / -w
-    ("blacklist", None),  # access.blacklist / -b
-    ("fifo_add", None),  # access.fifo_add
-    ("fifo_delete", None),  # access.fifo_delete
-    ("stats_nets", ()),  # access.stats: IPv4Network / IPv6Network
-    ("proxy_nets", ()),  # access.proxy
-    ("admin_nets", ()),  # -A: every permission
-    ("livesync_nodes", ()),  # livesync.cluster.node_ip
-    ("stats_path", "stats"),  # access.stats_path, without leading slashes
-    ("rootdir", None),  # tracker.rootdir / -d
-    ("user", "nobody"),  # tracker.user / -u
-    ("redirect_url", None),  # tracker.redirect_url / -r
-    ("livesync_listen", None),  # livesync.cluster.listen / -s; live sync is on when set
-    ("livesync_group", "224.0.23.5"),  # livesync.cluster.group
-    ("livesync_ttl", 1),  # livesync.cluster.ttl
-    ("livesync_send_interval", 15),  # livesync.cluster.send_interval: longest wait of a queued record, s
-    ("load_state", None),  # -l
-    ("statefile", None),  # tracker.statefile
-    ("statefile_interval", 600),  # tracker.statefile_interval, seconds
-    ("fullscrape", True),  # tracker.fullscrape
-    ("compression", "gzip"),  # tracker.compression: "gzip" or "off"
-    ("ip_from_query", False),  # tracker.ip_from_query
-    ("modest_fullscrapes", False),  # tracker.modest_fullscrapes
-    ("syslog_completed", False),  # tracker.syslog_completed
-    ("memory_limit", 0),  # tracker.memory_limit, bytes; 0 = no budget
-    ("rate_limit", 0),  # tracker.rate_limit, requests per address per minute; 0 = off
-    ("udp_connid_window", 3600),  # tracker.udp_connid_window, seconds
-    ("http_max_connections", 4096),  # tracker.http_max_connections
-    ("http_timeout", 30),  # tracker.http_timeout, seconds to send the header
-    ("udp_workers", 0),  # listen.udp.workers: accepted, no effect
-    ("config_files", ()),  # the -f files read, in order
-)
-
-Settings = namedtuple("Settings", [name for name, _ in _SETTINGS_FIELDS],
-                      defaults=[default for _, default in _SETTINGS_FIELDS])
-Settings.__doc__ = "Everything the command line and the config files said; Settings() is the default tracker."
 
 
 class _Origin:
@@ -301,67 +264,177 @@ def _multicast_group(text):
     return str(addr)
 
 
-# ---------------------------------------------------------------- keys
-# kind decides how the value is read:
-#   "string"  the whole rest of the line (spaces and # included)
-#   "token"   one word; text after it is ignored with a warning, as the
-#             original's scanners stop at whitespace
-_STRING_KEYS = {
-    # key: Settings field
-    "access.whitelist": "whitelist",
-    "access.blacklist": "blacklist",
-    "access.fifo_add": "fifo_add",
-    "access.fifo_delete": "fifo_delete",
-    "access.stats_path": "stats_path",
-    "tracker.rootdir": "rootdir",
-    "tracker.user": "user",
-    "tracker.redirect_url": "redirect_url",
-    "tracker.statefile": "statefile",
-}
+def _whole(what, low=0, high=2**31 - 1):
+    """A parser of whole numbers low..high; `what` names them in errors."""
+    return lambda text: _uint(text, what, low, high)
 
-_NET_KEYS = {
-    "access.stats": "stats_nets",
-    "access.proxy": "proxy_nets",
-    "livesync.cluster.node_ip": "livesync_nodes",
-}
 
-_LISTEN_KEYS = {
-    "listen.tcp_udp": ("tcp", "udp"),
-    "listen.tcp": ("tcp",),
-    "listen.udp": ("udp",),
-}
+def _listens(*protos):
+    """A parser of `ip[:port]` into one Listen per protocol."""
+    def parse(text):
+        host, port = parse_endpoint(text, DEFAULT_PORT)
+        return tuple(Listen(proto, host, port) for proto in protos)
+    return parse
 
-_TOKEN_KEYS = {
-    # key: (Settings field, parser)
-    "listen.udp.workers": ("udp_workers", lambda t: _uint(t, "worker count", 0, 1024)),
-    "livesync.cluster.group": ("livesync_group", _multicast_group),
-    "livesync.cluster.ttl": ("livesync_ttl", lambda t: _uint(t, "TTL", 0, 255)),
-    "livesync.cluster.send_interval": ("livesync_send_interval", lambda t: _uint(t, "interval", 1, 3600)),
-    "tracker.statefile_interval": ("statefile_interval", lambda t: _uint(t, "interval", 1)),
-    "tracker.fullscrape": ("fullscrape", _switch),
-    "tracker.compression": ("compression", _compression),
-    "tracker.ip_from_query": ("ip_from_query", _switch),
-    "tracker.modest_fullscrapes": ("modest_fullscrapes", _switch),
-    "tracker.syslog_completed": ("syslog_completed", _switch),
-    "tracker.memory_limit": ("memory_limit", parse_size),
-    "tracker.rate_limit": ("rate_limit", lambda t: _uint(t, "rate")),
-    "tracker.udp_connid_window": ("udp_connid_window", lambda t: _uint(t, "window", 1)),
-    "tracker.http_max_connections": ("http_max_connections", lambda t: _uint(t, "connection limit", 1)),
-    "tracker.http_timeout": ("http_timeout", lambda t: _uint(t, "timeout", 1)),
-}
 
-KEYS = frozenset(_STRING_KEYS) | frozenset(_NET_KEYS) | frozenset(_LISTEN_KEYS) \
-    | frozenset(_TOKEN_KEYS) | {"livesync.cluster.listen"}
+def _livesync_endpoint(text):
+    return parse_endpoint(text, LIVESYNC_PORT)
 
-# What the core can hold (Server.configure): the stats path is compared in a
-# fixed buffer, the redirect URL goes into one answer buffer.
-MAX_STATS_PATH = 255
-MAX_REDIRECT_URL = 2048
+
+def _stats_path(text):
+    # Requests are matched after their leading slashes are skipped, so
+    # "/stats" could never match; it clearly means "stats".
+    path = text.lstrip("/")
+    if path == "":
+        raise ValueError("the stats path needs at least one character besides '/'")
+    if len(path.encode("utf-8", "surrogateescape")) > MAX_STATS_PATH:
+        raise ValueError("the stats path is longer than %d bytes" % MAX_STATS_PATH)
+    return path
+
+
+def _redirect_url(text):
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+        # It goes into a Location: header line.
+        raise ValueError("the URL contains control characters")
+    if len(text.encode("utf-8", "surrogateescape")) > MAX_REDIRECT_URL:
+        raise ValueError("the URL is longer than %d bytes" % MAX_REDIRECT_URL)
+    return text
+
 
 # A budget this small given without a unit is most likely a missing "M".
 _SMALL_MEMORY = 1 << 20
 # BEP 15: a tracker should accept a connection id for two minutes.
 _BEP15_CONNID_SECONDS = 120
+
+
+def _small_budget(value, token):
+    if 0 < value < _SMALL_MEMORY and _DIGITS.fullmatch(token):
+        return "tracker.memory_limit %s means %d bytes, a very small budget; did you mean %sM?" % (token, value, token)
+    return None
+
+
+def _short_connid_window(value, token):
+    if value < _BEP15_CONNID_SECONDS:
+        return ("UDP connection ids then live only %d-%d seconds; BEP 15 clients may use one for 2 minutes "
+                "and would get 'Connection ID missmatch'" % (value, 2 * value))
+    return None
+
+
+# ---------------------------------------------------------------- keys
+
+# One config key, or (key None) a setting that only an option gives.
+#   field    the Settings field it sets. Several keys may share one; the
+#            first entry of a field gives its default and its place.
+#   kind     how the value is read and kept:
+#              "string"    the whole rest of the line (spaces and # included)
+#              "token"     one word; text after it is ignored with a warning,
+#                          as the original's scanners stop at whitespace
+#              "net"       one word, ip[/bits]; each line adds a network
+#              "listen"    one word, ip[:port]; each line adds its listeners
+#              "livesync"  one word, ip[:port]; at most once
+#            A "string" or "token" value replaces what an earlier line said.
+#   parse    value text -> value; ValueError's message is the reason shown.
+#            A "string" without one is kept as given.
+#   default  the value in Settings() when nothing sets it.
+#   arg, doc the value's form and one line on what the key does, for
+#            listings and opentracker.conf(5).
+#   warn     (value, token) -> a warning for a valid value that is most
+#            likely a mistake, or None.
+# A class with slots rather than a named tuple: a named tuple class costs
+# about 8 KiB more (x86-64), on a router too.
+class Key:
+    __slots__ = ("key", "field", "kind", "parse", "default", "arg", "doc", "warn")
+
+    def __init__(self, key, field, kind, parse, default, arg, doc, warn=None):
+        self.key, self.field, self.kind, self.parse = key, field, kind, parse
+        self.default, self.arg, self.doc, self.warn = default, arg, doc, warn
+
+
+KEYS_TABLE = (
+    Key("listen.tcp_udp", "listens", "listen", _listens("tcp", "udp"), _default_listens(), "ip[:port]",
+        "serve HTTP (TCP) and UDP announces on this address, port 6969 unless given; with no listen line "
+        "and no -p or -P, TCP and UDP port 6969 of every IPv4 and IPv6 address"),
+    Key("listen.tcp", "listens", "listen", _listens("tcp"), _default_listens(), "ip[:port]",
+        "serve HTTP announces on this address"),
+    Key("listen.udp", "listens", "listen", _listens("udp"), _default_listens(), "ip[:port]",
+        "serve UDP (BEP 15) announces on this address"),
+    Key("access.whitelist", "whitelist", "string", None, None, "file",
+        "track only the torrents listed in this file (40 hex digits a line); reread on SIGHUP"),
+    Key("access.blacklist", "blacklist", "string", None, None, "file",
+        "track every torrent but those listed in this file; reread on SIGHUP; not with access.whitelist"),
+    Key("access.fifo_add", "fifo_add", "string", None, None, "fifo",
+        "hashes written to this named pipe join the access list until the next SIGHUP"),
+    Key("access.fifo_delete", "fifo_delete", "string", None, None, "fifo",
+        "hashes written to this named pipe leave the access list until the next SIGHUP"),
+    Key("access.stats", "stats_nets", "net", parse_net, (), "ip[/bits]",
+        "may read /stats, as loopback always may"),
+    Key("access.proxy", "proxy_nets", "net", parse_net, (), "ip[/bits]",
+        "a reverse proxy: the client is the first address of its X-Forwarded-For header"),
+    Key(None, "admin_nets", "net", parse_net, (), "ip[/bits]",
+        "every permission: stats, proxy and live sync"),
+    Key("livesync.cluster.node_ip", "livesync_nodes", "net", parse_net, (), "ip[/bits]",
+        "a live sync node whose packets are taken"),
+    Key("access.stats_path", "stats_path", "string", _stats_path, "stats", "path",
+        "the path the stats are served under (a leading / is ignored)"),
+    Key("tracker.rootdir", "rootdir", "string", None, None, "dir",
+        "started as root, chroot here after binding; otherwise chdir here"),
+    Key("tracker.user", "user", "string", None, "nobody", "user",
+        "started as root, run as this user (not one with uid or gid 0)"),
+    Key("tracker.redirect_url", "redirect_url", "string", _redirect_url, None, "url",
+        "answer GET / with a redirect to this URL rather than a 404"),
+    Key("livesync.cluster.listen", "livesync_listen", "livesync", _livesync_endpoint, None, "ip[:port]",
+        "live sync on: join the group on this IPv4 interface address, port 9696 unless given"),
+    Key("livesync.cluster.group", "livesync_group", "token", _multicast_group, "224.0.23.5", "group",
+        "the IPv4 multicast group of the live sync cluster"),
+    Key("livesync.cluster.ttl", "livesync_ttl", "token", _whole("TTL", 0, 255), 1, "ttl",
+        "the TTL of the live sync packets sent"),
+    Key("livesync.cluster.send_interval", "livesync_send_interval", "token", _whole("interval", 1, 3600),
+        LIVESYNC_SEND_INTERVAL, "seconds", "the longest a peer record waits before a live sync packet takes it"),
+    Key(None, "load_state", "string", None, None, "file",
+        "a state dump to load once at start-up"),
+    Key("tracker.statefile", "statefile", "string", None, None, "file",
+        "keep the torrents' downloaded counts here: loaded at start-up, written periodically and at the end"),
+    Key("tracker.statefile_interval", "statefile_interval", "token", _whole("interval", 1), 600, "seconds",
+        "the seconds between writes of tracker.statefile"),
+    Key("tracker.fullscrape", "fullscrape", "token", _switch, True, "on|off",
+        "answer GET /scrape without an info_hash with every torrent; serve mode=tpbs and mode=statedump"),
+    Key("tracker.compression", "compression", "token", _compression, "gzip", "gzip|off",
+        "gzip full scrapes and big stats answers when the client's Accept-Encoding lists gzip"),
+    Key("tracker.ip_from_query", "ip_from_query", "token", _switch, False, "on|off",
+        "announce the address an announce's ip= parameter gives (for debugging)"),
+    Key("tracker.modest_fullscrapes", "modest_fullscrapes", "token", _switch, False, "on|off",
+        "one full scrape per client address per 5 minutes"),
+    Key("tracker.syslog_completed", "syslog_completed", "token", _switch, False, "on|off",
+        "log every completed download to syslog"),
+    Key("tracker.memory_limit", "memory_limit", "token", parse_size, 0, "size",
+        "the memory budget of torrents and peers (25165824, 512K, 24M, 1G); 0 is none", _small_budget),
+    Key("tracker.rate_limit", "rate_limit", "token", _whole("rate"), 0, "count",
+        "announces and scrapes per client address per minute; 0 is no limit"),
+    Key("tracker.udp_connid_window", "udp_connid_window", "token", _whole("window", 1), 3600, "seconds",
+        "a UDP connection id is valid in the window it was issued in and the next", _short_connid_window),
+    Key("tracker.http_max_connections", "http_max_connections", "token", _whole("connection limit", 1), 4096,
+        "count", "the HTTP connections open at once"),
+    Key("tracker.http_timeout", "http_timeout", "token", _whole("timeout", 1), 30, "seconds",
+        "the seconds a client has to send its request header"),
+    Key("listen.udp.workers", "udp_workers", "token", _whole("worker count", 0, 1024), 0, "count",
+        "accepted for the C original's config files; no effect"),
+    Key(None, "config_files", None, None, (), "file",
+        "the config files read, in order"),
+)
+
+KEYS = frozenset(entry.key for entry in KEYS_TABLE if entry.key is not None)
+_BY_KEY = {entry.key: entry for entry in KEYS_TABLE if entry.key is not None}
+
+_DEFAULTS = {}
+for _entry in KEYS_TABLE:
+    _DEFAULTS.setdefault(_entry.field, _entry.default)
+del _entry
+Settings = namedtuple("Settings", _DEFAULTS, defaults=_DEFAULTS.values())
+Settings.__doc__ = "Everything the command line and the config files said; Settings() is the default tracker."
+del _DEFAULTS
+
+# A tracker is closed except for a list or open except for one, not both.
+_EXCLUSIVE = {"whitelist": "blacklist", "blacklist": "whitelist"}
 
 
 def _split_token(value):
@@ -385,7 +458,7 @@ class Builder:
         self._values = {}
         self._origins = {}          # Settings field -> _Origin of its last setting
         self._listens = []
-        self._nets = {"stats_nets": [], "proxy_nets": [], "admin_nets": [], "livesync_nodes": []}
+        self._nets = {entry.field: [] for entry in KEYS_TABLE if entry.kind == "net"}
         self._files = []
         self._address = None        # the current -i address, None = DEFAULT_ADDRESS
         self._address_origin = None
@@ -441,35 +514,36 @@ class Builder:
         stripped, as a config line gives it). Also serves -w -b -d -u -r."""
         if value == "":
             raise ConfigError("%s needs a value" % key, origin)
-        if key in _STRING_KEYS:
+        entry = _BY_KEY.get(key)
+        if entry is not None and entry.kind == "string":
             if re.search("[%s]#" % _SPACE, value) and origin.line is not None:
                 self._warn(origin, "the whole text %s is the value of %s (there are no inline comments)"
                            % (_quote(value), key))
-            self._set_string(_STRING_KEYS[key], value, origin)
+            self._set_string(entry.field, value, origin, entry.parse)
             return
         token, rest = _split_token(value)
         if rest and origin.line is not None:
             self._warn(origin, "text after the value of %s is ignored: %s (there are no inline comments)"
                        % (key, _quote(rest)))
+        if entry is None:
+            raise ConfigError("unknown key %s" % key, origin)
         try:
-            if key in _LISTEN_KEYS:
-                host, port = parse_endpoint(token, DEFAULT_PORT)
-                for proto in _LISTEN_KEYS[key]:
-                    self._add_listen(Listen(proto, host, port), origin)
-            elif key in _NET_KEYS:
-                self._nets[_NET_KEYS[key]].append(parse_net(token))
-            elif key == "livesync.cluster.listen":
-                host, port = parse_endpoint(token, LIVESYNC_PORT)
-                self._set_livesync(host, port, origin)
-            elif key in _TOKEN_KEYS:
-                field, parse = _TOKEN_KEYS[key]
-                self._values[field] = parse(token)
-                self._origins[field] = origin
-                self._check_value(field, token, origin)
-            else:
-                raise ConfigError("unknown key %s" % key, origin)
+            value = entry.parse(token)
         except ValueError as exc:
             raise ConfigError(str(exc), origin) from None
+        if entry.kind == "listen":
+            for listen in value:
+                self._add_listen(listen, origin)
+        elif entry.kind == "net":
+            self._nets[entry.field].append(value)
+        elif entry.kind == "livesync":
+            self._set_livesync(*value, origin)
+        else:
+            self._values[entry.field] = value
+            self._origins[entry.field] = origin
+            warning = entry.warn and entry.warn(value, token)
+            if warning:
+                self._warn(origin, warning)
 
     def read_file(self, path):
         """-f: read a config file now; its listen lines take their place in
@@ -575,41 +649,23 @@ class Builder:
         self._values["livesync_listen"] = Listen("udp", host, port)
         self._origins["livesync_listen"] = origin
 
-    def _set_string(self, field, value, origin):
+    def _set_string(self, field, value, origin, parse=None):
         if value == "":
             raise ConfigError("needs a value", origin)
         if "\0" in value:
             raise ConfigError("the value contains a NUL byte", origin)
-        if field == "redirect_url" and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-            # It goes into a Location: header line.
-            raise ConfigError("the URL contains control characters", origin)
-        if field == "redirect_url" and len(value.encode("utf-8", "surrogateescape")) > MAX_REDIRECT_URL:
-            raise ConfigError("the URL is longer than %d bytes" % MAX_REDIRECT_URL, origin)
-        if field == "stats_path":
-            # Requests are matched after their leading slashes are skipped, so
-            # "/stats" could never match; it clearly means "stats".
-            value = value.lstrip("/")
-            if value == "":
-                raise ConfigError("the stats path needs at least one character besides '/'", origin)
-            if len(value.encode("utf-8", "surrogateescape")) > MAX_STATS_PATH:
-                raise ConfigError("the stats path is longer than %d bytes" % MAX_STATS_PATH, origin)
-        other = {"whitelist": "blacklist", "blacklist": "whitelist"}.get(field)
+        if parse is not None:
+            try:
+                value = parse(value)
+            except ValueError as exc:
+                raise ConfigError(str(exc), origin) from None
+        other = _EXCLUSIVE.get(field)
         if other in self._values:
             raise ConfigError("access.whitelist (-w) and access.blacklist (-b) cannot both be set: the tracker is "
                               "either closed except for listed torrents or open except for them "
                               "(access.%s was set at %s)" % (other, self._origins[other].label), origin)
         self._values[field] = value
         self._origins[field] = origin
-
-    def _check_value(self, field, token, origin):
-        value = self._values[field]
-        if field == "memory_limit" and 0 < value < _SMALL_MEMORY and _DIGITS.fullmatch(token):
-            self._warn(origin, "tracker.memory_limit %s means %d bytes, a very small budget; "
-                               "did you mean %sM?" % (token, value, token))
-        elif field == "udp_connid_window" and value < _BEP15_CONNID_SECONDS:
-            self._warn(origin, "UDP connection ids then live only %d-%d seconds; BEP 15 clients may use "
-                               "one for 2 minutes and would get 'Connection ID missmatch'"
-                               % (value, 2 * value))
 
 
 def load(*paths):

@@ -8,14 +8,12 @@ import pwd
 import socket
 
 from opentracker_core import Server
+from opentracker_core._core import PERM_ALL, PERM_PROXY, PERM_STATS, PERM_SYNC
 
 from .accesslist import AccessControl
 from .errors import EXIT_FATAL, StartupError, say
 from .signals import SignalRouter
 from .state import StateKeeper
-
-PERM_STATS, PERM_PROXY, PERM_SYNC = 1, 2, 4
-PERM_ALL = PERM_STATS | PERM_PROXY | PERM_SYNC
 
 
 # ---------------------------------------------------------------- binding
