@@ -13,28 +13,48 @@ import sys
 
 from . import config
 from ._version import __version__
+from .errors import EXIT_FATAL
 
 PROG = "opentracker"
 
 USAGE = ("Usage: %s [-i ip] [-p port] [-P port] [-r redirect] [-d dir] [-u user] [-A ip[/bits]] "
          "[-f config] [-s livesyncport] [-w whitelistfile | -b blacklistfile] [-l statefile] [-v] [-h]" % PROG)
 
-_HELP = (
-    ("-f config", "include and execute the config file (may repeat; read at this point)"),
-    ("-i ip", "specify ip to bind to with next -[pPs] (default: ::, i.e. every IPv4 and IPv6 address)"),
-    ("-p port", "do bind to tcp port (default: 6969, you may specify more than one)"),
-    ("-P port", "do bind to udp port (default: 6969, you may specify more than one)"),
-    ("-r redirecturl", "specify url where / should be redirected to (default none)"),
-    ("-d dir", "specify directory to chroot to when started as root, chdir to otherwise (default: none)"),
-    ("-u user", "specify user under whose privileges opentracker should run (default: \"nobody\")"),
-    ("-A ip[/bits]", "bless an ip address or net as admin address (stats, proxy and live sync)"),
-    ("-w file", "specify whitelist file: only listed torrents are served"),
-    ("-b file", "specify blacklist file: every torrent but the listed ones is served"),
-    ("-s port", "live sync: join the multicast group on the -i address, this port (default none)"),
-    ("-l file", "load a state dump (/stats?mode=statedump) once at start-up"),
-    ("-v", "print the version report and exit"),
-    ("-h", "print this help and exit"),
+# The options, in the order -h lists them: (flag, its argument, the config
+# key it sets the same thing as, what it does with the Builder, help line).
+# One with a key and no action applies its value to that key; the key also
+# lets opentracker.conf(5) name the option beside it. -v and -h take no
+# argument and act where they stand. Plain tuples: a named tuple class would
+# cost about 8 KiB (x86-64), on a router too.
+OPTIONS = (
+    ("f", "config", None, lambda b, v, o: b.read_file(v),
+     "include and execute the config file (may repeat; read at this point)"),
+    ("i", "ip", None, lambda b, v, o: b.set_address(v, o),
+     "specify ip to bind to with next -[pPs] (default: ::, i.e. every IPv4 and IPv6 address)"),
+    ("p", "port", "listen.tcp", lambda b, v, o: b.add_port("tcp", v, o),
+     "do bind to tcp port (default: 6969, you may specify more than one)"),
+    ("P", "port", "listen.udp", lambda b, v, o: b.add_port("udp", v, o),
+     "do bind to udp port (default: 6969, you may specify more than one)"),
+    ("r", "redirecturl", "tracker.redirect_url", None,
+     "specify url where / should be redirected to (default none)"),
+    ("d", "dir", "tracker.rootdir", None,
+     "specify directory to chroot to when started as root, chdir to otherwise (default: none)"),
+    ("u", "user", "tracker.user", None,
+     "specify user under whose privileges opentracker should run (default: \"nobody\")"),
+    ("A", "ip[/bits]", None, lambda b, v, o: b.add_admin(v, o),
+     "bless an ip address or net as admin address (stats, proxy and live sync)"),
+    ("w", "file", "access.whitelist", None,
+     "specify whitelist file: only listed torrents are served"),
+    ("b", "file", "access.blacklist", None,
+     "specify blacklist file: every torrent but the listed ones is served"),
+    ("s", "port", "livesync.cluster.listen", lambda b, v, o: b.set_livesync_port(v, o),
+     "live sync: join the multicast group on the -i address, this port (default none)"),
+    ("l", "file", None, lambda b, v, o: b.set_load_state(v, o),
+     "load a state dump (/stats?mode=statedump) once at start-up"),
+    ("v", None, None, None, "print the version report and exit"),
+    ("h", None, None, None, "print this help and exit"),
 )
+_WITH_VALUE = {flag: (key, action) for flag, arg, key, action, _ in OPTIONS if arg is not None}
 
 _EXAMPLE = """
 Example:   %(prog)s -i 127.0.0.1 -p 6969 -P 6969 -f ./opentracker.conf -i 10.1.1.23 -p 2710 -p 80
@@ -42,22 +62,6 @@ Example:   %(prog)s -i 127.0.0.1 -p 6969 -P 6969 -f ./opentracker.conf -i 10.1.1
            If no port is bound from config file or command line, the last address given
            (or :: if none is set) will be used on port 6969, tcp and udp.
 """ % {"prog": PROG}
-
-# Options taking a value, and what each does with the Builder.
-_WITH_VALUE = {
-    "i": lambda b, v, o: b.set_address(v, o),
-    "p": lambda b, v, o: b.add_port("tcp", v, o),
-    "P": lambda b, v, o: b.add_port("udp", v, o),
-    "s": lambda b, v, o: b.set_livesync_port(v, o),
-    "A": lambda b, v, o: b.add_admin(v, o),
-    "l": lambda b, v, o: b.set_load_state(v, o),
-    "f": lambda b, v, o: b.read_file(v),
-    "r": lambda b, v, o: b.apply_option("tracker.redirect_url", v, o),
-    "d": lambda b, v, o: b.apply_option("tracker.rootdir", v, o),
-    "u": lambda b, v, o: b.apply_option("tracker.user", v, o),
-    "w": lambda b, v, o: b.apply_option("access.whitelist", v, o),
-    "b": lambda b, v, o: b.apply_option("access.blacklist", v, o),
-}
 
 
 class UsageError(Exception):
@@ -116,7 +120,12 @@ def _parse(builder, argv):
                 i += 1
             else:
                 raise UsageError("option -%s needs an argument" % flag)
-            _WITH_VALUE[flag](builder, value, config.option_origin("-" + flag, value))
+            key, action = _WITH_VALUE[flag]
+            origin = config.option_origin("-" + flag, value)
+            if action is None:
+                builder.apply_option(key, value, origin)
+            else:
+                action(builder, value, origin)
             break
     settings, warnings = builder.build()
     return "run", settings, warnings
@@ -129,7 +138,8 @@ def _stray(arg):
 
 def help_text():
     lines = [USAGE]
-    lines += ["\t%-16s%s" % (opt, desc) for opt, desc in _HELP]
+    for flag, arg, _, _, doc in OPTIONS:
+        lines.append("\t%-16s%s" % ("-" + flag if arg is None else "-%s %s" % (flag, arg), doc))
     return "\n".join(lines) + "\n" + _EXAMPLE
 
 
@@ -194,5 +204,5 @@ def main(argv=None):
         # A broken install (core not built, file missing) deserves one line,
         # not a traceback; 111 is the original's fatal start-up status.
         _stderr("%s: cannot load the server: %s" % (PROG, exc))
-        sys.exit(111)
+        sys.exit(EXIT_FATAL)
     sys.exit(run(settings))
