@@ -411,7 +411,7 @@ cdef void bulk_step(ot_server *s) noexcept nogil:
         span = http_error(s, s.obuf, HTTPERR_500)
         conn_send(s, c, NULL, 0, s.obuf + span.start, span.len)
     else:
-        start = bulk_finish_header(b)
+        start = http_bulk_head(b)
         conn_send(s, c, b.data, b.cap, b.data + start, b.len - start)
         b.data = NULL
         bulk_free(b)
@@ -932,7 +932,7 @@ cdef class Server:
             if b.len == 0:
                 span = http_error(&self.s, self.s.obuf, HTTPERR_500)
                 return (<char *>self.s.obuf + span.start)[:span.len]
-            start = bulk_finish_header(b)
+            start = http_bulk_head(b)
             return (<char *>b.data + start)[:b.len - start]
         finally:
             bulk_free(b)

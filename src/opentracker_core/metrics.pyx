@@ -59,9 +59,6 @@ cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
     cdef uint8_t *p = body
     cdef ot_counters *k = &s.ctr
     cdef ot_store *st = s.store
-    cdef uint8_t digits[20]
-    cdef size_t nd, head
-    cdef uint8_t *h
     cdef const char *name
     cdef uint64_t building
 
@@ -166,17 +163,9 @@ cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
     p = _single(p, b"opentracker_answers_in_progress", b"gauge",
                 b"Large answers (full scrapes, heavy stats) being built now.", _bulk_count(s))
 
-    # `HTTP/1.1 200 OK` with the exposition format's content type (the
-    # version parameter tells scrapers which text format this is).
-    nd = <size_t>(put_uint(digits, <uint64_t>(p - body)) - digits)
-    head = 17 + 41 + 16 + nd + 4
-    h = body - head
-    h = put_raw(h, b"HTTP/1.1 200 OK\r\n", 17)
-    h = put_raw(h, b"Content-Type: text/plain; version=0.0.4\r\n", 41)
-    h = put_raw(h, b"Content-Length: ", 16)
-    h = put_raw(h, <const char *>digits, nd)
-    put_raw(h, b"\r\n\r\n", 4)
-    return ot_span(OT_HTTP_HEAD_ROOM - head, head + <size_t>(p - body))
+    # The exposition format's content type: its version parameter tells
+    # scrapers which text format this is.
+    return http_ok_as(s, out, <size_t>(p - body), 0, CONTENT_PROMETHEUS)
 
 
 cdef uint64_t _bulk_count(ot_server *s) noexcept nogil:

@@ -29,8 +29,10 @@ cdef enum:
     OT_HTTP_REQUEST_MAX = 8192
     # Largest single answer: a 64-hash scrape (~8 KiB) plus headers.
     OT_HTTP_OUT_MAX = 12288
-    # Space kept before a body for its status line and headers.
-    OT_HTTP_HEAD_ROOM = 96
+    # Space kept before a body for its status line and headers, and the
+    # most those take (http_head: 122 bytes at worst).
+    OT_HTTP_HEAD_ROOM = 128
+    OT_HTTP_HEAD_MAX = 128
     # Seconds a queued answer may take to be read (the original's 15 min).
     OT_HTTP_SEND_TIMEOUT = 900
     # Settings held in fixed room: the stats path (compared in place) and the

@@ -46,50 +46,55 @@ cdef enum:
 
 
 cdef int _stats_mode(const uint8_t *v, ssize_t n) noexcept nogil:
-    if _is(v, n, b"peer", 4): return MODE_PEER
-    if _is(v, n, b"conn", 4): return MODE_CONN
-    if _is(v, n, b"scrp", 4): return MODE_SCRP
-    if _is(v, n, b"udp4", 4): return MODE_UDP4
-    if _is(v, n, b"tcp4", 4): return MODE_TCP4
-    if _is(v, n, b"busy", 4): return MODE_BUSY
-    if _is(v, n, b"torr", 4): return MODE_TORR
-    if _is(v, n, b"fscr", 4): return MODE_FSCR
-    if _is(v, n, b"s24s", 4): return MODE_S24S
-    if _is(v, n, b"tpbs", 4): return MODE_TPBS
-    if _is(v, n, b"herr", 4): return MODE_HERR
-    if _is(v, n, b"completed", 9): return MODE_COMPLETED
-    if _is(v, n, b"top100", 6): return MODE_TOP100
-    if _is(v, n, b"top10", 5): return MODE_TOP10
-    if _is(v, n, b"renew", 5): return MODE_RENEW
-    if _is(v, n, b"syncs", 5): return MODE_SYNCS
-    if _is(v, n, b"version", 7): return MODE_VERSION
-    if _is(v, n, b"everything", 10): return MODE_EVERYTHING
-    if _is(v, n, b"statedump", 9): return MODE_STATEDUMP
-    if _is(v, n, b"fulllog", 7): return MODE_FULLLOG
-    if _is(v, n, b"woodpeckers", 11): return MODE_WOODPECKERS
+    if name_is(v, n, b"peer", 4): return MODE_PEER
+    if name_is(v, n, b"conn", 4): return MODE_CONN
+    if name_is(v, n, b"scrp", 4): return MODE_SCRP
+    if name_is(v, n, b"udp4", 4): return MODE_UDP4
+    if name_is(v, n, b"tcp4", 4): return MODE_TCP4
+    if name_is(v, n, b"busy", 4): return MODE_BUSY
+    if name_is(v, n, b"torr", 4): return MODE_TORR
+    if name_is(v, n, b"fscr", 4): return MODE_FSCR
+    if name_is(v, n, b"s24s", 4): return MODE_S24S
+    if name_is(v, n, b"tpbs", 4): return MODE_TPBS
+    if name_is(v, n, b"herr", 4): return MODE_HERR
+    if name_is(v, n, b"completed", 9): return MODE_COMPLETED
+    if name_is(v, n, b"top100", 6): return MODE_TOP100
+    if name_is(v, n, b"top10", 5): return MODE_TOP10
+    if name_is(v, n, b"renew", 5): return MODE_RENEW
+    if name_is(v, n, b"syncs", 5): return MODE_SYNCS
+    if name_is(v, n, b"version", 7): return MODE_VERSION
+    if name_is(v, n, b"everything", 10): return MODE_EVERYTHING
+    if name_is(v, n, b"statedump", 9): return MODE_STATEDUMP
+    if name_is(v, n, b"fulllog", 7): return MODE_FULLLOG
+    if name_is(v, n, b"woodpeckers", 11): return MODE_WOODPECKERS
     # WANT_LOG_NUMWANT is a build switch of the original (Debian: off, so
     # 400); features are runtime here (DESIGN.md point 1) and this one costs
     # 201 counters, so it is always on.
-    if _is(v, n, b"numwants", 8): return MODE_NUMWANTS
-    if _is(v, n, b"prometheus", 10): return MODE_PROMETHEUS
+    if name_is(v, n, b"numwants", 8): return MODE_NUMWANTS
+    if name_is(v, n, b"prometheus", 10): return MODE_PROMETHEUS
     return 0
 
 
 cdef int _stats_format(const uint8_t *v, ssize_t n) noexcept nogil:
-    if _is(v, n, b"bin", 3): return FORMAT_BIN
-    if _is(v, n, b"ben", 3): return FORMAT_BEN
-    if _is(v, n, b"url", 3): return FORMAT_URL
-    if _is(v, n, b"txt", 3): return FORMAT_TXT
-    if _is(v, n, b"txtp", 4): return FORMAT_TXTP
+    if name_is(v, n, b"bin", 3): return FORMAT_BIN
+    if name_is(v, n, b"ben", 3): return FORMAT_BEN
+    if name_is(v, n, b"url", 3): return FORMAT_URL
+    if name_is(v, n, b"txt", 3): return FORMAT_TXT
+    if name_is(v, n, b"txtp", 4): return FORMAT_TXTP
     return 0
 
 
-cdef inline uint8_t *put_cstr(uint8_t *p, const char *text) noexcept nogil:
-    """A NUL-terminated literal (the long fixed texts of everything and
-    prometheus, where counting bytes by hand would be error-prone)."""
-    cdef size_t n = strlen(text)
-    memcpy(p, text, n)
-    return p + n
+cdef enum:
+    STATS_KEY_MODE = 1
+    STATS_KEY_FORMAT = 2
+    STATS_KEY_INFO_HASH = 3
+
+
+cdef int _stats_key(const uint8_t *name, ssize_t n) noexcept nogil:
+    if name_is(name, n, b"mode", 4): return STATS_KEY_MODE
+    if name_is(name, n, b"format", 6): return STATS_KEY_FORMAT
+    if name_is(name, n, b"info_hash", 9): return STATS_KEY_INFO_HASH
+    return 0
 
 
 cdef bint may_stat(ot_server *s, const uint8_t *addr16) noexcept nogil:
@@ -104,32 +109,28 @@ cdef ot_span stats_respond(ot_server *s, ot_conn *c, const uint8_t *req, size_t 
     first, as in the original: a stranger learns nothing, not even 400."""
     cdef uint8_t *buf = s.scratch
     cdef int fmt = FORMAT_NONE
-    cdef ssize_t klen, vlen
+    cdef ssize_t vlen
+    cdef int key
     s.ctr.stats_requests[addr_family(c.addr)] += 1
     if not may_stat(s, c.addr):
         return http_error(s, out, HTTPERR_403_IP)
     while True:
-        klen = scan_param_name(&p, buf)
-        if klen == -2:
+        key = query_next(&p, buf, _stats_key)
+        if key == QUERY_END:
             break
-        if klen == -1:
+        if key == QUERY_ERROR or key == STATS_KEY_INFO_HASH:
+            # info_hash: a client using the stats URL as its announce URL;
+            # stop it cheaply, before it triggers a heavy mode (SPEC.md §14.4).
             return http_error(s, out, HTTPERR_400_PARAM)
-        if _is(buf, klen, b"mode", 4):
-            vlen = scan_urlencoded(&p, buf, SCAN_VALUE)
+        vlen = scan_urlencoded(&p, buf, SCAN_VALUE)
+        if key == STATS_KEY_MODE:
             mode = _stats_mode(buf, vlen) if vlen > 0 else 0
             if mode == 0:
                 return http_error(s, out, HTTPERR_400_PARAM)
-        elif _is(buf, klen, b"format", 6):
-            vlen = scan_urlencoded(&p, buf, SCAN_VALUE)
+        else:
             fmt = _stats_format(buf, vlen) if vlen > 0 else 0
             if fmt == 0:
                 return http_error(s, out, HTTPERR_400_PARAM)
-        elif _is(buf, klen, b"info_hash", 9):
-            # A client using the stats URL as its announce URL: stop it
-            # cheaply, before it triggers a heavy mode (SPEC.md §14.4).
-            return http_error(s, out, HTTPERR_400_PARAM)
-        else:
-            skip_value(&p)
     return stats_mode_answer(s, c, req, n, mode, fmt, out)
 
 
@@ -221,7 +222,7 @@ cdef ot_span stats_mode_answer(ot_server *s, ot_conn *c, const uint8_t *req, siz
         return prometheus_answer(s, out)
     else:
         return stats_heavy(s, c, req, n, mode, fmt, out)
-    return http_ok(out, <size_t>(p - body), http10)
+    return http_ok(s, out, <size_t>(p - body), http10)
 
 
 cdef inline uint64_t _both(const uint64_t *per_family) noexcept nogil:

@@ -43,6 +43,45 @@ cdef inline uint8_t *put_blen(uint8_t *p, uint64_t n) noexcept nogil:
     return p + 1
 
 
+cdef inline uint8_t *put_cstr(uint8_t *p, const char *text) noexcept nogil:
+    """A NUL-terminated literal (the long fixed texts of everything and
+    prometheus, where counting bytes by hand would be error-prone)."""
+    cdef size_t n = strlen(text)
+    memcpy(p, text, n)
+    return p + n
+
+
+cdef const char *_HEX_UPPER = b"0123456789ABCDEF"
+cdef const char *_HEX_LOWER = b"0123456789abcdef"
+
+
+cdef inline uint8_t *put_hex_upper(uint8_t *p, const uint8_t *hash) noexcept nogil:
+    cdef int i
+    for i in range(OT_HASH_SIZE):
+        p[0] = _HEX_UPPER[hash[i] >> 4]
+        p[1] = _HEX_UPPER[hash[i] & 15]
+        p += 2
+    return p
+
+
+cdef uint8_t *put_url_hash(uint8_t *p, const uint8_t *hash) noexcept nogil:
+    """libowfat's fmt_urlencoded: letters, digits and $/.=~-_ stay, the rest
+    is %xx in lower case (the tpbs url format)."""
+    cdef int i
+    cdef uint8_t c
+    for i in range(OT_HASH_SIZE):
+        c = hash[i]
+        if (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122) or c in b"$/.=~-_":
+            p[0] = c
+            p += 1
+        else:
+            p[0] = 37
+            p[1] = _HEX_LOWER[c >> 4]
+            p[2] = _HEX_LOWER[c & 15]
+            p += 3
+    return p
+
+
 cdef inline uint8_t *put_be32(uint8_t *p, uint32_t v) noexcept nogil:
     ot_store_be32(p, v)
     return p + 4
