@@ -1,17 +1,24 @@
 # cython: language_level=3
-# The one extension module: component bodies in dependency order.
-include "store.pyx"
-include "address.pyx"
-include "writers.pyx"
-include "access.pyx"
-include "ratelimit.pyx"
-include "tracker.pyx"
-include "httpparse.pyx"
-include "http.pyx"
-include "udp.pyx"
-include "livesync.pyx"
-include "stats.pyx"
-include "bulk.pyx"
-include "metrics.pyx"
-include "loop.pyx"
-include "api.pyx"
+# The one extension module. Components in dependency order: each uses only
+# what comes before it (tests/test_sourcecode.py checks this).
+include "store.pyx"          # torrents and peers, ageing, the memory budget
+include "address.pyx"        # 16-byte addresses, text, loopback
+include "writers.pyx"        # bencode and BEP 15 bodies, byte writers
+include "access.pyx"         # access lists, blessed networks
+include "ratelimit.pyx"      # per-address token buckets, modest full scrapes
+include "livesync.pyx"       # live sync: records queued and sent
+include "tracker.pyx"        # announce and stop, shared by HTTP, UDP and live sync
+include "livesync_in.pyx"    # live sync: datagrams received and applied
+include "udp.pyx"            # BEP 15 requests and connection ids
+include "httpparse.pyx"      # HTTP framing, query scanner, headers
+include "bulk.pyx"           # large answers built in slices, and their scheduling
+include "top.pyx"            # top10 / top100
+include "s24s.pyx"           # peers per network
+include "http.pyx"           # HTTP answers: headers, errors, announce, scrape, full scrape
+include "metrics.pyx"        # Prometheus
+include "stats.pyx"          # /stats modes
+include "route.pyx"          # which handler answers an HTTP request
+include "loop.pyx"           # the epoll engine
+include "hashlists.pyx"      # access-list files parsed in C
+include "store_api.pyx"      # the Store class
+include "server.pyx"         # the Server class

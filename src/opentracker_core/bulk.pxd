@@ -1,11 +1,11 @@
 # Large answers built in slices between loop turns, so announces keep flowing
 # while they grow; sent with a Content-Length once complete, as the original
-# does: the full scrape, tpbs and statedump (bulk.pyx), and the stats modes
-# that walk every torrent or peer, top10/top100 and s24s (stats.pyx).
+# does: the full scrape, tpbs and statedump (bulk.pyx), and the stats walks
+# over every torrent or peer, top10/top100 (top.pyx) and s24s (s24s.pyx).
 #
-# The loop calls bulk_slice() once per turn for every answer under
-# construction; it returns True when the body is complete (len == 0 then
-# means "answer 500"), and bulk_finish_header() puts the header in front.
+# The loop calls bulk_step() once per turn: it builds one slice of the
+# answer at the head of the line and hands back a finished one (len == 0
+# then means "answer 500"); http_bulk_head() puts the header in front.
 #
 # While an answer is built its memory counts against tracker.memory_limit
 # (in ot_store.mem_other): a build that would take the core past its budget
@@ -20,8 +20,7 @@ cdef enum:
     BULK_FULLSCRAPE = 1       # bencoded, ascending info_hash
     BULK_TPBS = 2             # full scrape in ot_bulk.format
     BULK_STATEDUMP = 3        # <HEX>:<base>:<downloaded> lines
-    BULK_TOP = 4              # top10/top100: the leaders kept in ot_bulk.aux
-    BULK_S24S = 5             # peers per network: gather keys, sort, count
+    BULK_WALK = 4             # a stats walk with its own slice (ot_bulk.ops): top10/100, s24s
 
     # Torrents formatted per slice by default (ot_server.bulk_slice), and the
     # staging room for one batch before compression: an entry is at most 124
@@ -38,10 +37,22 @@ cdef enum:
     OT_S24S_PEERS_PER_SLICE_TORRENT = 128
     OT_S24S_KEYS_PER_SLICE_TORRENT = 512
 
+cdef struct ot_server
+cdef struct ot_bulk
+
+
+cdef struct ot_bulk_ops:
+    # A walk that is not a list of torrents (top.pyx, s24s.pyx): its slice,
+    # and how its working state (ot_bulk.aux) is freed and counted.
+    bint (*slice)(ot_server *s, ot_bulk *b) noexcept nogil
+    void (*aux_free)(void *aux) noexcept nogil
+    size_t (*aux_memory)(const void *aux) noexcept nogil
+
+
 cdef struct ot_bulk:
     int32_t fd
     uint8_t kind
-    uint8_t format            # BULK_TPBS: FORMAT_*; BULK_TOP: 10 or 100
+    uint8_t format            # BULK_TPBS: FORMAT_*; top10/top100: 10 or 100
     uint8_t gzip
     uint8_t has_cursor
     uint8_t cursor[20]        # the last hash walked; the walk resumes after it
@@ -49,7 +60,8 @@ cdef struct ot_bulk:
     size_t len
     size_t cap
     z_stream zs
-    void *aux                 # BULK_TOP / BULK_S24S working state, freed by bulk_free
+    const ot_bulk_ops *ops    # BULK_WALK: the walk's slice and state
+    void *aux                 # BULK_WALK: the walk's working state, freed by bulk_free
     ot_store *store           # whose memory budget the answer counts against, while it is built:
     size_t accounted          # the bytes it has added to store.mem_other
     ot_bulk *next

@@ -110,7 +110,8 @@ cdef void bulk_free(ot_bulk *b) noexcept nogil:
         return
     if b.gzip:
         deflateEnd(&b.zs)
-    bulk_aux_free(b.kind, b.aux)
+    if b.aux != NULL:
+        b.ops.aux_free(b.aux)
     b.store.mem_other -= b.accounted
     ot_free(b.data)
     ot_free(b)
@@ -120,37 +121,40 @@ cdef size_t bulk_memory(const ot_bulk *b) noexcept nogil:
     """Bytes this answer holds now: buffer, working state, and zlib's own
     state (zlib.h: (1 << (windowBits + 2)) + (1 << (memLevel + 9)), here
     windowBits 15 and memLevel 8)."""
-    cdef size_t n = sizeof(ot_bulk) + b.cap + bulk_aux_memory(b.kind, b.aux)
+    cdef size_t n = sizeof(ot_bulk) + b.cap + (b.ops.aux_memory(b.aux) if b.aux != NULL else 0)
     if b.gzip:
         n += _ZLIB_STATE
     return n
 
 
-cdef ot_span bulk_begin(ot_server *s, ot_conn *c, int kind, int fmt, bint gzip, void *aux,
-                        uint8_t *out) noexcept nogil:
+cdef int bulk_begin(ot_server *s, ot_conn *c, int kind, int fmt, bint gzip, const ot_bulk_ops *ops,
+                    void *aux) noexcept nogil:
     """Take the connection over for a large answer; the loop builds it a
     slice per turn (bulk_step) and sends it when complete. `aux` (owned from
-    here on, freed with the answer) is the working state of BULK_TOP and
-    BULK_S24S. Returns an empty span, or a 500 when memory is short or the
-    memory budget would be exceeded."""
+    here on, freed with the answer by ops.aux_free) is a BULK_WALK's working
+    state. Returns 0, or -1 when memory is short or the memory budget would
+    be exceeded (the caller answers 500)."""
     cdef ot_bulk *b
     if _over_budget(s.store, sizeof(ot_bulk) + _BULK_FIRST + (_ZLIB_STATE if gzip else 0)):
-        bulk_aux_free(kind, aux)
-        return http_error(s, out, HTTPERR_500)
+        if aux != NULL:
+            ops.aux_free(aux)
+        return -1
     b = <ot_bulk *>ot_malloc(sizeof(ot_bulk))
     if b == NULL:
-        bulk_aux_free(kind, aux)
-        return http_error(s, out, HTTPERR_500)
+        if aux != NULL:
+            ops.aux_free(aux)
+        return -1
     memset(b, 0, sizeof(ot_bulk))
     b.fd = c.fd
     b.kind = <uint8_t>kind
     b.format = <uint8_t>fmt
+    b.ops = ops
     b.aux = aux
     b.store = s.store
     b.data = <uint8_t *>ot_malloc(_BULK_FIRST)
     if b.data == NULL:
         bulk_free(b)
-        return http_error(s, out, HTTPERR_500)
+        return -1
     b.cap = _BULK_FIRST
     b.len = OT_HTTP_HEAD_ROOM
     if gzip:
@@ -160,17 +164,17 @@ cdef ot_span bulk_begin(ot_server *s, ot_conn *c, int kind, int fmt, bint gzip, 
         # waiting behind it) stays short.
         if deflateInit2(&b.zs, Z_BEST_SPEED, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK:
             bulk_free(b)
-            return http_error(s, out, HTTPERR_500)
+            return -1
         b.gzip = 1
     bulk_account(b)
     if _bencoded(b) and not bulk_append(b, <const uint8_t *>b"d5:filesd", 9, False):
         bulk_free(b)
-        return http_error(s, out, HTTPERR_500)
+        return -1
     c.bulk = b
     c.state = OT_CONN_BUILDING
     b.next = s.bulk_head
     s.bulk_head = b
-    return ot_span(0, 0)
+    return 0
 
 
 cdef inline bint _bencoded(const ot_bulk *b) noexcept nogil:
@@ -182,10 +186,8 @@ cdef bint bulk_slice(ot_server *s, ot_bulk *b, uint8_t *stage) noexcept nogil:
     body is then complete (trailer and gzip end included), or b.len is 0
     when memory ran out (the caller answers 500)."""
     cdef bint done
-    if b.kind == BULK_TOP:
-        done = top_slice(s, b)
-    elif b.kind == BULK_S24S:
-        done = s24s_slice(s, b)
+    if b.kind == BULK_WALK:
+        done = b.ops.slice(s, b)
     else:
         done = _scrape_slice(s, b, stage)
     bulk_account(b)
@@ -224,3 +226,36 @@ cdef bint _scrape_slice(ot_server *s, ot_bulk *b, uint8_t *stage) noexcept nogil
     return t == NULL
 
 
+# ---------------------------------------------------------------- scheduling
+
+cdef void bulk_detach(ot_server *s, ot_bulk *b) noexcept nogil:
+    cdef ot_bulk **pp = &s.bulk_head
+    while pp[0] != NULL:
+        if pp[0] == b:
+            pp[0] = b.next
+            b.next = NULL
+            return
+        pp = &pp[0].next
+
+
+cdef ot_bulk *bulk_step(ot_server *s) noexcept nogil:
+    """One slice of one answer under construction per loop turn, taking the
+    answers in turn: however many full scrapes are being built, an announce
+    waits behind at most one slice. Returns a finished answer, out of the
+    line, for the loop to send (b.len == 0: answer 500), or NULL."""
+    cdef ot_bulk *b = s.bulk_head
+    cdef ot_bulk *last
+    if b == NULL:
+        return NULL
+    if not bulk_slice(s, b, s.bulk_stage):
+        # Not done: to the back of the line.
+        if b.next != NULL:
+            s.bulk_head = b.next
+            last = b.next
+            while last.next != NULL:
+                last = last.next
+            last.next = b
+            b.next = NULL
+        return NULL
+    bulk_detach(s, b)
+    return b

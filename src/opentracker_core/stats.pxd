@@ -47,3 +47,37 @@ cdef struct ot_counters:
     # the query is parsed, before the info_hash check (the original's
     # WANT_LOG_NUMWANT; mode=numwants). Incremented in http_announce.
     uint64_t numwants[201]
+
+
+# /stats modes and tpbs formats (stats.pyx parses them; bulk.pyx writes tpbs).
+cdef enum:
+    MODE_PEER = 1
+    MODE_TORR
+    MODE_CONN
+    MODE_SCRP
+    MODE_UDP4
+    MODE_TCP4
+    MODE_BUSY
+    MODE_FSCR
+    MODE_S24S
+    MODE_TPBS
+    MODE_HERR
+    MODE_COMPLETED
+    MODE_TOP100
+    MODE_TOP10
+    MODE_RENEW
+    MODE_SYNCS
+    MODE_VERSION
+    MODE_EVERYTHING
+    MODE_STATEDUMP
+    MODE_FULLLOG
+    MODE_WOODPECKERS
+    MODE_NUMWANTS
+    MODE_PROMETHEUS
+
+    FORMAT_NONE = 0
+    FORMAT_BIN
+    FORMAT_BEN
+    FORMAT_URL
+    FORMAT_TXT
+    FORMAT_TXTP

@@ -10,6 +10,8 @@ cdef extern from "<errno.h>" nogil:
         EAGAIN
         EWOULDBLOCK
         EINTR
+        EBADF
+        ENOENT
         EMFILE
         ENFILE
         ENOBUFS

@@ -1,13 +1,14 @@
-# Python-visible API over the store and writers: for tests, tools and the
-# Python shell (state loading, dumps). The server's request path calls the
-# cdef functions directly and never comes through here.
+# The Python face of the store: the Store class (the shell's state loading
+# and dumps, tests and tools), the constants the shell reads, and the core's
+# allocation counters. Its request-shaped methods go through the tracker
+# functions the loop's handlers call once a request is parsed (tracker.pyx)
+# and the same reply writers.
 
 import os as _os
 import socket as _socket
 
 from libc.stdint cimport int64_t
-from libc.string cimport memcpy, memcmp, memset
-from libc.stdlib cimport qsort
+from libc.string cimport memcpy, memset
 
 
 class StoreFullError(Exception):
@@ -52,6 +53,7 @@ cdef class Store:
     Replies are returned as the bytes the tracker would put on the wire.
     """
     cdef ot_store *st
+    cdef ot_server *_tracker
     cdef int64_t _now
     cdef readonly dict last_outcome
 
@@ -70,8 +72,23 @@ cdef class Store:
         self.now = int(time.time()) if now is None else now
 
     def __dealloc__(self):
+        ot_free(self._tracker)
         store_free(self.st)
         self.st = NULL
+
+    cdef ot_server *_tracker_of(self) except NULL:
+        """The tracker the request-shaped methods go through: open access,
+        no cluster, counters of its own. Made on first use, so the Store of
+        a Server never carries one."""
+        if self._tracker == NULL:
+            self._tracker = <ot_server *>ot_malloc(sizeof(ot_server))
+            if self._tracker == NULL:
+                raise MemoryError()
+            memset(self._tracker, 0, sizeof(ot_server))
+            self._tracker.store = self.st
+            self._tracker.access.mode = OT_ACCESS_OPEN
+            self._tracker.sync.in_fd = self._tracker.sync.out_fd = -1
+        return self._tracker
 
     property now:
         def __get__(self):
@@ -98,7 +115,7 @@ cdef class Store:
         cdef int rc
         _pack_peer(ip, port, &peer)
         peer.flags = (PEER_FLAG_SEEDING if seeder else 0) | (PEER_FLAG_COMPLETED if completed else 0)
-        rc = store_announce(self.st, h, &peer, &res)
+        rc = tracker_announce(self._tracker_of(), h, &peer, NULL, &res)
         if rc == OT_REFUSED_MEMORY:
             raise StoreFullError("memory limit reached")
         if rc == OT_NOMEM:
@@ -128,7 +145,7 @@ cdef class Store:
         cdef uint8_t buf[256]
         cdef ot_peer_in peer
         _pack_peer(ip, port, &peer)
-        cdef ot_torrent *t = store_stop(self.st, _hash_ptr(info_hash), &peer)
+        cdef ot_torrent *t = tracker_stop(self._tracker_of(), _hash_ptr(info_hash), &peer)
         return (<char *>buf)[:write_http_stopped(buf, t, &self.st.rng)]
 
     def scrape_http(self, hashes):
@@ -148,7 +165,7 @@ cdef class Store:
         cdef ot_torrent *t
         if event == 3:
             _pack_peer(ip, port, &peer)
-            t = store_stop(self.st, _hash_ptr(info_hash), &peer)
+            t = tracker_stop(self._tracker_of(), _hash_ptr(info_hash), &peer)
             return (<char *>buf)[:write_udp_announce(buf, transaction_id, t, peer.family, 0, &self.st.rng)]
         t = self._announce(info_hash, ip, port, seeder, event == 1)
         _pack_peer(ip, port, &peer)
@@ -280,118 +297,6 @@ MAX_REDIRECT_URL = OT_REDIRECT_MAX
 LIVESYNC_SEND_INTERVAL = OT_SYNC_MAX_AGE
 
 
-def _bench_announce_loop(Store store, uint32_t torrents, uint32_t peers, uint64_t announces,
-                         bint write_reply=True):
-    """Benchmark helper: `announces` HTTP announces spread over `torrents`
-    torrents and `peers` distinct IPv4 peers, run by a C loop without the GIL
-    (hash and peer chosen by a PRNG, reply body written unless disabled).
-    Returns the elapsed seconds."""
-    cdef ot_peer_in peer
-    cdef ot_announce_result res
-    cdef uint8_t hash[20]
-    cdef uint8_t buf[OT_ANNOUNCE_BODY_MAX]
-    cdef ot_rng pick
-    cdef uint64_t i, r
-    cdef uint32_t t, n, k
-    cdef ot_store *st = store.st
-    cdef double started, elapsed
-    import time
-    if torrents == 0 or peers == 0:
-        raise ValueError("torrents and peers must be positive")
-    pick.state = 12345
-    started = time.perf_counter()
-    with nogil:
-        for i in range(announces):
-            t = rng_next(&pick) % torrents
-            n = rng_next(&pick) % peers
-            # A torrent's hash is a function of its number, spread over buckets.
-            r = (<uint64_t>t + 1) * 0x9E3779B97F4A7C15ULL
-            for k in range(20):
-                hash[k] = <uint8_t>(r >> ((k % 8) * 8)) ^ <uint8_t>(k * 31 + t)
-            peer.family = OT_FAMILY_V4
-            peer.key[0] = 10
-            peer.key[1] = <uint8_t>(n >> 16)
-            peer.key[2] = <uint8_t>(n >> 8)
-            peer.key[3] = <uint8_t>n
-            peer.key[4] = 0x1A
-            peer.key[5] = 0xE1
-            peer.flags = PEER_FLAG_SEEDING if (n & 3) == 0 else 0
-            peer.from_sync = 0
-            if store_announce(st, hash, &peer, &res) == OT_OK and write_reply:
-                write_http_announce(buf, res.torrent, OT_NUMWANT_DEFAULT, &st.rng)
-    elapsed = time.perf_counter() - started
-    return elapsed
-
-
-cdef int _cmp_hash(const void *a, const void *b) noexcept nogil:
-    return memcmp(a, b, OT_HASH_SIZE)
-
-
-cdef size_t _radix_sort_hashes(const uint8_t *src, uint8_t *dst, size_t n, uint32_t *counts) noexcept nogil:
-    """Sort n hashes from src into dst and drop repeats; returns how many
-    remain. Hashes are near-uniform, so one counting pass over the first two
-    bytes leaves tiny buckets that insertion sort finishes: linear time, where
-    qsort of a million 20-byte records takes a quarter of a second."""
-    cdef size_t i, j, start, end, out = 0
-    cdef uint32_t b, total = 0, c
-    cdef uint8_t tmp[20]
-    memset(counts, 0, 65537 * sizeof(uint32_t))
-    for i in range(n):
-        counts[((<uint32_t>src[i * OT_HASH_SIZE]) << 8 | src[i * OT_HASH_SIZE + 1]) + 1] += 1
-    for b in range(65536):
-        total += counts[b + 1]
-        counts[b + 1] = total
-    # counts[b] is now where bucket b starts
-    for i in range(n):
-        b = (<uint32_t>src[i * OT_HASH_SIZE]) << 8 | src[i * OT_HASH_SIZE + 1]
-        memcpy(dst + counts[b] * OT_HASH_SIZE, src + i * OT_HASH_SIZE, OT_HASH_SIZE)
-        counts[b] += 1
-    # counts[b] is now where bucket b ends; insertion-sort each bucket (qsort
-    # for a crowded one, so a list of look-alike hashes cannot go quadratic)
-    start = 0
-    for b in range(65536):
-        end = counts[b]
-        if end - start > 32:
-            qsort(dst + start * OT_HASH_SIZE, end - start, OT_HASH_SIZE, _cmp_hash)
-            start = end
-            continue
-        for i in range(start + 1, end):
-            memcpy(tmp, dst + i * OT_HASH_SIZE, OT_HASH_SIZE)
-            j = i
-            while j > start and memcmp(dst + (j - 1) * OT_HASH_SIZE, tmp, OT_HASH_SIZE) > 0:
-                memcpy(dst + j * OT_HASH_SIZE, dst + (j - 1) * OT_HASH_SIZE, OT_HASH_SIZE)
-                j -= 1
-            memcpy(dst + j * OT_HASH_SIZE, tmp, OT_HASH_SIZE)
-        start = end
-    for i in range(n):
-        if out == 0 or memcmp(dst + (out - 1) * OT_HASH_SIZE, dst + i * OT_HASH_SIZE, OT_HASH_SIZE) != 0:
-            if out != i:
-                memcpy(dst + out * OT_HASH_SIZE, dst + i * OT_HASH_SIZE, OT_HASH_SIZE)
-            out += 1
-    return out
-
-
-def sort_hashes(bytes blob):
-    """Sort 20-byte hashes and drop repeats: an access list as the core
-    wants it (a million hashes in a few tens of milliseconds)."""
-    cdef size_t n = len(blob) // OT_HASH_SIZE, out
-    cdef bytearray buf
-    cdef uint32_t *counts
-    if len(blob) % OT_HASH_SIZE:
-        raise ValueError("not a multiple of 20 bytes")
-    buf = bytearray(len(blob))
-    counts = <uint32_t *>ot_malloc(65537 * sizeof(uint32_t))
-    if counts == NULL:
-        raise MemoryError()
-    cdef const uint8_t *src = <const uint8_t *><const char *>blob
-    cdef uint8_t *dst = <uint8_t *><char *>buf
-    with nogil:
-        out = _radix_sort_hashes(src, dst, n, counts)
-    ot_free(counts)
-    del buf[out * OT_HASH_SIZE:]
-    return bytes(buf)
-
-
 def _statedump_of(Store store):
     """(bytes, count): every torrent as `<HEX>:<base>:<downloaded>\\n` in
     ascending info_hash order, formatted in C (a million torrents take a
@@ -409,54 +314,6 @@ def _statedump_of(Store store):
             count += 1
             t = store_next(st, t.hash)
     return bytes(out[:p - base]), count
-
-
-def parse_hash_lines(bytes data):
-    """Parse an access-list file (SPEC.md §7.1) in C: (sorted distinct
-    hashes, non-blank lines, skipped lines). A line counts when it starts
-    with exactly 40 hex digits followed by a non-hex byte or its end; '#'
-    lines are comments; other non-blank lines are skipped."""
-    cdef const uint8_t *p = <const uint8_t *><const char *>data
-    cdef size_t n = len(data), i = 0, start, end, k, count = 0, lines = 0, skipped = 0
-    cdef bytearray out = bytearray((n // 41 + 1) * OT_HASH_SIZE)
-    cdef uint8_t *o = <uint8_t *><char *>out
-    cdef int hi, lo
-    cdef bint ok, blank
-    with nogil:
-        while i < n:
-            start = i
-            while i < n and p[i] != 10:
-                i += 1
-            end = i
-            i += 1
-            blank = True
-            for k in range(start, end):
-                if p[k] not in b" \t\r\v\f":
-                    blank = False
-                    break
-            if blank:
-                continue
-            lines += 1
-            ok = end - start >= 40
-            if ok:
-                for k in range(20):
-                    hi = _hexval(p[start + 2 * k])
-                    lo = _hexval(p[start + 2 * k + 1])
-                    if hi < 0 or lo < 0:
-                        ok = False
-                        break
-                    o[count * OT_HASH_SIZE + k] = <uint8_t>((hi << 4) | lo)
-                if ok and end - start > 40 and _hexval(p[start + 40]) >= 0:
-                    ok = False
-            if ok:
-                count += 1
-            else:
-                k = start
-                while k < end and (p[k] == 32 or p[k] == 9):
-                    k += 1
-                if k == end or p[k] != 35:  # '#': a comment
-                    skipped += 1
-    return sort_hashes(bytes(out[:count * OT_HASH_SIZE])), lines, skipped
 
 
 def allocation_counts():

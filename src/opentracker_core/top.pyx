@@ -1,0 +1,95 @@
+# top10 / top100 (SPEC.md §8): the torrents with the most peers and the most
+# seeders, walked a slice at a time as a large answer (bulk.pyx).
+
+from libc.string cimport memcpy, memmove, memset
+
+
+cdef struct ot_toprec:
+    uint32_t val
+    uint8_t hash[20]
+
+
+cdef struct ot_topstate:
+    ot_toprec peers[100]
+    ot_toprec seeds[100]
+
+
+cdef void _top_insert(ot_toprec *top, int amount, uint32_t val, const uint8_t *hash) noexcept nogil:
+    """The original's insertion: the list is kept highest first, a newcomer
+    goes after those with the same count (so ties keep the lower hash) and
+    the last one drops off."""
+    cdef int idx = amount - 1
+    while idx >= 0 and val > top[idx].val:
+        idx -= 1
+    idx += 1
+    if idx < amount:
+        memmove(&top[idx + 1], &top[idx], (amount - 1 - idx) * sizeof(ot_toprec))
+        top[idx].val = val
+        memcpy(top[idx].hash, hash, OT_HASH_SIZE)
+
+
+cdef uint8_t *_top_section(uint8_t *p, const char *title, size_t tn, int amount,
+                           const ot_toprec *top) noexcept nogil:
+    cdef int i
+    p = put_raw(p, b"Top ", 4)
+    p = put_uint(p, amount)
+    p = put_raw(p, title, tn)
+    for i in range(amount):
+        if top[i].val:
+            p[0] = 9
+            p = put_uint(p + 1, top[i].val)
+            p[0] = 9
+            p = put_hex_upper(p + 1, top[i].hash)
+            p[0] = 10
+            p += 1
+    return p
+
+
+cdef bint top_slice(ot_server *s, ot_bulk *b) noexcept nogil:
+    """The next slice of torrents into the leader lists; at the end,
+    `Top N torrents by peers:` then `by seeds:` (SPEC.md §8), zero counts
+    left out: at most 2 * (30 + 100 * 53) bytes, well inside the stage."""
+    cdef ot_topstate *st = <ot_topstate *>b.aux
+    cdef int amount = b.format
+    cdef ot_torrent *t = store_next(s.store, b.cursor if b.has_cursor else NULL)
+    cdef uint32_t n = 0
+    cdef uint8_t *p
+    while t != NULL and n < s.bulk_slice:
+        _top_insert(st.peers, amount, ot_torrent_peers(t), t.hash)
+        _top_insert(st.seeds, amount, ot_torrent_seeders(t), t.hash)
+        memcpy(b.cursor, t.hash, OT_HASH_SIZE)
+        b.has_cursor = 1
+        n += 1
+        t = store_next(s.store, t.hash)
+    if t != NULL:
+        return False
+    p = _top_section(s.bulk_stage, b" torrents by peers:\n", 20, amount, st.peers)
+    p = _top_section(p, b" torrents by seeds:\n", 20, amount, st.seeds)
+    if not bulk_append(b, s.bulk_stage, <size_t>(p - s.bulk_stage), True):
+        b.len = 0
+    return True
+
+
+
+
+cdef void _top_aux_free(void *aux) noexcept nogil:
+    ot_free(aux)
+
+
+cdef size_t _top_aux_memory(const void *aux) noexcept nogil:
+    return sizeof(ot_topstate)
+
+
+cdef ot_bulk_ops TOP_OPS
+TOP_OPS.slice = top_slice
+TOP_OPS.aux_free = _top_aux_free
+TOP_OPS.aux_memory = _top_aux_memory
+
+
+cdef int top_begin(ot_server *s, ot_conn *c, int amount) noexcept nogil:
+    """Start a top10 (amount 10) or top100 answer; 0, or -1 for a 500."""
+    cdef void *aux = ot_malloc(sizeof(ot_topstate))
+    if aux == NULL:
+        return -1
+    memset(aux, 0, sizeof(ot_topstate))
+    return bulk_begin(s, c, BULK_WALK, amount, False, &TOP_OPS, aux)
