@@ -25,6 +25,13 @@ fail() { failures+=("$1"); }
 mkdir -p "$CACHE"
 step host-deps bash "$XB_DIR/host-deps.sh" $targets
 step sysroots bash "$XB_DIR/sysroot.sh" $targets
+# The emulated router (musl userland, .ipk installed, network tests, memory)
+# for OT_XBUILD_ROUTER's targets (default: all the run's targets).
+router_targets=${OT_XBUILD_ROUTER-$targets}
+on_router() { case " $router_targets " in *" $1 "*) return 0 ;; esac; return 1; }
+if [ -n "${router_targets// /}" ]; then
+    step muslroot bash "$XB_DIR/muslroot.sh" $router_targets || die "musl userland failed"
+fi
 rm -rf "$OUT"
 mkdir -p "$OUT/results" "$OUT/logs" "$OUT/ipk"
 step build "$VENV/bin/python" "$XB_DIR/build.py" $targets || { cat "$OUT/logs/build.log"; die "build failed"; }
@@ -94,6 +101,25 @@ EOF
     echo "native-order mutant: $(tail -1 "$m/bad.txt")"
 }
 
+# The package must fail on the emulated router when it is broken in a way
+# only the router's userland shows: a launcher importing a module that
+# python3-light lacks (Debian's full Python has it, so the glibc tests pass).
+router_mutant() {
+    local t=$1 ipk mut
+    target_load "$t"
+    ipk=$(ls "$OUT"/ipk/*_"$T_OWRT".ipk)
+    mkdir -p "$OUT/mutant-ipk"
+    mut=$OUT/mutant-ipk/$(basename "$ipk")
+    "$VENV/bin/python" "$XB_DIR/mutantipk.py" "$ipk" "$mut"
+    if bash "$XB_DIR/router.sh" "$t" --ipk "$mut" --smoke-only --name "$t-mutant"; then
+        echo "router.sh PASSES a package whose launcher imports logging (not in python3-light): it catches nothing"
+        return 1
+    fi
+    grep -q "No module named 'logging'" "$OUT/router-$t-mutant/ours.stderr" \
+        || { echo "the mutant failed, but not for its missing module"; return 1; }
+    echo "mutant (launcher imports logging): refused on the emulated router: No module named 'logging'"
+}
+
 for t in $targets; do
     step "tests-$t" bash "$XB_DIR/test-qemu.sh" "$t" || fail "tests-$t"
     if [ "$t" = "${targets%% *}" ]; then
@@ -111,6 +137,14 @@ for t in $targets; do
         sum=$(sha256sum < "$ipk")
         OT_XBUILD_QUIET=0 bash "$XB_DIR/mkipk.sh" "$t" > /dev/null
         [ "$sum" = "$(sha256sum < "$ipk")" ] || { echo "ipk-$t: rebuild gave other bytes"; fail "ipk-$t-reproducible"; }
+        if on_router "$t"; then
+            step "router-$t" bash "$XB_DIR/router.sh" "$t" || fail "router-$t"
+            grep -E '^(so_imported|ours_|c_|py_base|net_|router_budget)' "$OUT/logs/router-$t.log" || true
+        fi
+        if on_router "$t" && [ "$t" = "${router_targets%% *}" ]; then
+            step router-mutant router_mutant "$t" || fail router-mutant
+            grep -E '^mutant' "$OUT/logs/router-mutant.log" || true
+        fi
     else
         fail "ipk-$t"
     fi
@@ -133,6 +167,28 @@ table=$OUT/results/table.md
             "$(mib "$(val "$t" core_bytes mem)")" "$(val "$t" bytes_per_peer mem)" "$(val "$t" bytes_per_torrent mem)" \
             "$(mib "$(val "$t" base_rss mem)")" "$(mib "$(val "$t" full_rss mem)")" "$(mib "$(val "$t" peak_rss mem)")" \
             "$(val "$t" mem_budget mem)"
+    done
+    echo
+    echo "On the emulated router (musl 1.2.5 + mallocng, CPython 3.11 python3-light, the .ipk installed and started by its init script; RSS = guest only, qemu excluded):"
+    echo
+    echo "| target | network tests (qemu, e2e incl.) | .ipk's .so imported | ours RSS base / full / peak | C original base / full / peak | B/peer (RSS) | B/peer (core) | python3-light base | budget |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    for t in $router_targets; do
+        r=router
+        peers=$(val "$t" ours_peers $r)
+        if [ -n "$(val "$t" c_full_rss $r)" ]; then
+            cc="$(mib "$(val "$t" c_base_rss $r)") / $(mib "$(val "$t" c_full_rss $r)") / $(mib "$(val "$t" c_peak_rss $r)") MiB"
+        else
+            cc="none (no Debian $t)"
+        fi
+        printf '| %s | %s passed, %s failed (%s, %ss) | %s | %s / %s / %s MiB | %s | %s | %s | %s MiB | %s |\n' "$t" \
+            "$(val "$t" net_passed $r)" "$(val "$t" net_failed $r)" "e2e $(val "$t" net_e2e $r)" "$(val "$t" net_seconds $r)" \
+            "$(val "$t" so_imported $r)" \
+            "$(mib "$(val "$t" ours_base_rss $r)")" "$(mib "$(val "$t" ours_full_rss $r)")" "$(mib "$(val "$t" ours_peak_rss $r)")" \
+            "$cc" \
+            "$( [ -n "$peers" ] && [ "$peers" -gt 0 ] && echo "scale=1; ($(val "$t" ours_full_rss $r) - $(val "$t" ours_base_rss $r)) / $peers" | bc || echo -)" \
+            "$( [ -n "$peers" ] && [ "$peers" -gt 0 ] && echo "scale=1; $(val "$t" core_peer_bytes $r) / $peers" | bc || echo -)" \
+            "$(mib "$(val "$t" py_base_rss $r)")" "$(val "$t" router_budget $r)"
     done
 } > "$table"
 echo

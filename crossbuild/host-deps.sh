@@ -13,7 +13,8 @@ targets=${*:-$ALL_TARGETS}
 CYTHON_PIN=${OT_XBUILD_CYTHON:-Cython==3.1.5}
 ZIG_PIN=${OT_XBUILD_ZIG:-ziglang==0.17.1}
 
-pkgs="qemu-user-static mmdebstrap binutils bc xz-utils busybox shellcheck gcc zlib1g-dev"
+# python3-libtorrent: the end-to-end test's clients (router.sh).
+pkgs="qemu-user-static mmdebstrap binutils bc xz-utils busybox shellcheck gcc zlib1g-dev python3-libtorrent"
 for t in $targets; do
     target_load "$t"
     pkgs+=" gcc-$T_GNU"

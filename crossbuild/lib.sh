@@ -43,16 +43,20 @@ debian_mirror() {
     echo "$m"
 }
 
-# apt_source_download PKG DIR: Debian source package files into DIR with a
-# private apt state (the host's sources and lists stay untouched).
+# apt_source_download PKG DIR [SUITE]: Debian source package files into DIR
+# with a private apt state per suite (the host's sources and lists stay
+# untouched). SUITE defaults to the host's release; musl comes from the next
+# one (trixie: 1.2.5, the musl OpenWrt 24.10 ships; bookworm has 1.2.3).
 apt_source_download() {
-    local pkg=$1 dir=$2 st=$CACHE/src/aptstate
+    local pkg=$1 dir=$2 suite=${3:-$(debian_suite)} st
+    st=$CACHE/src/aptstate-$suite
     mkdir -p "$st/lists/partial" "$st/archives/partial" "$dir"
     if [ ! -f "$st/sources.list" ]; then
-        echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) $(debian_suite) main" \
-            > "$st/sources.list"
-        apt-get -o APT::Sandbox::User=root -o Dir::Etc::SourceList="$st/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+        echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) $suite main" \
+            > "$st/sources.list.new"
+        apt-get -o APT::Sandbox::User=root -o Dir::Etc::SourceList="$st/sources.list.new" -o Dir::Etc::SourceParts=/dev/null \
             -o Dir::State::Lists="$st/lists" -o Dir::Cache::Archives="$st/archives" update -qq
+        mv "$st/sources.list.new" "$st/sources.list"
     fi
     (cd "$dir" && apt-get -o APT::Sandbox::User=root -o Dir::Etc::SourceList="$st/sources.list" -o Dir::Etc::SourceParts=/dev/null \
         -o Dir::State::Lists="$st/lists" -o Dir::Cache::Archives="$st/archives" \
@@ -99,4 +103,56 @@ make_testtree() {
     tar -C "$REPO" --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./dist \
         --exclude='*.so' --exclude=__pycache__ --exclude=.hypothesis --exclude=.pytest_cache \
         --exclude='*.egg-info' -cf - . | tar -C "$tt" -xf -
+}
+
+# ---------------------------------------------------------------- sources
+
+ZLIB_SRCS="adler32 crc32 deflate infback inffast inflate inftrees trees zutil compress uncompr gzclose gzlib gzread gzwrite"
+
+zlib_source() {
+    local d=$CACHE/src/zlib
+    if [ ! -f "$d/.ok" ]; then
+        rm -rf "$d"
+        apt_source_download zlib "$d"
+        tar -C "$d" -xf "$d"/zlib_*.orig.tar.*
+        mv "$d"/zlib-*/ "$d/tree"
+        touch "$d/.ok"
+    fi
+    ZLIB_TREE=$d/tree
+}
+
+# zlib_build DEST CC...: libz.a, libz.so.1 (soname and symbol versions as
+# zlib's own configure makes them) and the headers into DEST/{lib,include}.
+zlib_build() {
+    local dest=$1 obj f
+    shift
+    zlib_source
+    obj=$(mktemp -d)
+    for f in $ZLIB_SRCS; do
+        "$@" -c -w -O2 -fPIC -D_LARGEFILE64_SOURCE=1 -DHAVE_HIDDEN -I"$ZLIB_TREE" \
+            -o "$obj/$f.o" "$ZLIB_TREE/$f.c" &
+        # two compiles at a time: the machine has 2 cores shared with others
+        [ "$(jobs -rp | wc -l)" -lt 2 ] || wait -n
+    done
+    wait
+    mkdir -p "$dest/lib" "$dest/include"
+    "$@" -shared -Wl,-soname,libz.so.1 -Wl,--version-script,"$ZLIB_TREE/zlib.map" ${ZLIB_LDFLAGS:-} \
+        -o "$dest/lib/libz.so.1" "$obj"/*.o
+    ln -sf libz.so.1 "$dest/lib/libz.so"
+    rm -f "$dest/lib/libz.a"
+    ar rcs "$dest/lib/libz.a" "$obj"/*.o 2> /dev/null || true
+    cp "$ZLIB_TREE/zlib.h" "$ZLIB_TREE/zconf.h" "$dest/include/"
+    rm -rf "$obj"
+}
+
+# python_source: CPython 3.11 from Debian's source package, unpacked once
+# into $CACHE/src/python (the glibc mips build and the musl builds share it).
+python_source() {
+    local src=$CACHE/src/python
+    if [ ! -f "$src/.ok" ]; then
+        rm -rf "$src"
+        apt_source_download "python$PYVER" "$src"
+        tar -C "$src" -xf "$src"/python"$PYVER"_*.orig.tar.*
+        touch "$src/.ok"
+    fi
 }

@@ -4,7 +4,7 @@
 # control.tar.gz; numeric root ownership, sorted names, fixed mtimes, so the
 # same tree gives the same bytes), from the shipped musl build
 # ($OUT/musl-<target>/site) and crossbuild/openwrt/files, then check it.
-#   crossbuild/mkipk.sh TARGET        -> $OUT/ipk/opentracker_<ver>-<rel>_<arch>.ipk
+#   crossbuild/mkipk.sh TARGET        -> $OUT/ipk/opentracker-py_<ver>-<rel>_<arch>.ipk
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 [ $# -eq 1 ] || die "usage: mkipk.sh TARGET"
@@ -12,7 +12,14 @@ target_load "$1"
 site=$OUT/musl-$T_NAME/site
 [ -d "$site" ] || die "$T_NAME: no $site (run build.sh first)"
 files=$XB_DIR/openwrt/files
-PKG=opentracker
+# The feed's C build is the package `opentracker` (and `opentracker6`): ours
+# has its own name, provides `opentracker` for whatever depends on it, keeps
+# the command (/usr/bin/opentracker, -f FILE) and conflicts with both C
+# builds (same binary and init script paths, same default port), so the two
+# are never installed together (openwrt/Makefile says the same).
+PKG=$(sed -n 's/^PKG_NAME:=//p' "$XB_DIR/openwrt/Makefile")
+PROVIDES=$(sed -n 's/^ *PROVIDES:=//p' "$XB_DIR/openwrt/Makefile")
+CONFLICTS=$(sed -n 's/^ *CONFLICTS:=//p' "$XB_DIR/openwrt/Makefile" | sed 's/ \+/, /g')
 VER=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$REPO/src/opentracker/_version.py")
 [ -n "$VER" ] || die "no __version__ in src/opentracker/_version.py"
 REL=$(sed -n 's/^PKG_RELEASE:=//p' "$XB_DIR/openwrt/Makefile")
@@ -44,6 +51,8 @@ cat > "$R/CONTROL/control" <<EOF
 Package: $PKG
 Version: $VER-$REL
 Depends: $depends
+Provides: $PROVIDES
+Conflicts: $CONFLICTS
 Source: feeds/opentracker/openwrt
 SourceName: $PKG
 License: MIT

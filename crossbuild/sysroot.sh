@@ -13,44 +13,6 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 [ $# -gt 0 ] || set -- $ALL_TARGETS
 
-ZLIB_SRCS="adler32 crc32 deflate infback inffast inflate inftrees trees zutil compress uncompr gzclose gzlib gzread gzwrite"
-
-zlib_source() {
-    local d=$CACHE/src/zlib
-    if [ ! -f "$d/.ok" ]; then
-        rm -rf "$d"
-        apt_source_download zlib "$d"
-        tar -C "$d" -xf "$d"/zlib_*.orig.tar.*
-        mv "$d"/zlib-*/ "$d/tree"
-        touch "$d/.ok"
-    fi
-    ZLIB_TREE=$d/tree
-}
-
-# zlib_build DEST CC...: libz.a, libz.so.1 (soname and symbol versions as
-# zlib's own configure makes them) and the headers into DEST/{lib,include}.
-zlib_build() {
-    local dest=$1 obj f
-    shift
-    zlib_source
-    obj=$(mktemp -d)
-    for f in $ZLIB_SRCS; do
-        "$@" -c -w -O2 -fPIC -D_LARGEFILE64_SOURCE=1 -DHAVE_HIDDEN -I"$ZLIB_TREE" \
-            -o "$obj/$f.o" "$ZLIB_TREE/$f.c" &
-        # two compiles at a time: the machine has 2 cores shared with others
-        [ "$(jobs -rp | wc -l)" -lt 2 ] || wait -n
-    done
-    wait
-    mkdir -p "$dest/lib" "$dest/include"
-    "$@" -shared -Wl,-soname,libz.so.1 -Wl,--version-script,"$ZLIB_TREE/zlib.map" ${ZLIB_LDFLAGS:-} \
-        -o "$dest/lib/libz.so.1" "$obj"/*.o
-    ln -sf libz.so.1 "$dest/lib/libz.so"
-    rm -f "$dest/lib/libz.a"
-    ar rcs "$dest/lib/libz.a" "$obj"/*.o 2> /dev/null || true
-    cp "$ZLIB_TREE/zlib.h" "$ZLIB_TREE/zconf.h" "$dest/include/"
-    rm -rf "$obj"
-}
-
 debian_sysroot() {
     local sr=$T_SYSROOT
     [ -f "$sr/.ok" ] && return 0
@@ -62,6 +24,19 @@ debian_sysroot() {
     touch "$sr/.ok"
 }
 
+# The C original for router.sh's memory anchor: Debian's opentracker binary
+# package (glibc, whitelist-only, IPv4) for the target, with its libraries.
+# Debian has no big-endian mips, so mips has none.
+c_sysroot() {
+    local sr=$CACHE/csysroot-$T_NAME
+    [ -f "$sr/.ok" ] && return 0
+    rm -rf "$sr"
+    mmdebstrap --quiet --variant=extract --arch="$T_DEB" --include=opentracker \
+        "$(debian_suite)" "$sr" "$(debian_mirror)"
+    [ -x "$sr/usr/bin/opentracker" ] || die "$T_NAME: no opentracker after mmdebstrap"
+    touch "$sr/.ok"
+}
+
 mips_sysroot() {
     local sr=$T_SYSROOT src=$CACHE/src/python b
     [ -f "$sr/.ok" ] && return 0
@@ -70,12 +45,7 @@ mips_sysroot() {
     # The toolchain's glibc runtime, so that `-L SYSROOT` alone serves qemu.
     cp -a /usr/mips-linux-gnu/lib/. "$sr/lib/"
     zlib_build "$sr/usr" "$T_GNU-gcc"
-    if [ ! -f "$src/.ok" ]; then
-        rm -rf "$src"
-        apt_source_download "python$PYVER" "$src"
-        tar -C "$src" -xf "$src"/python"$PYVER"_*.orig.tar.*
-        touch "$src/.ok"
-    fi
+    python_source
     b=$(echo "$src"/Python-*/)build-mips
     rm -rf "$b"
     mkdir -p "$b"
@@ -127,7 +97,7 @@ musl_zlib() {
 
 for t in "$@"; do
     target_load "$t"
-    if [ "$T_NAME" = mips ]; then mips_sysroot; else debian_sysroot; fi
+    if [ "$T_NAME" = mips ]; then mips_sysroot; else debian_sysroot; c_sysroot; fi
     musl_pyinc
     musl_zlib
     log "$T_NAME: sysroot $(du -sh "$T_SYSROOT" | cut -f1), python $(qrun "$t" -c 'import sys, struct, zlib; print(sys.version.split()[0], sys.byteorder, 8 * struct.calcsize("P"))')"

@@ -8,9 +8,24 @@ a conformance test can be checked against the original by hand:
     OT_IMPL=c python -m pytest tests/test_conformance_http.py
 
 Every wait here is bounded; a tracker that does not come up fails the test.
+
+Under an emulator (crossbuild/router.sh: the .ipk installed in an emulated
+OpenWrt root), `impl="ours"` runs the installed command instead of this
+checkout's, from the host's point of view:
+
+    OT_EMULATOR="qemu-mips-static -L /path/root"   the prefix (shell words)
+    OT_EMULATOR_ROOT=/path/root                    the target's root
+    OT_EMULATOR_COMMAND=/usr/bin/opentracker       the command, a path in the
+                                                   root (default as shown)
+
+qemu-user runs ELF files only, so a script's `#!` line is followed here as
+the kernel would: `/usr/bin/opentracker -f X` becomes `PREFIX
+ROOT/usr/bin/python3 /usr/bin/opentracker -f X` (the interpreter as a host
+path, the script as the guest sees it).
 """
 
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -37,6 +52,20 @@ def package_path():
     dirs = {os.path.dirname(os.path.dirname(m.__file__)) for m in (opentracker, opentracker_core)}
     extra = os.environ.get("PYTHONPATH")
     return os.pathsep.join(sorted(dirs) + ([extra] if extra else []))
+
+
+def emulated_command():
+    """argv prefix of the installed tracker under OT_EMULATOR, or None."""
+    prefix = os.environ.get("OT_EMULATOR")
+    if not prefix:
+        return None
+    root = os.environ["OT_EMULATOR_ROOT"]
+    cmd = shlex.split(os.environ.get("OT_EMULATOR_COMMAND", "/usr/bin/opentracker"))
+    with open(os.path.join(root, cmd[0].lstrip("/")), "rb") as f:
+        first = f.readline(256)
+    if first.startswith(b"#!"):
+        cmd = first[2:].decode().split() + cmd
+    return shlex.split(prefix) + [os.path.join(root, cmd[0].lstrip("/"))] + cmd[1:]
 
 
 def free_port(host="127.0.0.1"):
@@ -94,7 +123,8 @@ class Tracker:
                 raise RuntimeError("the C opentracker is not installed (apt-get install opentracker)")
             self.argv = [binary, "-f", self.config_path] + list(args)
         else:
-            self.argv = [sys.executable, "-m", "opentracker", "-f", self.config_path] + list(args)
+            program = emulated_command() or [sys.executable, "-m", "opentracker"]
+            self.argv = program + ["-f", self.config_path] + list(args)
         if netns:
             self.argv = ["ip", "netns", "exec", netns] + self.argv
         self.env = dict(os.environ, **(env or {}))

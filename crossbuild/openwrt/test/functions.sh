@@ -22,20 +22,14 @@ list() {
 config_load() {
 	. "${UCI_CONFIG_DIR:-/etc/config}/$1"
 }
+# No local variables here: a caller's variable of the same name (v) would
+# be shadowed by them, which OpenWrt's own config_get avoids the same way.
 config_get() {
-	local v
-	eval "v=\${CONFIG_$2_$3-}"
-	[ -n "$v" ] || v=${4-}
-	eval "$1=\$v"
+	eval "$1=\${CONFIG_$2_$3:-\${4-}}"
 }
 config_get_bool() {
-	local v
-	config_get v "$2" "$3" "${4-}"
-	case "$v" in
-		1|on|true|yes|enabled) v=1 ;;
-		*) v=0 ;;
-	esac
-	eval "$1=$v"
+	config_get "$1" "$2" "$3" "${4-}"
+	eval "case \"\$$1\" in 1|on|true|yes|enabled) $1=1 ;; *) $1=0 ;; esac"
 }
 config_list_foreach() {
 	local section=$1 opt=$2 fn=$3 len i item
