@@ -3,7 +3,7 @@
 The generated C file is used when Cython is not installed (the OpenWrt SDK and
 sdists carry it), and regenerated from the .pyx sources when Cython is present.
 Environment switches:
-  OT_DEBUG=1       define OT_DEBUG (allocation counters, assertions) and -O0 -g
+  OT_DEBUG=1       -O0 -g, for a debugger (the allocation counters are in every build)
   OT_ANNOTATE=1    write the cython -a HTML next to the sources
   OT_SANITIZE=...  add -fsanitize=... (e.g. address,undefined) to compile and link
 """
@@ -19,7 +19,6 @@ define_macros = []
 extra_compile_args = ["-fno-strict-aliasing", "-Wno-unused-function"]
 extra_link_args = []
 if os.environ.get("OT_DEBUG"):
-    define_macros.append(("OT_DEBUG", "1"))
     extra_compile_args += ["-O0", "-g"]
 sanitize = os.environ.get("OT_SANITIZE")
 if sanitize:
@@ -69,6 +68,5 @@ def core_extension():
 setup(
     package_dir={"": "src"},
     packages=["opentracker", "opentracker_core"],
-    package_data={"opentracker_core": ["*.pyi", "py.typed"]},
     ext_modules=core_extension(),
 )

@@ -63,7 +63,7 @@ cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
     cdef uint64_t building
 
     p = _single(p, b"opentracker_uptime_seconds", b"gauge", b"Seconds since the tracker started.",
-                stats_uptime(s))
+                server_uptime(s))
     p = _single(p, b"opentracker_start_time_seconds", b"gauge",
                 b"When the tracker started, in seconds since the epoch.", <uint64_t>s.started)
 

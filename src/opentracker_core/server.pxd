@@ -143,3 +143,9 @@ cdef struct ot_server:
     uint8_t *rbuf             # OT_HTTP_REQUEST_MAX + 1
     uint8_t *obuf             # OT_HTTP_OUT_MAX
     uint8_t *scratch          # OT_HTTP_REQUEST_MAX + 1, for decoded values
+
+
+cdef inline uint64_t server_uptime(const ot_server *s) noexcept nogil:
+    """Seconds since start (never negative, whatever the wall clock did)."""
+    cdef int64_t up = s.now - s.started
+    return <uint64_t>(up if up > 0 else 0)

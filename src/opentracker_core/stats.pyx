@@ -106,7 +106,7 @@ cdef ot_span stats_mode_answer(ot_server *s, ot_conn *c, const uint8_t *req, siz
     cdef uint8_t *body = out + OT_HTTP_HEAD_ROOM
     cdef uint8_t *p = body
     cdef ot_counters *k = &s.ctr
-    cdef uint64_t t = stats_uptime(s)
+    cdef uint64_t t = server_uptime(s)
     # Each total is the sum over both families: the original's v4 build
     # counted everything it served, and so did its v6 build under the same
     # mode names (tcp4, udp4); per-family numbers are in mode=prometheus.
@@ -196,11 +196,6 @@ cdef inline uint64_t _both(const uint64_t *per_family) noexcept nogil:
     return per_family[0] + per_family[1]
 
 
-cdef inline uint64_t stats_uptime(ot_server *s) noexcept nogil:
-    cdef int64_t up = s.now - s.started
-    return <uint64_t>(up if up > 0 else 0)
-
-
 cdef inline uint64_t _per(uint64_t t) noexcept nogil:
     """The original's events_per_time divisor: the uptime, 0 taken as 1."""
     return t if t else 1
@@ -286,7 +281,7 @@ cdef uint8_t *write_everything(ot_server *s, uint8_t *p) noexcept nogil:
     p = put_cstr(p, b"  <version>\n")
     p = write_version(p)
     p = put_cstr(p, b"  </version>\n")
-    p = _xml_count(p, b"  <uptime>", stats_uptime(s), b"</uptime>\n")
+    p = _xml_count(p, b"  <uptime>", server_uptime(s), b"</uptime>\n")
     p = put_cstr(p, b"  <torrents>\n")
     p = _xml_count(p, b"    <count_mutex>", s.store.torrent_count, b"</count_mutex>\n")
     p = _xml_count(p, b"    <count_iterator>", walked, b"</count_iterator>\n")

@@ -1,5 +1,7 @@
 # Swarm store bodies. Declarations and the ownership rules are in store.pxd;
-# the behaviour follows SPEC.md §5.4-5.7.
+# the behaviour follows SPEC.md §5.4-5.7. Over 500 lines on purpose: torrent
+# and peer vectors, ageing and the budget share invariants (counts, sizes,
+# accounted bytes) that are easiest to check in one file.
 
 from libc.string cimport memcmp, memcpy, memmove, memset
 

@@ -269,6 +269,11 @@ cdef class Store:
         """(bytes, count): the state file / mode=statedump lines."""
         return _statedump_of(self)
 
+    property torrent_count:
+        """Torrents held now (constant time)."""
+        def __get__(self):
+            return self.st.torrent_count
+
     property memory_bytes:
         """Bytes the store holds (exact requested sizes)."""
         def __get__(self):

@@ -8,9 +8,6 @@ cdef extern from "otbytes.h" nogil:
     void ot_store_be32(unsigned char *p, uint32_t v)
     void ot_store_be64(unsigned char *p, uint64_t v)
 
-cdef extern from "debug.h":
-    const int OT_DEBUG
-
 cdef extern from "siphash.h" nogil:
     uint64_t ot_siphash24(const unsigned char *key, const unsigned char *data, size_t length)
 

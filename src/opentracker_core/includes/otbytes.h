@@ -1,6 +1,7 @@
-/* Big-endian loads and stores for wire fields.
-   Everything goes through memcpy: MIPS traps on unaligned word access, and the
-   packed peer records and UDP payloads put fields at any byte offset. */
+/* Big-endian loads and stores for wire fields, a byte at a time and never
+   through a cast word pointer: MIPS traps on unaligned word access, and the
+   packed peer records and UDP payloads put fields at any byte offset. The
+   compiler turns these into single loads where the target allows. */
 #ifndef OT_BYTES_H
 #define OT_BYTES_H
 #include <stdint.h>
