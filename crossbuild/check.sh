@@ -2,17 +2,23 @@
 # The cross-build check, from a clean checkout on Debian 12 (root):
 #   bash crossbuild/check.sh [TARGET...]      (default: mips mipsel armhf aarch64)
 #
-# 1. host tools (apt, venv with Cython 3.1.5 and zig), target sysroots
-#    (cached in $OT_XBUILD_CACHE, default /var/cache/opentracker-xbuild);
+# 1. host tools (apt, venv with Cython 3.1.5 and zig), target sysroots and
+#    the router's musl userland (muslroot.sh), cached in $OT_XBUILD_CACHE
+#    (default /var/cache/opentracker-xbuild);
 # 2. the C generated once, compiled per target: glibc (tests) and musl (ships);
 # 3. the endianness test proven to catch a byte-order bug (host, mutated build);
 # 4. per target: pytest under qemu-user, checks of the shipped .so, the memory
 #    budget (100,000 torrents / 500,000 peers), the .ipk assembled and checked
-#    (and rebuilt to the same bytes);
+#    (and rebuilt to the same bytes), then the .ipk on the emulated router
+#    (router.sh: installed, started by its init script, network tests, e2e,
+#    memory with mallocng beside the C original), and once a run a broken
+#    package proven to fail there (router_mutant);
 # 5. the OpenWrt files' own checks (ash syntax, UCI translation);
-# then prints one table and exits non-zero if anything failed.
+# then prints the tables and exits non-zero if anything failed.
 # Environment: OT_XBUILD_CACHE, OT_XBUILD_OUT, HYPOTHESIS_PROFILE (default dev),
-# OT_XBUILD_TESTS (test files), OT_XBUILD_MEM="TORRENTS PEERS".
+# OT_XBUILD_TESTS (test files), OT_XBUILD_MEM="TORRENTS PEERS",
+# OT_XBUILD_ROUTER (targets for router.sh; default all, "" for none),
+# OT_ROUTER_TESTS (network test files run against the emulated router).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 targets=${*:-$ALL_TARGETS}

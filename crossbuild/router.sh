@@ -67,6 +67,20 @@ mknod -m 0666 "$R/dev/null" c 1 3
 chmod 1777 "$R/tmp"
 
 # ---------------------------------------------------------------- 2. install, start
+# Never beside the feed's C build: on a root that has the C `opentracker`
+# (or `opentracker6`) installed, the install must be refused.
+for c in opentracker opentracker6; do
+    mkdir -p "$W/with-$c/usr/lib/opkg"
+    cp "$R/usr/lib/opkg/status" "$W/with-$c/usr/lib/opkg/status"
+    printf 'Package: %s\nVersion: 2021-08-23-1\nDepends: libc, zlib, libpthread\nStatus: install user installed\nArchitecture: %s\n\n' \
+        "$c" "$T_OWRT" >> "$W/with-$c/usr/lib/opkg/status"
+    if "$VENV/bin/python" "$XB_DIR/ipkinstall.py" "$W/with-$c" "$ipk" --arch "$T_OWRT" > /dev/null 2> "$W/with-$c.err"; then
+        die "$T_NAME: the package installs beside the C $c"
+    fi
+    grep -q "conflicts with the installed $c" "$W/with-$c.err" || { cat "$W/with-$c.err"; die "$T_NAME: refused beside $c, but not for the conflict"; }
+    rm -rf "$W/with-$c"
+done
+put conflicts "refused beside opentracker, opentracker6"
 pkg=$("$VENV/bin/python" "$XB_DIR/ipkinstall.py" "$R" "$ipk" --arch "$T_OWRT")
 put package "$pkg $(basename "$ipk")"
 # The admin's settings, as `uci set` would write them: loopback only (this
