@@ -2,7 +2,10 @@
 counting rules, the stats path and who may ask (DESIGN.md point 2).
 
 Every test talks to a tracker process over loopback and checks the bytes a
-client sees. Run it against the C original with
+client sees, but for who may ask: over loopback everyone is loopback, so
+those checks ask from other addresses, in a network namespace (root) and
+through the real handler in-process (shellserver.py, no root needed). Run
+it against the C original with
 
     OT_IMPL=c python -m pytest -q tests/test_stats.py
 

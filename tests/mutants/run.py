@@ -11,9 +11,10 @@ exact old text, the new text). For each selected mutant this runner
   2. applies the patch there; it stops at once, before building anything,
      when the old text is not found exactly once (the list must stay in step
      with the code),
-  3. builds the core in the copy (`python setup.py -q build_ext --inplace`)
-     when the patch touches it; a mutant of the Python shell reuses one
-     unmutated build of the core, made once per run,
+  3. builds the core in the copy (`python setup.py -q build_ext --inplace`,
+     with CFLAGS -O0 unless --optimize) when the patch touches it; a mutant
+     of the Python shell reuses one unmutated build of the core, made once
+     per run,
   4. runs the mutant's tests there, with PYTHONPATH=<copy>/src, one pytest
      argument string after another, until one fails (the mutant is killed)
      or all pass (it survived).
@@ -51,6 +52,7 @@ from mutants import MUTANTS  # noqa: E402
 CORE_SUFFIXES = (".pyx", ".pxd", ".pxi", ".h", ".c")
 TEST_TIMEOUT = 900        # seconds for one pytest argument string
 BUILD_TIMEOUT = 900
+OPTIMIZE = False          # --optimize: build as setup.py does by default, not -O0
 
 
 def source_root():
@@ -100,7 +102,12 @@ def apply_patch(copy, mutant):
 
 
 def build(copy, log):
-    done = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=copy,
+    env = dict(os.environ)
+    if not OPTIMIZE:
+        # -O0 (last on the command line, so it wins) compiles in less than
+        # half the time; the tests judge behaviour, not speed.
+        env["CFLAGS"] = (env.get("CFLAGS", "") + " -O0").strip()
+    done = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=copy, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT)
     with open(log, "ab") as f:
         f.write(done.stdout)
@@ -115,7 +122,7 @@ def child_env(copy):
     return env
 
 
-_FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.M)
+_FAILED = re.compile(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", re.M)
 
 
 def run_tests(copy, mutant, log):
@@ -194,7 +201,10 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=2, help="mutants built and tested at once (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the copies and logs (path printed)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--optimize", action="store_true", help="build the cores optimized (default -O0: faster)")
     args = parser.parse_args(argv)
+    global OPTIMIZE
+    OPTIMIZE = args.optimize
 
     chosen = [m for m in MUTANTS if (not args.quick or m.get("quick")) and (not args.only or m["name"] in args.only)]
     unknown = set(args.only) - {m["name"] for m in MUTANTS}
