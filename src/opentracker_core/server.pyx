@@ -2,6 +2,7 @@
 # with sockets and runs (see loop.pyx for the engine), and the in-process
 # test entry points, which go through the same handlers the loop calls.
 
+cimport cython
 from libc.string cimport memcpy, memset
 
 
@@ -26,6 +27,10 @@ cdef int _hashlist_set(ot_hashlist *l, bytes blob) except -1:
     return 0
 
 
+# Its __dealloc__ closes connections and frees answers, which give their
+# bytes back to the store's budget: the garbage collector must not clear
+# the Store out of a Server caught in a reference cycle first.
+@cython.no_gc_clear
 cdef class Server:
     """The tracker's loop and state. The Python shell binds the sockets,
     hands their fds over, configures, and calls run() until stop().
