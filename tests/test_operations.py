@@ -66,8 +66,8 @@ def test_whitelist_reload_on_sighup():
         t.signal(signal.SIGHUP)
         assert wait_for(lambda: not accepted(t, a))
         assert accepted(t, b)
-        # a stop and a scrape are never refused (SPEC.md §7.2)
-        assert scrape(t, a) is not None
+        # a scrape is never refused (SPEC.md §7.2): a's one leecher is still there
+        assert scrape(t, a) == {b"complete": 0, b"downloaded": 0, b"incomplete": 1}
 
 
 def test_blacklist():
