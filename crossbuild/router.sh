@@ -136,8 +136,12 @@ tests=${OT_ROUTER_TESTS:-"tests/test_conformance_http.py tests/test_conformance_
     tests/test_bad_input.py tests/test_operations.py::test_whitelist_reload_on_sighup
     tests/test_operations.py::test_statefile_survives_restart tests/test_e2e_clients.py"}
 cmd0=$(sed -n 's/^arg //p' "$rec" | head -1)
-emu=(env PYTHONPATH="$CACHE/pylib-target" PYTHONDONTWRITEBYTECODE=1
-    OT_EMULATOR="qemu-$T_QEMU-static -L $R" OT_EMULATOR_ROOT="$R" OT_EMULATOR_COMMAND="$cmd0")
+# Some network test files also hold in-process tests of the core: those run
+# on the host, against a host build of the same generated C.
+"$VENV/bin/python" "$XB_DIR/hostcore.py" "$W/hostcore"
+emu=(env PYTHONPATH="$CACHE/pylib-target:$W/hostcore" PYTHONDONTWRITEBYTECODE=1
+    OT_EMULATOR="qemu-$T_QEMU-static -U PYTHONPATH -L $R" OT_EMULATOR_ROOT="$R" OT_EMULATOR_COMMAND="$cmd0")
+# (-U: the host side's PYTHONPATH is not the router's; the guest gets none.)
 # The tests' Tracker must be the installed package under qemu: its argv, and
 # the .ipk's .so mapped in the process it starts.
 (cd "$OUT/testtree/tests" && "${emu[@]}" "$VENV/bin/python" -c '
