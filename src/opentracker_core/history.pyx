@@ -15,15 +15,16 @@ cdef inline void _history_counters(const ot_counters *k, uint64_t *v) noexcept n
 
 
 cdef void history_tick(ot_history *h, const ot_counters *k, int64_t mono) noexcept nogil:
-    """Once a second (loop_tick): the first call starts the history; a call
-    a step or more after the last sample closes that step."""
+    """Once a second (loop_tick): the first call starts the history (its
+    first step counts from zero, so the requests before the loop's first
+    tick are in it); a call a step or more after the last sample closes
+    that step."""
     cdef uint64_t v[OT_HISTORY_SERIES]
     cdef uint64_t d
     cdef int i
     if h.step == 0:
         h.step = OT_HISTORY_STEP
     if h.last_at <= 0:
-        _history_counters(k, h.last)
         h.last_at = mono if mono > 0 else 1
         return
     if mono - h.last_at < h.step:

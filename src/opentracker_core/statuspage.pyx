@@ -12,16 +12,17 @@
 # about 13 KiB; tests/test_statuspage.py builds it and checks the bound at
 # the exact boundary.
 
+from libc.stdint cimport UINT32_MAX
 from libc.string cimport memcpy, memmove, memset, strlen
 
 
 cdef enum:
     STATUS_TOP = 10
-    # The chart's plot area in SVG units, inside a 780 x 230 view box.
+    # The chart's plot area in SVG units, inside a 1200 x 196 view box.
     CHART_X = 56
-    CHART_Y = 12
-    CHART_W = 708
-    CHART_H = 180
+    CHART_Y = 10
+    CHART_W = 1124
+    CHART_H = 150
 
 
 cdef struct ot_statustop:
@@ -234,46 +235,68 @@ cdef void _status_uptime(ot_pw *w, uint64_t t) noexcept nogil:
 
 cdef uint64_t _chart_value(const ot_server *s, int point, int points, bint partial, int series) noexcept nogil:
     """Events in one step for chart point `point` (0: the oldest)."""
+    cdef uint64_t v
     if partial and point == points - 1:
-        return history_partial(&s.status.hist, &s.ctr, s.mono, series)
-    return history_at(&s.status.hist, points - 1 - point - (1 if partial else 0), series)
+        v = history_partial(&s.status.hist, &s.ctr, s.mono, series)
+    else:
+        v = history_at(&s.status.hist, points - 1 - point - (1 if partial else 0), series)
+    return v if v < UINT32_MAX else UINT32_MAX
+
+
+cdef uint64_t _chart_scale(uint64_t tenths) noexcept nogil:
+    """The y axis' top in tenths of a request per second: the first of 0.4,
+    0.8, 2, 4, 8, 20, 40, ... at or above `tenths`, so that its quarters
+    are round numbers."""
+    cdef uint64_t decade = 1
+    while True:
+        if 4 * decade >= tenths:
+            return 4 * decade
+        if 8 * decade >= tenths:
+            return 8 * decade
+        if 20 * decade >= tenths:
+            return 20 * decade
+        if decade >= <uint64_t>1 << 40:
+            return 20 * decade
+        decade *= 10
 
 
 cdef void _status_chart(ot_pw *w, const ot_server *s) noexcept nogil:
     """Announces/s and scrapes/s per protocol as four polylines: the
-    completed steps and the one in progress, the newest on the right."""
+    completed steps and the one in progress, the newest on the right, a dot
+    on the newest point."""
     cdef const ot_history *h = &s.status.hist
     cdef uint64_t step = h.step if h.step else OT_HISTORY_STEP
     cdef bint partial = h.last_at > 0 and s.mono > h.last_at
     cdef int points = h.count + (1 if partial else 0)
-    cdef uint64_t top = step, v
+    cdef uint64_t most = 0, v, scale
     cdef int i, k
     cdef uint64_t x, y
     for i in range(points):
         for k in range(OT_HISTORY_SERIES):
             v = _chart_value(s, i, points, partial, k)
-            if v > top:
-                top = v
+            if v > most:
+                most = v
+    scale = _chart_scale((most * 10 + step - 1) // step)       # tenths per second
     pw_cstr(w, b"<div class=\"card\"><h2>Requests per second, the last ")
     pw_uint(w, step * OT_HISTORY_SLOTS // 60)
-    pw_cstr(w, b" minutes</h2>\n<svg id=\"chart\" viewBox=\"0 0 780 230\" role=\"img\" "
+    pw_cstr(w, b" minutes</h2>\n<svg id=\"chart\" viewBox=\"0 0 1200 196\" role=\"img\" "
                b"aria-label=\"requests per second\">\n")
     for i in range(5):
         y = CHART_Y + CHART_H * <uint64_t>i // 4
-        pw_cstr(w, b"<line x1=\"56\" x2=\"764\" y1=\"")
+        pw_cstr(w, b"<line x1=\"56\" x2=\"1180\" y1=\"")
         pw_uint(w, y)
         pw_cstr(w, b"\" y2=\"")
         pw_uint(w, y)
-        pw_cstr(w, b"\" stroke=\"#e3e7ed\"/><text x=\"50\" text-anchor=\"end\" y=\"")
+        pw_cstr(w, b"\" stroke=\"#e3e7ed\"/><text x=\"48\" text-anchor=\"end\" y=\"")
         pw_uint(w, y + 4)
         pw_raw(w, b"\">", 2)
-        pw_tenths(w, top * 10 * <uint64_t>(4 - i) // 4 // step)
+        pw_tenths(w, scale * <uint64_t>(4 - i) // 4)
         pw_cstr(w, b"</text>\n")
-    pw_cstr(w, b"<text x=\"56\" y=\"214\">")
+    pw_cstr(w, b"<text x=\"56\" y=\"180\">")
     pw_uint(w, step * OT_HISTORY_SLOTS // 60)
-    pw_cstr(w, b" min ago</text><text x=\"410\" y=\"214\" text-anchor=\"middle\">")
+    pw_cstr(w, b" min ago</text><text x=\"618\" y=\"180\" text-anchor=\"middle\">")
     pw_uint(w, step * OT_HISTORY_SLOTS // 120)
-    pw_cstr(w, b" min ago</text><text x=\"764\" y=\"214\" text-anchor=\"end\">now</text>\n")
+    pw_cstr(w, b" min ago</text><text x=\"1180\" y=\"180\" text-anchor=\"end\">now</text>\n")
     for k in range(OT_HISTORY_SERIES):
         pw_cstr(w, b"<polyline class=\"series\" id=\"series")
         pw_uint(w, <uint64_t>k)
@@ -283,15 +306,21 @@ cdef void _status_chart(ot_pw *w, const ot_server *s) noexcept nogil:
         for i in range(points):
             x = CHART_X + CHART_W - <uint64_t>(points - 1 - i) * CHART_W // OT_HISTORY_SLOTS
             v = _chart_value(s, i, points, partial, k)
-            y = CHART_Y + CHART_H - v * CHART_H // top
+            y = CHART_Y + CHART_H - v * 10 * CHART_H // (step * scale)
             if i:
                 pw_raw(w, b" ", 1)
             pw_uint(w, x)
             pw_raw(w, b",", 1)
             pw_uint(w, y)
         pw_cstr(w, b"\"/>\n")
+        if points:
+            pw_cstr(w, b"<circle r=\"3\" cx=\"1180\" cy=\"")
+            pw_uint(w, y)
+            pw_cstr(w, b"\" fill=\"")
+            pw_cstr(w, _SERIES_COLOUR[k])
+            pw_cstr(w, b"\"/>\n")
     if points == 0:
-        pw_cstr(w, b"<text x=\"410\" y=\"100\" text-anchor=\"middle\">no samples yet</text>\n")
+        pw_cstr(w, b"<text x=\"618\" y=\"90\" text-anchor=\"middle\">no samples yet</text>\n")
     pw_cstr(w, b"</svg>\n<div>")
     for k in range(OT_HISTORY_SERIES):
         pw_cstr(w, b"<span class=\"key\" style=\"background:")
