@@ -115,8 +115,36 @@ def core_extension():
     )
 
 
+class SdistWithC(sdist):
+    """The sdist carries _core.c and buildinfo.h, generated now from the
+    sources (core_extension() has just run cythonize), so installing it
+    needs a C compiler but not Cython."""
+
+    def run(self):
+        if not os.path.exists(os.path.join(HERE, CORE, "_core.c")):
+            sys.exit("the sdist needs the generated C: install Cython (pip install Cython)")
+        super().run()
+
+    def make_release_tree(self, base_dir, files):
+        """The sdist's pyproject.toml asks for setuptools alone: its build
+        compiles the shipped C, so pip fetches no Cython for it."""
+        super().make_release_tree(base_dir, files)
+        path = os.path.join(base_dir, "pyproject.toml")
+        with open(path) as f:
+            text = f.read()
+        text, n = re.subn(r'requires = \["setuptools>=61", "Cython[^"]*"\]', 'requires = ["setuptools>=61"]', text)
+        if n != 1:
+            sys.exit("pyproject.toml: build-system requires not as expected")
+        os.unlink(path)       # a hard link to the checkout's file
+        with open(path, "w") as f:
+            f.write(text)
+
+
 setup(
     package_dir={"": "src"},
     packages=["opentracker", "opentracker_core"],
     ext_modules=core_extension(),
+    cmdclass={"sdist": SdistWithC},
+    # opentracker(1) and opentracker.conf(5), written by `python -m opentracker.manpages man`.
+    data_files=[("share/man/man1", ["man/opentracker.1"]), ("share/man/man5", ["man/opentracker.conf.5"])],
 )
