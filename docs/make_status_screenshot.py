@@ -4,6 +4,7 @@ traffic on loopback (python docs/make_status_screenshot.py [--minutes N])."""
 import argparse
 import os
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,10 +31,23 @@ def main():
             if time.monotonic() >= end:
                 break
             time.sleep(0.5 + (rounds % 5) * 0.4)
-        time.sleep(1.5)
-        url = "http://127.0.0.1:%d/stats?mode=html" % tracker.port
-        _, console, requests = run_chromium(url, "--window-size=1280,800", "--hide-scrollbars",
-                                            "--screenshot=" + os.path.abspath(args.out))
+        # Traffic goes on while the picture is taken, as on a live tracker.
+        stop = threading.Event()
+
+        def more():
+            while not stop.is_set():
+                make_traffic(tracker, rounds=1, torrents=6)
+
+        worker = threading.Thread(target=more)
+        worker.start()
+        time.sleep(5)
+        try:
+            url = "http://127.0.0.1:%d/stats?mode=html" % tracker.port
+            _, console, requests = run_chromium(url, "--window-size=1280,800", "--hide-scrollbars",
+                                                "--screenshot=" + os.path.abspath(args.out))
+        finally:
+            stop.set()
+            worker.join()
         print("console:", console, "requests:", requests)
 
 
