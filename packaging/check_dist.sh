@@ -74,14 +74,21 @@ while True:
         if time.monotonic() > deadline:
             sys.exit("the tracker did not come up")
         time.sleep(0.1)
-h = "%AB" * 20
-s.sendall(("GET /announce?info_hash=%s&port=6881&left=0&peer_id=-CHECK0-000000000000 HTTP/1.0\r\n\r\n" % h).encode())
-reply = b""
-while True:
-    data = s.recv(4096)
-    if not data:
-        break
-    reply += data
+s.close()
+
+
+def fetch(request):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall(request)
+        answer = b""
+        while True:
+            data = c.recv(65536)
+            if not data:
+                return answer
+            answer += data
+
+
+reply = fetch(b"GET /announce?info_hash=" + b"%AB" * 20 + b"&port=6881&left=0&peer_id=-CHECK0-000000000000 HTTP/1.0\r\n\r\n")
 assert reply.startswith(b"HTTP/1.1 200 OK") and b"8:intervali" in reply and b"8:completei1e" in reply, reply
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 u.settimeout(2)
@@ -94,14 +101,7 @@ r = u.recv(1024)
 action, tid, interval, leechers, seeders = struct.unpack(">IIIII", r[:20])
 peers = {r[i:i + 6] for i in range(20, len(r), 6)}
 assert (action, tid, leechers, seeders) == (1, 8, 1, 1) and bytes([127, 0, 0, 1, 0x1a, 0xe1]) in peers, r
-s = socket.create_connection(("127.0.0.1", port), timeout=2)
-s.sendall(b"GET /stats?mode=html HTTP/1.0\r\nAccept: text/html\r\n\r\n")
-page = b""
-while True:
-    data = s.recv(65536)
-    if not data:
-        break
-    page += data
+page = fetch(b"GET /stats?mode=html HTTP/1.0\r\nAccept: text/html\r\n\r\n")
 assert b"Content-Type: text/html" in page and b'<td id="peers">2</td>' in page, page[:300]
 EOF
     kill "$pid"

@@ -147,17 +147,13 @@ cdef bint status_slice(ot_server *s, ot_bulk *b) noexcept nogil:
     return True
 
 
-cdef void _status_aux_free(void *aux) noexcept nogil:
-    ot_free(aux)
-
-
 cdef size_t _status_aux_memory(const void *aux) noexcept nogil:
     return sizeof(ot_statustop)
 
 
 cdef ot_bulk_ops STATUS_OPS
 STATUS_OPS.slice = status_slice
-STATUS_OPS.aux_free = _status_aux_free
+STATUS_OPS.aux_free = _top_aux_free        # a plain ot_free, as top10's
 STATUS_OPS.aux_memory = _status_aux_memory
 STATUS_OPS.content_type = b"text/html; charset=utf-8"
 
