@@ -236,3 +236,14 @@ def test_ordinary_page_at_the_boundary(server):
     assert guard and page.endswith(b"</html>\n")
     assert server._testhelper_status_page(n)[:2] == (n, True)
     assert server._testhelper_status_page(n - 1)[:2] == (-1, True)
+
+
+def test_history_counts_from_the_servers_start(server):
+    """Requests before the loop's first tick are in the chart: the history
+    starts with the server, so a second later the step in progress shows."""
+    import time
+    for i in range(3):
+        announce(server, h(i), "10.3.0.%d" % (i + 1), 1, 0)
+    time.sleep(1.05)
+    p = points(body(get(server, b"/stats?mode=html")), 0)
+    assert len(p) == 1 and p[0][0] == 1180 and p[0][1] < 160

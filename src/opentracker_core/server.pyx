@@ -81,6 +81,7 @@ cdef class Server:
         loop_clock(&self.s)
         self.s.started = self.s.now
         self.s.next_tick = self.s.mono + 1
+        history_tick(&self.s.status.hist, &self.s.ctr, self.s.mono)   # the rate history starts now
 
     def __dealloc__(self):
         cdef int32_t fd
