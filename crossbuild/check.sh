@@ -2,17 +2,23 @@
 # The cross-build check, from a clean checkout on Debian 12 (root):
 #   bash crossbuild/check.sh [TARGET...]      (default: mips mipsel armhf aarch64)
 #
-# 1. host tools (apt, venv with Cython 3.1.5 and zig), target sysroots
-#    (cached in $OT_XBUILD_CACHE, default /var/cache/opentracker-xbuild);
+# 1. host tools (apt, venv with Cython 3.1.5 and zig), target sysroots and
+#    the router's musl userland (muslroot.sh), cached in $OT_XBUILD_CACHE
+#    (default /var/cache/opentracker-xbuild);
 # 2. the C generated once, compiled per target: glibc (tests) and musl (ships);
 # 3. the endianness test proven to catch a byte-order bug (host, mutated build);
 # 4. per target: pytest under qemu-user, checks of the shipped .so, the memory
 #    budget (100,000 torrents / 500,000 peers), the .ipk assembled and checked
-#    (and rebuilt to the same bytes);
+#    (and rebuilt to the same bytes), then the .ipk on the emulated router
+#    (router.sh: installed, started by its init script, network tests, e2e,
+#    memory with mallocng beside the C original), and once a run a broken
+#    package proven to fail there (router_mutant);
 # 5. the OpenWrt files' own checks (ash syntax, UCI translation);
-# then prints one table and exits non-zero if anything failed.
+# then prints the tables and exits non-zero if anything failed.
 # Environment: OT_XBUILD_CACHE, OT_XBUILD_OUT, HYPOTHESIS_PROFILE (default dev),
-# OT_XBUILD_TESTS (test files), OT_XBUILD_MEM="TORRENTS PEERS".
+# OT_XBUILD_TESTS (test files), OT_XBUILD_MEM="TORRENTS PEERS",
+# OT_XBUILD_ROUTER (targets for router.sh; default all, "" for none),
+# OT_ROUTER_TESTS (network test files run against the emulated router).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 targets=${*:-$ALL_TARGETS}
@@ -41,12 +47,10 @@ grep -E '^(cythonize|compile)' "$OUT/logs/build.log" || true
 # are native-order (what a forgotten conversion looks like on this x86 host),
 # and pass on the real one. Host build of the same generated C.
 mutation_check() {
-    local m=$OUT/mutant inc py meta
+    local m=$OUT/mutant py
     rm -rf "$m"
     mkdir -p "$m/include-bad" "$m/good" "$m/bad"
     py=$VENV/bin/python
-    inc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
-    meta=$OUT/meta.json
     cat > "$m/include-bad/otbytes.h" <<'EOF'
 /* Mutant for crossbuild/check.sh: byte order left native (the bug to catch). */
 #ifndef OT_BYTES_H
@@ -61,33 +65,8 @@ static inline void ot_store_be32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4
 static inline void ot_store_be64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
 #endif
 EOF
-    "$py" - "$meta" "$m" "$inc" "$OUT/tree" <<'EOF'
-import json, os, subprocess, sys
-meta, m, inc, tree = sys.argv[1:]
-ext = json.load(open(meta))["ext_modules"]
-for kind in ("good", "bad"):
-    for e in ext:
-        parts = e["name"].split(".")
-        out = os.path.join(m, kind, *parts[:-1], parts[-1] + ".so")
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        first = ["-I" + os.path.join(m, "include-bad")] if kind == "bad" else []
-        cmd = (["gcc", "-shared", "-fPIC", "-O0", "-w", "-fno-strict-aliasing"] + first
-               + ["-I" + os.path.join(tree, d) for d in e["include_dirs"]] + ["-I" + inc, "-o", out]
-               + [os.path.join(tree, s) for s in e["sources"]] + ["-l" + l for l in e["libraries"]])
-        subprocess.run(cmd, check=True)
-EOF
-    # The packages' .py files; -n keeps the host builds of the extension.
-    for kind in good bad; do cp -rn "$OUT/gnu-${targets%% *}/site/." "$m/$kind/"; done
-    "$py" - "$meta" "$m" <<'EOF'
-import json, os, sys
-meta, m = sys.argv[1:]
-for e in json.load(open(meta))["ext_modules"]:
-    parts = e["name"].split(".")
-    for kind in ("good", "bad"):
-        p = os.path.join(m, kind, *parts[:-1], parts[-1] + ".so")
-        with open(p, "rb") as f:
-            assert f.read(20)[18] == 62, "%s is not an x86-64 build" % p   # EM_X86_64
-EOF
+    "$py" "$XB_DIR/hostcore.py" "$m/good"
+    "$py" "$XB_DIR/hostcore.py" "$m/bad" --include-first "$m/include-bad"
     make_testtree
     (cd "$OUT/testtree" && PYTHONPATH="$CACHE/pylib-target:$m/good" PYTHONDONTWRITEBYTECODE=1 "$py" -m pytest -q -p no:cacheprovider \
         tests/test_endianness.py > "$m/good.txt" 2>&1) || { cat "$m/good.txt"; echo "endianness test fails on the real core (host)"; return 1; }

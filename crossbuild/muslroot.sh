@@ -81,9 +81,9 @@ done
 pre=(-target $T_ZIG -mcpu=$T_CPU -nostdinc -isystem \$S/usr/include -idirafter $ZIGDIR/lib/include)
 [ \$link = 0 ] && exec "$ZIG" cc "\${pre[@]}" "\${args[@]}"
 if [ \$shared = 1 ]; then
-    exec "$ZIG" cc "\${pre[@]}" -nostdlib \$S/lib/crti.o "\${args[@]}" \$S/lib/libc.so $d/tc/libcompiler_rt.a \$S/lib/crtn.o
+    exec "$ZIG" cc "\${pre[@]}" -nostdlib -Wl,--gc-sections \$S/lib/crti.o "\${args[@]}" \$S/lib/libc.so $d/tc/libcompiler_rt.a \$S/lib/crtn.o
 fi
-exec "$ZIG" cc "\${pre[@]}" -nostdlib -Wl,-dynamic-linker,/lib/$loader \$S/lib/crt1.o \$S/lib/crti.o \\
+exec "$ZIG" cc "\${pre[@]}" -nostdlib -Wl,--gc-sections -Wl,-dynamic-linker,/lib/$loader \$S/lib/crt1.o \$S/lib/crti.o \\
     "\${args[@]}" \$S/lib/libc.so $d/tc/libcompiler_rt.a \$S/lib/crtn.o
 EOF
     chmod +x "$d/tc/zcc" "$d/tc/cc"
@@ -92,8 +92,11 @@ EOF
 build_musl() {
     local d=$1 b=$1/build-musl loader
     musl_source
+    # One object file holds all of compiler_rt: with a section a function
+    # and --gc-sections at link time, a module keeps only what it calls (as
+    # libgcc.a's one-function objects give on OpenWrt), not 400 KB each.
     (cd "$d/tc" && "$ZIG" build-lib -target "$T_ZIG" -mcpu "$T_CPU" -O ReleaseSmall -fPIC \
-        --name compiler_rt "$ZIGDIR/lib/compiler_rt.zig")
+        -ffunction-sections -fdata-sections --name compiler_rt "$ZIGDIR/lib/compiler_rt.zig")
     write_wrappers "$d" "ld-musl-unknown.so.1"
     rm -rf "$b"
     cp -r "$MUSL_TREE" "$b"
@@ -163,7 +166,8 @@ light_prune() {
         done
     done < <(grep -vE '^\s*(#|$)' "$XB_DIR/python3-light.txt")
     find "$lib" -name __pycache__ -prune -exec rm -rf {} +
-    rm -rf "$lib"/config-"$PYVER"-* "$lib/site-packages"/*
+    # config-3.11*/ (libpython3.11.a, Makefile) is python3-dev's.
+    rm -rf "$lib"/config-"$PYVER"* "$lib/site-packages"/*
     # python3-base/-light ship bytecode only (Python3/CompileAll, then the
     # sources go to the -src packages).
     PYTHONHASHSEED=0 "$BUILD_PY" -m compileall -q -b -j2 -d "/usr/lib/python$PYVER" "$lib" > /dev/null || true

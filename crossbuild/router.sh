@@ -67,6 +67,20 @@ mknod -m 0666 "$R/dev/null" c 1 3
 chmod 1777 "$R/tmp"
 
 # ---------------------------------------------------------------- 2. install, start
+# Never beside the feed's C build: on a root that has the C `opentracker`
+# (or `opentracker6`) installed, the install must be refused.
+for c in opentracker opentracker6; do
+    mkdir -p "$W/with-$c/usr/lib/opkg"
+    cp "$R/usr/lib/opkg/status" "$W/with-$c/usr/lib/opkg/status"
+    printf 'Package: %s\nVersion: 2021-08-23-1\nDepends: libc, zlib, libpthread\nStatus: install user installed\nArchitecture: %s\n\n' \
+        "$c" "$T_OWRT" >> "$W/with-$c/usr/lib/opkg/status"
+    if "$VENV/bin/python" "$XB_DIR/ipkinstall.py" "$W/with-$c" "$ipk" --arch "$T_OWRT" > /dev/null 2> "$W/with-$c.err"; then
+        die "$T_NAME: the package installs beside the C $c"
+    fi
+    grep -q "conflicts with the installed $c" "$W/with-$c.err" || { cat "$W/with-$c.err"; die "$T_NAME: refused beside $c, but not for the conflict"; }
+    rm -rf "$W/with-$c"
+done
+put conflicts "refused beside opentracker, opentracker6"
 pkg=$("$VENV/bin/python" "$XB_DIR/ipkinstall.py" "$R" "$ipk" --arch "$T_OWRT")
 put package "$pkg $(basename "$ipk")"
 # The admin's settings, as `uci set` would write them: loopback only (this
@@ -122,8 +136,12 @@ tests=${OT_ROUTER_TESTS:-"tests/test_conformance_http.py tests/test_conformance_
     tests/test_bad_input.py tests/test_operations.py::test_whitelist_reload_on_sighup
     tests/test_operations.py::test_statefile_survives_restart tests/test_e2e_clients.py"}
 cmd0=$(sed -n 's/^arg //p' "$rec" | head -1)
-emu=(env PYTHONPATH="$CACHE/pylib-target" PYTHONDONTWRITEBYTECODE=1
-    OT_EMULATOR="qemu-$T_QEMU-static -L $R" OT_EMULATOR_ROOT="$R" OT_EMULATOR_COMMAND="$cmd0")
+# Some network test files also hold in-process tests of the core: those run
+# on the host, against a host build of the same generated C.
+"$VENV/bin/python" "$XB_DIR/hostcore.py" "$W/hostcore"
+emu=(env PYTHONPATH="$CACHE/pylib-target:$W/hostcore" PYTHONDONTWRITEBYTECODE=1
+    OT_EMULATOR="qemu-$T_QEMU-static -U PYTHONPATH -L $R" OT_EMULATOR_ROOT="$R" OT_EMULATOR_COMMAND="$cmd0")
+# (-U: the host side's PYTHONPATH is not the router's; the guest gets none.)
 # The tests' Tracker must be the installed package under qemu: its argv, and
 # the .ipk's .so mapped in the process it starts.
 (cd "$OUT/testtree/tests" && "${emu[@]}" "$VENV/bin/python" -c '

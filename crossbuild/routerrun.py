@@ -89,8 +89,10 @@ class Guest:
                 resource.setrlimit(resource.RLIMIT_NOFILE, limits)
         self.err = open(stderr_path, "wb")
         self.stderr_path = stderr_path
+        # The router's environment has no PYTHON* variables of the host's.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         self.p = subprocess.Popen([qemu, "-B", hex(BASE), "-L", root] + argv, stdin=subprocess.PIPE,
-                                  stdout=subprocess.DEVNULL, stderr=self.err, preexec_fn=pre)
+                                  stdout=subprocess.DEVNULL, stderr=self.err, preexec_fn=pre, env=env)
         self.peak = 0
         self._done = threading.Event()
         self._t = threading.Thread(target=self._sample, daemon=True)

@@ -79,28 +79,55 @@ def test_sample_documents_every_key():
     assert {key for key, _ in _sample_settings_lines()} == config.KEYS
 
 
+# The sample's examples that show a key at its default.
+AT_DEFAULT = ["listen.tcp_udp ::", "listen.udp.workers 0", "access.stats_path stats",
+              "tracker.user nobody", "tracker.statefile_interval 600", "tracker.fullscrape on",
+              "tracker.compression gzip", "tracker.ip_from_query off", "tracker.modest_fullscrapes off",
+              "tracker.syslog_completed off", "tracker.memory_limit 0", "tracker.rate_limit 0",
+              "tracker.udp_connid_window 3600", "tracker.http_max_connections 4096",
+              "tracker.http_timeout 30", "livesync.cluster.group 224.0.23.5", "livesync.cluster.ttl 1",
+              "livesync.cluster.send_interval 15"]
+
+
 @pytest.mark.parametrize("key,line", _sample_settings_lines(), ids=lambda x: x)
 def test_every_example_in_the_sample_works_when_uncommented(tmp_path, key, line):
+    """Uncommented, each example is taken without a warning and does what it
+    says: its key's setting takes the line's value (stays at the default
+    for an example that shows the default), and nothing else changes but
+    what the example needs beside it."""
     text = line + "\n"
+    needed = set()
     if key.startswith("access.fifo"):
         text = "access.whitelist /etc/opentracker/whitelist.txt\n" + text
+        needed.add("whitelist")
     if key == "livesync.cluster.node_ip":
         text = "livesync.cluster.listen 192.168.0.1\n" + text
-    settings_of(tmp_path, text)
+        needed.add("livesync_listen")
+    settings = settings_of(tmp_path, text)
+    entry = next(e for e in config.KEYS_TABLE if e.key == key)
+    value = getattr(settings, entry.field)
+    arg = line.split(None, 1)[1]
+    got = changed(settings)
+    if line in AT_DEFAULT:
+        assert set(got) == needed and value == entry.default
+        return
+    assert set(got) == needed | {entry.field}
+    if entry.kind == "net":
+        assert value == (config.parse_net(arg),)
+    elif entry.kind in ("string", "token"):
+        assert value == (entry.parse(arg) if entry.parse else arg)
+    elif entry.kind == "listen":
+        assert all(listen.port == (int(arg.rpartition(":")[2]) if "]:" in arg or arg.count(":") == 1 else 6969)
+                   for listen in value)
+        assert {listen.proto for listen in value} == set(key.split(".")[1].split("_"))
 
 
 def test_sample_examples_shown_at_their_default_change_nothing(tmp_path):
     """Lines of the sample that show a key at its default really are the default."""
-    at_default = ["listen.tcp_udp ::", "listen.udp.workers 0", "access.stats_path stats",
-                  "tracker.user nobody", "tracker.statefile_interval 600", "tracker.fullscrape on",
-                  "tracker.compression gzip", "tracker.ip_from_query off", "tracker.modest_fullscrapes off",
-                  "tracker.syslog_completed off", "tracker.memory_limit 0", "tracker.rate_limit 0",
-                  "tracker.udp_connid_window 3600", "tracker.http_max_connections 4096",
-                  "tracker.http_timeout 30", "livesync.cluster.group 224.0.23.5", "livesync.cluster.ttl 1"]
     sample = SAMPLE.read_text()
-    for line in at_default:
+    for line in AT_DEFAULT:
         assert "\n# %s\n" % line in sample
-    assert changed(settings_of(tmp_path, "\n".join(at_default) + "\n")) == {}
+    assert changed(settings_of(tmp_path, "\n".join(AT_DEFAULT) + "\n")) == {}
 
 
 # ---------------------------------------------------------------- syntax

@@ -184,6 +184,40 @@ def test_design5_connection_id_of_another_address_is_rejected(client, client2, h
     assert client.announce(h(), port=1, left=1)[1:3] == (1, 0)  # the right id still works
 
 
+
+@pytest.mark.skipif(IMPL == "c", reason="DESIGN.md point 5 is ours; the original's ids follow SPEC.md §4")
+@pytest.mark.parametrize("window", [60, 3600])
+def test_design5_connection_id_lives_its_window_and_the_next(window):
+    """An id is accepted in the window it was issued in and in the next one,
+    and refused from the window after (DESIGN.md point 5). In-process, with
+    the clock moved on rather than waited for: the first and last second of
+    the next window, the first of the one after, and later. Each answer is
+    judged by the window the core was really in when it answered
+    (`server.now`), so a wall clock ticking meanwhile cannot fool the test."""
+    from opentracker_core import Server
+    server = Server(seed=5)
+    server.configure(connid_window=window)
+    reply = server._testhelper_udp(connect_packet(0x51))
+    assert reply[:8] == struct.pack(">II", 0, 0x51)
+    cid, issued = reply[8:], server.now // window
+    into = server.now % window
+    seen = set()
+    for tid, offset in enumerate([0, window - into, 2 * window - into - 1, 2 * window - into, 3 * window, 50 * window]):
+        server._testhelper_clock_offset = offset
+        reply = server._testhelper_udp(udp_announce_packet(cid, sha("window%d" % window), port=1 + tid,
+                                                           transaction_id=tid, numwant=0))
+        age = server.now // window - issued
+        seen.add(min(age, 3))
+        if age <= 1:
+            assert reply[:8] == struct.pack(">II", 1, tid), (offset, age, reply)
+        else:
+            assert reply == struct.pack(">II", 3, tid) + MISMATCH, (offset, age, reply)
+    assert seen == {0, 1, 2, 3}
+    # A new connect in a later window gives that window's id, which works.
+    cid = server._testhelper_udp(connect_packet(0x52))[8:]
+    assert server._testhelper_udp(udp_scrape_packet(cid, [sha("window%d" % window)], transaction_id=9))[:8] == \
+        struct.pack(">II", 2, 9)
+
 @pytest.mark.parametrize("length", range(16))
 def test_67_datagrams_shorter_than_16_bytes_are_dropped(client, length):
     assert client.exchange(connect_packet(0x1111)[:length]) == []

@@ -24,6 +24,7 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
+import shellserver
 from sliced import sliced_tracker
 from trackerproc import Tracker, split_response, udp_announce_packet
 
@@ -197,12 +198,22 @@ def test_62_deflate_only_is_not_compressed(tracker, swarm):
 
 
 def test_63_full_scrape_needs_no_stats_permission():
-    if IMPL != "c":
-        pytest.skip("ours serves loopback anyway: see test_stats.py::test_80_strangers_get_403_blessed_"
-                    "networks_are_served for the check from a stranger's address")
-    with Tracker(whitelist=HASHES, stats=False) as t:
-        assert t.http(request("/stats")).startswith(b"HTTP/1.0 403 Access Denied")
-        assert answer(t.http(request("/scrape")), http10=True) == b"d5:filesdee"
+    """A client refused /stats gets the full scrape. The C build refuses
+    /stats even to loopback; ours serves loopback, so its check asks from a
+    stranger's address through the real handler in-process (shellserver.py)."""
+    if IMPL == "c":
+        with Tracker(whitelist=HASHES, stats=False) as t:
+            assert t.http(request("/stats")).startswith(b"HTTP/1.0 403 Access Denied")
+            assert answer(t.http(request("/scrape")), http10=True) == b"d5:filesdee"
+        return
+    server = shellserver.configured(["access.stats 192.0.2.0/24"])
+    stranger = "203.0.113.9"
+    shellserver.get(server, "/announce?info_hash=%s&port=1&left=0" % enc(HASHES[0]), stranger)
+    assert shellserver.get(server, "/stats", stranger).startswith(b"HTTP/1.0 403 Access Denied")
+    assert full_scrape_entries(answer(shellserver.get(server, "/scrape", stranger), http10=True)) == \
+        [(HASHES[0], 1, 0, 0)]
+    assert full_scrape_entries(answer(shellserver.get(server, "/scrape", stranger, b"Accept-Encoding: gzip\r\n"),
+                                      http10=True, gzipped=True)) == [(HASHES[0], 1, 0, 0)]
 
 
 def test_64_each_full_scrape_logs_a_line(tracker):
@@ -259,7 +270,7 @@ def test_accept_encoding_garbage_never_hurts(tracker, swarm):
 @ours_only
 def test_accept_encoding_in_a_second_header_line_counts(tracker, swarm):
     raw = tracker.http(request("/scrape", b"Accept-Encoding: br\r\nX-Other: 1\r\naccept-encoding: gzip\r\n"))
-    answer(raw, http10=True, gzipped=True)
+    assert answer(raw, http10=True, gzipped=True) == answer(tracker.http(request("/scrape")), http10=True)
 
 
 @ours_only
@@ -302,11 +313,11 @@ def write_state(path, count, label="big"):
     return torrents, minutes
 
 
-def loaded_tracker(count, label, **kw):
+def loaded_tracker(count, label, bulk_slice=None, **kw):
     """Our tracker (not started) with `count` torrents to load with -l; the
     state file goes into the tracker's own directory, which the unprivileged
-    user it runs as can read."""
-    t = Tracker(**kw)
+    user it runs as can read. bulk_slice: the core's slice size (sliced.py)."""
+    t = sliced_tracker(bulk_slice, **kw) if bulk_slice else Tracker(**kw)
     path = os.path.join(t.dir, "state.txt")
     t.torrents, t.minutes = write_state(path, count, label)
     t.argv += ["-l", path]
@@ -370,15 +381,18 @@ def test_a_full_scrape_past_the_memory_budget_is_500():
 
 # ---------------------------------------------------------------- announces during full scrapes
 
-# The bound each announce must meet while full scrapes are written. Built
-# whole, the 12 answers below hold the loop for their entire build: the
-# same test with the core's slice size set past the torrent count (see
-# sliced.py) measures a 0.33-0.40 s worst announce on the development
-# machine. A slice per loop turn keeps a turn short: measured p99 0.5-3 ms,
-# worst under 15 ms. 200 ms leaves a loaded two-core machine's scheduling
-# more than ten times that room, and still fails a loop that builds answers
-# in one go. bench/announce_storm.py measures the real figures.
-ANNOUNCE_BOUND = 0.2
+# Announces while full scrapes are written: the sliced loop against a control
+# in the same run, the same tracker with its slice size past the torrent
+# count (sliced.py), which builds each answer whole in one loop turn. On the
+# development machine the control's slowest announces wait 0.33-0.40 s, one
+# whole build each; the sliced loop's stay under 15 ms (p99 0.5-3 ms). The
+# test asks for a third of the control: a faster or slower machine moves
+# both alike, and a loop that stopped slicing would equal its control.
+# Compared is the SLOWEST-th slowest announce of each run: the control has
+# about one slow announce per answer (12), while one or two scheduling
+# hiccups of a loaded machine cannot move that rank in the sliced run.
+UNSLICED = 1 << 30
+SLOWEST = 5
 SCRAPERS = 12
 
 
@@ -431,9 +445,11 @@ def _http_probe(t, i):
     return took
 
 
-@ours_only
-def test_latency_announces_are_answered_while_big_full_scrapes_are_written():
-    with loaded_tracker(BIG, "latency") as t:
+def _announces_during_full_scrapes(bulk_slice):
+    """Announce round-trip times (UDP and HTTP) while SCRAPERS slow readers
+    fetch full scrapes of BIG torrents; checks every answer whole. Returns
+    (idle times, times during the scrapes)."""
+    with loaded_tracker(BIG, "latency", bulk_slice=bulk_slice) as t:
         torrents = t.torrents
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.settimeout(10)
@@ -461,15 +477,7 @@ def test_latency_announces_are_answered_while_big_full_scrapes_are_written():
                 time.sleep(0.001)
             for r in readers:
                 r.join()
-        busy = udp_times + http_times
-        report = ("idle UDP p50 %.2f ms max %.2f ms; during %d full scrapes of %d torrents: %d UDP + %d HTTP "
-                  "announces, p50 %.2f ms, p99 %.2f ms, max %.2f ms" % (
-                      sorted(idle)[50] * 1e3, max(idle) * 1e3, SCRAPERS, BIG, len(udp_times), len(http_times),
-                      sorted(busy)[len(busy) // 2] * 1e3, sorted(busy)[int(len(busy) * 0.99)] * 1e3,
-                      max(busy) * 1e3))
-        print(report)
-        assert len(udp_times) >= 50, report          # the scrapes were really being written meanwhile
-        assert max(busy) < ANNOUNCE_BOUND, report
+        assert len(udp_times) >= 50        # the scrapes were really being written meanwhile
         # Every answer is whole: ascending hashes, every loaded torrent with
         # its count, and only the probes' torrents besides.
         probes = {sha("probe%d" % n) for n in range(0, i, 10)} | {sha("probe")} | {sha("http%d" % n) for n in range(7)}
@@ -481,6 +489,24 @@ def test_latency_announces_are_answered_while_big_full_scrapes_are_written():
             assert keys == sorted(set(keys))
             assert {h: d for h, c, d, i_ in found if h in torrents} == torrents
             assert set(keys) - set(torrents) <= probes
+    return idle, udp_times + http_times
+
+
+@ours_only
+def test_latency_announces_are_answered_while_big_full_scrapes_are_written():
+    idle, sliced = _announces_during_full_scrapes(None)
+    _, whole = _announces_during_full_scrapes(UNSLICED)
+
+    def figures(times):
+        times = sorted(times)
+        return "%d announces, p50 %.2f ms, p99 %.2f ms, %d-th slowest %.2f ms, max %.2f ms" % (
+            len(times), times[len(times) // 2] * 1e3, times[int(len(times) * 0.99)] * 1e3, SLOWEST,
+            times[-SLOWEST] * 1e3, times[-1] * 1e3)
+
+    report = "idle UDP p50 %.2f ms; during %d full scrapes of %d torrents: sliced: %s; built whole: %s" % (
+        sorted(idle)[50] * 1e3, SCRAPERS, BIG, figures(sliced), figures(whole))
+    print(report)
+    assert sorted(sliced)[-SLOWEST] * 3 < sorted(whole)[-SLOWEST], report
 
 
 @ours_only

@@ -93,20 +93,31 @@ def test_rate_refills_over_time():
 
 # ---------------------------------------------------------------- memory budget
 
+# glibc's malloc keeps up to M_TOP_PAD (128 KiB) spare at the top of each
+# heap and rounds to pages; 512 KiB leaves that noise four times the room.
+ALLOCATOR_SLACK_KIB = 512
+
+
 def test_flood_of_new_torrents_under_a_memory_limit():
+    """At the budget new torrents are refused (UDP error packet, HTTP failure
+    reason), the existing swarm is served, and the budget holds: exactly in
+    the core's own accounting, and in the process's resident memory, which
+    grows by no more than what the accounting says it holds. The RSS margin
+    is a fixed allocator slack, so what decides is the accounting: a store
+    that kept memory the budget does not count would pass it by megabytes."""
     kept = h("kept-swarm")
-    limit = 3 << 20
+    limit = 8 << 20
     with Tracker(config=["tracker.memory_limit %d" % limit]) as t:
-        # The process before the flood, less what the budget already counts
-        # (buffers, tables): the interpreter, the module and the shell.
-        base = rss_kib(t.proc.pid) - budget_used(t) // 1024
+        # Buffers and tables allocated at start-up are counted already
+        # (used0) but only become resident as they are first touched.
+        rss0, used0 = rss_kib(t.proc.pid), budget_used(t)
         for i in range(5):
             t.get("/announce?info_hash=%s&port=%d&left=%d" % (quote_from_bytes(kept), 100 + i, i))
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.settimeout(2)
         cid = t.udp_connect(sock=s)
         refused = admitted = 0
-        for i in range(60000):
+        for i in range(200000):
             s.sendto(udp_announce_packet(cid, h("flood-%d" % i), port=1 + i % 60000, transaction_id=i, numwant=0),
                      ("127.0.0.1", t.port))
             reply = s.recv(2048)
@@ -118,7 +129,7 @@ def test_flood_of_new_torrents_under_a_memory_limit():
             if refused > 2000:
                 break
         s.close()
-        assert admitted > 5000 and refused > 2000
+        assert admitted > 50000 and refused > 2000
         # new torrents over HTTP get the documented failure reason
         body = t.get("/announce?info_hash=%s&port=1&left=1" % quote_from_bytes(h("one-more")))[2]
         assert body == b"d14:failure reason%d:%se" % (len(MEMORY_REFUSAL), MEMORY_REFUSAL)
@@ -126,13 +137,51 @@ def test_flood_of_new_torrents_under_a_memory_limit():
         d = bdecode(t.get("/announce?info_hash=%s&port=104&left=0" % quote_from_bytes(kept))[2])
         assert (d[b"complete"], d[b"incomplete"]) == (2, 3)
         assert len(compact_peers(d[b"peers"], 6)) == 5
-        rss = rss_kib(t.proc.pid)
-        print("base %d KiB, after the flood %d KiB, budget used %d KiB" % (base, rss, budget_used(t) // 1024))
+        # new peers of the known swarm are stored only while its peer list
+        # has room: it does not grow past the budget (what they are told:
+        # test_new_peer_of_a_known_swarm_at_the_budget_gets_its_peers)
+        for port in range(200, 240):
+            t.get("/announce?info_hash=%s&port=%d&left=1" % (quote_from_bytes(kept), port))
+        d = bdecode(t.get("/announce?info_hash=%s&port=104&left=0" % quote_from_bytes(kept))[2])
+        assert d[b"complete"] == 2 and 3 <= d[b"incomplete"] < 3 + 40 // 2
+        rss, used = rss_kib(t.proc.pid), budget_used(t)
+        report = "RSS %d -> %d KiB, budget used %d -> %d of %d KiB" % (rss0, rss, used0 // 1024, used // 1024,
+                                                                       limit // 1024)
+        print(report)
+    # The accounting: never past the budget, and refusing only at it (a new
+    # torrent with its first peer costs well under 4 KiB).
+    assert used <= limit, report
+    assert limit - used < 4096, report
     if os.environ.get("OT_SANITIZED"):
         return  # ASan's shadow memory and quarantine make RSS say nothing about the core
-    assert rss <= base + limit // 1024, "RSS %d KiB > base %d KiB + limit %d KiB" % (rss, base, limit // 1024)
-    # and that base is the interpreter's, give or take the core's code pages
-    assert base <= interpreter_base_kib() + 2048
+    assert rss - rss0 <= used // 1024 + ALLOCATOR_SLACK_KIB, report
+    # and the process before the flood is the interpreter, give or take the
+    # core's code pages
+    assert rss0 - used0 // 1024 <= interpreter_base_kib() + 2048, report
+
+
+@pytest.mark.xfail(strict=True, reason="product bug (issue 17 note): at the budget a new peer of a known swarm "
+                                       "gets the memory failure reason, not the swarm's peers (DESIGN.md)")
+def test_new_peer_of_a_known_swarm_at_the_budget_gets_its_peers():
+    """DESIGN.md, memory budget: "gives a new peer of a known swarm that
+    swarm's peers without storing it". In-process: new torrents until the
+    budget refuses one, then new peers of a known swarm."""
+    from opentracker_core import Server
+    server = Server(seed=3, memory_limit=1 << 20)
+    kept = h("known-at-budget")
+    get = lambda info_hash, port: server._testhelper_http(
+        ("GET /announce?info_hash=%s&port=%d&left=1 HTTP/1.0\r\n\r\n" % (quote_from_bytes(info_hash), port)).encode())
+    for port in range(1, 6):
+        assert b"5:peers" in get(kept, port)
+    for i in range(100000):
+        if MEMORY_REFUSAL in get(h("fill-%d" % i), 1):
+            break
+    else:
+        raise AssertionError("the budget never refused a torrent")
+    for port in range(100, 140):
+        body = bdecode(get(kept, port).partition(b"\r\n\r\n")[2])
+        assert b"failure reason" not in body, (port, body)
+        assert len(compact_peers(body[b"peers"], 6)) >= 5
 
 
 # ---------------------------------------------------------------- connections

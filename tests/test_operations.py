@@ -66,8 +66,8 @@ def test_whitelist_reload_on_sighup():
         t.signal(signal.SIGHUP)
         assert wait_for(lambda: not accepted(t, a))
         assert accepted(t, b)
-        # a stop and a scrape are never refused (SPEC.md §7.2)
-        assert scrape(t, a) is not None
+        # a scrape is never refused (SPEC.md §7.2): a's one leecher is still there
+        assert scrape(t, a) == {b"complete": 0, b"downloaded": 0, b"incomplete": 1}
 
 
 def test_blacklist():
@@ -146,7 +146,7 @@ def test_million_hash_list_loads():
 # ---------------------------------------------------------------- fifos
 
 def test_fifo_add_and_delete():
-    a, b = h("fifo-a"), h("fifo-b")
+    a, b, c = h("fifo-a"), h("fifo-b"), h("fifo-c")
     t = Tracker(whitelist=[a])
     os.chmod(t.dir, 0o777)  # the tracker creates the fifos after dropping to nobody
     add, delete = t.path("add.fifo"), t.path("delete.fifo")
@@ -163,6 +163,11 @@ def test_fifo_add_and_delete():
         # a reload empties both sets: back to the file's list
         t.signal(signal.SIGHUP)
         assert wait_for(lambda: accepted(t, a) and not accepted(t, b))
+        # for good: the next hash written to a fifo brings none of the old back
+        with open(add, "w") as f:
+            f.write(c.hex() + "\n")
+        assert wait_for(lambda: accepted(t, c))
+        assert accepted(t, a) and not accepted(t, b)
 
 
 def test_fifo_path_that_is_not_a_fifo_is_refused():

@@ -2,7 +2,10 @@
 counting rules, the stats path and who may ask (DESIGN.md point 2).
 
 Every test talks to a tracker process over loopback and checks the bytes a
-client sees. Run it against the C original with
+client sees, but for who may ask: over loopback everyone is loopback, so
+those checks ask from other addresses, in a network namespace (root) and
+through the real handler in-process (shellserver.py, no root needed). Run
+it against the C original with
 
     OT_IMPL=c python -m pytest -q tests/test_stats.py
 
@@ -26,6 +29,7 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
+import shellserver
 from stranger import BLESSED4, BLESSED6, STRANGER4, STRANGER6, needs_netns, run_in_netns
 from sliced import sliced_tracker
 from trackerproc import Tracker, split_response, udp_announce_packet, udp_scrape_packet
@@ -155,7 +159,6 @@ def test_80_c_restricts_stats_to_blessed_addresses():
         else:
             assert mrtg(answer(raw))[3].startswith("opentracker tcp4 stats, ")
             assert answer(t.http(request("/stats")), http10=True).endswith(b"\nopentracker")
-            assert t.http(request("/stats?mode=tcp4"), family=socket.AF_INET6 if t.ipv6 else socket.AF_INET)
 
 
 @ours_only
@@ -200,6 +203,68 @@ def test_80_strangers_get_403_blessed_networks_are_served():
     assert answer(answers[12]).endswith(b"\n500 SRV 7\n")
     log = re.findall(r"\[(\d{8})\] scrp:  (\S+) - FULL SCRAPE\n", stderr)
     assert log == [("00000000", STRANGER4), ("00000000", STRANGER6)]
+
+
+
+# The same rules without root: the real handler in-process, with the client
+# address given (shellserver.py), the networks set up as the shell does.
+
+STATS_ASKS = ["/stats", "/stats?mode=everything", "/stats?mode=tpbs&format=txt", "/stats?mode=bogus&info_hash=x",
+              "/stats?mode=tcp4", "/metrics"]
+
+
+@ours_only
+@pytest.mark.parametrize("client", [STRANGER4, STRANGER6, "::ffff:" + STRANGER4, "10.0.0.1", "192.0.3.55",
+                                    "2001:db8:0:ffff::55"])
+def test_80_strangers_get_403_without_root(client):
+    """Every stats mode and /metrics answer a stranger the exact 403 page,
+    with no configuration and beside access.stats networks it is not in
+    (the IPv4 /24's neighbour, the IPv6 /48's neighbour); the full scrape
+    is theirs all the same (item 63)."""
+    for lines in ([], ["access.stats 192.0.2.0/24", "access.stats 2001:db8:1::/48"]):
+        server = shellserver.configured(lines)
+        for target in STATS_ASKS:
+            assert shellserver.get(server, target, client) == ERR_403, (lines, target)
+        assert answer(shellserver.get(server, "/scrape", client), http10=True) == b"d5:filesdee"
+
+
+@ours_only
+@pytest.mark.parametrize("client", ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1", BLESSED4, BLESSED6,
+                                    "192.0.2.255", "2001:db8:1:ffff::1"])
+def test_80_loopback_and_blessed_networks_are_served_without_root(client):
+    server = shellserver.configured(["access.stats 192.0.2.0/24", "access.stats 2001:db8:1::/48"])
+    assert mrtg(answer(shellserver.get(server, "/stats?mode=tcp4", client)))[3] \
+        .startswith("opentracker tcp4 stats, ")
+    assert answer(shellserver.get(server, "/stats?mode=torr", client), http10=True) == \
+        b"0\n0\nopentracker serving 0 torrents\nopentracker"
+    assert split_response(shellserver.get(server, "/metrics", client))[1][0] == \
+        "Content-Type: text/plain; version=0.0.4"
+
+
+@ours_only
+def test_80_network_prefixes_end_inside_a_byte_without_root():
+    """/25 and /49: the prefix ends inside a byte, and so does the blessing."""
+    server = shellserver.configured(["access.stats 198.51.100.0/25", "access.stats 2001:db8:5::/49",
+                                     "access.stats 203.0.113.77"])
+    served = ["198.51.100.0", "198.51.100.127", "2001:db8:5::1", "2001:db8:5:7fff::1", "203.0.113.77"]
+    refused = ["198.51.100.128", "198.51.100.255", "198.51.101.1", "2001:db8:5:8000::1", "203.0.113.76",
+               "203.0.113.78"]
+    for client in served:
+        assert split_response(shellserver.get(server, "/stats?mode=conn", client))[0] == "HTTP/1.1 200 OK", client
+    for client in refused:
+        assert shellserver.get(server, "/stats?mode=conn", client) == ERR_403, client
+
+
+@ours_only
+def test_80_a_blessed_proxy_does_not_bless_its_clients_stats():
+    """access.proxy changes whose address an announce stores, not who may
+    read /stats: a stranger's request through a blessed proxy that is not a
+    stats network is refused; from loopback (always blessed) it is served."""
+    server = shellserver.configured(["access.proxy 192.0.2.1"])
+    forwarded = b"X-Forwarded-For: 127.0.0.1\r\n"
+    assert shellserver.get(server, "/stats?mode=conn", "192.0.2.1", forwarded) == ERR_403
+    stranger = b"X-Forwarded-For: %s\r\n" % STRANGER4.encode()
+    assert split_response(shellserver.get(server, "/stats?mode=conn", "127.0.0.1", stranger))[0] == "HTTP/1.1 200 OK"
 
 
 # ---------------------------------------------------------------- 81-82: MRTG modes

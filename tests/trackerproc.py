@@ -49,9 +49,10 @@ def package_path():
     an editable checkout)."""
     import opentracker
     import opentracker_core
-    dirs = {os.path.dirname(os.path.dirname(m.__file__)) for m in (opentracker, opentracker_core)}
-    extra = os.environ.get("PYTHONPATH")
-    return os.pathsep.join(sorted(dirs) + ([extra] if extra else []))
+    # Absolute paths: the child runs in another working directory.
+    dirs = {os.path.dirname(os.path.dirname(os.path.abspath(m.__file__))) for m in (opentracker, opentracker_core)}
+    extra = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return os.pathsep.join(sorted(dirs) + [p for p in extra if p not in dirs])
 
 
 def emulated_command():
@@ -128,6 +129,8 @@ class Tracker:
         if netns:
             self.argv = ["ip", "netns", "exec", netns] + self.argv
         self.env = dict(os.environ, **(env or {}))
+        if self.impl != "c" and not os.environ.get("OT_EMULATOR") and "PYTHONPATH" not in (env or {}):
+            self.env["PYTHONPATH"] = package_path()   # the tree under test, whatever the cwd
         self.proc = None
         self.stderr_path = os.path.join(self.dir, "stderr.txt")
 

@@ -2,6 +2,7 @@
 # with sockets and runs (see loop.pyx for the engine), and the in-process
 # test entry points, which go through the same handlers the loop calls.
 
+from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from libc.string cimport memcpy, memset
 from libc.stdint cimport UINT32_MAX, UINT64_MAX
 
@@ -48,6 +49,11 @@ cdef class Server:
     """
     cdef ot_server s
     cdef readonly Store store
+    # A reference the garbage collector does not see: __dealloc__ gives the
+    # bytes of buffers, connections and answers back to the store's budget,
+    # so the Store must outlive a Server that the collector clears out of a
+    # reference cycle (its hook is often one of its own bound methods).
+    cdef PyObject *_store_kept
     cdef object _hook
     cdef dict _py_fds
 
@@ -61,6 +67,8 @@ cdef class Server:
         self.s.writing.head = self.s.writing.tail = -1
         self._py_fds = {}
         self.store = Store(seed=seed, memory_limit=memory_limit)
+        Py_INCREF(self.store)
+        self._store_kept = <PyObject *>self.store
         self.s.store = self.store.st
         self.s.epfd = epoll_create1(EPOLL_CLOEXEC)
         if self.s.epfd < 0:
@@ -108,6 +116,9 @@ cdef class Server:
         ot_free(self.s.access.nets)
         ot_free(self.s.rate.table)
         ot_free(self.s.modest.table)
+        self.s.store = NULL
+        Py_XDECREF(self._store_kept)
+        self._store_kept = NULL
 
     def _watch(self, int fd, int kind):
         cdef epoll_event ev

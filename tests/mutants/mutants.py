@@ -1,0 +1,249 @@
+"""The curated mutants: each one small textual patch that breaks one thing a
+user would notice, with the tests that must catch it (run by run.py).
+
+name     short, unique, kebab-case
+file     path from the top of the tree
+old      text that occurs exactly once in that file (run.py and
+         tests/test_mutants.py fail when it does not: keep it in step)
+new      what replaces it
+breaks   the behaviour broken, in a user's words
+tests    pytest argument strings, run in this order until one fails
+quick    in the CI subset (run.py --quick): each cheap to kill
+
+Add one for every bug found from now on: the patch that brings the bug
+back, and the test that now catches it.
+"""
+
+MUTANTS = [
+    # ---------------------------------------------------------------- store: ageing and counting
+    dict(
+        name="peer-timeout-one-minute-late",
+        file="src/opentracker_core/store.pyx",
+        old="        if age < OT_PEER_TIMEOUT:\n",
+        new="        if age <= OT_PEER_TIMEOUT:\n",
+        breaks="peers live a minute past the 45-minute timeout",
+        tests=["tests/test_store.py -k expire", "tests/test_store.py", "tests/test_store_stateful.py"],
+        quick=True,
+    ),
+    dict(
+        name="ageing-keeps-seeder-count",
+        file="src/opentracker_core/store.pyx",
+        old="        v.seeders -= dropped_seeders\n",
+        new="",
+        breaks="a torrent's seeder count keeps seeders that timed out",
+        tests=["tests/test_store.py", "tests/test_store_stateful.py"],
+    ),
+    dict(
+        name="torrent-timeout-doubled",
+        file="src/opentracker_core/store.pyx",
+        old="    if elapsed > OT_TORRENT_TIMEOUT:\n",
+        new="    if elapsed > 2 * OT_TORRENT_TIMEOUT:\n",
+        breaks="idle torrents are kept two days instead of one",
+        tests=["tests/test_store.py", "tests/test_store_stateful.py"],
+    ),
+    dict(
+        name="completed-without-finishing",
+        file="src/opentracker_core/store.pyx",
+        old="    if (flags & (PEER_FLAG_COMPLETED | PEER_FLAG_SEEDING)) == PEER_FLAG_COMPLETED:\n        flags = 0\n",
+        new="",
+        breaks="event=completed from a peer with bytes left counts as a download",
+        tests=["tests/test_store.py", "tests/test_conformance_http.py", "tests/test_store_stateful.py"],
+    ),
+    # ---------------------------------------------------------------- peer selection
+    dict(
+        name="selection-not-random",
+        file="src/opentracker_core/store.pyx",
+        old="        offset += 1 + rng_next(rng) % diff\n",
+        new="        offset += 1\n",
+        breaks="a big swarm hands every client the same run of neighbouring peers",
+        tests=["tests/test_selection.py"],
+        quick=True,
+    ),
+    dict(
+        name="seeders-not-last",
+        file="src/opentracker_core/store.pyx",
+        old="    for i in range(v.size):\n        if rec[ksize] & PEER_FLAG_SEEDING:\n",
+        new="    for i in range(v.size):\n        if False:\n",
+        breaks="peer lists lose the original's leechers-first order",
+        tests=["tests/test_store.py", "tests/test_conformance_http.py"],
+    ),
+    # ---------------------------------------------------------------- access lists, stats permission
+    dict(
+        name="stats-open-to-everyone",
+        file="src/opentracker_core/stats.pyx",
+        old="    return addr_is_loopback(addr16) or (access_perms(&s.access, addr16) & OT_PERM_STATS) != 0\n",
+        new="    return True\n",
+        breaks="/stats and /metrics answer the whole internet",
+        tests=["tests/test_stats.py -k test_80"],
+        quick=True,
+    ),
+    dict(
+        name="network-prefix-partial-byte",
+        file="src/opentracker_core/access.pyx",
+        old="        mask = <uint8_t>(0xFF << (8 - rest))\n",
+        new="        mask = <uint8_t>(0xFF << (9 - rest))\n",
+        breaks="access.stats 192.0.2.0/25 also blesses 192.0.2.128-255",
+        tests=["tests/test_stats.py -k test_80"],
+    ),
+    dict(
+        name="blacklist-acts-as-whitelist",
+        file="src/opentracker_core/access.pyx",
+        old="    return listed if a.mode == OT_ACCESS_WHITE else not listed\n",
+        new="    return listed\n",
+        breaks="a blacklist serves only the listed torrents",
+        tests=["tests/test_operations.py -k blacklist", "tests/test_accesslist.py", "tests/test_operations.py"],
+        quick=True,
+    ),
+    dict(
+        name="fifo-delete-ignored",
+        file="src/opentracker_core/access.pyx",
+        old="    if hashlist_contains(&a.deleted, hash):\n",
+        new="    if False:\n",
+        breaks="a hash written to access.fifo_delete stays allowed",
+        tests=["tests/test_operations.py -k fifo", "tests/test_accesslist.py"],
+    ),
+    # ---------------------------------------------------------------- UDP connection ids
+    dict(
+        name="connid-current-window-only",
+        file="src/opentracker_core/udp.pyx",
+        old="    return got == connid_for(s, addr16, w) or got == connid_for(s, addr16, w - 1)\n",
+        new="    return got == connid_for(s, addr16, w)\n",
+        breaks="a connection id dies at the end of its window, not one window later",
+        tests=["tests/test_conformance_udp.py -k design5", "tests/test_conformance_udp.py"],
+        quick=True,
+    ),
+    dict(
+        name="connid-ignores-last-address-byte",
+        file="src/opentracker_core/udp.pyx",
+        old="    memcpy(msg, addr16, 16)\n",
+        new="    memcpy(msg, addr16, 15)\n    msg[15] = 0\n",
+        breaks="neighbouring addresses share connection ids (a spoofed source gets one without our reply)",
+        tests=["tests/test_conformance_udp.py"],
+    ),
+    # ---------------------------------------------------------------- proxies
+    dict(
+        name="forwarded-for-from-anyone",
+        file="src/opentracker_core/http.pyx",
+        old="    if access_perms(&s.access, c.addr) & OT_PERM_PROXY:\n",
+        new="    if True:\n",
+        breaks="any client chooses its address with X-Forwarded-For",
+        tests=["tests/test_operations.py -k forwarded", "tests/test_dualstack.py"],
+        quick=True,
+    ),
+    # ---------------------------------------------------------------- memory budget
+    dict(
+        name="budget-ignores-new-peers",
+        file="src/opentracker_core/store.pyx",
+        old="        if not peer_exact and _over_budget(st, _peer_growth(t.peers[family], family)):\n",
+        new="        if False:\n",
+        breaks="past the budget, known swarms still grow without bound",
+        tests=["tests/test_hardening.py -k flood_of_new", "tests/test_store.py"],
+    ),
+    dict(
+        name="budget-64k-over",
+        file="src/opentracker_core/store.pyx",
+        old="    return st.mem_limit != 0 and store_held(st) + extra > st.mem_limit\n",
+        new="    return st.mem_limit != 0 and store_held(st) + extra > st.mem_limit + 65536\n",
+        breaks="the core holds 64 KiB more than tracker.memory_limit",
+        tests=["tests/test_store.py -k memory", "tests/test_hardening.py -k flood_of_new"],
+        quick=True,
+    ),
+    # ---------------------------------------------------------------- live sync
+    dict(
+        name="livesync-flush-at-1452",
+        file="src/opentracker_core/livesync.pyx",
+        old=("    # (1448 bytes), where that rule would let the 37th run past the buffer.\n"
+             "    if s.sync.len[family] + rec > OT_SYNC_BUF:\n"),
+        new=("    # (1448 bytes), where that rule would let the 37th run past the buffer.\n"
+             "    if s.sync.len[family] >= 1452:\n"),
+        breaks="issue 12: a full IPv6 live-sync datagram waits for the next record or the timer",
+        tests=["tests/test_fuzz.py -k livesync", "tests/test_livesync.py"],
+        quick=True,
+    ),
+    dict(
+        name="livesync-unblessed-sender",
+        file="src/opentracker_core/livesync_in.pyx",
+        old="        if not (access_perms(&s.access, addr16) & OT_PERM_SYNC):\n",
+        new="        if False:\n",
+        breaks="live-sync packets from any address change the swarm",
+        tests=["tests/test_livesync.py"],
+    ),
+    # ---------------------------------------------------------------- writers and the HTTP scanner
+    dict(
+        name="udp-announce-counts-swapped",
+        file="src/opentracker_core/writers.pyx",
+        old="    p = put_be32(p, peers - seeders)\n    p = put_be32(p, seeders)\n",
+        new="    p = put_be32(p, seeders)\n    p = put_be32(p, peers - seeders)\n",
+        breaks="UDP announce answers swap leechers and seeders",
+        tests=["tests/test_conformance_udp.py", "tests/test_writers.py"],
+        quick=True,
+    ),
+    dict(
+        name="http-announce-drops-peers6",
+        file="src/opentracker_core/writers.pyx",
+        old="    if want6:\n",
+        new="    if False:\n",
+        breaks="IPv6 peers are never handed out over HTTP",
+        tests=["tests/test_dualstack.py", "tests/test_writers.py"],
+    ),
+    dict(
+        name="scanner-percent-nibbles-swapped",
+        file="src/opentracker_core/httpparse.pyx",
+        old="            c = <uint8_t>((hi << 4) | lo)\n",
+        new="            c = <uint8_t>((lo << 4) | hi)\n",
+        breaks="%xx escapes decode wrongly: info_hashes are misread",
+        tests=["tests/test_conformance_http.py", "tests/test_bad_input.py"],
+        quick=True,
+    ),
+    dict(
+        name="scanner-value-eats-terminator",
+        file="src/opentracker_core/httpparse.pyx",
+        old="    if f & SCAN_TERMINATOR:\n        s -= 1\n",
+        new="",
+        breaks="an unknown parameter swallows the next one's '&'",
+        tests=["tests/test_conformance_http.py", "tests/test_bad_input.py"],
+    ),
+    dict(
+        name="gzip-despite-q0",
+        file="src/opentracker_core/httpparse.pyx",
+        old="                zero = zero and not digits_nonzero\n",
+        new="                zero = False\n",
+        breaks="Accept-Encoding: gzip;q=0 still gets gzip",
+        tests=["tests/test_fullscrape.py -k gzip", "tests/test_bad_input.py"],
+    ),
+    # ---------------------------------------------------------------- the Python shell
+    dict(
+        name="config-megabytes-are-kilobytes",
+        file="src/opentracker/config.py",
+        old='"m": 1 << 20',
+        new='"m": 1 << 10',
+        breaks="tracker.memory_limit 24M means 24 KiB",
+        tests=["tests/test_config.py -k memory_limit", "tests/test_config.py"],
+        quick=True,
+    ),
+    dict(
+        name="ipv4-networks-lose-the-mapped-prefix",
+        file="src/opentracker/server.py",
+        old="96 + net.prefixlen",
+        new="net.prefixlen",
+        breaks="an IPv4 access.stats/access.proxy network blesses far more (or other) addresses",
+        tests=["tests/test_stats.py -k test_80", "tests/test_operations.py -k forwarded"],
+        quick=True,
+    ),
+    dict(
+        name="reload-keeps-fifo-hashes",
+        file="src/opentracker/accesslist.py",
+        old="        self.dynamic.reset()\n",
+        new="",
+        breaks="after SIGHUP, hashes added through the fifo stay although the file does not list them",
+        tests=["tests/test_operations.py -k fifo"],
+    ),
+    dict(
+        name="unreadable-whitelist-serves-all",
+        file="src/opentracker/accesslist.py",
+        old='                self.server.set_access(self.mode, b"")\n',
+        new='                self.server.set_access("open", b"")\n',
+        breaks="a whitelist that cannot be read at start-up lets every torrent in",
+        tests=["tests/test_operations.py", "tests/test_accesslist.py"],
+    ),
+]
