@@ -16,7 +16,7 @@ from trackerproc import Tracker  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=int, default=4, help="minutes of traffic before the picture")
+    ap.add_argument("--minutes", type=int, default=5, help="minutes of traffic before the picture")
     ap.add_argument("--out", default=os.path.join(HERE, "status-page.png"))
     args = ap.parse_args()
     if chromium() is None:
@@ -35,8 +35,11 @@ def main():
         stop = threading.Event()
 
         def more():
+            n = rounds
             while not stop.is_set():
-                make_traffic(tracker, rounds=1, torrents=6)
+                make_traffic(tracker, rounds=1, torrents=4 + n % 9)
+                n += 1
+                stop.wait(0.5 + (n % 5) * 0.4)
 
         worker = threading.Thread(target=more)
         worker.start()
