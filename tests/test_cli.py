@@ -45,7 +45,7 @@ def test_help_lists_every_option_and_exits_0():
     lines = err.splitlines()
     assert lines[0] == USAGE
     helped = {line.split()[0] for line in lines[1:] if line.startswith("\t")}
-    assert helped == {"-f", "-i", "-p", "-P", "-r", "-d", "-u", "-A", "-w", "-b", "-s", "-l", "-v", "-h"}
+    assert helped == {"-f", "-i", "-p", "-P", "-r", "-d", "-u", "-A", "-w", "-b", "-s", "-l", "-v", "-h", "--check-config"}
     assert "Example:" in err
 
 

@@ -357,7 +357,7 @@ def test_big_statedump_and_tpbs(big):
 
 def test_big_heavy_stats_are_answered(big):
     top = answer(big.http(request("/stats?mode=top100"), timeout=30), http10=True)
-    assert top == b"Top 100 torrents by peers:\nTop 100 torrents by seeds:\n"
+    assert top == b"Top 100 torrents by peers:\nTop 100 torrents by seeds:\nTop 100 torrents by leechers:\n"
     assert answer(big.http(request("/stats?mode=torr")), http10=True) == \
         b"%d\n0\nopentracker serving %d torrents\nopentracker" % (BIG, BIG)
 

@@ -68,18 +68,35 @@ class UsageError(Exception):
     """An option the program does not know, or one without its value."""
 
 
+CHECK_OPTION = "--check-config"
+CHECK_HELP = ("load every -f file and option, access list and state file as start-up would, report every "
+              "problem with its file:line, bind nothing; exit 0 when the tracker would start, 1 when not")
+
+
 def parse_args(argv):
     """argv (without the program name) -> (action, settings, warnings).
 
     action is "run", "help" or "version"; settings is None unless "run".
+    With --check-config anywhere before `--`, action is "check": settings
+    may be None, and every ConfigError found is in the builder's .errors
+    (returned as a 4th item) instead of stopping at the first.
     -h and -v act where they stand, as in the original: options before them
     have been processed (and may have failed), later ones are not looked at.
     Raises UsageError or config.ConfigError, with the warnings found until
     then in their .warnings.
     """
     builder = config.Builder()
+    argv = list(argv)
+    end = argv.index("--") if "--" in argv else len(argv)
+    checking = CHECK_OPTION in argv[:end]
+    if checking:
+        builder.errors = []
+        argv = [a for i, a in enumerate(argv) if i >= end or a != CHECK_OPTION]
     try:
-        return _parse(builder, list(argv))
+        action, settings, warnings = _parse(builder, argv)
+        if checking and action == "run":
+            return "check", settings, warnings, builder.errors
+        return action, settings, warnings
     except (UsageError, config.ConfigError) as exc:
         # What was found wrong before the fatal error still helps the reader.
         exc.warnings = list(builder.warnings)
@@ -122,10 +139,13 @@ def _parse(builder, argv):
                 raise UsageError("option -%s needs an argument" % flag)
             key, action = _WITH_VALUE[flag]
             origin = config.option_origin("-" + flag, value)
-            if action is None:
-                builder.apply_option(key, value, origin)
-            else:
-                action(builder, value, origin)
+            try:
+                if action is None:
+                    builder.apply_option(key, value, origin)
+                else:
+                    action(builder, value, origin)
+            except config.ConfigError as exc:
+                builder.collect(exc)
             break
     settings, warnings = builder.build()
     return "run", settings, warnings
@@ -140,6 +160,7 @@ def help_text():
     lines = [USAGE]
     for flag, arg, _, _, doc in OPTIONS:
         lines.append("\t%-16s%s" % ("-" + flag if arg is None else "-%s %s" % (flag, arg), doc))
+    lines.append("\t%-16s%s" % (CHECK_OPTION, CHECK_HELP))
     return "\n".join(lines) + "\n" + _EXAMPLE
 
 
@@ -157,6 +178,7 @@ def version_text():
         lines.append("  core:   not loadable: %s" % exc)
     else:
         lines.append("  core:   %s" % getattr(_core, "__file__", "built in"))
+        lines += ["  " + line for line in _core.version_report().decode("ascii", "replace").splitlines()]
     lines += [
         "  compatible with opentracker by Dirk Engling (baseline 110868e, upstream 716dcfb):",
         "  same options, config keys, HTTP/UDP answers, /stats modes, access lists, state dumps, live sync",
@@ -176,7 +198,7 @@ def main(argv=None):
     if argv is None:
         argv = sys.argv[1:]
     try:
-        action, settings, warnings = parse_args(argv)
+        action, settings, warnings, *errors = parse_args(argv)
     except UsageError as exc:
         for warning in exc.warnings:
             _stderr(warning)
@@ -190,6 +212,9 @@ def main(argv=None):
         if exc.option is not None:
             _stderr(USAGE)
         sys.exit(1)
+    if action == "check":
+        from opentracker.check import check
+        sys.exit(check(settings, errors[0], warnings))
     for warning in warnings:
         _stderr(warning)
     if action == "help":

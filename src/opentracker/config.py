@@ -464,6 +464,9 @@ class Builder:
         self._address_origin = None
         self._address_used = True
         self.warnings = []
+        # --check-config: a list that collects every ConfigError of a line or
+        # option and goes on, instead of stopping at the first (None).
+        self.errors = None
 
     # -- command-line operations, in the order they are given
 
@@ -554,13 +557,26 @@ class Builder:
                 data = f.read(MAX_FILE_BYTES + 1)
         except (OSError, ValueError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
+            if self.errors is not None:
+                # Checking: a file the operator named and that is not there
+                # is a problem, although start-up goes on without it.
+                self.errors.append(ConfigError("cannot open config file %s: %s" % (printable(path), reason)))
+                return False
             self.warnings.append("Warning: Can't open config file: %s. (%s)" % (printable(path), reason))
             return False
         if len(data) > MAX_FILE_BYTES:
-            raise ConfigError("%s: larger than %d bytes; is this a config file?" % (printable(path), MAX_FILE_BYTES))
+            self.collect(ConfigError("%s: larger than %d bytes; is this a config file?"
+                                     % (printable(path), MAX_FILE_BYTES)))
+            return False
         self.read_text(data, path)
         self._files.append(path)
         return True
+
+    def collect(self, error):
+        """Keep a ConfigError (checking) or raise it (starting)."""
+        if self.errors is None:
+            raise error
+        self.errors.append(error)
 
     def read_text(self, data, filename="<config>"):
         """Config text (bytes or str) as if read from filename."""
@@ -573,7 +589,8 @@ class Builder:
             origin = _Origin(filename, lineno, None)
             if len(raw) > MAX_LINE_BYTES:
                 origin.line = raw[:60].decode("utf-8", "surrogateescape") + "..."
-                raise ConfigError("line longer than %d bytes" % MAX_LINE_BYTES, origin)
+                self.collect(ConfigError("line longer than %d bytes" % MAX_LINE_BYTES, origin))
+                continue
             # surrogateescape keeps non-UTF-8 bytes of paths intact for open()
             text = raw.decode("utf-8", "surrogateescape")
             line = text.lstrip(_SPACE)
@@ -590,7 +607,10 @@ class Builder:
                     self.warnings.append("%s: Unhandled line in config file: %s"
                                          % (origin.label, printable(text.rstrip(_SPACE))))
                 continue
-            self.apply(key, value, origin)
+            try:
+                self.apply(key, value, origin)
+            except ConfigError as exc:
+                self.collect(exc)
         if unhandled > MAX_UNHANDLED_SHOWN:
             self.warnings.append("%s: %d more unhandled lines not shown; is this a config file?"
                                  % (printable(filename), unhandled - MAX_UNHANDLED_SHOWN))
@@ -603,8 +623,8 @@ class Builder:
         values = dict(self._values)
         for field in ("fifo_add", "fifo_delete"):
             if field in values and "whitelist" not in values and "blacklist" not in values:
-                raise ConfigError("access.%s changes an access list, so it needs access.whitelist (-w) "
-                                  "or access.blacklist (-b)" % field, self._origins[field])
+                self.collect(ConfigError("access.%s changes an access list, so it needs access.whitelist (-w) "
+                                  "or access.blacklist (-b)" % field, self._origins[field]))
         if self._livesync_given() is None and self._nets["livesync_nodes"]:
             self.warnings.append("livesync.cluster.node_ip has no effect without livesync.cluster.listen (or -s)")
         if self._address_origin is not None and not self._address_used and self._listens:

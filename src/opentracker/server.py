@@ -79,6 +79,16 @@ def bind_all(listens):
     return bound
 
 
+def listen_text(bound):
+    """The bound sockets as the status page lists them: `tcp 0.0.0.0:6969,
+    udp [::]:6969` (the addresses the kernel gave, so port 0 shows its port)."""
+    parts = []
+    for proto, sock in bound:
+        host, port = sock.getsockname()[:2]
+        parts.append("%s %s:%d" % (proto, "[%s]" % host if ":" in host else host, port))
+    return ", ".join(parts)
+
+
 # ---------------------------------------------------------------- live sync
 
 def open_livesync(settings):
@@ -183,6 +193,7 @@ def run(settings):
 def _run(settings):
     bound = bind_all(settings.listens)
     server = Server(memory_limit=settings.memory_limit)
+    server.set_listen_text(listen_text(bound).encode("utf-8", "replace"))
     for proto, sock in bound:
         server.add_listener(sock.detach(), proto)
     sync = open_livesync(settings)

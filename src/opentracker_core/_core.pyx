@@ -4,6 +4,7 @@
 include "store.pyx"          # torrents and peers, ageing, the memory budget
 include "address.pyx"        # 16-byte addresses, text, loopback
 include "writers.pyx"        # bencode and BEP 15 bodies, byte writers
+include "version.pyx"        # mode=version and -v: package, commit, Cython, Python, zlib
 include "access.pyx"         # access lists, blessed networks
 include "ratelimit.pyx"      # per-address token buckets, modest full scrapes
 include "livesync.pyx"       # live sync: records queued and sent
@@ -16,6 +17,8 @@ include "top.pyx"            # top10 / top100
 include "s24s.pyx"           # peers per network
 include "http.pyx"           # HTTP answers: headers, errors, announce, scrape, full scrape
 include "metrics.pyx"        # Prometheus
+include "history.pyx"        # the status page's request-rate history, sampled once a second
+include "statuspage.pyx"     # the HTML status page
 include "stats.pyx"          # /stats modes
 include "route.pyx"          # which handler answers an HTTP request
 include "loop.pyx"           # the epoll engine

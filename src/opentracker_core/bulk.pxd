@@ -47,6 +47,7 @@ cdef struct ot_bulk_ops:
     bint (*slice)(ot_server *s, ot_bulk *b) noexcept nogil
     void (*aux_free)(void *aux) noexcept nogil
     size_t (*aux_memory)(const void *aux) noexcept nogil
+    const char *content_type  # the answer's Content-Type; NULL: text/plain
 
 
 cdef struct ot_bulk:

@@ -72,7 +72,8 @@ cdef size_t http_bulk_head(ot_bulk *b) noexcept nogil:
     OT_HTTP_HEAD_ROOM on); returns where the answer starts. `HTTP/1.0`, as
     the original's worker-built answers."""
     cdef size_t head = http_head(b.data + OT_HTTP_HEAD_ROOM, OT_HTTP_HEAD_ROOM, b.len - OT_HTTP_HEAD_ROOM,
-                                 HEAD_HTTP10 | (HEAD_GZIP if b.gzip else 0), CONTENT_TEXT)
+                                 HEAD_HTTP10 | (HEAD_GZIP if b.gzip else 0),
+                                 b.ops.content_type if b.ops != NULL and b.ops.content_type != NULL else CONTENT_TEXT)
     return OT_HTTP_HEAD_ROOM - head
 
 

@@ -407,6 +407,7 @@ cdef void loop_tick(ot_server *s) noexcept nogil:
     while s.writing.head >= 0 and s.conns[s.writing.head].deadline <= s.mono:
         conn_close(s, s.writing.head)
     livesync_tick(s)
+    history_tick(&s.status.hist, &s.ctr, s.mono)
     store_clean(s.store, s.clean_cursor, OT_CLEAN_SLICE)
     s.clean_cursor = (s.clean_cursor + OT_CLEAN_SLICE) % OT_BUCKET_COUNT
     s.next_tick = s.mono + 1

@@ -101,6 +101,7 @@ cdef struct ot_server:
     ot_livesync sync
     ot_ratelimit rate
     ot_modest modest
+    ot_status status          # the status page's rate history and listen text (statuspage.pyx)
 
     # clocks: wall seconds for the store and connection ids, monotonic for deadlines
     int64_t now

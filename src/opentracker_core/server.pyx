@@ -4,6 +4,18 @@
 
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from libc.string cimport memcpy, memset
+from libc.stdint cimport UINT32_MAX, UINT64_MAX
+
+
+def version_report():
+    """What mode=version answers (package, commit, Cython, Python, zlib)."""
+    cdef uint8_t buf[OT_VERSION_MAX]
+    cdef uint8_t *end = write_version(buf)
+    return (<char *>buf)[:end - buf]
+
+
+STATUS_PAGE_MAX = OT_BULK_STAGE
+HISTORY_BYTES = sizeof(ot_history)
 
 
 _ACCESS_MODES = {"open": OT_ACCESS_OPEN, "white": OT_ACCESS_WHITE, "black": OT_ACCESS_BLACK}
@@ -77,6 +89,7 @@ cdef class Server:
         loop_clock(&self.s)
         self.s.started = self.s.now
         self.s.next_tick = self.s.mono + 1
+        history_tick(&self.s.status.hist, &self.s.ctr, self.s.mono)   # the rate history starts now
 
     def __dealloc__(self):
         cdef int32_t fd
@@ -300,6 +313,71 @@ cdef class Server:
         self._hook = hook
         self.s.hook_interval = interval if hook is not None else 0
         self.s.next_hook = self.s.mono + interval
+
+    def set_listen_text(self, bytes text):
+        """What the status page shows as the listen addresses (the shell
+        knows them; told once at start). Cut at OT_LISTEN_TEXT_MAX bytes."""
+        cdef size_t n = min(len(text), OT_LISTEN_TEXT_MAX)
+        memcpy(self.s.status.listen, <const char *>text, n)
+        self.s.status.listen_len = <uint16_t>n
+
+    def _testhelper_history_step(self, int seconds):
+        """Shorten the status page's sampling step (tests: a chart in seconds)."""
+        self.s.status.hist.step = <uint16_t>seconds
+
+    def _testhelper_history_tick(self):
+        """The loop's once-a-second history sample, now."""
+        loop_clock(&self.s)
+        history_tick(&self.s.status.hist, &self.s.ctr, self.s.mono)
+
+    def _testhelper_status_page(self, size_t cap, bint worst=False):
+        """Walk the torrents and write the status page into a buffer of cap
+        bytes followed by a 64-byte guard: (length or -1 when it does not
+        fit, whether the guard is untouched, the page bytes). worst=True
+        first sets every number the page shows to its largest value, fills
+        the history and the top list and gives the longest listen text, all
+        of it to be escaped (on a throwaway server)."""
+        cdef ot_statustop top
+        cdef ot_torrent *t
+        cdef uint8_t *buf
+        cdef ssize_t n
+        cdef size_t i
+        cdef int k
+        memset(&top, 0, sizeof(top))
+        loop_clock(&self.s)
+        if worst:
+            memset(&self.s.ctr, 0xFF, sizeof(ot_counters))
+            self.s.store.torrent_count = UINT32_MAX
+            for k in range(2):
+                self.s.store.peer_count[k] = UINT64_MAX
+                self.s.store.seeder_count[k] = 0
+            self.s.store.mem_limit = UINT64_MAX
+            self.s.status.hist.step = OT_HISTORY_STEP
+            self.s.status.hist.count = OT_HISTORY_SLOTS
+            self.s.status.hist.last_at = self.s.mono - OT_HISTORY_STEP + 1
+            memset(self.s.status.hist.events, 0xFF, sizeof(self.s.status.hist.events))
+            memset(self.s.status.hist.last, 0, sizeof(self.s.status.hist.last))
+            memset(self.s.status.listen, 34, OT_LISTEN_TEXT_MAX)     # '"': 6 bytes each when escaped
+            self.s.status.listen_len = OT_LISTEN_TEXT_MAX
+            top.count = STATUS_TOP
+            for k in range(STATUS_TOP):
+                top.peers[k] = UINT32_MAX
+                top.seeds[k] = 0
+        else:
+            t = store_next(self.s.store, NULL)
+            while t != NULL:
+                _status_insert(&top, ot_torrent_peers(t), ot_torrent_seeders(t), t.hash)
+                t = store_next(self.s.store, t.hash)
+        buf = <uint8_t *>ot_malloc(cap + 64)
+        if buf == NULL:
+            raise MemoryError()
+        try:
+            memset(buf, 0xA5, cap + 64)
+            n = status_write(&self.s, &top, buf, cap)
+            guard = all(buf[cap + i] == 0xA5 for i in range(64))
+            return n, guard, (<char *>buf)[:n if n > 0 else 0]
+        finally:
+            ot_free(buf)
 
     def allows(self, bytes info_hash):
         """Would an announce of this hash pass the access list?"""

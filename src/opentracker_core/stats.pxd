@@ -74,6 +74,7 @@ cdef enum:
     MODE_WOODPECKERS
     MODE_NUMWANTS
     MODE_PROMETHEUS
+    MODE_HTML                 # the status page (statuspage.pyx)
 
     FORMAT_NONE = 0
     FORMAT_BIN

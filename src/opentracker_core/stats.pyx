@@ -39,6 +39,7 @@ cdef int _stats_mode(const uint8_t *v, ssize_t n) noexcept nogil:
     # 201 counters, so it is always on.
     if name_is(v, n, b"numwants", 8): return MODE_NUMWANTS
     if name_is(v, n, b"prometheus", 10): return MODE_PROMETHEUS
+    if name_is(v, n, b"html", 4): return MODE_HTML
     return 0
 
 
@@ -78,6 +79,7 @@ cdef ot_span stats_respond(ot_server *s, ot_conn *c, const uint8_t *req, size_t 
     cdef int fmt = FORMAT_NONE
     cdef ssize_t vlen
     cdef int key
+    cdef bint named = False
     s.ctr.stats_requests[addr_family(c.addr)] += 1
     if not may_stat(s, c.addr):
         return http_error(s, out, HTTPERR_403_IP)
@@ -91,6 +93,7 @@ cdef ot_span stats_respond(ot_server *s, ot_conn *c, const uint8_t *req, size_t 
             return http_error(s, out, HTTPERR_400_PARAM)
         vlen = scan_urlencoded(&p, buf, SCAN_VALUE)
         if key == STATS_KEY_MODE:
+            named = True
             mode = _stats_mode(buf, vlen) if vlen > 0 else 0
             if mode == 0:
                 return http_error(s, out, HTTPERR_400_PARAM)
@@ -98,6 +101,10 @@ cdef ot_span stats_respond(ot_server *s, ot_conn *c, const uint8_t *req, size_t 
             fmt = _stats_format(buf, vlen) if vlen > 0 else 0
             if fmt == 0:
                 return http_error(s, out, HTTPERR_400_PARAM)
+    # A browser (Accept: text/html) on the stats path without a mode gets
+    # the status page; every other request the bytes it always got.
+    if not named and mode == MODE_PEER and status_wanted(req, n):
+        mode = MODE_HTML
     return stats_mode_answer(s, c, req, n, mode, fmt, out)
 
 
@@ -205,14 +212,6 @@ cdef inline uint8_t *_two_digits(uint8_t *p, int v) noexcept nogil:
     p[0] = <uint8_t>(48 + v // 10)
     p[1] = <uint8_t>(48 + v % 10)
     return p + 2
-
-
-cdef uint8_t *write_version(uint8_t *p) noexcept nogil:
-    """The original's 14 `$Source$: $Revision$` lines (MRTG scripts parse it)."""
-    cdef int i
-    for i in range(14):
-        p = put_raw(p, b"$Source$: $Revision$\n", 21)
-    return p
 
 
 cdef inline uint8_t *_herr_line(uint8_t *p, const char *label, uint64_t v) noexcept nogil:
@@ -337,6 +336,8 @@ cdef ot_span stats_heavy(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
         rc = top_begin(s, c, 10 if mode == MODE_TOP10 else 100)
     elif mode == MODE_S24S:
         rc = s24s_begin(s, c)
+    elif mode == MODE_HTML:
+        rc = status_begin(s, c, req, n)
     # busy, woodpeckers and fulllog: the original never implemented busy,
     # and Debian's build has neither of the others; "the handler produced
     # nothing" is a 500 there.

@@ -1,5 +1,6 @@
-# top10 / top100 (SPEC.md §8): the torrents with the most peers and the most
-# seeders, walked a slice at a time as a large answer (bulk.pyx).
+# top10 / top100 (SPEC.md §8): the torrents with the most peers, the most
+# seeders and (as the C original's current master, SPEC.md §14.6) the most
+# leechers, walked a slice at a time as a large answer (bulk.pyx).
 
 from libc.string cimport memcpy, memmove, memset
 
@@ -12,6 +13,7 @@ cdef struct ot_toprec:
 cdef struct ot_topstate:
     ot_toprec peers[100]
     ot_toprec seeds[100]
+    ot_toprec leechers[100]
 
 
 cdef void _top_insert(ot_toprec *top, int amount, uint32_t val, const uint8_t *hash) noexcept nogil:
@@ -47,8 +49,9 @@ cdef uint8_t *_top_section(uint8_t *p, const char *title, size_t tn, int amount,
 
 cdef bint top_slice(ot_server *s, ot_bulk *b) noexcept nogil:
     """The next slice of torrents into the leader lists; at the end,
-    `Top N torrents by peers:` then `by seeds:` (SPEC.md §8), zero counts
-    left out: at most 2 * (30 + 100 * 53) bytes, well inside the stage."""
+    `Top N torrents by peers:`, `by seeds:`, then `by leechers:` (SPEC.md
+    §8, §14.6), zero counts left out: at most 3 * (30 + 100 * 53) bytes,
+    well inside the stage."""
     cdef ot_topstate *st = <ot_topstate *>b.aux
     cdef int amount = b.format
     cdef ot_torrent *t = store_next(s.store, b.cursor if b.has_cursor else NULL)
@@ -57,6 +60,7 @@ cdef bint top_slice(ot_server *s, ot_bulk *b) noexcept nogil:
     while t != NULL and n < s.bulk_slice:
         _top_insert(st.peers, amount, ot_torrent_peers(t), t.hash)
         _top_insert(st.seeds, amount, ot_torrent_seeders(t), t.hash)
+        _top_insert(st.leechers, amount, ot_torrent_peers(t) - ot_torrent_seeders(t), t.hash)
         memcpy(b.cursor, t.hash, OT_HASH_SIZE)
         b.has_cursor = 1
         n += 1
@@ -65,6 +69,7 @@ cdef bint top_slice(ot_server *s, ot_bulk *b) noexcept nogil:
         return False
     p = _top_section(s.bulk_stage, b" torrents by peers:\n", 20, amount, st.peers)
     p = _top_section(p, b" torrents by seeds:\n", 20, amount, st.seeds)
+    p = _top_section(p, b" torrents by leechers:\n", 23, amount, st.leechers)
     if not bulk_append(b, s.bulk_stage, <size_t>(p - s.bulk_stage), True):
         b.len = 0
     return True

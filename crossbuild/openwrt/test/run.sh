@@ -56,4 +56,50 @@ sys.exit("warnings: %s" % (warnings,) if warnings else 0)' "$conf"; then
         fi
     done
 fi
+# reload with a UCI change the tracker refuses keeps the running tracker:
+# the init script under the procd stand-in (standin/rc.common), its paths
+# moved into a scratch root, the tracker run by the host Python.
+if [ -n "${OT_CONF_PYTHONPATH:-}" ]; then
+    r=$work/root
+    mkdir -p "$r/etc/config" "$r/bin" "$r/procd"
+    printf '#!/bin/sh\nPYTHONPATH=%s exec %s -m opentracker "$@"\n' "$OT_CONF_PYTHONPATH" \
+        "${OT_CONF_PYTHON:-python3}" > "$r/bin/opentracker"
+    printf '#!/bin/sh\nFUNCTIONS_SH=%s UCI_CONFIG_DIR=%s exec busybox sh %s "$@"\n' "$here/functions.sh" \
+        "$r/etc/config" "$files/opentracker-uciconf" > "$r/bin/uciconf"
+    chmod +x "$r/bin/opentracker" "$r/bin/uciconf"
+    sed -e "s|/usr/bin/opentracker|$r/bin/opentracker|; s|/usr/libexec/opentracker-uciconf|$r/bin/uciconf|" \
+        -e "s|/var/etc|$r/var/etc|g" "$files/opentracker.init" > "$r/opentracker"
+    sed -e "s|^\. /lib/functions.sh|. $here/functions.sh|" "$here/../standin/rc.common" > "$r/rc.common"
+    service() { PROCD_DIR=$r/procd UCI_CONFIG_DIR=$r/etc/config busybox sh "$r/rc.common" "$r/opentracker" "$1" 2>&1; }
+    uci() {
+        printf "config opentracker 'main'\n\toption enabled '1'\n\tlist listen_tcp_udp '127.0.0.1:6969'\n" \
+            > "$r/etc/config/opentracker"
+        printf "\toption user 'nobody'\n\toption memory_limit '%s'\n" "$1" >> "$r/etc/config/opentracker"
+        [ -z "${2:-}" ] || printf "\tlist option '%s'\n" "$2" >> "$r/etc/config/opentracker"
+    }
+    reload_fail() { echo "FAIL: reload: $1"; fails=$((fails + 1)); }
+    before=$fails
+    uci 24M
+    service start > /dev/null || reload_fail "start"
+    cp "$r/procd/opentracker.main" "$work/record" && cp "$r/var/etc/opentracker.conf" "$work/conf"
+    # A value the translation passes on and the tracker refuses.
+    uci 24M "tracker.rate_limit sixty"
+    if out=$(service reload); then reload_fail "a refused change was reloaded"; fi
+    cmp -s "$r/procd/opentracker.main" "$work/record" || reload_fail "the running instance was touched: $out"
+    cmp -s "$r/var/etc/opentracker.conf" "$work/conf" || reload_fail "the running settings were replaced"
+    grep -qF "tracker.rate_limit sixty: rate must be a whole number, not 'sixty'" <<< "$out" \
+        || reload_fail "no reason given: $out"
+    grep -qF "reload refused: the running tracker keeps its settings" <<< "$out" || reload_fail "message: $out"
+    if ls "$r/var/etc" | grep -q check; then reload_fail "the checked copy was left behind"; fi
+    # Unchanged settings: a SIGHUP to the same instance.
+    uci 24M
+    service reload > /dev/null || reload_fail "unchanged settings refused"
+    [ "$(tail -n 1 "$r/procd/opentracker.main")" = "signal HUP" ] || reload_fail "no SIGHUP for unchanged settings"
+    # A good change is taken: new settings, the instance handed to procd anew.
+    uci 16M
+    service reload > /dev/null || reload_fail "a good change was refused"
+    grep -qx "tracker.memory_limit 16M" "$r/var/etc/opentracker.conf" || reload_fail "new settings not written"
+    if grep -q "^signal" "$r/procd/opentracker.main"; then reload_fail "a changed instance was only signalled"; fi
+    [ $fails -ne $before ] || echo "ok: reload keeps the running tracker on a refused change, takes a good one"
+fi
 [ $fails -eq 0 ] || { echo "$fails failed"; exit 1; }

@@ -1,6 +1,8 @@
 # zlib's C API, for gzip answers streamed from the loop.
 
 cdef extern from "<zlib.h>" nogil:
+    const char *ZLIB_VERSION
+    const char *zlibVersion()
     ctypedef unsigned char Bytef
     ctypedef unsigned int uInt
     ctypedef unsigned long uLong

@@ -1,0 +1,451 @@
+# The status page (mode=html, or the stats path asked for text/html without
+# a mode): one self-contained HTML document for a person with a browser, no
+# script, no outside style, font or image (a Content-Security-Policy of
+# default-src 'none' says so to the browser too). It refreshes itself.
+#
+# It walks the torrents a slice at a time for the top ten, like top10
+# (bulk.pyx), and at the end writes the page in one go into the bulk stage
+# (OT_BULK_STAGE bytes) through a writer that checks the room left at every
+# write: a page that would not fit is answered 500, never written past the
+# buffer. The largest page possible (every counter at 2^64-1, a full history,
+# ten top torrents, the longest listen text, all of it to be escaped) is
+# about 13 KiB; tests/test_statuspage.py builds it and checks the bound at
+# the exact boundary.
+
+from libc.stdint cimport UINT32_MAX
+from libc.string cimport memcpy, memmove, memset, strlen
+
+
+cdef enum:
+    STATUS_TOP = 10
+    # The chart's plot area in SVG units, inside a 1200 x 196 view box.
+    CHART_X = 56
+    CHART_Y = 10
+    CHART_W = 1124
+    CHART_H = 150
+
+
+cdef struct ot_statustop:
+    uint32_t count
+    uint32_t peers[STATUS_TOP]
+    uint32_t seeds[STATUS_TOP]
+    uint8_t hash[STATUS_TOP][20]
+
+
+# ---------------------------------------------------------------- bounded writer
+
+cdef struct ot_pw:
+    uint8_t *p
+    uint8_t *end
+    bint over                  # a write did not fit: the page is not sent
+
+
+cdef void pw_raw(ot_pw *w, const void *src, size_t n) noexcept nogil:
+    if w.over or <size_t>(w.end - w.p) < n:
+        w.over = True
+        return
+    memcpy(w.p, src, n)
+    w.p += n
+
+
+cdef inline void pw_cstr(ot_pw *w, const char *text) noexcept nogil:
+    pw_raw(w, text, strlen(text))
+
+
+cdef void pw_uint(ot_pw *w, uint64_t v) noexcept nogil:
+    cdef uint8_t tmp[24]
+    pw_raw(w, tmp, <size_t>(put_uint(tmp, v) - tmp))
+
+
+cdef void pw_tenths(ot_pw *w, uint64_t v) noexcept nogil:
+    """v / 10 with one decimal."""
+    cdef uint8_t tmp[24]
+    cdef uint8_t *p = put_uint(tmp, v // 10)
+    p[0] = 46
+    p[1] = <uint8_t>(48 + v % 10)
+    pw_raw(w, tmp, <size_t>(p + 2 - tmp))
+
+
+cdef void pw_text(ot_pw *w, const uint8_t *text, size_t n) noexcept nogil:
+    """Text into HTML: & < > " escaped, control bytes shown as '?'."""
+    cdef size_t i
+    cdef uint8_t c
+    for i in range(n):
+        c = text[i]
+        if c == 38:
+            pw_raw(w, b"&amp;", 5)
+        elif c == 60:
+            pw_raw(w, b"&lt;", 4)
+        elif c == 62:
+            pw_raw(w, b"&gt;", 4)
+        elif c == 34:
+            pw_raw(w, b"&quot;", 6)
+        elif c == 10:
+            pw_raw(w, b"<br>", 4)
+        elif c < 32 or c == 127:
+            pw_raw(w, b"?", 1)
+        else:
+            pw_raw(w, &c, 1)
+
+
+cdef void pw_cell(ot_pw *w, const char *id_, uint64_t v) noexcept nogil:
+    """`<td id="ID">v</td>`: the numbers a test compares with mode=everything."""
+    pw_raw(w, b"<td id=\"", 8)
+    pw_cstr(w, id_)
+    pw_raw(w, b"\">", 2)
+    pw_uint(w, v)
+    pw_raw(w, b"</td>", 5)
+
+
+cdef void pw_mib(ot_pw *w, uint64_t bytes_) noexcept nogil:
+    """Bytes as MiB with one decimal."""
+    pw_tenths(w, <uint64_t>(<double>bytes_ / 104857.6))
+    pw_raw(w, b" MiB", 4)
+
+
+# ---------------------------------------------------------------- the walk
+
+cdef void _status_insert(ot_statustop *top, uint32_t peers, uint32_t seeds, const uint8_t *hash) noexcept nogil:
+    """Most peers first; a newcomer goes after those with as many (so ties
+    keep the lower hash, as top10 does); torrents without peers stay out."""
+    cdef int idx = <int>top.count - 1
+    cdef int last
+    if peers == 0:
+        return
+    while idx >= 0 and peers > top.peers[idx]:
+        idx -= 1
+    idx += 1
+    if idx >= STATUS_TOP:
+        return
+    last = <int>top.count if top.count < STATUS_TOP else STATUS_TOP - 1
+    memmove(&top.peers[idx + 1], &top.peers[idx], (last - idx) * sizeof(uint32_t))
+    memmove(&top.seeds[idx + 1], &top.seeds[idx], (last - idx) * sizeof(uint32_t))
+    memmove(&top.hash[idx + 1], &top.hash[idx], (last - idx) * 20)
+    top.peers[idx] = peers
+    top.seeds[idx] = seeds
+    memcpy(top.hash[idx], hash, OT_HASH_SIZE)
+    if top.count < STATUS_TOP:
+        top.count += 1
+
+
+cdef bint status_slice(ot_server *s, ot_bulk *b) noexcept nogil:
+    cdef ot_statustop *top = <ot_statustop *>b.aux
+    cdef ot_torrent *t = store_next(s.store, b.cursor if b.has_cursor else NULL)
+    cdef uint32_t n = 0
+    cdef ssize_t len_
+    while t != NULL and n < s.bulk_slice:
+        _status_insert(top, ot_torrent_peers(t), ot_torrent_seeders(t), t.hash)
+        memcpy(b.cursor, t.hash, OT_HASH_SIZE)
+        b.has_cursor = 1
+        n += 1
+        t = store_next(s.store, t.hash)
+    if t != NULL:
+        return False
+    len_ = status_write(s, top, s.bulk_stage, OT_BULK_STAGE)
+    if len_ < 0 or not bulk_append(b, s.bulk_stage, <size_t>len_, True):
+        b.len = 0
+    return True
+
+
+cdef size_t _status_aux_memory(const void *aux) noexcept nogil:
+    return sizeof(ot_statustop)
+
+
+cdef ot_bulk_ops STATUS_OPS
+STATUS_OPS.slice = status_slice
+STATUS_OPS.aux_free = _top_aux_free        # a plain ot_free, as top10's
+STATUS_OPS.aux_memory = _status_aux_memory
+STATUS_OPS.content_type = b"text/html; charset=utf-8"
+
+
+cdef bint status_wanted(const uint8_t *req, size_t n) noexcept nogil:
+    """Does the first Accept header name text/html (as every browser's does)?"""
+    cdef const uint8_t *v = find_header(req, n, b"accept", 6)
+    cdef const uint8_t *end = req + n
+    if v == NULL:
+        return False
+    while v + 9 <= end and v[0] != 13 and v[0] != 10:
+        if _ieq(v, b"text/html", 9):
+            return True
+        v += 1
+    return False
+
+
+cdef int status_begin(ot_server *s, ot_conn *c, const uint8_t *req, size_t n) noexcept nogil:
+    """Start the page (gzipped when the client takes gzip); 0, or -1 for a 500."""
+    cdef void *aux = ot_malloc(sizeof(ot_statustop))
+    if aux == NULL:
+        return -1
+    memset(aux, 0, sizeof(ot_statustop))
+    return bulk_begin(s, c, BULK_WALK, FORMAT_NONE, s.gzip and wants_gzip(req, n), &STATUS_OPS, aux)
+
+
+# ---------------------------------------------------------------- the page
+
+cdef const char *_PAGE_HEAD = (
+    b"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+    b"<meta http-equiv=\"refresh\" content=\"10\">\n"
+    b"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n"
+    b"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
+    b"<link rel=\"icon\" href=\"data:,\">\n<title>opentracker status</title>\n<style>\n"
+    b"body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;margin:0 auto;"
+    b"max-width:1240px;padding:10px 20px;color:#1d2330;background:#f3f5f8}\n"
+    b"h1{font-size:22px;margin:6px 0 2px}h2{font-size:15px;margin:0 0 8px;color:#444}\n"
+    b"p.sub{margin:0 0 12px;color:#555}p.sub b{color:#1d2330}\n"
+    b".grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(270px,1fr));gap:12px;margin-bottom:12px}\n"
+    b".card{background:#fff;border:1px solid #dce1e8;border-radius:7px;padding:10px 14px}\n"
+    b"table{border-collapse:collapse;width:100%}td,th{padding:2px 6px;text-align:right;"
+    b"font-variant-numeric:tabular-nums}th{font-weight:600;color:#667}\n"
+    b"td:first-child,th:first-child{text-align:left}tr+tr td{border-top:1px solid #eef0f3}\n"
+    b".hash{font-family:ui-monospace,'DejaVu Sans Mono',monospace;font-size:13px}\n"
+    b".bar{height:16px;background:#e3e7ed;border-radius:4px;overflow:hidden;margin:6px 0}"
+    b".bar div{height:100%;background:#2f9e6e}.bar div.hi{background:#d9822b}\n"
+    b"svg{width:100%;height:auto}svg text{font-size:12px;fill:#556}.key{display:inline-block;width:14px;"
+    b"height:4px;margin:0 5px 3px 12px;vertical-align:middle}\nfooter{color:#778;font-size:13px;margin:8px 0}\n"
+    b"</style></head><body>\n<h1>opentracker</h1>\n"
+)
+
+# HTTP announces, UDP announces, HTTP scrapes, UDP scrapes (history order).
+cdef const char *_SERIES_NAME[4]
+_SERIES_NAME[0] = b"HTTP announces"
+_SERIES_NAME[1] = b"UDP announces"
+_SERIES_NAME[2] = b"HTTP scrapes"
+_SERIES_NAME[3] = b"UDP scrapes"
+cdef const char *_SERIES_COLOUR[4]
+_SERIES_COLOUR[0] = b"#2763d6"
+_SERIES_COLOUR[1] = b"#16a085"
+_SERIES_COLOUR[2] = b"#d9822b"
+_SERIES_COLOUR[3] = b"#8e44ad"
+
+
+cdef void _status_uptime(ot_pw *w, uint64_t t) noexcept nogil:
+    if t >= 86400:
+        pw_uint(w, t // 86400)
+        pw_raw(w, b"d ", 2)
+    if t >= 3600:
+        pw_uint(w, t // 3600 % 24)
+        pw_raw(w, b"h ", 2)
+    pw_uint(w, t // 60 % 60)
+    pw_raw(w, b"m", 1)
+
+
+cdef uint64_t _chart_value(const ot_server *s, int point, int points, bint partial, int series) noexcept nogil:
+    """Events in one step for chart point `point` (0: the oldest)."""
+    cdef uint64_t v
+    if partial and point == points - 1:
+        v = history_partial(&s.status.hist, &s.ctr, s.mono, series)
+    else:
+        v = history_at(&s.status.hist, points - 1 - point - (1 if partial else 0), series)
+    return v if v < UINT32_MAX else UINT32_MAX
+
+
+cdef uint64_t _chart_scale(uint64_t tenths) noexcept nogil:
+    """The y axis' top in tenths of a request per second: the first of 0.4,
+    0.8, 2, 4, 8, 20, 40, ... at or above `tenths`, so that its quarters
+    are round numbers."""
+    cdef uint64_t decade = 1
+    while True:
+        if 4 * decade >= tenths:
+            return 4 * decade
+        if 8 * decade >= tenths:
+            return 8 * decade
+        if 20 * decade >= tenths:
+            return 20 * decade
+        if decade >= <uint64_t>1 << 40:
+            return 20 * decade
+        decade *= 10
+
+
+cdef void _status_chart(ot_pw *w, const ot_server *s) noexcept nogil:
+    """Announces/s and scrapes/s per protocol as four polylines: the
+    completed steps and the one in progress, the newest on the right, a dot
+    on the newest point."""
+    cdef const ot_history *h = &s.status.hist
+    cdef uint64_t step = h.step if h.step else OT_HISTORY_STEP
+    cdef bint partial = h.last_at > 0 and s.mono > h.last_at
+    cdef int points = h.count + (1 if partial else 0)
+    cdef uint64_t most = 0, v, scale
+    cdef int i, k
+    cdef uint64_t x, y
+    for i in range(points):
+        for k in range(OT_HISTORY_SERIES):
+            v = _chart_value(s, i, points, partial, k)
+            if v > most:
+                most = v
+    scale = _chart_scale((most * 10 + step - 1) // step)       # tenths per second
+    pw_cstr(w, b"<div class=\"card\"><h2>Requests per second, the last ")
+    pw_uint(w, step * OT_HISTORY_SLOTS // 60)
+    pw_cstr(w, b" minutes</h2>\n<svg id=\"chart\" viewBox=\"0 0 1200 196\" role=\"img\" "
+               b"aria-label=\"requests per second\">\n")
+    for i in range(5):
+        y = CHART_Y + CHART_H * <uint64_t>i // 4
+        pw_cstr(w, b"<line x1=\"56\" x2=\"1180\" y1=\"")
+        pw_uint(w, y)
+        pw_cstr(w, b"\" y2=\"")
+        pw_uint(w, y)
+        pw_cstr(w, b"\" stroke=\"#e3e7ed\"/><text x=\"48\" text-anchor=\"end\" y=\"")
+        pw_uint(w, y + 4)
+        pw_raw(w, b"\">", 2)
+        pw_tenths(w, scale * <uint64_t>(4 - i) // 4)
+        pw_cstr(w, b"</text>\n")
+    pw_cstr(w, b"<text x=\"56\" y=\"180\">")
+    pw_uint(w, step * OT_HISTORY_SLOTS // 60)
+    pw_cstr(w, b" min ago</text><text x=\"618\" y=\"180\" text-anchor=\"middle\">")
+    pw_uint(w, step * OT_HISTORY_SLOTS // 120)
+    pw_cstr(w, b" min ago</text><text x=\"1180\" y=\"180\" text-anchor=\"end\">now</text>\n")
+    for k in range(OT_HISTORY_SERIES):
+        pw_cstr(w, b"<polyline class=\"series\" id=\"series")
+        pw_uint(w, <uint64_t>k)
+        pw_cstr(w, b"\" fill=\"none\" stroke-width=\"2\" stroke-linejoin=\"round\" stroke=\"")
+        pw_cstr(w, _SERIES_COLOUR[k])
+        pw_cstr(w, b"\" points=\"")
+        for i in range(points):
+            x = CHART_X + CHART_W - <uint64_t>(points - 1 - i) * CHART_W // OT_HISTORY_SLOTS
+            v = _chart_value(s, i, points, partial, k)
+            y = CHART_Y + CHART_H - v * 10 * CHART_H // (step * scale)
+            if i:
+                pw_raw(w, b" ", 1)
+            pw_uint(w, x)
+            pw_raw(w, b",", 1)
+            pw_uint(w, y)
+        pw_cstr(w, b"\"/>\n")
+        if points:
+            pw_cstr(w, b"<circle r=\"3\" cx=\"1180\" cy=\"")
+            pw_uint(w, y)
+            pw_cstr(w, b"\" fill=\"")
+            pw_cstr(w, _SERIES_COLOUR[k])
+            pw_cstr(w, b"\"/>\n")
+    if points == 0:
+        pw_cstr(w, b"<text x=\"618\" y=\"90\" text-anchor=\"middle\">no samples yet</text>\n")
+    pw_cstr(w, b"</svg>\n<div>")
+    for k in range(OT_HISTORY_SERIES):
+        pw_cstr(w, b"<span class=\"key\" style=\"background:")
+        pw_cstr(w, _SERIES_COLOUR[k])
+        pw_cstr(w, b"\"></span>")
+        pw_cstr(w, _SERIES_NAME[k])
+        pw_raw(w, b" ", 1)
+        pw_tenths(w, (_chart_value(s, points - 1, points, partial, k) if points else 0) * 10 // step)
+        pw_cstr(w, b"/s")
+    pw_cstr(w, b"</div></div>\n")
+
+
+cdef void _status_memory(ot_pw *w, const ot_server *s) noexcept nogil:
+    cdef uint64_t limit = s.store.mem_limit
+    cdef uint64_t used = store_held(s.store)
+    cdef uint64_t permille
+    pw_cstr(w, b"<div class=\"card\"><h2>Memory budget</h2>\n")
+    if limit == 0:
+        pw_cstr(w, b"<p>No budget set (tracker.memory_limit). Held now: ")
+        pw_mib(w, used)
+        pw_cstr(w, b".</p></div>\n")
+        return
+    permille = <uint64_t>(1000.0 * <double>used / <double>limit) if used < limit else 1000
+    pw_cstr(w, b"<div class=\"bar\"><div")
+    if permille >= 900:
+        pw_cstr(w, b" class=\"hi\"")
+    pw_cstr(w, b" style=\"width:")
+    pw_tenths(w, permille)
+    pw_cstr(w, b"%\"></div></div>\n<table><tr><td>used</td><td id=\"mem_used\">")
+    pw_uint(w, used)
+    pw_cstr(w, b"</td><td>")
+    pw_mib(w, used)
+    pw_cstr(w, b"</td></tr><tr><td>left</td><td id=\"mem_left\">")
+    pw_uint(w, limit - used if used < limit else 0)
+    pw_cstr(w, b"</td><td>")
+    pw_mib(w, limit - used if used < limit else 0)
+    pw_cstr(w, b"</td></tr><tr><td>budget</td><td id=\"mem_limit\">")
+    pw_uint(w, limit)
+    pw_cstr(w, b"</td><td>")
+    pw_mib(w, limit)
+    pw_cstr(w, b"</td></tr></table></div>\n")
+
+
+cdef ssize_t status_write(const ot_server *s, const ot_statustop *top, uint8_t *buf, size_t cap) noexcept nogil:
+    """The page into buf; its length, or -1 when it does not fit in cap."""
+    cdef ot_pw w
+    cdef const ot_counters *k = &s.ctr
+    cdef const ot_store *st = s.store
+    cdef uint8_t ver[OT_VERSION_MAX]
+    cdef uint8_t *vend
+    cdef uint32_t i
+    w.p = buf
+    w.end = buf + cap
+    w.over = False
+    pw_cstr(&w, _PAGE_HEAD)
+    pw_cstr(&w, b"<p class=\"sub\">up <b id=\"uptime\" data-seconds=\"")
+    pw_uint(&w, server_uptime(s))
+    pw_raw(&w, b"\">", 2)
+    _status_uptime(&w, server_uptime(s))
+    pw_cstr(&w, b"</b> &middot; listening on <b id=\"listen\">")
+    if s.status.listen_len:
+        pw_text(&w, s.status.listen, s.status.listen_len)
+    else:
+        pw_cstr(&w, b"(not told)")
+    pw_cstr(&w, b"</b> &middot; access <b id=\"access\">")
+    pw_cstr(&w, b"whitelist" if s.access.mode == OT_ACCESS_WHITE else
+            b"blacklist" if s.access.mode == OT_ACCESS_BLACK else b"open")
+    pw_cstr(&w, b"</b></p>\n<div class=\"grid\">\n<div class=\"card\"><h2>Swarms</h2><table>\n"
+                b"<tr><th></th><th>IPv4</th><th>IPv6</th><th>total</th></tr>\n"
+                b"<tr><td>torrents</td><td></td><td></td>")
+    pw_cell(&w, b"torrents", st.torrent_count)
+    pw_cstr(&w, b"</tr>\n<tr><td>peers</td>")
+    pw_cell(&w, b"peers4", st.peer_count[0])
+    pw_cell(&w, b"peers6", st.peer_count[1])
+    pw_cell(&w, b"peers", st.peer_count[0] + st.peer_count[1])
+    pw_cstr(&w, b"</tr>\n<tr><td>seeders</td>")
+    pw_cell(&w, b"seeds4", st.seeder_count[0])
+    pw_cell(&w, b"seeds6", st.seeder_count[1])
+    pw_cell(&w, b"seeds", st.seeder_count[0] + st.seeder_count[1])
+    pw_cstr(&w, b"</tr>\n<tr><td>leechers</td>")
+    pw_cell(&w, b"leechers4", st.peer_count[0] - st.seeder_count[0])
+    pw_cell(&w, b"leechers6", st.peer_count[1] - st.seeder_count[1])
+    pw_cell(&w, b"leechers", st.peer_count[0] + st.peer_count[1] - st.seeder_count[0] - st.seeder_count[1])
+    pw_cstr(&w, b"</tr>\n<tr><td>completed</td><td></td><td></td>")
+    pw_cell(&w, b"completed", k.completed)
+    pw_cstr(&w, b"</tr>\n</table></div>\n<div class=\"card\"><h2>Requests since start</h2><table>\n"
+                b"<tr><th></th><th>HTTP</th><th>UDP</th></tr>\n<tr><td>announces</td>")
+    pw_cell(&w, b"tcp_announce", k.tcp_announces[0] + k.tcp_announces[1])
+    pw_cell(&w, b"udp_announce", k.udp_announces[0] + k.udp_announces[1])
+    pw_cstr(&w, b"</tr>\n<tr><td>scrapes</td>")
+    pw_cell(&w, b"tcp_scrape", k.tcp_scrapes[0] + k.tcp_scrapes[1])
+    pw_cell(&w, b"udp_scrape", k.udp_scrapes[0] + k.udp_scrapes[1])
+    pw_cstr(&w, b"</tr>\n<tr><td>connects</td><td></td>")
+    pw_cell(&w, b"udp_connect", k.udp_connects[0] + k.udp_connects[1])
+    pw_cstr(&w, b"</tr>\n<tr><td>full scrapes</td>")
+    pw_cell(&w, b"fullscrapes", k.fullscrapes)
+    pw_cstr(&w, b"<td></td></tr>\n</table></div>\n<div class=\"card\"><h2>Refused</h2><table>\n<tr><td>rate limit</td>")
+    pw_cell(&w, b"refused_rate", k.refused_rate)
+    pw_cstr(&w, b"</tr>\n<tr><td>memory budget</td>")
+    pw_cell(&w, b"refused_memory", k.refused_memory)
+    pw_cstr(&w, b"</tr>\n<tr><td>access list</td>")
+    pw_cell(&w, b"refused_access", k.refused_access)
+    pw_cstr(&w, b"</tr>\n<tr><td>HTTP 403 (stats)</td>")
+    pw_cell(&w, b"http_403", k.http_errors[HTTPERR_403_IP])
+    pw_cstr(&w, b"</tr>\n</table></div>\n")
+    _status_memory(&w, s)
+    pw_cstr(&w, b"</div>\n")
+    _status_chart(&w, s)
+    pw_cstr(&w, b"<div class=\"card\"><h2>Top torrents by peers</h2><table id=\"top\">\n"
+                b"<tr><th>info_hash</th><th>peers</th><th>seeders</th><th>leechers</th></tr>\n")
+    for i in range(top.count):
+        pw_cstr(&w, b"<tr><td class=\"hash\">")
+        vend = put_hex_upper(ver, top.hash[i])
+        pw_raw(&w, ver, 40)
+        pw_cstr(&w, b"</td><td>")
+        pw_uint(&w, top.peers[i])
+        pw_cstr(&w, b"</td><td>")
+        pw_uint(&w, top.seeds[i])
+        pw_cstr(&w, b"</td><td>")
+        pw_uint(&w, top.peers[i] - top.seeds[i])
+        pw_cstr(&w, b"</td></tr>\n")
+    if top.count == 0:
+        pw_cstr(&w, b"<tr><td colspan=\"4\">no torrent has peers</td></tr>\n")
+    pw_cstr(&w, b"</table></div>\n<footer><span id=\"version\">")
+    vend = write_version(ver)
+    pw_text(&w, ver, <size_t>(vend - ver))
+    pw_cstr(&w, b"</span><br>Counts since start; this page reloads every 10 seconds. For scripts: "
+                b"<a href=\"?mode=everything\">mode=everything</a> (XML), "
+                b"<a href=\"/metrics\">/metrics</a> (Prometheus).</footer>\n</body></html>\n")
+    if w.over:
+        return -1
+    return <ssize_t>(w.p - buf)
