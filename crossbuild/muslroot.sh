@@ -92,11 +92,26 @@ EOF
 build_musl() {
     local d=$1 b=$1/build-musl loader
     musl_source
+    # zig's compiler_rt also defines memcpy, memset, memmove, memcmp, bcmp,
+    # strlen and the stack-protector functions, weak and hidden: linked into
+    # libc.so, ELF's visibility rule would hide musl's own (the library
+    # would export no memset). Those are libc's job; a copy of compiler_rt's
+    # source without them is built instead.
+    rm -rf "$d/tc/crt"
+    mkdir -p "$d/tc/crt"
+    cp -r "$ZIGDIR/lib/compiler_rt" "$ZIGDIR/lib/compiler_rt.zig" "$d/tc/crt/"
+    sed -i -e '/_ = @import("compiler_rt\/memcpy.zig");/d' -e '/symbol(&memset, "memset");/d' \
+        -e '/_ = @import("compiler_rt\/memmove.zig");/d' -e '/symbol(&memcmp, "memcmp");/d' \
+        -e '/symbol(&bcmp, "bcmp");/d' -e '/_ = @import("compiler_rt\/ssp.zig");/d' \
+        -e '/symbol(&strlen, "strlen");/d' "$d/tc/crt/compiler_rt.zig"
     # One object file holds all of compiler_rt: with a section a function
     # and --gc-sections at link time, a module keeps only what it calls (as
     # libgcc.a's one-function objects give on OpenWrt), not 400 KB each.
     (cd "$d/tc" && "$ZIG" build-lib -target "$T_ZIG" -mcpu "$T_CPU" -O ReleaseSmall -fPIC \
-        -ffunction-sections -fdata-sections --name compiler_rt "$ZIGDIR/lib/compiler_rt.zig")
+        -ffunction-sections -fdata-sections --name compiler_rt "$d/tc/crt/compiler_rt.zig")
+    if nm "$d/tc/libcompiler_rt.a" 2> /dev/null | grep -E ' [TW] (memcpy|memset|strlen|__stack_chk_fail)$' > /dev/null; then
+        die "$T_NAME: compiler_rt still defines libc functions"
+    fi
     write_wrappers "$d" "ld-musl-unknown.so.1"
     rm -rf "$b"
     cp -r "$MUSL_TREE" "$b"
@@ -109,6 +124,13 @@ build_musl() {
     # which qemu -L would resolve on the host: make it relative.
     loader=$(cd "$d/stage/lib" && ls ld-musl-*.so.1)
     ln -sfn libc.so "$d/stage/lib/$loader"
+    # What every other module imports from libc.so must be exported by it.
+    local f
+    for f in memcpy memset memmove memcmp strlen malloc free __stack_chk_fail; do
+        readelf --dyn-syms -W "$d/stage/lib/libc.so" | grep -E '(GLOBAL|WEAK) +DEFAULT' | grep -vw UND \
+            | awk '{print $NF}' | grep -x "$f" > /dev/null \
+            || die "$T_NAME: musl libc.so does not export $f"
+    done
     rm -rf "$b"
     write_wrappers "$d" "$loader"
     echo "$loader" > "$d/loader"
