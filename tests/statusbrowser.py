@@ -43,7 +43,7 @@ def run_chromium(url, *extra, timeout=90):
             "--user-data-dir=" + os.path.join(work, "profile"), "--enable-logging=stderr", "--v=0",
             "--log-net-log=" + netlog] + list(extra) + [url]
     try:
-        proc = subprocess.run(argv, capture_output=True, timeout=timeout, cwd=work)
+        proc = subprocess.run(argv, capture_output=True, timeout=timeout, cwd=work, env=_browser_env())
         console = [line for line in proc.stderr.decode("utf-8", "replace").splitlines() if ":CONSOLE" in line]
         return proc.stdout.decode("utf-8", "replace"), console, page_requests(netlog, url)
     finally:
@@ -93,3 +93,13 @@ def make_traffic(tracker, rounds=1, torrents=12):
                 tracker.get("/scrape?info_hash=%s" % quote_from_bytes(h))
                 tracker.udp(udp_scrape_packet(cid, [h]))
     return n
+
+
+def _browser_env():
+    """The browser is not under test: it runs without the sanitizer runtime
+    that tests/sanitize.sh preloads into every process (Chromium under a
+    preloaded ASan hangs past any timeout)."""
+    env = dict(os.environ)
+    for name in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "PYTHONMALLOC"):
+        env.pop(name, None)
+    return env
