@@ -97,6 +97,24 @@ router_mutant() {
     grep -q "No module named 'logging'" "$OUT/router-$t-mutant/ours.stderr" \
         || { echo "the mutant failed, but not for its missing module"; return 1; }
     echo "mutant (launcher imports logging): refused on the emulated router: No module named 'logging'"
+    # Second mutant: the same package with the core built for the other
+    # float ABI (hard-float on soft-float MIPS, soft-float on armhf).
+    local other
+    case $T_NAME in
+        mips|mipsel) other=${T_ZIG}hf ;;
+        armhf) other=${T_ZIG%hf} ;;
+        *) return 0 ;;
+    esac
+    "$VENV/bin/python" "$XB_DIR/mutantipk.py" "$ipk" "$mut" --core-target "$other" --cpu "$T_CPU" \
+        --include "$CACHE/pyinc-musl-$T_NAME/python$PYVER" --zlib "$CACHE/zlib-musl-$T_NAME"
+    if bash "$XB_DIR/router.sh" "$t" --ipk "$mut" --smoke-only --name "$t-mutant-fp" > "$OUT/results/$t-mutant-fp.out" 2>&1; then
+        cat "$OUT/results/$t-mutant-fp.out"
+        echo "router.sh PASSES a package whose .so is built for $other: it catches nothing"
+        return 1
+    fi
+    grep -q "float ABI" "$OUT/results/$t-mutant-fp.out" \
+        || { cat "$OUT/results/$t-mutant-fp.out"; echo "the float-ABI mutant failed, but not for its float ABI"; return 1; }
+    echo "mutant (.so built for $other): refused on the emulated router: $(grep -o 'float ABI.*' "$OUT/results/$t-mutant-fp.out" | head -1)"
 }
 
 for t in $targets; do

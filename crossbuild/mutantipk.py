@@ -1,17 +1,25 @@
 """A deliberately broken copy of the .ipk, to prove that router.sh bites.
 
     python mutantipk.py IN.ipk OUT.ipk
+    python mutantipk.py IN.ipk OUT.ipk --core-target ZIG_TARGET --cpu CPU --include PYINC --zlib DIR
 
-The mutant's launcher imports `logging`, which OpenWrt ships in
+The first mutant's launcher imports `logging`, which OpenWrt ships in
 python3-logging, not in python3-light (the package's only Python
 dependency). Debian's full Python has it, so the glibc tests would pass;
-only a run on python3-light's module set, as the router has it, fails. The
-rest of the package is the real one, byte for byte.
+only a run on python3-light's module set, as the router has it, fails.
+
+With --core-target, the launcher is left alone and the core extension is
+rebuilt from this run's generated C ($OUT/tree, $OUT/meta.json) for another
+zig target: the other float ABI (hard-float on soft-float MIPS). The rest of
+the package is the real one, byte for byte.
 """
 
+import argparse
 import gzip
 import io
-import sys
+import json
+import os
+import subprocess
 import tarfile
 
 LAUNCHER = "./usr/bin/opentracker"
@@ -36,13 +44,47 @@ def read(blob):
         return [(m, t.extractfile(m).read() if m.isfile() else None) for m in t.getmembers()]
 
 
+def core_for(target, cpu, include, zlib):
+    """{member name: .so bytes} of the extension modules built for target."""
+    cache = os.environ.get("OT_XBUILD_CACHE", "/var/cache/opentracker-xbuild")
+    out = os.environ.get("OT_XBUILD_OUT", os.path.join(cache, "out"))
+    tree = os.path.join(out, "tree")
+    built = {}
+    for e in json.load(open(os.path.join(out, "meta.json")))["ext_modules"]:
+        parts = e["name"].split(".")
+        so = os.path.join(out, "mutant-core", *parts[:-1], parts[-1] + ".so")
+        os.makedirs(os.path.dirname(so), exist_ok=True)
+        cmd = ([os.path.join(cache, "venv/bin/python"), "-m", "ziglang", "cc", "-target", target, "-mcpu=" + cpu,
+                "-shared", "-fPIC", "-Os", "-g0", "-s", "-fwrapv", "-fno-strict-aliasing", "-DNDEBUG", "-I" + include,
+                "-I" + os.path.join(zlib, "include"), "-L" + os.path.join(zlib, "lib"), "-o", so]
+               + ["-I" + os.path.join(tree, d) for d in e["include_dirs"]]
+               + [os.path.join(tree, x) for x in e["sources"]] + ["-l" + lib for lib in e["libraries"]])
+        subprocess.run(cmd, check=True)
+        with open(so, "rb") as f:
+            built["./usr/lib/python3.11/site-packages/" + "/".join(parts) + ".so"] = f.read()
+    return built
+
+
 def main():
-    src, dst = sys.argv[1:]
-    with open(src, "rb") as f:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("src")
+    ap.add_argument("dst")
+    ap.add_argument("--core-target")
+    ap.add_argument("--cpu")
+    ap.add_argument("--include")
+    ap.add_argument("--zlib")
+    a = ap.parse_args()
+    with open(a.src, "rb") as f:
         outer = read(f.read())
     hit = []
+    cores = core_for(a.core_target, a.cpu, a.include, a.zlib) if a.core_target else {}
 
     def launcher(info, data):
+        if cores:
+            if info.name in cores:
+                hit.append(1)
+                return cores[info.name]
+            return data
         if info.name == LAUNCHER:
             lines = data.splitlines(keepends=True)
             hit.append(1)
@@ -56,8 +98,8 @@ def main():
 
     blob = rebuild(outer, package)
     if not hit:
-        sys.exit("mutantipk: no %s in %s" % (LAUNCHER, src))
-    with open(dst, "wb") as f:
+        raise SystemExit("mutantipk: nothing to mutate in %s" % a.src)
+    with open(a.dst, "wb") as f:
         f.write(blob)
 
 

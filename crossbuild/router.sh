@@ -83,6 +83,17 @@ done
 put conflicts "refused beside opentracker, opentracker6"
 pkg=$("$VENV/bin/python" "$XB_DIR/ipkinstall.py" "$R" "$ipk" --arch "$T_OWRT")
 put package "$pkg $(basename "$ipk")"
+# The float ABI of every installed ELF file must be the image's (libc.so's).
+# At run time nothing checks it: musl's loader does not, and qemu's CPU has
+# an FPU, so a hard-float .so in a soft-float package runs here (and breaks
+# on the router wherever a double crosses the call boundary).
+fpabi() { readelf -A "$1" 2> /dev/null | grep -E 'FP ABI:|Tag_ABI_VFP_args:' | sed 's/^ *//' | sort | tr '\n' ';'; }
+want=$(fpabi "$R/lib/libc.so")
+while read -r f; do
+    [ -f "$R$f" ] && head -c 4 "$R$f" | grep -q "ELF" || continue
+    [ "$(fpabi "$R$f")" = "$want" ] || die "$T_NAME: $f: float ABI '$(fpabi "$R$f")', the image's is '$want'"
+done < "$R/usr/lib/opkg/info/$pkg.list"
+put float_abi "${want:-none (same for all)}"
 # The admin's settings, as `uci set` would write them: loopback only (this
 # machine's traffic stays on loopback), both families, a free port.
 port=$("$VENV/bin/python" -c 'import sys; sys.path.insert(0, sys.argv[1]); from trackerproc import free_port; print(free_port())' "$REPO/tests")
