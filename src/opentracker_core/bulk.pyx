@@ -194,12 +194,26 @@ cdef bint bulk_slice(ot_server *s, ot_bulk *b, uint8_t *stage) noexcept nogil:
     return done
 
 
+cdef inline ot_torrent *bulk_walk_first(ot_server *s, const ot_bulk *b) noexcept nogil:
+    """Where a walk over every torrent resumes: the torrent after the
+    cursor, in ascending info_hash order (NULL: the walk is over). A torrent
+    added or removed between slices is seen or missed, never visited twice."""
+    return store_next(s.store, b.cursor if b.has_cursor else NULL)
+
+
+cdef inline ot_torrent *bulk_walk_next(ot_server *s, ot_bulk *b, const ot_torrent *t) noexcept nogil:
+    """Mark t walked (the cursor) and return the torrent after it."""
+    memcpy(b.cursor, t.hash, OT_HASH_SIZE)
+    b.has_cursor = 1
+    return store_next(s.store, t.hash)
+
+
 cdef bint _scrape_slice(ot_server *s, ot_bulk *b, uint8_t *stage) noexcept nogil:
     """The next s.bulk_slice torrents of a full scrape, tpbs or statedump in
     ascending info_hash order, resuming after the cursor: a torrent added or
     removed between slices is seen or missed, never listed twice. Torrents
     are listed as stored, without cleaning them first (SPEC.md §6)."""
-    cdef ot_torrent *t = store_next(s.store, b.cursor if b.has_cursor else NULL)
+    cdef ot_torrent *t = bulk_walk_first(s, b)
     cdef uint8_t *p = stage
     cdef uint32_t n = 0
     while t != NULL and n < s.bulk_slice:
@@ -209,10 +223,8 @@ cdef bint _scrape_slice(ot_server *s, ot_bulk *b, uint8_t *stage) noexcept nogil
                 return True
             p = stage
         p = bulk_entry(p, b, t)
-        memcpy(b.cursor, t.hash, OT_HASH_SIZE)
-        b.has_cursor = 1
         n += 1
-        t = store_next(s.store, t.hash)
+        t = bulk_walk_next(s, b, t)
     if t == NULL and _bencoded(b):
         p = put_raw(p, b"ee", 2)
     if not bulk_append(b, stage, <size_t>(p - stage), t == NULL):

@@ -82,7 +82,7 @@ cdef bint _s24s_reserve(ot_store *store, ot_s24s *st, uint32_t fam, size_t more)
 cdef bint _s24s_gather(ot_server *s, ot_bulk *b, ot_s24s *st) noexcept nogil:
     """One slice of peers into the key arrays; True when every torrent is
     done. Sets b.len = 0 when memory runs out."""
-    cdef ot_torrent *t = store_next(s.store, b.cursor if b.has_cursor else NULL)
+    cdef ot_torrent *t = bulk_walk_first(s, b)
     cdef uint32_t n = 0
     cdef size_t peers = 0, i
     cdef ot_peervec *v
@@ -120,10 +120,8 @@ cdef bint _s24s_gather(ot_server *s, ot_bulk *b, ot_s24s *st) noexcept nogil:
                 rec += OT_PEER6_SIZE
             st.n[1] += v.size
             peers += v.size
-        memcpy(b.cursor, t.hash, OT_HASH_SIZE)
-        b.has_cursor = 1
         n += 1
-        t = store_next(s.store, t.hash)
+        t = bulk_walk_next(s, b, t)
     return t == NULL
 
 

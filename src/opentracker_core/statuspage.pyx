@@ -130,15 +130,13 @@ cdef void _status_insert(ot_statustop *top, uint32_t peers, uint32_t seeds, cons
 
 cdef bint status_slice(ot_server *s, ot_bulk *b) noexcept nogil:
     cdef ot_statustop *top = <ot_statustop *>b.aux
-    cdef ot_torrent *t = store_next(s.store, b.cursor if b.has_cursor else NULL)
+    cdef ot_torrent *t = bulk_walk_first(s, b)
     cdef uint32_t n = 0
     cdef ssize_t len_
     while t != NULL and n < s.bulk_slice:
         _status_insert(top, ot_torrent_peers(t), ot_torrent_seeders(t), t.hash)
-        memcpy(b.cursor, t.hash, OT_HASH_SIZE)
-        b.has_cursor = 1
         n += 1
-        t = store_next(s.store, t.hash)
+        t = bulk_walk_next(s, b, t)
     if t != NULL:
         return False
     len_ = status_write(s, top, s.bulk_stage, OT_BULK_STAGE)

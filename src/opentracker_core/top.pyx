@@ -54,17 +54,15 @@ cdef bint top_slice(ot_server *s, ot_bulk *b) noexcept nogil:
     well inside the stage."""
     cdef ot_topstate *st = <ot_topstate *>b.aux
     cdef int amount = b.format
-    cdef ot_torrent *t = store_next(s.store, b.cursor if b.has_cursor else NULL)
+    cdef ot_torrent *t = bulk_walk_first(s, b)
     cdef uint32_t n = 0
     cdef uint8_t *p
     while t != NULL and n < s.bulk_slice:
         _top_insert(st.peers, amount, ot_torrent_peers(t), t.hash)
         _top_insert(st.seeds, amount, ot_torrent_seeders(t), t.hash)
         _top_insert(st.leechers, amount, ot_torrent_peers(t) - ot_torrent_seeders(t), t.hash)
-        memcpy(b.cursor, t.hash, OT_HASH_SIZE)
-        b.has_cursor = 1
         n += 1
-        t = store_next(s.store, t.hash)
+        t = bulk_walk_next(s, b, t)
     if t != NULL:
         return False
     p = _top_section(s.bulk_stage, b" torrents by peers:\n", 20, amount, st.peers)
