@@ -14,6 +14,11 @@ the parsing are derived from it. `Builder` collects settings in command-line
 order; cli.py feeds it options and `-f` files, `load()` is the shortcut for
 config files alone. Both give back `(settings, warnings)`: warnings are
 finished lines for stderr.
+
+Over 600 lines on purpose: about half is KEYS_TABLE itself, one entry with a
+documentation line per key (the man page opentracker.conf(5) is written from
+it), and splitting the table from the value parsers it names would put one
+key's definition in two files.
 """
 
 import ipaddress
