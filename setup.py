@@ -7,6 +7,7 @@ Environment switches:
   OT_ANNOTATE=1    write the cython -a HTML next to the sources
   OT_SANITIZE=...  add -fsanitize=... (e.g. address,undefined) to compile and link
   OT_BUILD_COMMIT  the commit mode=version names, where the tree has no .git
+  OT_ZSTD=1        offer zstd for large answers (links libzstd; Debian: libzstd-dev)
 """
 import os
 import re
@@ -22,6 +23,10 @@ CORE = os.path.join("src", "opentracker_core")
 define_macros = []
 extra_compile_args = ["-fno-strict-aliasing", "-Wno-unused-function"]
 extra_link_args = []
+libraries = ["z"]
+if os.environ.get("OT_ZSTD") == "1":
+    define_macros.append(("OT_ZSTD", "1"))
+    libraries.append("zstd")
 if os.environ.get("OT_DEBUG"):
     extra_compile_args += ["-O0", "-g"]
 sanitize = os.environ.get("OT_SANITIZE")
@@ -95,7 +100,7 @@ def core_extension():
         define_macros=define_macros,
         extra_compile_args=extra_compile_args,
         extra_link_args=extra_link_args,
-        libraries=["z"],
+        libraries=libraries,
         depends=[BUILDINFO],
     )
     if cythonize is None:

@@ -46,7 +46,7 @@
  *   "failure reason", keys complete, incomplete, interval and peers (a string of 6n
  *   bytes, n <= numwant, peers in 127/8); scrape: key files, a dict of 20-byte keys whose
  *   values hold complete, downloaded and incomplete, at most as many as asked.
- *   Full scrape: status 200, Content-Length = bytes received, body d5:filesd ... ee.
+ *   Full scrape: status 200, Content-Length (when sent) = bytes received, body d5:filesd ... ee.
  * Transport errors (no usable reply: timeouts, late replies, refused or reset connections)
  * are counted apart.
  *
@@ -1053,7 +1053,7 @@ static void fs_event(int i, uint64_t now) {
 static void fs_done(fsr_t *f, uint64_t now) {
     int e = -1;
     if (!f->hdr_done) e = f->headlen ? V_FS_STATUS : V_FS_EMPTY;
-    else if (f->cl != f->body) e = V_FS_LENGTH;
+    else if (f->cl >= 0 && f->cl != f->body) e = V_FS_LENGTH;
     else if (f->nfirst < 9 || memcmp(f->first, "d5:filesd", 9) || f->last[0] != 'e' || f->last[1] != 'e') e = V_FS_BODY;
     if (e >= 0) verr[e]++;
     else {
@@ -1086,7 +1086,9 @@ static void fs_read(fsr_t *f, uint64_t now) {
         int hl = parse_head(f->head, f->headlen, &status, &cl);
         if (hl < 0 || (hl == 0 && f->headlen >= (int)sizeof f->head)) { verr[V_FS_STATUS]++; fs_close(f); return; }
         if (hl == 0) return;
-        if (status != 200 || cl < 0) { verr[V_FS_STATUS]++; fs_close(f); return; }
+        /* No Content-Length: a streamed answer to an HTTP/1.0 request,
+           whose end is the connection's. */
+        if (status != 200) { verr[V_FS_STATUS]++; fs_close(f); return; }
         f->hdr_done = 1;
         f->cl = cl;
         p += hl - (f->headlen - take); /* body bytes start after the header */

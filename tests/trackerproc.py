@@ -292,6 +292,28 @@ def split_response(raw):
     return lines[0], lines[1:], body
 
 
+def dechunk(body):
+    """The body of a chunked transfer coding (RFC 9112 §7.1), checked
+    strictly: size lines in hex, CRLF after every chunk, the last chunk and
+    the final CRLF present and nothing after them. A cut-off body fails."""
+    out = []
+    i = 0
+    while True:
+        j = body.index(b"\r\n", i)
+        line = body[i:j]
+        assert line and all(c in b"0123456789abcdef" for c in line), line[:20]
+        size = int(line, 16)
+        i = j + 2
+        if size == 0:
+            assert body[i:] == b"\r\n", body[i:i + 20]
+            return b"".join(out)
+        assert len(body) >= i + size + 2, "cut off"
+        out.append(body[i:i + size])
+        i += size
+        assert body[i:i + 2] == b"\r\n", body[i:i + 20]
+        i += 2
+
+
 def udp_announce_packet(connection_id, info_hash, peer_id=b"-XX0001-000000000000", downloaded=0,
                         left=0, uploaded=0, event=0, ip=0, key=0, numwant=0xFFFFFFFF, port=6881,
                         transaction_id=0x5555):

@@ -421,6 +421,15 @@ KEYS_TABLE = (
         "count", "the HTTP connections open at once"),
     Key("tracker.http_timeout", "http_timeout", "token", _whole("timeout", 1), 30, "seconds",
         "the seconds a client has to send its request header"),
+    Key("tracker.send_timeout", "send_timeout", "token", _whole("timeout", 1), 60, "seconds",
+        "the seconds an answer may go without the client taking a byte of it before the connection is closed"),
+    # 10 s: indexers that poll a router at the same minute share one body
+    # (the work and the memory done once), while a lone poll every few
+    # minutes never keeps a multi-megabyte body around for long, and what
+    # is served is at most 10 s older than the request.
+    Key("tracker.fullscrape_cache", "fullscrape_cache", "token", _whole("seconds", 0, 3600), 10, "seconds",
+        "full scrapes asked for while one is made, or this long after, read that one (counted in the "
+        "memory budget); 0 makes one for each request"),
     Key("listen.udp.workers", "udp_workers", "token", _whole("worker count", 0, 1024), 0, "count",
         "accepted for the C original's config files; no effect"),
     Key(None, "config_files", None, None, (), "file",

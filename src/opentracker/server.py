@@ -210,6 +210,8 @@ def _run(settings):
         compression=settings.compression,
         ip_from_query=settings.ip_from_query,
         http_timeout=settings.http_timeout,
+        send_timeout=settings.send_timeout,
+        fullscrape_cache=settings.fullscrape_cache,
         connid_window=settings.udp_connid_window,
         max_connections=settings.http_max_connections,
         rate_limit=settings.rate_limit,

@@ -12,7 +12,8 @@ include "tracker.pyx"        # announce and stop, shared by HTTP, UDP and live s
 include "livesync_in.pyx"    # live sync: datagrams received and applied
 include "udp.pyx"            # BEP 15 requests and connection ids
 include "httpparse.pyx"      # HTTP framing, query scanner, headers
-include "bulk.pyx"           # large answers built in slices, and their scheduling
+include "encode.pyx"         # identity, gzip and zstd, a slice at a time
+include "bulk.pyx"           # large answers made in slices, their blocks, sharing and memory
 include "top.pyx"            # top10 / top100
 include "s24s.pyx"           # peers per network
 include "http.pyx"           # HTTP answers: headers, errors, announce, scrape, full scrape

@@ -1,34 +1,59 @@
-# Large answers built in slices between loop turns, so announces keep flowing
-# while they grow; sent with a Content-Length once complete, as the original
-# does: the full scrape, tpbs and statedump (bulk.pyx), and the stats walks
-# over every torrent or peer, top10/top100 (top.pyx) and s24s (s24s.pyx).
+# Large answers, produced a slice per loop turn and streamed to their
+# readers as the sockets drain: the full scrape, tpbs and statedump
+# (bulk.pyx), and the stats walks over every torrent or peer, top10/top100
+# (top.pyx), s24s (s24s.pyx) and the status page (statuspage.pyx).
 #
-# The loop calls bulk_step() once per turn: it builds one slice of the
-# answer at the head of the line and hands back a finished one (len == 0
-# then means "answer 500"); http_bulk_head() puts the header in front.
+# An answer's body lives in a chain of blocks. A reader (a connection,
+# loop.pyx) holds its place in the body; a block is freed once every reader
+# is past it, and a slice is made only while the readers are less than
+# OT_STREAM_WINDOW behind. So per requester the tracker holds a slice or two
+# plus what the kernel has not yet taken, never the whole body.
 #
-# While an answer is built its memory counts against tracker.memory_limit
-# (in ot_store.mem_other): a build that would take the core past its budget
-# stops and is answered 500, the original's answer when memory runs out,
-# instead of taking the process to the kernel's OOM killer.
+# A full scrape may be shared: while tracker.fullscrape_cache is on, the
+# answer keeps every block from the start so that requesters arriving while
+# it is made, or up to that many seconds after it is complete, read the
+# same body instead of making their own. Its blocks count against the
+# memory budget; when the budget cannot take more, it stops being shared
+# and becomes a plain stream for the readers it has.
+#
+# Memory: an answer reserves its working set (the answer, its compressor,
+# OT_STREAM_BLOCKS blocks) in the budget before its first slice, and
+# accounts what it holds beyond that as it grows. The loop keeps
+# ot_server.answer_reserve of the budget for answers alone, so a large answer is
+# served even when the torrents have filled the budget; an answer that
+# cannot be admitted waits for memory instead of being refused.
 
-from libc.stdint cimport uint8_t, uint32_t, int32_t
-from opentracker_core.includes.czlib cimport z_stream
+from libc.stdint cimport uint8_t, uint32_t, int32_t, uint64_t, int64_t
 
 
 cdef enum:
     BULK_FULLSCRAPE = 1       # bencoded, ascending info_hash
     BULK_TPBS = 2             # full scrape in ot_bulk.format
     BULK_STATEDUMP = 3        # <HEX>:<base>:<downloaded> lines
-    BULK_WALK = 4             # a stats walk with its own slice (ot_bulk.ops): top10/100, s24s
+    BULK_WALK = 4             # a stats walk with its own slice (ot_bulk.ops): top10/100, s24s, status page
 
     # Torrents formatted per slice by default (ot_server.bulk_slice), and the
-    # staging room for one batch before compression: an entry is at most 124
-    # bytes (bencoded) or 64 (text formats); the stage is flushed whenever
-    # less than OT_BULK_ENTRY_MAX is left, so any slice size is safe.
+    # staging room for one batch before encoding: an entry is at most 124
+    # bytes (bencoded) or 64 (text formats). A scrape slice also stops once
+    # OT_STREAM_SLICE_OUT bytes per torrent of the slice size are staged
+    # (8 KiB at the default), so one slice adds at most that plus one entry
+    # to its answer; the walks write their result (at most ops.output_max)
+    # into the stage once, at the end.
     OT_BULK_SLICE = 256
     OT_BULK_STAGE = 512 * 124 + 64
     OT_BULK_ENTRY_MAX = 256
+
+    # One block of an answer's body, from mmap (header included). A reader
+    # is sent what it has not yet taken, a chunk per send.
+    OT_STREAM_BLOCK = 16384
+    # Slices are made while the slowest reader is less than this behind.
+    OT_STREAM_WINDOW = 16384
+    OT_STREAM_SLICE_OUT = 32
+    # Blocks a streamed scrape holds at most: the window touches two (the
+    # one being read and the one being filled) and a slice may start a
+    # third. Reserved in the budget when the answer is admitted.
+    OT_STREAM_BLOCKS = 3
+
 
     # s24s steps scale with the slice size (ot_server.bulk_slice): peers
     # gathered per slice, at most (a slice stops after the torrent that
@@ -42,27 +67,45 @@ cdef struct ot_bulk
 
 
 cdef struct ot_bulk_ops:
-    # A walk that is not a list of torrents (top.pyx, s24s.pyx): its slice,
-    # and how its working state (ot_bulk.aux) is freed and counted.
+    # A walk that is not a list of torrents (top.pyx, s24s.pyx,
+    # statuspage.pyx): its slice, how its working state (ot_bulk.aux) is
+    # freed and counted, and the most its result takes.
     bint (*slice)(ot_server *s, ot_bulk *b) noexcept nogil
     void (*aux_free)(void *aux) noexcept nogil
     size_t (*aux_memory)(const void *aux) noexcept nogil
     const char *content_type  # the answer's Content-Type; NULL: text/plain
+    size_t output_max
+
+
+cdef struct ot_block:
+    ot_block *next
+    size_t len                # body bytes in this block, after the header
 
 
 cdef struct ot_bulk:
-    int32_t fd
     uint8_t kind
     uint8_t format            # BULK_TPBS: FORMAT_*; top10/top100: 10 or 100
-    uint8_t gzip
+    uint8_t encoding          # ENC_*
     uint8_t has_cursor
     uint8_t cursor[20]        # the last hash walked; the walk resumes after it
-    uint8_t *data             # OT_HTTP_HEAD_ROOM bytes kept free, then the (compressed) body
-    size_t len
-    size_t cap
-    z_stream zs
+    uint8_t admitted          # its working set is reserved and its encoder started
+    uint8_t in_line           # in ot_server.bulk_head: a slice is due
+    uint8_t done              # the body is complete (trailer and encoder end included)
+    uint8_t failed            # it stopped short (memory): readers are cut off
+    uint8_t shared            # ot_server.shared[encoding] is this answer: new readers may join
+    ot_encoder enc
     const ot_bulk_ops *ops    # BULK_WALK: the walk's slice and state
     void *aux                 # BULK_WALK: the walk's working state, freed by bulk_free
-    ot_store *store           # whose memory budget the answer counts against, while it is built:
-    size_t accounted          # the bytes it has added to store.mem_other
-    ot_bulk *next
+    ot_block *first           # the oldest block still held (body offset first_at)
+    ot_block *last            # the block being filled
+    uint64_t first_at
+    uint64_t produced         # body bytes made so far
+    uint32_t blocks           # blocks held
+    uint32_t readers          # connections reading it
+    int32_t reader            # the first of them (fds, linked through ot_conn.rnext); -1: none
+    int64_t expires_ms        # shared and done: joinable until then (monotonic ms)
+    size_t reserved           # its working set, reserved when admitted
+    size_t accounted          # what it counts in the answers' memory now: max(reserved, held)
+    ot_server *server
+    ot_bulk *next             # in the line of answers with a slice due
+    ot_bulk *next_all         # in the list of every answer (ot_server.answers)

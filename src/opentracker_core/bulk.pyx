@@ -1,7 +1,9 @@
-# Large answers built in slices (see bulk.pxd): the full scrape (SPEC.md §6),
-# tpbs in every format and statedump (§8, §9), optionally gzipped through
-# zlib's C API a slice at a time. top10/top100 and s24s use the same
-# machinery; their slices live in stats.pyx.
+# Large answers made in slices and kept in blocks (see bulk.pxd): the full
+# scrape (SPEC.md §6), tpbs in every format and statedump (§8, §9), encoded a
+# slice at a time (encode.pyx). top10/top100, s24s and the status page use
+# the same machinery with their own slices. Sending is the loop's
+# (loop.pyx: stream_send); this file decides what is made, when, and what
+# memory it may take.
 
 from libc.string cimport memcpy, memset, strlen
 
@@ -44,154 +46,442 @@ cdef uint8_t *bulk_entry(uint8_t *p, const ot_bulk *b, const ot_torrent *t) noex
     return p + 1
 
 
-cdef enum:
-    _ZLIB_STATE = (1 << 17) + (1 << 17)     # deflate's state at windowBits 15, memLevel 8 (zlib.h)
-    _BULK_FIRST = 65536                     # the buffer an answer starts with
+
+# ---------------------------------------------------------------- blocks and memory
+
+cdef inline uint8_t *block_data(ot_block *blk) noexcept nogil:
+    return (<uint8_t *>blk) + sizeof(ot_block)
 
 
-cdef void bulk_account(ot_bulk *b) noexcept nogil:
-    """Bring the answer's share of store.mem_other up to date."""
-    cdef size_t now = bulk_memory(b)
-    b.store.mem_other = b.store.mem_other - b.accounted + now
-    b.accounted = now
-
-
-cdef bint _bulk_reserve(ot_bulk *b, size_t more) noexcept nogil:
-    """Room for `more` bytes after b.len, within the memory budget."""
-    cdef size_t cap
-    cdef uint8_t *data
-    if b.len + more <= b.cap:
-        return True
-    cap = b.cap * 2
-    while cap < b.len + more:
-        cap *= 2
-    if _over_budget(b.store, cap - b.cap):
-        return False
-    data = <uint8_t *>ot_realloc(b.data, cap)
-    if data == NULL:
-        return False
-    b.data = data
-    b.cap = cap
-    bulk_account(b)
-    return True
-
-
-cdef bint bulk_append(ot_bulk *b, const uint8_t *src, size_t n, bint finish) noexcept nogil:
-    """Append body bytes, through the compressor when gzipping."""
-    cdef int rc
-    if not b.gzip:
-        if not _bulk_reserve(b, n):
-            return False
-        memcpy(b.data + b.len, src, n)
-        b.len += n
-        return True
-    b.zs.next_in = <Bytef *>src
-    b.zs.avail_in = <uInt>n
-    while True:
-        if not _bulk_reserve(b, 16384):
-            return False
-        b.zs.next_out = b.data + b.len
-        b.zs.avail_out = <uInt>(b.cap - b.len)
-        rc = deflate(&b.zs, Z_FINISH if finish else Z_NO_FLUSH)
-        b.len = b.cap - b.zs.avail_out
-        if finish:
-            if rc == Z_STREAM_END:
-                return True
-            if rc != Z_OK and rc != Z_BUF_ERROR:
-                return False
-        elif b.zs.avail_in == 0 and b.zs.avail_out != 0:
-            return True
-        elif rc != Z_OK and rc != Z_BUF_ERROR:
-            return False
-
-
-cdef void bulk_free(ot_bulk *b) noexcept nogil:
-    if b == NULL:
-        return
-    if b.gzip:
-        deflateEnd(&b.zs)
-    if b.aux != NULL:
-        b.ops.aux_free(b.aux)
-    b.store.mem_other -= b.accounted
-    ot_free(b.data)
-    ot_free(b)
+cdef inline size_t block_room() noexcept nogil:
+    return OT_STREAM_BLOCK - sizeof(ot_block)
 
 
 cdef size_t bulk_memory(const ot_bulk *b) noexcept nogil:
-    """Bytes this answer holds now: buffer, working state, and zlib's own
-    state (zlib.h: (1 << (windowBits + 2)) + (1 << (memLevel + 9)), here
-    windowBits 15 and memLevel 8)."""
-    cdef size_t n = sizeof(ot_bulk) + b.cap + (b.ops.aux_memory(b.aux) if b.aux != NULL else 0)
-    if b.gzip:
-        n += _ZLIB_STATE
-    return n
+    """Bytes this answer holds now: itself, its blocks, its encoder's state
+    (counted as allocated) and a walk's working state."""
+    return (sizeof(ot_bulk) + <size_t>b.blocks * OT_STREAM_BLOCK + b.enc.held
+            + (b.ops.aux_memory(b.aux) if b.aux != NULL else 0))
 
 
-cdef int bulk_begin(ot_server *s, ot_conn *c, int kind, int fmt, bint gzip, const ot_bulk_ops *ops,
+cdef void answers_reserve_init(ot_server *s) noexcept nogil:
+    """Keep one answer's working set at its largest (the status page: five
+    blocks, the biggest compressor, its leader list) in the budget for the
+    large answers alone, so one is served even when the torrents have filled
+    the budget. Charged from the start, whether used or not."""
+    cdef size_t state = encoder_state_max(ENC_GZIP)
+    if encoder_state_max(ENC_ZSTD) > state:
+        state = encoder_state_max(ENC_ZSTD)
+    s.answer_reserve = 5 * OT_STREAM_BLOCK + state + 8192
+    s.store.mem_other += s.answer_reserve
+
+
+cdef void answers_reserve_free(ot_server *s) noexcept nogil:
+    s.store.mem_other -= _answers_charge(s, s.answers_held)
+    s.answer_reserve = 0
+
+
+cdef inline uint64_t _answers_charge(const ot_server *s, uint64_t held) noexcept nogil:
+    return held if held > s.answer_reserve else s.answer_reserve
+
+
+cdef void answers_charge(ot_server *s, int64_t delta) noexcept nogil:
+    """Move the answers' memory by delta, and their charge in the budget
+    (ot_store.mem_other) with it."""
+    cdef uint64_t before = _answers_charge(s, s.answers_held)
+    s.answers_held = <uint64_t>(<int64_t>s.answers_held + delta)
+    s.store.mem_other = s.store.mem_other - before + _answers_charge(s, s.answers_held)
+
+
+cdef bint answers_may_take(ot_server *s, size_t more) noexcept nogil:
+    """Would `more` bytes of answers stay inside the budget? The reserve
+    comes first; beyond it answers compete with the torrents."""
+    cdef uint64_t extra = _answers_charge(s, s.answers_held + more) - _answers_charge(s, s.answers_held)
+    return extra == 0 or not _over_budget(s.store, extra)
+
+
+cdef void bulk_account(ot_server *s, ot_bulk *b) noexcept nogil:
+    """Bring the answer's share of the answers' memory up to date: its
+    reservation, or what it holds when that is more."""
+    cdef size_t now = bulk_memory(b)
+    if now < b.reserved:
+        now = b.reserved
+    answers_charge(s, <int64_t>now - <int64_t>b.accounted)
+    b.accounted = now
+
+
+cdef bint _may_grow(ot_server *s, ot_bulk *b, size_t more) noexcept nogil:
+    cdef size_t now = bulk_memory(b) + more
+    if now <= b.accounted:
+        return True
+    return answers_may_take(s, now - b.accounted)
+
+
+cdef ot_block *_block_new(ot_server *s, ot_bulk *b) noexcept nogil:
+    cdef ot_block *blk
+    if not _may_grow(s, b, OT_STREAM_BLOCK):
+        return NULL
+    blk = <ot_block *>ot_pages_alloc(OT_STREAM_BLOCK)
+    if blk == NULL:
+        return NULL
+    blk.next = NULL
+    blk.len = 0
+    if b.last != NULL:
+        b.last.next = blk
+    else:
+        b.first = blk
+        b.first_at = b.produced
+    b.last = blk
+    b.blocks += 1
+    bulk_account(s, b)
+    return blk
+
+
+cdef bint bulk_append(ot_bulk *b, const uint8_t *src, size_t n, bint finish) noexcept nogil:
+    """Append body bytes through the answer's encoder; with `finish`, end
+    the coding. False when memory is short or the encoder failed."""
+    cdef ot_server *s = b.server
+    cdef uint8_t *dst
+    cdef size_t room, before
+    cdef int rc
+    if n == 0 and not (finish and b.encoding != ENC_IDENTITY):
+        return True
+    while True:
+        if b.last == NULL or b.last.len == block_room():
+            if _block_new(s, b) == NULL:
+                return False
+        dst = block_data(b.last) + b.last.len
+        room = block_room() - b.last.len
+        before = room
+        rc = encoder_run(&b.enc, &src, &n, finish, &dst, &room)
+        b.last.len += before - room
+        b.produced += before - room
+        if rc == ENC_ERROR:
+            return False
+        if rc == ENC_DONE:
+            break
+    bulk_account(s, b)
+    return True
+
+
+cdef void _blocks_free_before(ot_server *s, ot_bulk *b, uint64_t at) noexcept nogil:
+    """Free the blocks that end at or before body offset `at` (never the
+    one being filled)."""
+    cdef ot_block *blk
+    cdef bint freed = False
+    while b.first != NULL and b.first != b.last and b.first_at + b.first.len <= at:
+        blk = b.first
+        b.first = blk.next
+        b.first_at += blk.len
+        ot_pages_free(blk, OT_STREAM_BLOCK)
+        b.blocks -= 1
+        freed = True
+    if freed:
+        bulk_account(s, b)
+
+
+cdef uint64_t bulk_slowest(ot_server *s, const ot_bulk *b, bint block_start) noexcept nogil:
+    """Where the slowest reader is: its body offset, or with block_start the
+    start of the block it reads (a reader that has not begun is at 0)."""
+    cdef int32_t fd = b.reader
+    cdef uint64_t low = b.produced
+    cdef ot_conn *c
+    while fd >= 0:
+        c = &s.conns[fd]
+        if block_start:
+            if c.blk == NULL:
+                return 0
+            if c.blk_at < low:
+                low = c.blk_at
+        elif c.pos < low:
+            low = c.pos
+        fd = c.rnext
+    return low
+
+
+cdef void bulk_release(ot_server *s, ot_bulk *b) noexcept nogil:
+    """Free what every reader has passed, unless the answer is shared (new
+    readers start from its first byte)."""
+    if not b.shared:
+        _blocks_free_before(s, b, bulk_slowest(s, b, True))
+
+
+# ---------------------------------------------------------------- the line and the list
+
+cdef void bulk_line_push(ot_server *s, ot_bulk *b) noexcept nogil:
+    """Put the answer at the back of the line of answers with a slice due."""
+    if b.in_line:
+        return
+    b.next = NULL
+    if s.bulk_tail != NULL:
+        s.bulk_tail.next = b
+    else:
+        s.bulk_head = b
+    s.bulk_tail = b
+    b.in_line = 1
+
+
+cdef ot_bulk *_line_pop(ot_server *s) noexcept nogil:
+    cdef ot_bulk *b = s.bulk_head
+    if b == NULL:
+        return NULL
+    s.bulk_head = b.next
+    if s.bulk_head == NULL:
+        s.bulk_tail = NULL
+    b.next = NULL
+    b.in_line = 0
+    return b
+
+
+cdef void _line_remove(ot_server *s, ot_bulk *b) noexcept nogil:
+    cdef ot_bulk *prev = NULL
+    cdef ot_bulk *x = s.bulk_head
+    if not b.in_line:
+        return
+    while x != NULL and x != b:
+        prev = x
+        x = x.next
+    if x == NULL:
+        return
+    if prev == NULL:
+        s.bulk_head = b.next
+    else:
+        prev.next = b.next
+    if s.bulk_tail == b:
+        s.bulk_tail = prev
+    b.next = NULL
+    b.in_line = 0
+
+
+cdef void bulk_free(ot_server *s, ot_bulk *b) noexcept nogil:
+    """Free an answer that is in no line, list or shared slot."""
+    cdef ot_block *blk
+    if b == NULL:
+        return
+    encoder_end(&b.enc)
+    if b.aux != NULL:
+        b.ops.aux_free(b.aux)
+        b.aux = NULL
+    while b.first != NULL:
+        blk = b.first
+        b.first = blk.next
+        ot_pages_free(blk, OT_STREAM_BLOCK)
+    answers_charge(s, -<int64_t>b.accounted)
+    ot_free(b)
+
+
+cdef void bulk_drop(ot_server *s, ot_bulk *b) noexcept nogil:
+    """Take an answer out of everything and free it; answers waiting for
+    memory get another chance."""
+    cdef ot_bulk **pp = &s.answers
+    _line_remove(s, b)
+    if s.shared[b.encoding] == b:
+        s.shared[b.encoding] = NULL
+    while pp[0] != NULL:
+        if pp[0] == b:
+            pp[0] = b.next_all
+            break
+        pp = &pp[0].next_all
+    bulk_free(s, b)
+    _wake_waiting(s)
+
+
+cdef void _wake_waiting(ot_server *s) noexcept nogil:
+    cdef ot_bulk *b = s.answers
+    while b != NULL:
+        if not b.admitted and not b.in_line and b.readers:
+            bulk_line_push(s, b)
+        b = b.next_all
+
+
+cdef void bulk_unshare(ot_server *s, ot_bulk *b) noexcept nogil:
+    """No new readers from now on; the blocks its readers have passed go."""
+    if s.shared[b.encoding] == b:
+        s.shared[b.encoding] = NULL
+    b.shared = 0
+    bulk_release(s, b)
+
+
+cdef void bulk_expire(ot_server *s) noexcept nogil:
+    """Shared answers past their time stop being offered; those nobody
+    reads any more are freed (each loop tick)."""
+    cdef ot_bulk *b = s.answers
+    cdef ot_bulk *next
+    while b != NULL:
+        next = b.next_all
+        if b.shared and b.done and s.mono_ms >= b.expires_ms:
+            bulk_unshare(s, b)
+            if b.readers == 0:
+                bulk_drop(s, b)
+        b = next
+
+
+# ---------------------------------------------------------------- readers
+
+cdef void bulk_attach(ot_server *s, ot_bulk *b, ot_conn *c) noexcept nogil:
+    """Make c a reader of b, from the body's first byte."""
+    c.bulk = b
+    c.rnext = b.reader
+    b.reader = c.fd
+    b.readers += 1
+    c.pos = 0
+    c.blk = b.first if b.first_at == 0 else NULL
+    c.blk_at = 0
+    c.chunk_left = 0
+    c.head_sent = 0
+    c.trailer = 0
+    c.state = OT_CONN_STREAMING
+
+
+cdef void bulk_detach_reader(ot_server *s, ot_conn *c) noexcept nogil:
+    """c stops reading its answer (done, or gone). The last reader of an
+    answer that is not kept for sharing takes it with it."""
+    cdef ot_bulk *b = c.bulk
+    cdef int32_t *pp
+    if b == NULL:
+        return
+    pp = &b.reader
+    while pp[0] >= 0:
+        if pp[0] == c.fd:
+            pp[0] = c.rnext
+            break
+        pp = &s.conns[pp[0]].rnext
+    c.rnext = -1
+    c.bulk = NULL
+    c.blk = NULL
+    b.readers -= 1
+    if b.readers == 0:
+        if not (b.shared and b.done and s.mono_ms < b.expires_ms):
+            bulk_drop(s, b)
+        return
+    bulk_release(s, b)
+    if bulk_wants_slice(s, b):
+        bulk_line_push(s, b)
+
+
+cdef void bulk_served(ot_server *s, const ot_bulk *b) noexcept nogil:
+    """A reader got the whole body. fscr counts for real (DESIGN.md point
+    4): full-scrape answers, GET /scrape and tpbs alike, and their size as
+    sent."""
+    if b.kind == BULK_FULLSCRAPE or b.kind == BULK_TPBS:
+        s.ctr.fullscrapes += 1
+        s.ctr.fullscrape_size += b.produced
+
+
+# ---------------------------------------------------------------- starting and making
+
+cdef int bulk_begin(ot_server *s, ot_conn *c, int kind, int fmt, int encoding, const ot_bulk_ops *ops,
                     void *aux) noexcept nogil:
-    """Take the connection over for a large answer; the loop builds it a
-    slice per turn (bulk_step) and sends it when complete. `aux` (owned from
-    here on, freed with the answer by ops.aux_free) is a BULK_WALK's working
-    state. Returns 0, or -1 when memory is short or the memory budget would
-    be exceeded (the caller answers 500)."""
-    cdef ot_bulk *b
-    if _over_budget(s.store, sizeof(ot_bulk) + _BULK_FIRST + (_ZLIB_STATE if gzip else 0)):
-        if aux != NULL:
-            ops.aux_free(aux)
-        return -1
-    b = <ot_bulk *>ot_malloc(sizeof(ot_bulk))
+    """Take the connection over for a large answer, made a slice per loop
+    turn (bulk_step) and streamed as it is made. `aux` (owned from here on,
+    freed with the answer by ops.aux_free) is a BULK_WALK's working state.
+    Memory is reserved when the first slice is due, not here: a request
+    that finds the budget taken waits for it. Returns 0, or -1 when even
+    the answer's own struct cannot be allocated (the caller answers 500)."""
+    cdef ot_bulk *b = <ot_bulk *>ot_malloc(sizeof(ot_bulk))
     if b == NULL:
         if aux != NULL:
             ops.aux_free(aux)
         return -1
     memset(b, 0, sizeof(ot_bulk))
-    b.fd = c.fd
     b.kind = <uint8_t>kind
     b.format = <uint8_t>fmt
+    b.encoding = <uint8_t>encoding
     b.ops = ops
     b.aux = aux
-    b.store = s.store
-    b.data = <uint8_t *>ot_malloc(_BULK_FIRST)
-    if b.data == NULL:
-        bulk_free(b)
-        return -1
-    b.cap = _BULK_FIRST
-    b.len = OT_HTTP_HEAD_ROOM
-    if gzip:
-        # windowBits 31 = gzip framing. Level 1 instead of the original's 7:
-        # the hashes do not compress at any level, so the answer is barely
-        # larger, at a fraction of the CPU, and each slice (so each announce
-        # waiting behind it) stays short.
-        if deflateInit2(&b.zs, Z_BEST_SPEED, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK:
-            bulk_free(b)
-            return -1
-        b.gzip = 1
-    bulk_account(b)
-    if _bencoded(b) and not bulk_append(b, <const uint8_t *>b"d5:filesd", 9, False):
-        bulk_free(b)
-        return -1
-    c.bulk = b
-    c.state = OT_CONN_BUILDING
-    b.next = s.bulk_head
-    s.bulk_head = b
+    b.reader = -1
+    b.server = s
+    b.next_all = s.answers
+    s.answers = b
+    bulk_account(s, b)
+    bulk_attach(s, b, c)
+    bulk_line_push(s, b)
     return 0
+
+
+cdef bint bulk_join_shared(ot_server *s, ot_conn *c, int encoding) noexcept nogil:
+    """Read the shared full scrape of this encoding, when there is one that
+    is still offered: being made, or complete for less than
+    tracker.fullscrape_cache seconds."""
+    cdef ot_bulk *b = s.shared[encoding]
+    if b == NULL or b.failed or (b.done and s.mono_ms >= b.expires_ms):
+        return False
+    bulk_attach(s, b, c)
+    s.ctr.fullscrapes_shared += 1
+    return True
+
+
+cdef void bulk_share(ot_server *s, ot_bulk *b) noexcept nogil:
+    """Offer b to later requesters of its encoding, in place of an older
+    shared answer (whose readers keep it)."""
+    cdef ot_bulk *old = s.shared[b.encoding]
+    if old != NULL:
+        bulk_unshare(s, old)
+        if old.readers == 0:
+            bulk_drop(s, old)
+    s.shared[b.encoding] = b
+    b.shared = 1
 
 
 cdef inline bint _bencoded(const ot_bulk *b) noexcept nogil:
     return b.kind == BULK_FULLSCRAPE or (b.kind == BULK_TPBS and b.format == FORMAT_BEN)
 
 
+cdef size_t _working_set(const ot_bulk *b) noexcept nogil:
+    """What an answer reserves when admitted: itself, its encoder, and the
+    blocks a slice and the window need (for a walk, its whole result)."""
+    cdef size_t blocks = OT_STREAM_BLOCKS
+    if b.kind == BULK_WALK:
+        blocks = b.ops.output_max // block_room() + 2
+    return (sizeof(ot_bulk) + encoder_state_max(b.encoding) + blocks * OT_STREAM_BLOCK
+            + (b.ops.aux_memory(b.aux) if b.aux != NULL else 0))
+
+
+cdef bint _admit(ot_server *s, ot_bulk *b) noexcept nogil:
+    """Reserve the working set and start the encoder; False when the budget
+    cannot take it now (the answer waits). A failure past the budget marks
+    the answer failed (its readers get 500)."""
+    cdef size_t need = _working_set(b)
+    if need > b.accounted and not answers_may_take(s, need - b.accounted):
+        return False
+    b.reserved = need
+    b.admitted = 1
+    bulk_account(s, b)
+    if not encoder_begin(&b.enc, b.encoding):
+        b.failed = 1
+        b.done = 1
+        return True
+    if _bencoded(b) and not bulk_append(b, <const uint8_t *>b"d5:filesd", 9, False):
+        b.failed = 1
+        b.done = 1
+    return True
+
+
+cdef bint bulk_wants_slice(ot_server *s, ot_bulk *b) noexcept nogil:
+    """Is a slice due: someone reads, the body is not complete, and the
+    slowest reader is close enough behind (a shared answer keeps every
+    block, so it goes on while the budget lets it grow)?"""
+    if b.readers == 0 or b.done:
+        return False
+    if not b.admitted:
+        return True
+    if b.shared:
+        if _may_grow(s, b, 2 * OT_STREAM_BLOCK):
+            return True
+        bulk_unshare(s, b)
+    return b.produced - bulk_slowest(s, b, False) < OT_STREAM_WINDOW
+
+
 cdef bint bulk_slice(ot_server *s, ot_bulk *b, uint8_t *stage) noexcept nogil:
-    """Do the next slice of work. Returns True when the answer is over: the
-    body is then complete (trailer and gzip end included), or b.len is 0
-    when memory ran out (the caller answers 500)."""
+    """Make the next slice. Returns True when the answer is over: the body
+    is complete (trailer and encoder end included), or b.failed is set."""
     cdef bint done
     if b.kind == BULK_WALK:
         done = b.ops.slice(s, b)
     else:
         done = _scrape_slice(s, b, stage)
-    bulk_account(b)
-    return done
+    bulk_account(s, b)
+    return done or b.failed
 
 
 cdef inline ot_torrent *bulk_walk_first(ot_server *s, const ot_bulk *b) noexcept nogil:
@@ -209,18 +499,23 @@ cdef inline ot_torrent *bulk_walk_next(ot_server *s, ot_bulk *b, const ot_torren
 
 
 cdef bint _scrape_slice(ot_server *s, ot_bulk *b, uint8_t *stage) noexcept nogil:
-    """The next s.bulk_slice torrents of a full scrape, tpbs or statedump in
-    ascending info_hash order, resuming after the cursor: a torrent added or
-    removed between slices is seen or missed, never listed twice. Torrents
-    are listed as stored, without cleaning them first (SPEC.md §6)."""
+    """The next s.bulk_slice torrents (or their OT_STREAM_SLICE_OUT bytes each) of a
+    full scrape, tpbs or statedump in ascending info_hash order, resuming
+    after the cursor: a torrent added or removed between slices is seen or
+    missed, never listed twice. Torrents are listed as stored, without
+    cleaning them first (SPEC.md §6)."""
     cdef ot_torrent *t = bulk_walk_first(s, b)
     cdef uint8_t *p = stage
     cdef uint32_t n = 0
-    while t != NULL and n < s.bulk_slice:
+    cdef uint64_t out_max = <uint64_t>s.bulk_slice * OT_STREAM_SLICE_OUT
+    while t != NULL and n < s.bulk_slice and <uint64_t>(p - stage) < out_max:
         if p - stage > OT_BULK_STAGE - OT_BULK_ENTRY_MAX:
+            # Only with a slice size past the default (a test's control that
+            # makes answers whole): the stage goes into the answer first.
             if not bulk_append(b, stage, <size_t>(p - stage), False):
-                b.len = 0
+                b.failed = 1
                 return True
+            out_max -= <uint64_t>(p - stage)
             p = stage
         p = bulk_entry(p, b, t)
         n += 1
@@ -228,46 +523,35 @@ cdef bint _scrape_slice(ot_server *s, ot_bulk *b, uint8_t *stage) noexcept nogil
     if t == NULL and _bencoded(b):
         p = put_raw(p, b"ee", 2)
     if not bulk_append(b, stage, <size_t>(p - stage), t == NULL):
-        b.len = 0
+        b.failed = 1
         return True
-    if t == NULL and b.kind != BULK_STATEDUMP:
-        # fscr counts for real (DESIGN.md point 4): full-scrape answers,
-        # GET /scrape and tpbs alike, and their size as sent.
-        s.ctr.fullscrapes += 1
-        s.ctr.fullscrape_size += b.len - OT_HTTP_HEAD_ROOM
     return t == NULL
 
 
-# ---------------------------------------------------------------- scheduling
-
-cdef void bulk_detach(ot_server *s, ot_bulk *b) noexcept nogil:
-    cdef ot_bulk **pp = &s.bulk_head
-    while pp[0] != NULL:
-        if pp[0] == b:
-            pp[0] = b.next
-            b.next = NULL
-            return
-        pp = &pp[0].next
-
-
 cdef ot_bulk *bulk_step(ot_server *s) noexcept nogil:
-    """One slice of one answer under construction per loop turn, taking the
-    answers in turn: however many full scrapes are being built, an announce
-    waits behind at most one slice. Returns a finished answer, out of the
-    line, for the loop to send (b.len == 0: answer 500), or NULL."""
-    cdef ot_bulk *b = s.bulk_head
-    cdef ot_bulk *last
+    """One slice of the answer at the head of the line, per loop turn:
+    however many large answers are being made, an announce waits behind at
+    most one slice. Returns the answer that moved (the loop sends its
+    readers what is new), or NULL."""
+    cdef ot_bulk *b = _line_pop(s)
     if b == NULL:
         return NULL
-    if not bulk_slice(s, b, s.bulk_stage):
-        # Not done: to the back of the line.
-        if b.next != NULL:
-            s.bulk_head = b.next
-            last = b.next
-            while last.next != NULL:
-                last = last.next
-            last.next = b
-            b.next = NULL
+    if not bulk_wants_slice(s, b):
         return NULL
-    bulk_detach(s, b)
+    if not b.admitted:
+        if not _admit(s, b):
+            if s.answers_held > b.accounted:
+                return NULL           # waits for the others' memory (_wake_waiting)
+            # Nothing else holds answer memory: waiting would be forever.
+            b.failed = 1
+            b.done = 1
+            return b
+        if b.done:
+            return b                  # failed at the start: its readers get 500
+    if bulk_slice(s, b, s.bulk_stage):
+        b.done = 1
+        if b.shared:
+            b.expires_ms = s.mono_ms + s.fullscrape_cache * 1000
+    elif bulk_wants_slice(s, b):
+        bulk_line_push(s, b)
     return b

@@ -21,29 +21,45 @@ cdef struct ot_span:
 cdef enum:
     HEAD_HTTP10 = 1           # `HTTP/1.0` (the original's worker-built answers), else `HTTP/1.1`
     HEAD_GZIP = 2             # Content-Encoding: gzip
+    HEAD_ZSTD = 4             # Content-Encoding: zstd
+    HEAD_CHUNKED = 8          # Transfer-Encoding: chunked instead of Content-Length
+    HEAD_UNTIL_CLOSE = 16     # no length at all: the body ends when the connection does
+
+    # How a streamed answer's body is delimited (ot_conn.framing).
+    FRAME_LENGTH = 0          # complete before its first byte went: Content-Length, as the original
+    FRAME_CHUNKED = 1         # HTTP/1.1 client: chunked, so a cut-off answer shows
+    FRAME_CLOSE = 2           # HTTP/1.0 client: until the connection closes
 
 cdef const char *CONTENT_TEXT = b"text/plain"
 cdef const char *CONTENT_PROMETHEUS = b"text/plain; version=0.0.4"
 
 
-cdef size_t http_head(uint8_t *body, size_t room, size_t body_len, int flags,
-                      const char *content_type) noexcept nogil:
-    """`HTTP/1.x 200 OK`, Content-Type, Content-Encoding when gzipped and
-    Content-Length, put right in front of a body that has `room` free bytes
-    before it. Returns the header's length, or 0 when it would not fit (at
-    most 17 + 14 + 25 + 2 + 24 + 16 + 20 + 4 = 122 bytes, so the 128 bytes
-    every answer keeps always suffice)."""
-    cdef uint8_t head[OT_HTTP_HEAD_MAX]
-    cdef uint8_t *p = head
-    cdef size_t n
+cdef uint8_t *put_http_head(uint8_t *p, int flags, const char *content_type, size_t body_len) noexcept nogil:
+    """`HTTP/1.x 200 OK`, Content-Type, Content-Encoding when compressed,
+    then Content-Length (or Transfer-Encoding: chunked, or nothing) and the
+    blank line: at most 17 + 14 + 25 + 2 + 24 + 16 + 20 + 4 = 122 bytes."""
     p = put_cstr(p, b"HTTP/1.0 200 OK\r\nContent-Type: " if flags & HEAD_HTTP10
                  else b"HTTP/1.1 200 OK\r\nContent-Type: ")
     p = put_cstr(p, content_type)
-    p = put_cstr(p, b"\r\nContent-Encoding: gzip\r\nContent-Length: " if flags & HEAD_GZIP
-                 else b"\r\nContent-Length: ")
-    p = put_uint(p, body_len)
-    p = put_raw(p, b"\r\n\r\n", 4)
-    n = <size_t>(p - head)
+    if flags & HEAD_GZIP:
+        p = put_cstr(p, b"\r\nContent-Encoding: gzip")
+    elif flags & HEAD_ZSTD:
+        p = put_cstr(p, b"\r\nContent-Encoding: zstd")
+    if flags & HEAD_CHUNKED:
+        p = put_cstr(p, b"\r\nTransfer-Encoding: chunked")
+    elif not flags & HEAD_UNTIL_CLOSE:
+        p = put_cstr(p, b"\r\nContent-Length: ")
+        p = put_uint(p, body_len)
+    return put_raw(p, b"\r\n\r\n", 4)
+
+
+cdef size_t http_head(uint8_t *body, size_t room, size_t body_len, int flags,
+                      const char *content_type) noexcept nogil:
+    """The header put right in front of a body that has `room` free bytes
+    before it. Returns its length, or 0 when it would not fit (122 bytes at
+    most, so the 128 bytes every answer keeps always suffice)."""
+    cdef uint8_t head[OT_HTTP_HEAD_MAX]
+    cdef size_t n = <size_t>(put_http_head(head, flags, content_type, body_len) - head)
     if n > room:
         return 0
     memcpy(body - n, head, n)
@@ -67,14 +83,42 @@ cdef inline ot_span http_failure(ot_server *s, uint8_t *out, const char *reason,
     return http_ok(s, out, write_failure(out + OT_HTTP_HEAD_ROOM, reason, n), False)
 
 
-cdef size_t http_bulk_head(ot_bulk *b) noexcept nogil:
-    """Put the header in front of a finished large answer (body from
-    OT_HTTP_HEAD_ROOM on); returns where the answer starts. `HTTP/1.0`, as
-    the original's worker-built answers."""
-    cdef size_t head = http_head(b.data + OT_HTTP_HEAD_ROOM, OT_HTTP_HEAD_ROOM, b.len - OT_HTTP_HEAD_ROOM,
-                                 HEAD_HTTP10 | (HEAD_GZIP if b.gzip else 0),
-                                 b.ops.content_type if b.ops != NULL and b.ops.content_type != NULL else CONTENT_TEXT)
-    return OT_HTTP_HEAD_ROOM - head
+cdef uint8_t *stream_head(uint8_t *p, ot_conn *c, const ot_bulk *b) noexcept nogil:
+    """The header of a streamed answer, written when its first byte goes;
+    sets how its body is delimited (c.framing). An answer already complete
+    gets a Content-Length and `HTTP/1.0`, byte for byte the original's;
+    one still being made is chunked for an HTTP/1.1 client and runs until
+    the connection closes for an HTTP/1.0 one."""
+    cdef int flags
+    cdef const char *content_type = CONTENT_TEXT
+    if b.ops != NULL and b.ops.content_type != NULL:
+        content_type = b.ops.content_type
+    flags = HEAD_GZIP if b.encoding == ENC_GZIP else (HEAD_ZSTD if b.encoding == ENC_ZSTD else 0)
+    if b.done:
+        c.framing = FRAME_LENGTH
+        flags |= HEAD_HTTP10
+    elif c.http11:
+        c.framing = FRAME_CHUNKED
+        flags |= HEAD_CHUNKED
+    else:
+        c.framing = FRAME_CLOSE
+        flags |= HEAD_HTTP10 | HEAD_UNTIL_CLOSE
+    return put_http_head(p, flags, content_type, <size_t>b.produced)
+
+
+cdef int answer_encoding(ot_server *s, const uint8_t *req, size_t n) noexcept nogil:
+    """The coding of a large answer: zstd when the client names it and the
+    core has it, gzip when the client takes it, else none; nothing with
+    tracker.compression off."""
+    cdef int accepted
+    if not s.gzip:
+        return ENC_IDENTITY
+    accepted = accepted_codings(req, n)
+    if accepted & ACCEPT_ZSTD and ot_zstd_available():
+        return ENC_ZSTD
+    if accepted & ACCEPT_GZIP:
+        return ENC_GZIP
+    return ENC_IDENTITY
 
 
 # ---------------------------------------------------------------- error pages
@@ -310,15 +354,20 @@ cdef void client_address(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
 cdef ot_span fullscrape_begin(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
                               uint8_t *out) noexcept nogil:
     """GET /scrape: every torrent, to anyone (no stats permission needed,
-    SPEC.md §6), gzipped on request. http_respond sends it here only while
-    tracker.fullscrape is on."""
-    cdef bint gz = s.gzip and wants_gzip(req, n)
+    SPEC.md §6), compressed on request. http_respond sends it here only
+    while tracker.fullscrape is on. Requesters within tracker.fullscrape_cache
+    of each other read one shared answer (bulk.pxd)."""
+    cdef int encoding = answer_encoding(s, req, n)
     if not modest_allows(s, c.addr):
         return http_error(s, out, HTTPERR_402_NOTMODEST)
     s.ctr.fullscrape_requests[addr_family(c.addr)] += 1
     log_fullscrape(s, c)
-    if bulk_begin(s, c, BULK_FULLSCRAPE, FORMAT_BEN, gz, NULL, NULL) < 0:
+    if s.fullscrape_cache and bulk_join_shared(s, c, encoding):
+        return ot_span(0, 0)
+    if bulk_begin(s, c, BULK_FULLSCRAPE, FORMAT_BEN, encoding, NULL, NULL) < 0:
         return http_error(s, out, HTTPERR_500)
+    if s.fullscrape_cache:
+        bulk_share(s, c.bulk)
     return ot_span(0, 0)
 
 

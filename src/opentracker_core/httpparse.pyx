@@ -230,8 +230,8 @@ cdef inline const uint8_t *_ows(const uint8_t *v, const uint8_t *end) noexcept n
 
 cdef const uint8_t *_coding(const uint8_t *v, const uint8_t *end, int *verdict) noexcept nogil:
     """Parse one `coding *( OWS ";" OWS name=value )` element of
-    Accept-Encoding at v; set verdict to 1 for gzip / x-gzip, 2 for `*`
-    (3 and 4 when their q is 0), 0 for anything else. Returns where the
+    Accept-Encoding at v; set verdict to 1 for gzip / x-gzip, 2 for `*`,
+    5 for zstd (3, 4 and 6 when their q is 0), 0 for anything else. Returns where the
     element ends (at ',' or the end of the line)."""
     cdef const uint8_t *tok = v
     cdef const uint8_t *name
@@ -270,20 +270,27 @@ cdef const uint8_t *_coding(const uint8_t *v, const uint8_t *end, int *verdict) 
         verdict[0] = 3 if zero else 1
     elif tlen == 1 and tok[0] == 42:  # '*'
         verdict[0] = 4 if zero else 2
+    elif tlen == 4 and _ieq(tok, b"zstd", 4):
+        verdict[0] = 6 if zero else 5
     else:
         verdict[0] = 0
     return v
 
 
-cdef bint wants_gzip(const uint8_t *req, size_t n) noexcept nogil:
-    """Does the request accept a gzip body? DESIGN.md point 2: Accept-Encoding
-    parsed (every such header, quality values honoured, `*` standing for
-    gzip unless gzip is listed itself), not the original's search for `gzip`
-    anywhere in the request."""
+cdef enum:
+    ACCEPT_GZIP = 1
+    ACCEPT_ZSTD = 2
+
+
+cdef int accepted_codings(const uint8_t *req, size_t n) noexcept nogil:
+    """The codings the request accepts (ACCEPT_*). DESIGN.md point 2:
+    Accept-Encoding parsed (every such header, quality values honoured, `*`
+    standing for gzip unless gzip is listed itself), not the original's
+    search for `gzip` anywhere in the request. zstd only when named."""
     cdef const uint8_t *end = req + n
     cdef const uint8_t *v
     cdef const uint8_t *line = req
-    cdef int gzip = 0, star = 0, verdict
+    cdef int gzip = 0, star = 0, zstd = 0, verdict
     while True:
         v = find_header(line, <size_t>(end - line), b"accept-encoding", 15)
         if v == NULL:
@@ -298,9 +305,26 @@ cdef bint wants_gzip(const uint8_t *req, size_t n) noexcept nogil:
                 gzip = verdict
             elif verdict == 2 or verdict == 4:
                 star = verdict
+            elif verdict == 5 or verdict == 6:
+                zstd = verdict
             if v < end and v[0] == 44:
                 v += 1
         # find_header looks for a LF followed by the name: go on from the
         # end of this header line.
         line = v
-    return gzip == 1 or (gzip == 0 and star == 2)
+    return ((ACCEPT_GZIP if gzip == 1 or (gzip == 0 and star == 2) else 0)
+            | (ACCEPT_ZSTD if zstd == 5 else 0))
+
+
+cdef inline bint wants_gzip(const uint8_t *req, size_t n) noexcept nogil:
+    return (accepted_codings(req, n) & ACCEPT_GZIP) != 0
+
+
+cdef bint request_is_http11(const uint8_t *req, size_t n) noexcept nogil:
+    """Does the request line end in HTTP/1.1 (or a later 1.x)? Such a
+    client reads chunked transfer coding; an HTTP/1.0 one does not."""
+    cdef size_t i = 0
+    while i < n and req[i] != 10 and req[i] != 13:
+        i += 1
+    return (i >= 8 and req[i - 8] == 72 and req[i - 7] == 84 and req[i - 6] == 84 and req[i - 5] == 80
+            and req[i - 4] == 47 and req[i - 3] == 49 and req[i - 2] == 46 and 49 <= req[i - 1] <= 57)

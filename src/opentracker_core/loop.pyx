@@ -34,8 +34,9 @@ cdef inline void loop_clock(ot_server *s) noexcept nogil:
     cdef int64_t wall, mono, jump
     clock_gettime(CLOCK_REALTIME_COARSE, &ts)
     wall = ts.tv_sec + s.clock_offset
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+    clock_gettime(CLOCK_MONOTONIC, &ts)
     mono = ts.tv_sec
+    s.mono_ms = ts.tv_sec * 1000 + ts.tv_nsec // 1000000
     if s.mono:
         jump = (wall - s.now) - (mono - s.mono)
         if jump > OT_CLOCK_JUMP or jump < -OT_CLOCK_JUMP:
@@ -79,6 +80,24 @@ cdef inline void list_unlink(ot_server *s, ot_fdlist *l, int32_t fd) noexcept no
     c.prev = c.next = -1
 
 
+cdef void conn_unlist(ot_server *s, ot_conn *c) noexcept nogil:
+    if c.listed == OT_LISTED_READING:
+        list_unlink(s, &s.reading, c.fd)
+    elif c.listed == OT_LISTED_WRITING:
+        list_unlink(s, &s.writing, c.fd)
+    c.listed = OT_LISTED_NONE
+
+
+cdef void conn_list(ot_server *s, ot_conn *c, uint8_t which, int64_t seconds) noexcept nogil:
+    """(Re)start c's deadline, `seconds` from now, at the back of its list:
+    every connection in a list has the same timeout, so each list stays in
+    deadline order and only its head needs watching."""
+    conn_unlist(s, c)
+    c.deadline = s.mono_ms + seconds * 1000
+    list_push(s, &s.reading if which == OT_LISTED_READING else &s.writing, c.fd)
+    c.listed = which
+
+
 cdef ot_conn *conn_slot(ot_server *s, int32_t fd) noexcept nogil:
     """The slot for fd, growing the table when fd is past its end (moves
     every slot: no ot_conn pointer survives this call). NULL without memory."""
@@ -104,6 +123,16 @@ cdef inline uint64_t _event_data(ot_conn *c) noexcept nogil:
     return (<uint64_t>c.gen << 32) | <uint32_t>c.fd
 
 
+cdef int conn_unwatch(ot_server *s, ot_conn *c) noexcept nogil:
+    """Stop watching c (it waits for its answer to be made, not for its
+    socket); -1 when epoll refused."""
+    if c.registered:
+        if epoll_ctl(s.epfd, EPOLL_CTL_DEL, c.fd, NULL) < 0:
+            return -1
+        c.registered = 0
+    return 0
+
+
 cdef int conn_watch(ot_server *s, ot_conn *c, uint32_t events) noexcept nogil:
     cdef epoll_event ev
     ev.events = events
@@ -121,28 +150,21 @@ cdef void conn_close(ot_server *s, int32_t fd) noexcept nogil:
     cdef int i
     if c.kind != OT_FD_CLIENT:
         return
-    if c.state == OT_CONN_READING:
-        list_unlink(s, &s.reading, fd)
-    elif c.state == OT_CONN_WRITING:
-        list_unlink(s, &s.writing, fd)
-    elif c.state == OT_CONN_BUILDING and c.bulk != NULL:
-        bulk_detach(s, c.bulk)
+    conn_unlist(s, c)
+    if c.bulk != NULL:
+        bulk_detach_reader(s, c)
     if c.drain:
         # Unread input at close makes the kernel send a RST, which can destroy
         # the answer in flight; read what is there first.
         for i in range(8):
             if recv(fd, s.rbuf, OT_HTTP_REQUEST_MAX, MSG_DONTWAIT) <= 0:
                 break
-    ot_free(c.in_buf)
+    in_free(s, c)
     ot_free(c.out_buf)
     s.store.mem_other -= c.out_held
     s.queued_held -= c.out_held
     c.out_held = 0
-    bulk_free(c.bulk)
-    c.in_buf = NULL
     c.out_buf = NULL
-    c.bulk = NULL
-    c.in_len = 0
     c.out_len = c.out_pos = 0
     c.kind = OT_FD_FREE
     c.registered = 0
@@ -161,11 +183,8 @@ cdef void conn_send(ot_server *s, ot_conn *c, uint8_t *owned, size_t owned_size,
     budget: a full scrape read slowly holds its whole body."""
     cdef int32_t fd = c.fd
     cdef ssize_t w
-    ot_free(c.in_buf)
-    c.in_buf = NULL
-    c.in_len = 0
-    if c.state == OT_CONN_READING:
-        list_unlink(s, &s.reading, fd)
+    in_free(s, c)
+    conn_unlist(s, c)
     c.state = OT_CONN_ANSWERING
     w = send(fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT)
     if <size_t>w == n or (w < 0 and errno != EAGAIN and errno != EINTR):
@@ -186,35 +205,237 @@ cdef void conn_send(ot_server *s, ot_conn *c, uint8_t *owned, size_t owned_size,
     else:
         c.out_pos = <size_t>(data - owned) + w
         c.out_len = <size_t>(data - owned) + n
-    c.out_buf = owned
-    c.out_held = owned_size
-    s.store.mem_other += owned_size
-    s.queued_held += owned_size
+    out_take(s, c, owned, owned_size)
     c.state = OT_CONN_WRITING
-    c.deadline = s.mono + OT_HTTP_SEND_TIMEOUT
-    list_push(s, &s.writing, fd)
+    conn_list(s, c, OT_LISTED_WRITING, s.send_timeout)
     if conn_watch(s, c, EPOLLOUT) < 0:
         conn_close(s, fd)
+
+
+cdef void out_take(ot_server *s, ot_conn *c, uint8_t *owned, size_t size) noexcept nogil:
+    """c owns `owned` (size bytes) until it closes; counted as answers."""
+    c.out_buf = owned
+    c.out_held = size
+    s.store.mem_other += size
+    s.queued_held += size
+
+
+cdef bint in_reserve(ot_server *s, ot_conn *c, size_t need) noexcept nogil:
+    """Room for `need` bytes of request header and the NUL after them,
+    grown by doubling from OT_HTTP_IN_FIRST; counted in the budget."""
+    cdef uint32_t cap = c.in_cap if c.in_cap else OT_HTTP_IN_FIRST
+    cdef uint8_t *buf
+    if need + 1 <= c.in_cap:
+        return True
+    while cap < need + 1:
+        cap *= 2
+    if cap > OT_HTTP_REQUEST_MAX + 1:
+        cap = OT_HTTP_REQUEST_MAX + 1
+    buf = <uint8_t *>ot_realloc(c.in_buf, cap)
+    if buf == NULL:
+        return False
+    c.in_buf = buf
+    s.store.mem_other += cap - c.in_cap
+    s.in_held += cap - c.in_cap
+    c.in_cap = cap
+    return True
+
+
+cdef void in_free(ot_server *s, ot_conn *c) noexcept nogil:
+    ot_free(c.in_buf)
+    s.store.mem_other -= c.in_cap
+    s.in_held -= c.in_cap
+    c.in_buf = NULL
+    c.in_cap = 0
+    c.in_len = 0
 
 
 cdef void conn_answer(ot_server *s, ot_conn *c, uint8_t *req, size_t n) noexcept nogil:
     cdef ot_span span = http_respond(s, c, req, n, s.obuf)
     if span.len == 0:
-        # A large answer is being built; stop listening to the client.
-        if c.state == OT_CONN_BUILDING:
-            list_unlink(s, &s.reading, c.fd)
-            if c.registered:
-                if epoll_ctl(s.epfd, EPOLL_CTL_DEL, c.fd, NULL) < 0:
-                    # Still watched, it would wake the loop for nothing
-                    # until its answer is done: give it up instead.
-                    conn_close(s, c.fd)
-                    return
-                c.registered = 0
-            ot_free(c.in_buf)
-            c.in_buf = NULL
-            c.in_len = 0
+        if c.state == OT_CONN_STREAMING:
+            # A large answer: stop listening to the client (its socket is
+            # watched again when the answer waits for it to drain).
+            conn_unlist(s, c)
+            c.http11 = request_is_http11(req, n)
+            in_free(s, c)
+            if conn_unwatch(s, c) < 0:
+                conn_close(s, c.fd)
+                return
+            stream_send(s, c)
         return
     conn_send(s, c, NULL, 0, s.obuf + span.start, span.len)
+
+
+# ---------------------------------------------------------------- streamed answers
+
+cdef enum:
+    OT_STREAM_IOV = 16            # pieces per send: the framing and up to 15 blocks
+    OT_STREAM_SENDS = 64          # sends per call, at most: the socket fills long before
+
+
+cdef void _reader_advance(ot_conn *c) noexcept nogil:
+    """Keep c.blk on the block that holds c.pos."""
+    while c.blk != NULL and c.blk.next != NULL and c.pos >= c.blk_at + c.blk.len:
+        c.blk_at += c.blk.len
+        c.blk = c.blk.next
+
+
+cdef bint _stream_frame(ot_conn *c, const ot_bulk *b) noexcept nogil:
+    """Frame what is ready: the next chunk's size line (chunked), or the
+    last chunk once the body is complete. False when nothing is ready."""
+    cdef uint64_t ready = b.produced - c.pos
+    cdef uint8_t *p = c.out_buf
+    if c.framing != FRAME_CHUNKED:
+        c.chunk_left = <uint32_t>(ready if ready < (1u << 30) else (1u << 30))
+        return ready != 0
+    if ready == 0 and not (b.done and not b.failed and not c.trailer):
+        return False
+    if c.pos:
+        p = put_raw(p, b"\r\n", 2)          # the end of the chunk before
+    if ready:
+        if ready > (1u << 30):
+            ready = 1u << 30
+        p = put_hex(p, ready)
+        c.chunk_left = <uint32_t>ready
+    else:
+        p = put_raw(p, b"0", 1)
+        c.trailer = 1
+    p = put_raw(p, b"\r\n", 2)
+    if c.trailer:
+        p = put_raw(p, b"\r\n", 2)
+    c.out_pos = 0
+    c.out_len = <size_t>(p - c.out_buf)
+    return True
+
+
+cdef void _stream_wait_socket(ot_server *s, ot_conn *c) noexcept nogil:
+    """The socket is full: wait for it to drain, within tracker.send_timeout."""
+    if c.listed != OT_LISTED_WRITING:
+        conn_list(s, c, OT_LISTED_WRITING, s.send_timeout)
+    if conn_watch(s, c, EPOLLOUT) < 0:
+        conn_close(s, c.fd)
+
+
+cdef void stream_send(ot_server *s, ot_conn *c) noexcept nogil:
+    """Send a reader of a large answer what is ready for it, as far as its
+    socket takes it: header, chunk framing and body straight from the
+    answer's blocks. Finishes (and closes) the connection at the end of the
+    body; waits for the socket or for the next slice otherwise."""
+    cdef ot_bulk *b = c.bulk
+    cdef iovec iov[OT_STREAM_IOV]
+    cdef msghdr msg
+    cdef ot_block *blk
+    cdef uint8_t *buf
+    cdef size_t want, take, off, left, sent
+    cdef ssize_t w
+    cdef int k, rounds
+    cdef ot_span span
+    if not c.head_sent:
+        if b.failed:
+            # Nothing went out yet: the original's answer when memory runs out.
+            bulk_detach_reader(s, c)
+            span = http_error(s, s.obuf, HTTPERR_500)
+            conn_send(s, c, NULL, 0, s.obuf + span.start, span.len)
+            return
+        if not b.done and b.produced < OT_STREAM_WINDOW:
+            return                    # small answers go whole, with a Content-Length
+        if c.out_buf == NULL:
+            buf = <uint8_t *>ot_malloc(OT_FRAME_ROOM)
+            if buf == NULL:
+                conn_close(s, c.fd)
+                return
+            out_take(s, c, buf, OT_FRAME_ROOM)
+        c.out_pos = 0
+        c.out_len = <size_t>(stream_head(c.out_buf, c, b) - c.out_buf)
+        c.head_sent = 1
+        if c.blk == NULL:
+            c.blk = b.first
+            c.blk_at = b.first_at
+    memset(&msg, 0, sizeof(msg))
+    msg.msg_iov = iov
+    for rounds in range(OT_STREAM_SENDS):
+        if c.out_pos == c.out_len and c.chunk_left == 0 and not _stream_frame(c, b):
+            if b.failed:
+                conn_close(s, c.fd)   # cut off: a chunked body shows it, a gzip one too
+            elif b.done:
+                bulk_served(s, b)
+                conn_close(s, c.fd)
+            else:
+                # Caught up: wait for the next slice, with no deadline (the
+                # wait is the tracker's, not the client's) and no events.
+                conn_unlist(s, c)
+                if conn_unwatch(s, c) < 0:
+                    conn_close(s, c.fd)
+                elif bulk_wants_slice(s, b):
+                    bulk_line_push(s, b)
+            return
+        k = 0
+        want = 0
+        if c.out_pos < c.out_len:
+            iov[0].iov_base = c.out_buf + c.out_pos
+            iov[0].iov_len = c.out_len - c.out_pos
+            want = iov[0].iov_len
+            k = 1
+        if c.blk == NULL:
+            c.blk = b.first
+            c.blk_at = b.first_at
+        _reader_advance(c)
+        blk = c.blk
+        off = <size_t>(c.pos - c.blk_at)
+        left = c.chunk_left
+        while left and blk != NULL and k < OT_STREAM_IOV:
+            take = blk.len - off
+            if take > left:
+                take = left
+            iov[k].iov_base = block_data(blk) + off
+            iov[k].iov_len = take
+            k += 1
+            want += take
+            left -= take
+            off = 0
+            blk = blk.next
+        msg.msg_iovlen = k
+        w = sendmsg(c.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)
+        if w < 0:
+            if errno == EAGAIN or errno == EINTR:
+                _stream_wait_socket(s, c)
+            else:
+                conn_close(s, c.fd)
+            return
+        sent = <size_t>w
+        if c.out_pos < c.out_len:
+            take = c.out_len - c.out_pos
+            if take > sent:
+                take = sent
+            c.out_pos += take
+            sent -= take
+        c.pos += sent
+        c.chunk_left -= <uint32_t>sent
+        _reader_advance(c)
+        if c.listed == OT_LISTED_WRITING:
+            conn_list(s, c, OT_LISTED_WRITING, s.send_timeout)     # progress: a new deadline
+        bulk_release(s, b)
+        if bulk_wants_slice(s, b):
+            bulk_line_push(s, b)
+        if <size_t>w < want:
+            _stream_wait_socket(s, c)
+            return
+    _stream_wait_socket(s, c)
+
+
+cdef void stream_wake(ot_server *s, ot_bulk *b) noexcept nogil:
+    """An answer moved (bulk_step): its readers that wait for it, rather
+    than for their sockets, get what is new."""
+    cdef int32_t fd, next
+    if b == NULL:
+        return
+    fd = b.reader
+    while fd >= 0:
+        next = s.conns[fd].rnext
+        if s.conns[fd].listed != OT_LISTED_WRITING:
+            stream_send(s, &s.conns[fd])
+        fd = next
 
 
 cdef void conn_readable(ot_server *s, int32_t fd) noexcept nogil:
@@ -235,8 +456,7 @@ cdef void conn_readable(ot_server *s, int32_t fd) noexcept nogil:
             s.rbuf[n] = 0
             conn_answer(s, c, s.rbuf, <size_t>n)
             return
-        c.in_buf = <uint8_t *>ot_malloc(OT_HTTP_REQUEST_MAX + 1)
-        if c.in_buf == NULL:
+        if not in_reserve(s, c, <size_t>n):
             conn_close(s, fd)
             return
         memcpy(c.in_buf, s.rbuf, n)
@@ -246,6 +466,9 @@ cdef void conn_readable(ot_server *s, int32_t fd) noexcept nogil:
         c.drain = 1
         span = http_error(s, s.obuf, HTTPERR_500)
         conn_send(s, c, NULL, 0, s.obuf + span.start, span.len)
+        return
+    if not in_reserve(s, c, c.in_len + <size_t>n):
+        conn_close(s, fd)
         return
     scan_from = c.in_len - 3 if c.in_len > 3 else 0
     memcpy(c.in_buf + c.in_len, s.rbuf, n)
@@ -265,6 +488,8 @@ cdef void conn_writable(ot_server *s, int32_t fd) noexcept nogil:
     c.out_pos += w
     if c.out_pos >= c.out_len:
         conn_close(s, fd)
+    elif w > 0:
+        conn_list(s, c, OT_LISTED_WRITING, s.send_timeout)     # progress: a new deadline
 
 
 cdef void on_accept(ot_server *s, int32_t lfd) noexcept nogil:
@@ -293,11 +518,12 @@ cdef void on_accept(ot_server *s, int32_t lfd) noexcept nogil:
         c.registered = 0
         c.drain = 0
         c.bulk = NULL
+        c.rnext = -1
+        c.listed = OT_LISTED_NONE
         sockaddr_to_addr16(<sockaddr *>&sa, c.addr, &c.port)
         s.ctr.tcp_accepts[addr_family(c.addr)] += 1
         s.open_conns += 1
-        c.deadline = s.mono + s.http_timeout
-        list_push(s, &s.reading, fd)
+        conn_list(s, c, OT_LISTED_READING, s.http_timeout)
         # With TCP_DEFER_ACCEPT the request is usually here already: answer
         # it without an epoll round trip.
         conn_readable(s, fd)
@@ -378,39 +604,37 @@ cdef void on_udp(ot_server *s, int32_t fd) noexcept nogil:
             return
 
 
-cdef void bulk_send(ot_server *s, ot_bulk *b) noexcept nogil:
-    """Hand a finished large answer (bulk_step) to its client."""
-    cdef ot_conn *c
-    cdef size_t start
-    cdef ot_span span
-    if b == NULL:
-        return
-    c = &s.conns[b.fd]
-    c.bulk = NULL
-    c.state = OT_CONN_ANSWERING
-    if b.len == 0:
-        bulk_free(b)
-        span = http_error(s, s.obuf, HTTPERR_500)
-        conn_send(s, c, NULL, 0, s.obuf + span.start, span.len)
-    else:
-        start = http_bulk_head(b)
-        conn_send(s, c, b.data, b.cap, b.data + start, b.len - start)
-        b.data = NULL
-        bulk_free(b)
-
-
 # ---------------------------------------------------------------- the loop
 
-cdef void loop_tick(ot_server *s) noexcept nogil:
-    while s.reading.head >= 0 and s.conns[s.reading.head].deadline <= s.mono:
+cdef void loop_expire(ot_server *s) noexcept nogil:
+    """Close the connections past their deadline (each loop turn: only the
+    lists' heads are looked at)."""
+    while s.reading.head >= 0 and s.conns[s.reading.head].deadline <= s.mono_ms:
         conn_close(s, s.reading.head)
-    while s.writing.head >= 0 and s.conns[s.writing.head].deadline <= s.mono:
+    while s.writing.head >= 0 and s.conns[s.writing.head].deadline <= s.mono_ms:
         conn_close(s, s.writing.head)
+
+
+cdef int loop_timeout(ot_server *s) noexcept nogil:
+    """Milliseconds epoll may wait: none while a slice is due, else until
+    the next tick or the first deadline."""
+    cdef int64_t wake = s.next_tick
+    if s.bulk_head != NULL:
+        return 0
+    if s.reading.head >= 0 and s.conns[s.reading.head].deadline < wake:
+        wake = s.conns[s.reading.head].deadline
+    if s.writing.head >= 0 and s.conns[s.writing.head].deadline < wake:
+        wake = s.conns[s.writing.head].deadline
+    return <int>(wake - s.mono_ms) if wake > s.mono_ms else 0
+
+
+cdef void loop_tick(ot_server *s) noexcept nogil:
+    bulk_expire(s)
     livesync_tick(s)
     history_tick(&s.status.hist, &s.ctr, s.mono)
     store_clean(s.store, s.clean_cursor, OT_CLEAN_SLICE)
     s.clean_cursor = (s.clean_cursor + OT_CLEAN_SLICE) % OT_BUCKET_COUNT
-    s.next_tick = s.mono + 1
+    s.next_tick = s.mono_ms + 1000
     if s.hook_interval and s.mono >= s.next_hook:
         s.next_hook = s.mono + s.hook_interval
         s.hook_due = True
@@ -429,8 +653,7 @@ cdef int loop_run(ot_server *s) noexcept nogil:
     cdef uint32_t ev
     cdef uint8_t drain[64]
     while not s.stop and not s.python_wanted:
-        timeout = 0 if s.bulk_head != NULL else <int>((s.next_tick - s.mono) * 1000 if s.next_tick > s.mono else 0)
-        n = epoll_wait(s.epfd, events, OT_EVENTS, timeout)
+        n = epoll_wait(s.epfd, events, OT_EVENTS, loop_timeout(s))
         loop_clock(s)
         if n < 0:
             if errno != EINTR:
@@ -452,6 +675,11 @@ cdef int loop_run(ot_server *s) noexcept nogil:
                         conn_close(s, fd)
                     else:
                         conn_writable(s, fd)
+                elif c.state == OT_CONN_STREAMING:
+                    if ev & EPOLLOUT:
+                        stream_send(s, c)
+                    elif ev & (EPOLLERR | EPOLLHUP):
+                        conn_close(s, fd)
             elif c.kind == OT_FD_UDP:
                 on_udp(s, fd)
             elif c.kind == OT_FD_TCP_LISTEN:
@@ -466,8 +694,9 @@ cdef int loop_run(ot_server *s) noexcept nogil:
             elif c.kind == OT_FD_LIVESYNC:
                 on_livesync(s, fd)
         if s.bulk_head != NULL:
-            bulk_send(s, bulk_step(s))
-        if s.mono >= s.next_tick:
+            stream_wake(s, bulk_step(s))
+        loop_expire(s)
+        if s.mono_ms >= s.next_tick:
             loop_tick(s)
     return 0
 

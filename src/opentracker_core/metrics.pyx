@@ -44,14 +44,9 @@ cdef inline uint8_t *_single(uint8_t *p, const char *name, const char *kind, con
 
 
 cdef uint64_t building_memory(ot_server *s) noexcept nogil:
-    """Bytes held by the large answers being built (their share of
-    ot_store.mem_other)."""
-    cdef uint64_t total = 0
-    cdef ot_bulk *b = s.bulk_head
-    while b != NULL:
-        total += b.accounted
-        b = b.next
-    return total
+    """The large answers' share of ot_store.mem_other: what they hold or
+    have reserved, or the reserve kept for them when that is more."""
+    return _answers_charge(s, s.answers_held)
 
 
 cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
@@ -130,9 +125,12 @@ cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
     p = _sample(p, name, b"reason=\"rate_limit\"", k.refused_rate)
 
     p = _single(p, b"opentracker_fullscrapes_total", b"counter",
-                b"Full-scrape answers built (GET /scrape and stats mode tpbs).", k.fullscrapes)
+                b"Full-scrape answers sent whole (GET /scrape and stats mode tpbs).", k.fullscrapes)
     p = _single(p, b"opentracker_fullscrape_bytes_total", b"counter",
                 b"Bytes of those answers as sent (compressed size when gzipped).", k.fullscrape_size)
+    p = _single(p, b"opentracker_fullscrapes_shared_total", b"counter",
+                b"GET /scrape requests answered from a full scrape made for an earlier one "
+                b"(tracker.fullscrape_cache).", k.fullscrapes_shared)
     p = _single(p, b"opentracker_livesync_records_total", b"counter",
                 b"Peer records received from live-sync cluster nodes.", k.syncs)
     name = b"opentracker_livesync_packets_total"
@@ -158,6 +156,9 @@ cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
                 store_held(st))
     p = _single(p, b"opentracker_memory_limit_bytes", b"gauge",
                 b"tracker.memory_limit (0: no limit).", st.mem_limit)
+    p = _single(p, b"opentracker_memory_answer_reserve_bytes", b"gauge",
+                b"Part of the budget kept for large answers alone (counted in use=answers, used or not).",
+                s.answer_reserve)
     p = _single(p, b"opentracker_open_connections", b"gauge", b"TCP client connections open now.",
                 s.open_conns)
     p = _single(p, b"opentracker_answers_in_progress", b"gauge",
@@ -169,9 +170,11 @@ cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
 
 
 cdef uint64_t _bulk_count(ot_server *s) noexcept nogil:
+    """Large answers still being made."""
     cdef uint64_t n = 0
-    cdef ot_bulk *b = s.bulk_head
+    cdef ot_bulk *b = s.answers
     while b != NULL:
-        n += 1
-        b = b.next
+        if not b.done:
+            n += 1
+        b = b.next_all
     return n

@@ -81,7 +81,7 @@ cdef bint _s24s_reserve(ot_store *store, ot_s24s *st, uint32_t fam, size_t more)
 
 cdef bint _s24s_gather(ot_server *s, ot_bulk *b, ot_s24s *st) noexcept nogil:
     """One slice of peers into the key arrays; True when every torrent is
-    done. Sets b.len = 0 when memory runs out."""
+    done. Sets b.failed = 1 when memory runs out."""
     cdef ot_torrent *t = bulk_walk_first(s, b)
     cdef uint32_t n = 0
     cdef size_t peers = 0, i
@@ -93,13 +93,13 @@ cdef bint _s24s_gather(ot_server *s, ot_bulk *b, ot_s24s *st) noexcept nogil:
         # First slice: room for the peers the store holds now.
         if (not _s24s_reserve(s.store, st, 0, s.store.peer_count[0])
                 or not _s24s_reserve(s.store, st, 1, s.store.peer_count[1])):
-            b.len = 0
+            b.failed = 1
             return True
     while t != NULL and n < s.bulk_slice and peers < <size_t>s.bulk_slice * OT_S24S_PEERS_PER_SLICE_TORRENT:
         v = t.peers[0]
         if v != NULL and v.size:
             if not _s24s_reserve(s.store, st, 0, v.size):
-                b.len = 0
+                b.failed = 1
                 return True
             k4 = (<uint32_t *>st.keys[0]) + st.n[0]
             rec = ot_peervec_data(v)
@@ -111,7 +111,7 @@ cdef bint _s24s_gather(ot_server *s, ot_bulk *b, ot_s24s *st) noexcept nogil:
         v = t.peers[1]
         if v != NULL and v.size:
             if not _s24s_reserve(s.store, st, 1, v.size):
-                b.len = 0
+                b.failed = 1
                 return True
             k6 = (<uint64_t *>st.keys[1]) + st.n[1]
             rec = ot_peervec_data(v)
@@ -258,7 +258,7 @@ cdef bint s24s_slice(ot_server *s, ot_bulk *b) noexcept nogil:
     if st.phase == S24S_GATHER:
         if not _s24s_gather(s, b, st):
             return False
-        if b.len == 0:
+        if b.failed:
             return True
         st.phase = S24S_HISTOGRAM
         st.fam = 0
@@ -285,7 +285,7 @@ cdef bint s24s_slice(ot_server *s, ot_bulk *b) noexcept nogil:
             st.tmp = ot_malloc(st.tmp_size) if not _over_budget(s.store, st.tmp_size) else NULL
             if st.tmp == NULL:
                 st.tmp_size = 0
-                b.len = 0
+                b.failed = 1
                 return True
             st.phase = S24S_SCATTER
         else:
@@ -336,7 +336,7 @@ cdef bint s24s_slice(ot_server *s, ot_bulk *b) noexcept nogil:
         p = _s24s_section(p, b"Networks, limit /64:\n", st.top[2], 1, 0)
         p = _s24s_section(p, b"Networks, limit /48:\n", st.top[3], 1, 16)
     if not bulk_append(b, s.bulk_stage, <size_t>(p - s.bulk_stage), True):
-        b.len = 0
+        b.failed = 1
     return True
 
 
@@ -357,6 +357,7 @@ cdef ot_bulk_ops S24S_OPS
 S24S_OPS.slice = s24s_slice
 S24S_OPS.aux_free = _s24s_aux_free
 S24S_OPS.aux_memory = _s24s_aux_memory
+S24S_OPS.output_max = 4 * (22 + S24S_LIMIT * 64)
 
 
 cdef int s24s_begin(ot_server *s, ot_conn *c) noexcept nogil:

@@ -21,8 +21,13 @@ cdef enum:
 
     OT_CONN_READING = 0       # waiting for a complete header (header deadline)
     OT_CONN_WRITING = 1       # answer queued, socket not yet drained (send deadline)
-    OT_CONN_BUILDING = 2      # a large answer is being built in slices (bulk.pyx)
+    OT_CONN_STREAMING = 2     # reading a large answer (ot_conn.bulk) as it is made
     OT_CONN_ANSWERING = 3     # its answer is being handed over (conn_send): in no list
+
+    # Which deadline list a connection is in (ot_conn.listed).
+    OT_LISTED_NONE = 0
+    OT_LISTED_READING = 1     # header deadline: tracker.http_timeout from accept
+    OT_LISTED_WRITING = 2     # send deadline: tracker.send_timeout without progress
 
     # HTTP: a request header may be 8192 bytes (more is answered 500); the
     # receive buffer has room for a terminating NUL the scanner relies on.
@@ -33,8 +38,19 @@ cdef enum:
     # most those take (http_head: 122 bytes at worst).
     OT_HTTP_HEAD_ROOM = 128
     OT_HTTP_HEAD_MAX = 128
-    # Seconds a queued answer may take to be read (the original's 15 min).
-    OT_HTTP_SEND_TIMEOUT = 900
+    # Seconds an answer may make no progress before its connection goes
+    # (tracker.send_timeout).
+    OT_HTTP_SEND_TIMEOUT = 60
+    # Seconds a complete full scrape is offered to new requesters
+    # (tracker.fullscrape_cache; see config.py for why this default).
+    OT_FULLSCRAPE_CACHE = 10
+    # A partial request header's buffer starts at this size and doubles as
+    # more arrives, up to OT_HTTP_REQUEST_MAX + 1: an idle connection costs
+    # its slot and what it has sent, not a whole request's room.
+    OT_HTTP_IN_FIRST = 256
+    # The header and chunk framing of a streamed answer: at most 122 bytes
+    # of header, or "\r\n" + 16 hex digits + "\r\n" (or the last chunk).
+    OT_FRAME_ROOM = 160
     # Settings held in fixed room: the stats path (compared in place) and the
     # redirect URL (written into one answer buffer).
     OT_STATS_PATH_MAX = 255
@@ -64,14 +80,26 @@ cdef struct ot_conn:
     uint16_t port
     int32_t prev              # neighbours in the reading or writing list (fds; -1: none)
     int32_t next
-    int64_t deadline          # monotonic seconds
-    uint8_t *in_buf           # partial header (OT_HTTP_REQUEST_MAX + 1), NULL when not needed
+    uint8_t listed            # OT_LISTED_*: in the reading or writing deadline list
+    int64_t deadline          # monotonic milliseconds
+    uint8_t *in_buf           # partial header, NULL when none
     uint32_t in_len
-    uint8_t *out_buf          # the answer being sent (owned), NULL when none
+    uint32_t in_cap           # bytes of in_buf (counted in ot_store.mem_other)
+    uint8_t *out_buf          # the answer being sent, or a stream's framing (owned), NULL when none
     size_t out_len
     size_t out_pos
     size_t out_held           # bytes of out_buf counted in ot_store.mem_other
-    ot_bulk *bulk             # a large answer under construction, NULL when none
+    # A large answer's reader (bulk.pyx, loop.pyx: stream_send)
+    ot_bulk *bulk             # the answer read, NULL when none
+    int32_t rnext             # the answer's next reader (fd; -1: none)
+    uint8_t http11            # the request was HTTP/1.1: chunked when streamed
+    uint8_t framing           # FRAME_*: how the body is delimited, once the header went
+    uint8_t head_sent         # the header is written (into out_buf)
+    uint8_t trailer           # the last chunk (or the end) is written
+    uint32_t chunk_left       # body bytes of the current chunk not yet sent
+    uint64_t pos              # body bytes sent
+    ot_block *blk             # the block holding pos (NULL: not begun)
+    uint64_t blk_at           # its body offset
 
 
 cdef struct ot_fdlist:
@@ -93,7 +121,9 @@ cdef struct ot_server:
     bint gzip
     bint ip_from_query
     bint syslog_completed     # one syslog line per completed download (SPEC.md §1, WANT_SYSLOGS)
-    int64_t http_timeout
+    int64_t http_timeout      # seconds for a request header
+    int64_t send_timeout      # seconds an answer may go without progress
+    int64_t fullscrape_cache  # seconds a complete full scrape is shared; 0: never shared
     int64_t connid_window
     uint8_t connid_key[16]
 
@@ -106,6 +136,7 @@ cdef struct ot_server:
     # clocks: wall seconds for the store and connection ids, monotonic for deadlines
     int64_t now
     int64_t mono
+    int64_t mono_ms           # the same clock in milliseconds, for connection deadlines
     int64_t started
     int64_t clock_offset      # seconds added to the wall clock (tests age swarms without waiting)
 
@@ -119,14 +150,20 @@ cdef struct ot_server:
     uint32_t open_conns
     uint32_t max_conns
     uint32_t clean_cursor
-    int64_t next_tick
+    int64_t next_tick         # monotonic milliseconds
     bint stop
     bint python_wanted        # Python must run: signal handlers are due, or the periodic hook
     bint hook_due
     int64_t hook_interval     # seconds between calls of the Python periodic hook; 0 = none
     int64_t next_hook
-    ot_bulk *bulk_head        # large answers under construction, built a slice per loop turn
+    ot_bulk *bulk_head        # large answers with a slice due, one slice per loop turn
+    ot_bulk *bulk_tail
+    ot_bulk *answers          # every large answer (made, streamed, or kept for sharing)
+    ot_bulk *shared[ENC_COUNT]  # the full scrape offered to new requesters, per encoding
+    uint64_t answers_held     # bytes the large answers hold or have reserved (bulk.pyx)
+    uint64_t answer_reserve   # the budget kept for them alone (answers_reserve_init)
     uint64_t queued_held      # bytes of answers waiting in send queues (part of mem_other)
+    uint64_t in_held          # bytes of partial request headers (part of mem_other)
     uint32_t bulk_slice       # torrents per slice
     uint8_t *bulk_stage       # OT_BULK_STAGE bytes: one slice before compression
 

@@ -30,7 +30,8 @@ cdef struct ot_counters:
     uint64_t udp_scrapes[2]
     uint64_t udp_mismatches
     uint64_t udp_send_failures
-    uint64_t fullscrapes              # full-scrape answers built: GET /scrape and mode=tpbs (bulk.pyx)
+    uint64_t fullscrapes              # full-scrape answers sent whole: GET /scrape and mode=tpbs (bulk.pyx)
+    uint64_t fullscrapes_shared       # GET /scrape requests that read an answer made for another
     uint64_t completed
     uint64_t syncs
     uint64_t refused_access

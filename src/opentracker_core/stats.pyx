@@ -323,15 +323,15 @@ cdef ot_span stats_heavy(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
                          int mode, int fmt, uint8_t *out) noexcept nogil:
     """Modes that walk every torrent or every peer, built in slices by the
     loop (bulk.pyx) so announces keep flowing meanwhile."""
-    cdef bint gz = s.gzip and wants_gzip(req, n)
+    cdef int encoding = answer_encoding(s, req, n)
     cdef int rc = -1
     if mode == MODE_TPBS:
         # Without format= the original queued a task nobody took (the client
         # hung forever); we answer bencoded, as DESIGN.md point 4 says. And
         # gzip only on request, not always as the Debian build.
-        rc = bulk_begin(s, c, BULK_TPBS, fmt if fmt else FORMAT_BEN, gz, NULL, NULL)
+        rc = bulk_begin(s, c, BULK_TPBS, fmt if fmt else FORMAT_BEN, encoding, NULL, NULL)
     elif mode == MODE_STATEDUMP:
-        rc = bulk_begin(s, c, BULK_STATEDUMP, FORMAT_NONE, gz, NULL, NULL)
+        rc = bulk_begin(s, c, BULK_STATEDUMP, FORMAT_NONE, encoding, NULL, NULL)
     elif mode == MODE_TOP10 or mode == MODE_TOP100:
         rc = top_begin(s, c, 10 if mode == MODE_TOP10 else 100)
     elif mode == MODE_S24S:

@@ -141,7 +141,7 @@ cdef bint status_slice(ot_server *s, ot_bulk *b) noexcept nogil:
         return False
     len_ = status_write(s, top, s.bulk_stage, OT_BULK_STAGE)
     if len_ < 0 or not bulk_append(b, s.bulk_stage, <size_t>len_, True):
-        b.len = 0
+        b.failed = 1
     return True
 
 
@@ -154,6 +154,7 @@ STATUS_OPS.slice = status_slice
 STATUS_OPS.aux_free = _top_aux_free        # a plain ot_free, as top10's
 STATUS_OPS.aux_memory = _status_aux_memory
 STATUS_OPS.content_type = b"text/html; charset=utf-8"
+STATUS_OPS.output_max = OT_BULK_STAGE
 
 
 cdef bint status_wanted(const uint8_t *req, size_t n) noexcept nogil:
@@ -175,7 +176,7 @@ cdef int status_begin(ot_server *s, ot_conn *c, const uint8_t *req, size_t n) no
     if aux == NULL:
         return -1
     memset(aux, 0, sizeof(ot_statustop))
-    return bulk_begin(s, c, BULK_WALK, FORMAT_NONE, s.gzip and wants_gzip(req, n), &STATUS_OPS, aux)
+    return bulk_begin(s, c, BULK_WALK, FORMAT_NONE, answer_encoding(s, req, n), &STATUS_OPS, aux)
 
 
 # ---------------------------------------------------------------- the page

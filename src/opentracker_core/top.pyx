@@ -69,7 +69,7 @@ cdef bint top_slice(ot_server *s, ot_bulk *b) noexcept nogil:
     p = _top_section(p, b" torrents by seeds:\n", 20, amount, st.seeds)
     p = _top_section(p, b" torrents by leechers:\n", 23, amount, st.leechers)
     if not bulk_append(b, s.bulk_stage, <size_t>(p - s.bulk_stage), True):
-        b.len = 0
+        b.failed = 1
     return True
 
 
@@ -87,6 +87,7 @@ cdef ot_bulk_ops TOP_OPS
 TOP_OPS.slice = top_slice
 TOP_OPS.aux_free = _top_aux_free
 TOP_OPS.aux_memory = _top_aux_memory
+TOP_OPS.output_max = 3 * (30 + 100 * 53)
 
 
 cdef int top_begin(ot_server *s, ot_conn *c, int amount) noexcept nogil:

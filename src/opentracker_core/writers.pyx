@@ -28,6 +28,19 @@ cdef uint8_t *put_uint(uint8_t *p, uint64_t v) noexcept nogil:
     return p
 
 
+cdef uint8_t *put_hex(uint8_t *p, uint64_t v) noexcept nogil:
+    """Lower-case hex digits of v, no leading zeros (a chunk size line)."""
+    cdef const char *digits = b"0123456789abcdef"
+    cdef int shift = 60
+    while shift > 0 and (v >> shift) == 0:
+        shift -= 4
+    while shift >= 0:
+        p[0] = <uint8_t>digits[(v >> shift) & 15]
+        p += 1
+        shift -= 4
+    return p
+
+
 cdef inline uint8_t *put_bint(uint8_t *p, uint64_t v) noexcept nogil:
     """Bencoded non-negative integer: i<digits>e (at most 22 bytes)."""
     p[0] = 105  # 'i'

@@ -5,6 +5,7 @@
 #ifndef OT_ALLOC_H
 #define OT_ALLOC_H
 #include <Python.h>
+#include <sys/mman.h>
 
 static size_t ot_blocks_allocated, ot_blocks_freed;
 
@@ -25,5 +26,43 @@ static inline void ot_free(void *p) {
         ot_blocks_freed++;
         PyMem_RawFree(p);
     }
+}
+
+/* Blocks of streamed answers come straight from mmap: unmapping one gives its
+   pages back to the kernel at once, whatever else the heap holds, so a
+   finished full scrape leaves no resident memory behind (a heap would keep
+   it until everything above it was freed too). */
+static inline void *ot_pages_alloc(size_t n) {
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    ot_blocks_allocated++;
+    return p;
+}
+
+static inline void ot_pages_free(void *p, size_t n) {
+    if (p) {
+        ot_blocks_freed++;
+        munmap(p, n);
+    }
+}
+
+/* zlib's allocator hooks: every byte zlib takes is counted in *opaque (a
+   size_t), so an answer's compressor state is in the memory budget exactly.
+   The size is kept in front of each block (16 bytes, keeping alignment). */
+static void *ot_zalloc(void *opaque, unsigned items, unsigned size) {
+    size_t n = (size_t)items * size;
+    size_t *p = (size_t *)ot_malloc(n + 16);
+    if (!p) return NULL;
+    p[0] = n + 16;
+    *(size_t *)opaque += n + 16;
+    return (char *)p + 16;
+}
+
+static void ot_zfree(void *opaque, void *ptr) {
+    size_t *p;
+    if (!ptr) return;
+    p = (size_t *)((char *)ptr - 16);
+    *(size_t *)opaque -= p[0];
+    ot_free(p);
 }
 #endif

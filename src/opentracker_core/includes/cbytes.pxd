@@ -15,5 +15,18 @@ cdef extern from "alloc.h" nogil:
     void *ot_malloc(size_t n)
     void *ot_realloc(void *old, size_t n)
     void ot_free(void *p)
+    void *ot_pages_alloc(size_t n)
+    void ot_pages_free(void *p, size_t n)
+    void *ot_zalloc(void *opaque, unsigned items, unsigned size)
+    void ot_zfree(void *opaque, void *ptr)
     size_t ot_blocks_allocated
     size_t ot_blocks_freed
+
+cdef extern from "zstdcodec.h" nogil:
+    bint ot_zstd_available()
+    void *ot_zstd_begin(size_t *held)
+    size_t ot_zstd_state_max()
+    int ot_zstd_run(void *ctx, const unsigned char **src, size_t *n, bint finish, unsigned char **dst,
+                    size_t *room)
+    void ot_zstd_end(void *ctx)
+    const char *ot_zstd_version()

@@ -6,6 +6,8 @@ cdef extern from "<zlib.h>" nogil:
     ctypedef unsigned char Bytef
     ctypedef unsigned int uInt
     ctypedef unsigned long uLong
+    ctypedef void *(*alloc_func)(void *opaque, uInt items, uInt size)
+    ctypedef void (*free_func)(void *opaque, void *address)
     ctypedef struct z_stream:
         Bytef *next_in
         uInt avail_in
@@ -13,6 +15,8 @@ cdef extern from "<zlib.h>" nogil:
         Bytef *next_out
         uInt avail_out
         uLong total_out
+        alloc_func zalloc
+        free_func zfree
         void *opaque
     enum:
         Z_OK

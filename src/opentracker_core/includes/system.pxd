@@ -106,6 +106,7 @@ cdef extern from "<sys/socket.h>" nogil:
     ssize_t recvfrom(int fd, void *buf, size_t n, int flags, sockaddr *addr, socklen_t *addrlen)
     int recvmmsg(int fd, mmsghdr *msgvec, unsigned int vlen, int flags, timespec *timeout)
     int sendmmsg(int fd, mmsghdr *msgvec, unsigned int vlen, int flags)
+    ssize_t sendmsg(int fd, const msghdr *msg, int flags)
     int shutdown(int fd, int how)
     int setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
 
