@@ -160,28 +160,83 @@ def test_flood_of_new_torrents_under_a_memory_limit():
     assert rss0 - used0 // 1024 <= interpreter_base_kib() + 2048, report
 
 
-@pytest.mark.xfail(strict=True, reason="product bug (issue 17 note): at the budget a new peer of a known swarm "
-                                       "gets the memory failure reason, not the swarm's peers (DESIGN.md)")
 def test_new_peer_of_a_known_swarm_at_the_budget_gets_its_peers():
     """DESIGN.md, memory budget: "gives a new peer of a known swarm that
     swarm's peers without storing it". In-process: new torrents until the
-    budget refuses one, then new peers of a known swarm."""
+    budget refuses one, then new peers of a known swarm over HTTP and UDP get
+    its peers, and the store (peers, torrents, bytes held) does not change.
+    A completion from such a peer still counts a download, as for a new peer
+    the store keeps; existing peers are still updated."""
     from opentracker_core import Server
     server = Server(seed=3, memory_limit=1 << 20)
+    store = server.store
     kept = h("known-at-budget")
-    get = lambda info_hash, port: server._testhelper_http(
-        ("GET /announce?info_hash=%s&port=%d&left=1 HTTP/1.0\r\n\r\n" % (quote_from_bytes(info_hash), port)).encode())
-    for port in range(1, 6):
+
+    def http(path):
+        return server._testhelper_http(("GET %s HTTP/1.0\r\n\r\n" % path).encode()).partition(b"\r\n\r\n")[2]
+
+    def get(info_hash, port, left=1, event=""):
+        return http("/announce?info_hash=%s&port=%d&left=%d%s" % (quote_from_bytes(info_hash), port, left, event))
+
+    def held():
+        return int(re.search(rb"^opentracker_memory_budget_used_bytes (\d+)$", http("/metrics"), re.M).group(1))
+
+    def snapshot():
+        stats = store.stats()
+        return stats["torrents"], stats["peers"], stats["seeders"], store.peers(kept), held()
+
+    # Six peers leave no spare slot in the swarm's list (its space grows
+    # 1, 2, 3, 4, 6): a seventh needs memory.
+    for port in range(1, 7):
         assert b"5:peers" in get(kept, port)
     for i in range(100000):
         if MEMORY_REFUSAL in get(h("fill-%d" % i), 1):
             break
     else:
         raise AssertionError("the budget never refused a torrent")
+    # The refused torrent needed more than the swarm's next peer would: pin
+    # the budget to what is held, so that no new peer fits anywhere.
+    store.memory_limit = held()
+    before = snapshot()
+    counters = server.counters()
+    downloaded = dict((x, d) for x, _, _, d, _ in store.torrents())[kept]
+
     for port in range(100, 140):
-        body = bdecode(get(kept, port).partition(b"\r\n\r\n")[2])
+        body = bdecode(get(kept, port))
         assert b"failure reason" not in body, (port, body)
-        assert len(compact_peers(body[b"peers"], 6)) >= 5
+        assert (body[b"complete"], body[b"incomplete"]) == (0, 6)
+        assert sorted(p for _, p in compact_peers(body[b"peers"], 6)) == list(range(1, 7))
+    cid = server._testhelper_udp(struct.pack(">QII", 0x41727101980, 0, 1))[8:]
+    for port in range(200, 240):
+        reply = server._testhelper_udp(udp_announce_packet(cid, kept, left=1, port=port, transaction_id=port))
+        action, tid, _interval, leechers, seeders = struct.unpack(">IIIII", reply[:20])
+        assert (action, tid, leechers, seeders) == (1, port, 6, 0), reply
+        assert sorted(p for _, p in compact_peers(reply[20:], 6)) == list(range(1, 7))
+    # a stopped from a peer that was never stored: the swarm, unchanged
+    assert bdecode(get(kept, 100, event="&event=stopped"))[b"incomplete"] == 6
+    assert snapshot() == before
+
+    # A completion from an unstored peer is one more download, and only that.
+    reply = server._testhelper_udp(udp_announce_packet(cid, kept, left=0, event=1, port=300, transaction_id=7))
+    assert struct.unpack(">II", reply[:8]) == (1, 7) and len(reply) == 20 + 6 * 6
+    assert dict((x, d) for x, _, _, d, _ in store.torrents())[kept] == downloaded + 1
+    assert snapshot() == before
+
+    # New torrents are still refused, over HTTP and UDP.
+    assert MEMORY_REFUSAL in get(h("one-more"), 1)
+    reply = server._testhelper_udp(udp_announce_packet(cid, h("one-more"), port=1, transaction_id=8))
+    assert reply == struct.pack(">II", 3, 8) + MEMORY_REFUSAL
+    # Operators see both: refused counts the torrents only, the rest apart.
+    after = server.counters()
+    assert after["refused_memory"] == counters["refused_memory"] + 2
+    assert after["unstored_peers"] == counters["unstored_peers"] + 81
+    assert after["completed"] == counters["completed"] + 1
+    assert re.search(rb"^opentracker_peers_not_stored_total %d$" % after["unstored_peers"], http("/metrics"), re.M)
+    assert snapshot() == before
+
+    # An existing peer is still updated: it becomes a seeder, in place.
+    assert (bdecode(get(kept, 3, left=0))[b"complete"], store.stats()["peers"]) == (1, before[1])
+    assert held() == before[4]
 
 
 # ---------------------------------------------------------------- connections

@@ -55,6 +55,6 @@ cdef enum:
 # Status codes returned by store operations.
 cdef enum:
     OT_OK = 0
-    OT_REFUSED_MEMORY = 1     # tracker.memory_limit reached: no new torrent or peer
+    OT_REFUSED_MEMORY = 1     # tracker.memory_limit reached: no new torrent
     OT_NOMEM = 2              # malloc failed
     OT_REFUSED_ACCESS = 3     # the access list refuses the info_hash

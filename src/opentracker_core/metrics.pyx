@@ -5,8 +5,8 @@
 # same labels, so a scraper sees a stable set of series from the first
 # request on (zeros included).
 #
-# Size: about 5.5 KiB with every counter at 0; each of the 55 samples can
-# grow by at most 19 digits, so the answer stays under 6.6 KiB, inside the
+# Size: about 6.1 KiB with every counter at 0; each of the 58 samples can
+# grow by at most 19 digits, so the answer stays under 7.2 KiB, inside the
 # answer buffer (OT_HTTP_OUT_MAX); tests/test_metrics.py checks that margin.
 
 
@@ -123,6 +123,9 @@ cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
     p = _sample(p, name, b"reason=\"access_list\"", k.refused_access)
     p = _sample(p, name, b"reason=\"memory_limit\"", k.refused_memory)
     p = _sample(p, name, b"reason=\"rate_limit\"", k.refused_rate)
+    p = _single(p, b"opentracker_peers_not_stored_total", b"counter",
+                b"New peers of known torrents not stored at tracker.memory_limit; "
+                b"announces among them still got the swarm's peers.", k.unstored_peers)
 
     p = _single(p, b"opentracker_fullscrapes_total", b"counter",
                 b"Full-scrape answers sent whole (GET /scrape and stats mode tpbs).", k.fullscrapes)

@@ -462,6 +462,7 @@ cdef class Server:
             "fullscrapes": k.fullscrapes, "fullscrape_size": k.fullscrape_size,
             "completed": k.completed, "syncs": k.syncs,
             "refused_access": k.refused_access, "refused_memory": k.refused_memory,
+            "unstored_peers": k.unstored_peers,
             "refused_rate": k.refused_rate,
             "http_errors": [k.http_errors[i] for i in range(HTTPERR_COUNT)],
             "renew": [k.renew[i] for i in range(OT_PEER_TIMEOUT)],

@@ -35,7 +35,8 @@ cdef struct ot_counters:
     uint64_t completed
     uint64_t syncs
     uint64_t refused_access
-    uint64_t refused_memory
+    uint64_t refused_memory           # new torrents refused at tracker.memory_limit
+    uint64_t unstored_peers           # new peers of known torrents served but not kept there
     uint64_t refused_rate
     uint64_t clock_jumps              # times the wall clock was set (loop_clock)
     uint64_t http_errors[9]

@@ -50,7 +50,7 @@ cdef struct ot_store:
     uint64_t mem_peers        # peer blocks (headers, records, spare records)
     uint64_t mem_blocks       # heap blocks behind mem_torrents and mem_peers
     uint64_t mem_other        # the server's buffers, rate table, answers in progress
-    uint64_t refused_memory   # announces refused because of mem_limit
+    uint64_t refused_memory   # new torrents refused because of mem_limit (announces, state lines)
     ot_rng rng
 
 
@@ -67,6 +67,7 @@ cdef struct ot_announce_result:
     uint8_t new_torrent
     uint8_t new_peer
     uint8_t completed         # this announce added one to "downloaded"
+    uint8_t unstored          # a new peer answered but not kept: mem_limit reached
     int renew_age             # the peer's age in minutes before this announce; -1 if it is new
 
 

@@ -318,9 +318,10 @@ cdef bint torrent_clean(ot_store *st, ot_torrent *t) noexcept nogil:
 
 cdef int store_announce(ot_store *st, const uint8_t *hash, const ot_peer_in *p,
                         ot_announce_result *res) noexcept nogil:
-    """Add or update the peer (SPEC.md §5.4). OT_OK fills `res`; otherwise
-    nothing changed (OT_REFUSED_MEMORY: the budget forbids a new torrent or
-    peer; OT_NOMEM: malloc failed)."""
+    """Add or update the peer (SPEC.md §5.4). OT_OK fills `res`; at the
+    budget a new peer of a known torrent is OT_OK with res.unstored and not
+    added. Otherwise nothing changed (OT_REFUSED_MEMORY: the budget forbids
+    a new torrent; OT_NOMEM: malloc failed)."""
     cdef ot_bucket *bk = &st.buckets[ot_bucket_index(hash)]
     cdef bint exact
     cdef uint32_t at = _torrent_search(bk, hash, &exact)
@@ -336,6 +337,7 @@ cdef int store_announce(ot_store *st, const uint8_t *hash, const ot_peer_in *p,
     res.new_torrent = 0
     res.new_peer = 0
     res.completed = 0
+    res.unstored = 0
     res.renew_age = -1
     res.torrent = NULL
 
@@ -352,8 +354,17 @@ cdef int store_announce(ot_store *st, const uint8_t *hash, const ot_peer_in *p,
             t.completed = 0
         pos = _peer_search(t.peers[family], p.key, ksize, rsize, &peer_exact)
         if not peer_exact and _over_budget(st, _peer_growth(t.peers[family], family)):
-            st.refused_memory += 1
-            return OT_REFUSED_MEMORY
+            # DESIGN.md: the budget degrades service, it does not refuse it.
+            # The swarm's peers cost nothing to hand out; only keeping this
+            # one would. Its next announce finds it new again.
+            res.unstored = 1
+            if flags & PEER_FLAG_COMPLETED:
+                # Counted as for a kept new peer: "downloaded" needs no memory,
+                # and a client reports a completion once.
+                t.completed += 1
+                res.completed = 1
+            res.torrent = t
+            return OT_OK
     else:
         if _over_budget(st, _torrent_growth(bk) + _peer_growth(NULL, family)):
             st.refused_memory += 1

@@ -125,6 +125,7 @@ cdef class Store:
             "new_peer": bool(res.new_peer),
             "completed": bool(res.completed),
             "renew_age": res.renew_age,
+            "stored": not res.unstored,
         }
         return res.torrent
 

@@ -15,9 +15,10 @@ cdef int tracker_announce(ot_server *s, const uint8_t *hash, const ot_peer_in *p
     rc = store_announce(s.store, hash, p, res)
     if rc == OT_OK:
         # Tell the cluster what is news: a new peer, one back after a while,
-        # or a fresh completion; never what came from the cluster itself.
+        # or a fresh completion; never what came from the cluster itself. A
+        # peer the budget kept out is news too: a node with room can keep it.
         if s.sync.out_fd >= 0 and not p.from_sync and (
-                res.new_peer or res.renew_age > OT_SYNC_RENEW_BOUNDARY or res.completed):
+                res.new_peer or res.unstored or res.renew_age > OT_SYNC_RENEW_BOUNDARY or res.completed):
             livesync_tell(s, hash, p, _sane_flags(p.flags))
         if res.completed:
             s.ctr.completed += 1
@@ -25,6 +26,8 @@ cdef int tracker_announce(ot_server *s, const uint8_t *hash, const ot_peer_in *p
                 syslog_completed(s, hash, p, peer_id)
         if 0 <= res.renew_age < OT_PEER_TIMEOUT:
             s.ctr.renew[res.renew_age] += 1
+        if res.unstored:
+            s.ctr.unstored_peers += 1
     elif rc == OT_REFUSED_MEMORY:
         s.ctr.refused_memory += 1
     return rc

@@ -140,6 +140,21 @@ MUTANTS = [
         tests=["tests/test_hardening.py -k flood_of_new", "tests/test_store.py"],
     ),
     dict(
+        name="budget-refuses-new-peers-of-known-swarms",
+        file="src/opentracker_core/store.pyx",
+        old=("            res.unstored = 1\n"
+             "            if flags & PEER_FLAG_COMPLETED:\n"
+             "                # Counted as for a kept new peer: \"downloaded\" needs no memory,\n"
+             "                # and a client reports a completion once.\n"
+             "                t.completed += 1\n"
+             "                res.completed = 1\n"
+             "            res.torrent = t\n"
+             "            return OT_OK\n"),
+        new="            st.refused_memory += 1\n            return OT_REFUSED_MEMORY\n",
+        breaks="at the budget a new peer of a known swarm gets a failure instead of the swarm's peers",
+        tests=["tests/test_hardening.py -k known_swarm"],
+    ),
+    dict(
         name="budget-64k-over",
         file="src/opentracker_core/store.pyx",
         old="    return st.mem_limit != 0 and store_held(st) + extra > st.mem_limit\n",
