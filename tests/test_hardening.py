@@ -17,7 +17,7 @@ import pytest
 from reference import bdecode, compact_peers
 from trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
 
-MEMORY_REFUSAL = b"Tracker memory limit reached: new torrents and peers are refused for now."
+MEMORY_REFUSAL = b"Tracker memory limit reached: new torrents are refused for now."
 RATE_REFUSAL = b"Too many requests from this address; announce less often."
 
 

@@ -48,7 +48,7 @@ cdef ot_torrent *tracker_stop(ot_server *s, const uint8_t *hash, const ot_peer_i
     return store_stop(s.store, hash, p)
 
 
-cdef const char *OT_MEMORY_REFUSAL = b"Tracker memory limit reached: new torrents and peers are refused for now."
+cdef const char *OT_MEMORY_REFUSAL = b"Tracker memory limit reached: new torrents are refused for now."
 cdef size_t OT_MEMORY_REFUSAL_LEN = strlen(OT_MEMORY_REFUSAL)
 
 

@@ -63,7 +63,7 @@ REDIRECT_PAGE = b"HTTP/1.0 302 Found\r\nContent-Length: 0\r\nLocation: " + REDIR
 NO_HASH = b"d14:failure reason80:Your client forgot to send your torrent's info_hash. Please upgrade your client.e"
 NOT_AUTHORIZED = b"d14:failure reason63:Requested download is not authorized for use with this tracker.e"
 RATE_REFUSAL = b"Too many requests from this address; announce less often."
-MEMORY_REFUSAL = b"Tracker memory limit reached: new torrents and peers are refused for now."
+MEMORY_REFUSAL = b"Tracker memory limit reached: new torrents are refused for now."
 FAILURES = frozenset([NO_HASH, NOT_AUTHORIZED, core.failure_body(RATE_REFUSAL), core.failure_body(MEMORY_REFUSAL)])
 
 # Addresses a request may come from: loopback (may read /stats), a blessed
