@@ -5,6 +5,7 @@ and state -> install signals -> run the loop -> orderly stop."""
 import errno
 import os
 import pwd
+import resource
 import socket
 
 from opentracker_core import Server
@@ -190,7 +191,31 @@ def run(settings):
         return EXIT_FATAL
 
 
+# Descriptors beyond the HTTP connections: listeners, epoll, the wakeup
+# pipe, access-list fifos, live sync, the state file, stdio.
+_SPARE_FDS = 64
+
+
+def raise_fd_limit(settings):
+    """Let the soft descriptor limit cover tracker.http_max_connections, as
+    far as the hard limit allows: a service manager's default soft limit
+    (often 1024, procd's included) would otherwise refuse connections long
+    before the configured count. Returns the soft limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = settings.http_max_connections + _SPARE_FDS
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    if want > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (OSError, ValueError):
+            pass
+    return soft
+
+
 def _run(settings):
+    raise_fd_limit(settings)
     bound = bind_all(settings.listens)
     server = Server(memory_limit=settings.memory_limit)
     server.set_listen_text(listen_text(bound).encode("utf-8", "replace"))

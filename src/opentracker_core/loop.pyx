@@ -609,9 +609,11 @@ cdef void on_udp(ot_server *s, int32_t fd) noexcept nogil:
 cdef void loop_expire(ot_server *s) noexcept nogil:
     """Close the connections past their deadline (each loop turn: only the
     lists' heads are looked at)."""
-    while s.reading.head >= 0 and s.conns[s.reading.head].deadline <= s.mono_ms:
+    # Strictly past: the clock is read in whole milliseconds, so a deadline
+    # set at 5.9 ms reads as 5, and "<=" would close a client up to 1 ms early.
+    while s.reading.head >= 0 and s.conns[s.reading.head].deadline < s.mono_ms:
         conn_close(s, s.reading.head)
-    while s.writing.head >= 0 and s.conns[s.writing.head].deadline <= s.mono_ms:
+    while s.writing.head >= 0 and s.conns[s.writing.head].deadline < s.mono_ms:
         conn_close(s, s.writing.head)
 
 
@@ -621,10 +623,10 @@ cdef int loop_timeout(ot_server *s) noexcept nogil:
     cdef int64_t wake = s.next_tick
     if s.bulk_head != NULL:
         return 0
-    if s.reading.head >= 0 and s.conns[s.reading.head].deadline < wake:
-        wake = s.conns[s.reading.head].deadline
-    if s.writing.head >= 0 and s.conns[s.writing.head].deadline < wake:
-        wake = s.conns[s.writing.head].deadline
+    if s.reading.head >= 0 and s.conns[s.reading.head].deadline + 1 < wake:
+        wake = s.conns[s.reading.head].deadline + 1
+    if s.writing.head >= 0 and s.conns[s.writing.head].deadline + 1 < wake:
+        wake = s.conns[s.writing.head].deadline + 1
     return <int>(wake - s.mono_ms) if wake > s.mono_ms else 0
 
 
