@@ -53,6 +53,9 @@ cdef enum:
     # one being read and the one being filled) and a slice may start a
     # third. Reserved in the budget when the answer is admitted.
     OT_STREAM_BLOCKS = 3
+    # The kernel send buffer asked for on a large answer's socket (Linux
+    # doubles it for its bookkeeping): 128 KiB of kernel memory per reader.
+    OT_STREAM_SNDBUF = 65536
 
 
     # s24s steps scale with the slice size (ot_server.bulk_slice): peers

@@ -259,6 +259,7 @@ cdef void conn_answer(ot_server *s, ot_conn *c, uint8_t *req, size_t n) noexcept
             conn_unlist(s, c)
             c.http11 = request_is_http11(req, n)
             in_free(s, c)
+            stream_socket(c.fd)
             if conn_unwatch(s, c) < 0:
                 conn_close(s, c.fd)
                 return
@@ -272,6 +273,16 @@ cdef void conn_answer(ot_server *s, ot_conn *c, uint8_t *req, size_t n) noexcept
 cdef enum:
     OT_STREAM_IOV = 16            # pieces per send: the framing and up to 15 blocks
     OT_STREAM_SENDS = 64          # sends per call, at most: the socket fills long before
+
+
+cdef void stream_socket(int32_t fd) noexcept nogil:
+    """Cap the kernel's send buffer of a large answer's connection: the
+    kernel would otherwise queue megabytes per reader (its autotuning goes
+    to net.ipv4.tcp_wmem's maximum, 4 MiB), memory the router has not got,
+    and would report room to write only after half of that drained, so a
+    slow but steady reader would look stalled to the send deadline."""
+    cdef int size = OT_STREAM_SNDBUF
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size))
 
 
 cdef void _reader_advance(ot_conn *c) noexcept nogil:

@@ -16,6 +16,8 @@ def version_report():
 
 STATUS_PAGE_MAX = OT_BULK_STAGE
 HISTORY_BYTES = sizeof(ot_history)
+# Built with OT_ZSTD=1: large answers offered as zstd to clients that ask.
+ZSTD = bool(ot_zstd_available())
 
 
 _ACCESS_MODES = {"open": OT_ACCESS_OPEN, "white": OT_ACCESS_WHITE, "black": OT_ACCESS_BLACK}

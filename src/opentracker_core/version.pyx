@@ -6,7 +6,8 @@
 # the Cython that generated it, the Python it was compiled for and zlib, both
 # the headers it was compiled with and the library it runs with.
 #
-# Four lines, each ending in a newline, no character that XML would need
+# Four lines (a fifth names libzstd in a core built with it), each ending in
+# a newline, no character that XML would need
 # escaped: at most OT_VERSION_MAX bytes (the defines are short; zlib's
 # version is 15 bytes at most by its own rule), checked in tests.
 
@@ -54,4 +55,9 @@ cdef uint8_t *write_version(uint8_t *p) noexcept nogil:
     p = _version_piece(p, zlibVersion())
     p = put_cstr(p, b" (compiled with ")
     p = _version_piece(p, ZLIB_VERSION)
-    return put_cstr(p, b")\n")
+    p = put_cstr(p, b")\n")
+    if ot_zstd_available():
+        p = put_cstr(p, b"zstd: ")
+        p = _version_piece(p, ot_zstd_version())
+        p = put_cstr(p, b"\n")
+    return p
