@@ -978,3 +978,61 @@ def test_the_sizes_here_are_the_cores():
     checked = {name: (value, found[name]) for name, value in mine.items() if name in found}
     assert len(checked) >= 15, sorted(checked)
     assert {name: pair for name, pair in checked.items() if pair[0] != pair[1]} == {}
+
+
+# ---------------------------------------------------------------- streamed answers (issue 15)
+
+# One block of a streamed answer: OT_STREAM_BLOCK (16384) less its 16-byte
+# header (bulk.pxd). A statedump's body is exactly the state file's lines,
+# so a state of chosen lines gives a body of exactly the length wanted.
+BLOCK_ROOM = 16384 - 16
+
+
+def _state_lines_of_length(total, minutes):
+    """State lines whose statedump is exactly `total` bytes: each is
+    `<40 hex>:<minutes>:<downloaded>\\n`, its length set by the digits of
+    downloaded (1 to 4)."""
+    base = 40 + 1 + len(str(minutes)) + 1 + 1
+    n = total // (base + 1)
+    extra = total - n * (base + 1)      # digits beyond one per line, to spread
+    assert 0 <= extra <= 3 * n
+    lines = []
+    for i in range(n):
+        digits = 1 + min(3, extra)
+        extra -= digits - 1
+        downloaded = 10 ** (digits - 1) + i % 9
+        h = hashlib.sha1(b"block-bound %d" % i).hexdigest().upper()
+        lines.append("%s:%d:%d\n" % (h, minutes, downloaded))
+    assert sum(map(len, lines)) == total
+    return sorted(lines)
+
+
+@pytest.mark.parametrize("total", [BLOCK_ROOM - 1, BLOCK_ROOM, BLOCK_ROOM + 1,
+                                   3 * BLOCK_ROOM - 1, 3 * BLOCK_ROOM, 3 * BLOCK_ROOM + 1])
+def test_stream_block_boundaries(total):
+    """A body one byte short of a block, exactly a block, one over (and the
+    same at three blocks, past the reader's window, so that it is streamed
+    while blocks are freed behind the reader): every byte arrives once, in
+    order, over HTTP/1.0 (until close) and HTTP/1.1 (chunked when streamed)."""
+    from trackerproc import Tracker, dechunk
+    minutes = int(time.time()) // 60
+    lines = _state_lines_of_length(total, minutes)
+    t = Tracker(config=["tracker.fullscrape_cache 0"])
+    path = os.path.join(t.dir, "state.txt")
+    with open(path, "w") as f:
+        f.writelines(lines)
+    os.chmod(path, 0o644)
+    t.argv += ["-l", path]
+    with t:
+        expected = "".join(lines).encode()
+        for version in (b"1.0", b"1.1"):
+            raw = t.http(b"GET /stats?mode=statedump HTTP/" + version + b"\r\n\r\n", timeout=10)
+            head, _, body = raw.partition(b"\r\n\r\n")
+            if b"Transfer-Encoding: chunked" in head:
+                assert version == b"1.1"
+                body = dechunk(body)
+            elif b"Content-Length: " in head:
+                assert head.endswith(b"Content-Length: %d" % len(body))
+            else:
+                assert version == b"1.0" and head == b"HTTP/1.0 200 OK\r\nContent-Type: text/plain"
+            assert body == expected, (version, total, len(body))

@@ -322,6 +322,15 @@ MUTANTS = [
         tests=["tests/test_fullscrape.py -k fill_the_budget"],
     ),
     dict(
+        name="stream-block-offset-off-by-one",
+        file="src/opentracker_core/loop.pyx",
+        old="        c.blk_at += c.blk.len\n",
+        new="        c.blk_at += c.blk.len - 1\n",
+        breaks="a streamed answer repeats a byte at every block boundary",
+        tests=["tests/test_buffer_bounds.py -k stream_block"],
+        quick=True,
+    ),
+    dict(
         name="reload-keeps-fifo-hashes",
         file="src/opentracker/accesslist.py",
         old="        self.dynamic.reset()\n",
