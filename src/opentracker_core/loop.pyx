@@ -113,7 +113,11 @@ cdef ot_conn *conn_slot(ot_server *s, int32_t fd) noexcept nogil:
         memset(conns + s.conn_cap, 0, (cap - s.conn_cap) * sizeof(ot_conn))
         for i in range(s.conn_cap, cap):
             conns[i].prev = conns[i].next = -1
+            conns[i].rnext = -1
             conns[i].fd = i
+        # The table grows with the highest descriptor (bounded by the
+        # descriptor limit) and is counted like the other buffers.
+        s.store.mem_other += <uint64_t>(cap - s.conn_cap) * sizeof(ot_conn)
         s.conns = conns
         s.conn_cap = cap
     return &s.conns[fd]

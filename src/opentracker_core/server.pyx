@@ -112,6 +112,8 @@ cdef class Server:
             close(self.s.epfd)
         ot_free(self.s.conns)
         if self.s.store != NULL:
+            self.s.store.mem_other -= <uint64_t>self.s.conn_cap * sizeof(ot_conn)
+        if self.s.store != NULL:
             loop_buffers_free(&self.s)
         ot_free(self.s.redirect_url)
         ot_free(self.s.access.list.hashes)
