@@ -14,13 +14,14 @@ latency idle and while full scrapes (`GET /scrape`) are written to slow readers.
 reply is validated by the generator; validation errors are counted and printed.
 
 The load generator is built with the system C compiler into a cache directory
-($XDG_CACHE_HOME or ~/.cache, /opentracker-bench/) and rebuilt when bench/loadgen.c is newer.
+($XDG_CACHE_HOME or ~/.cache, /opentracker-bench/), named by the hash of bench/loadgen.c.
 Everything this script starts is stopped on exit, on errors and on Ctrl-C / SIGTERM.
 Traffic goes to 127.0.0.1 only. See bench/README.md for what each figure means.
 """
 
 import argparse
 import ctypes
+import hashlib
 import json
 import os
 import platform
@@ -134,16 +135,24 @@ def cache_dir():
     return d
 
 
-def build_loadgen():
-    target = os.path.join(cache_dir(), "loadgen")
-    if os.path.exists(target) and os.path.getmtime(target) >= os.path.getmtime(LOADGEN_SRC):
+def build_c(src, name, libs=()):
+    """Compile src into the cache once per content: the name carries the source's hash, since
+    worktrees of other branches share the cache and an mtime test took their binary for ours."""
+    with open(src, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    target = os.path.join(cache_dir(), "%s-%s" % (name, digest))
+    if os.path.exists(target):
         return target
     cc = os.environ.get("CC", "cc")
     tmp = "%s.%d.tmp" % (target, os.getpid())
     log("building %s with %s" % (target, cc))
-    subprocess.run([cc, "-O2", "-Wall", "-o", tmp, LOADGEN_SRC], check=True, timeout=120)
+    subprocess.run([cc, "-O2", "-Wall", "-o", tmp, src] + list(libs), check=True, timeout=120)
     os.replace(tmp, target)
     return target
+
+
+def build_loadgen():
+    return build_c(LOADGEN_SRC, "loadgen")
 
 
 def child_env():
