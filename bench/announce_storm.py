@@ -164,6 +164,10 @@ def child_env():
     except ImportError:
         src = os.path.join(REPO, "src")
         env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if env.get("PYTHONPATH"):
+        # the tracker runs in its own directory: a relative entry (PYTHONPATH=src) would miss
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) if p else p
+                                            for p in env["PYTHONPATH"].split(os.pathsep))
     return env
 
 
