@@ -4,6 +4,7 @@
     python bench/announce_storm.py [--impl ours|c|both] [--torrents T] [--peers P]
                                    [--duration S] [--repeats N] [--protocol udp|http|both]
                                    [--quick] [--json]
+    python bench/announce_storm.py --fs-readers N [--fs-slow M] [--fs-gzip] [...]
 
 For each repeat and each implementation (the order alternates between repeats) it starts a
 fresh tracker pinned to CPU 0 with a whitelist of the benchmark's T torrents, populates P
@@ -12,6 +13,10 @@ pinned to CPU 1) for a fixed duration per protocol, and measures the tracker's C
 (/proc/PID/stat utime+stime) over each run. A last pair of paced runs measures announce
 latency idle and while full scrapes (`GET /scrape`) are written to slow readers. Every
 reply is validated by the generator; validation errors are counted and printed.
+
+With --fs-readers N (or --fs-slow M) it runs the many-indexers scenario instead of the storm:
+after population, N (and M slow) concurrent full-scrape readers for a fixed time, and the
+announce probe idle and during them (bench/fsreaders.py, bench/fsreaders.c).
 
 The load generator is built with the system C compiler into a cache directory
 ($XDG_CACHE_HOME or ~/.cache, /opentracker-bench/), named by the hash of bench/loadgen.c.
@@ -35,6 +40,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import fsreaders
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -194,6 +201,14 @@ def machine_info():
         pass
     return {"machine": platform.machine(), "cpus": os.cpu_count(), "cpu_model": model,
             "kernel": platform.release(), "python": platform.python_version()}
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return None
 
 
 def free_port():
@@ -383,7 +398,7 @@ def summarize_run(res, cpu_s):
     }
 
 
-def measure_impl(impl, a, loadgen, workdir, whitelist, first_hash, c_binary, env, cpus):
+def measure_impl(impl, a, loadgen, workdir, whitelist, first_hash, c_binary, env, cpus, fs_binary=None):
     server_cpu, gen_cpu = cpus
     common = ["--torrents", a.torrents, "--peers", a.peers, "--sockets", a.sockets, "--timeout", a.timeout]
     tr = Tracker(impl, workdir, whitelist, c_binary, env, server_cpu)
@@ -405,7 +420,10 @@ def measure_impl(impl, a, loadgen, workdir, whitelist, first_hash, c_binary, env
         log("  %s: populated %d in %.1fs; VmRSS %d kB, VmHWM %d kB" % (
             impl, pop["counts"]["populated"], pop["elapsed_seconds"], out["memory_kb"]["VmRSS"],
             out["memory_kb"]["VmHWM"]))
-        for proto in a.protos:
+        if fs_binary:
+            out[fsreaders.S] = fsreaders.measure(sys.modules[__name__], impl, a, pid, tr.port, loadgen, fs_binary,
+                                                 gen_cpu, server_cpu)
+        for proto in ([] if fs_binary else a.protos):
             c0 = cpu_seconds(pid)
             res = run_loadgen(loadgen, ["run", "--proto", proto, "--udp-port", tr.port, "--tcp-port", tr.port,
                                         "--duration", a.duration, "--window", a.window,
@@ -415,15 +433,15 @@ def measure_impl(impl, a, loadgen, workdir, whitelist, first_hash, c_binary, env
             log("  %s %s: %.0f announces/s, p99 %.2f ms, %s us CPU/request, errors %d/%d" % (
                 impl, proto, res["announces_per_second"], out[proto]["p99_ms"],
                 out[proto]["server_cpu_us_per_request"], res["validation_errors"], res["transport_errors"]))
-        if a.probe_duration > 0:
+        if a.probe_duration > 0 and not fs_binary:
             proto = "udp" if "udp" in a.protos else "http"
             probe = ["run", "--proto", proto, "--udp-port", tr.port, "--tcp-port", tr.port,
                      "--duration", a.probe_duration, "--rate", a.probe_rate, "--window", a.window,
                      "--http-conns", a.http_conns] + common
             idle = run_loadgen(loadgen, probe, gen_cpu, timeout=a.probe_duration + 60)
             c0 = cpu_seconds(pid)
-            busy = run_loadgen(loadgen, probe + ["--fs-readers", a.fs_readers, "--fs-chunk", a.fs_chunk,
-                                                 "--fs-interval-ms", a.fs_interval_ms],
+            busy = run_loadgen(loadgen, probe + ["--fs-readers", a.probe_readers, "--fs-chunk", a.probe_chunk,
+                                                 "--fs-interval-ms", a.probe_interval_ms],
                                gen_cpu, timeout=a.probe_duration + 60)
             busy_cpu = cpu_seconds(pid) - c0
             fsr = busy["fullscrape"]
@@ -493,11 +511,11 @@ METRICS = [
 ]
 
 
-def summarize(runs, impls):
+def summarize(runs, impls, metrics=None):
     summary = {}
     for impl in impls:
         s = {}
-        for key, _label, path, scale, _fmt in METRICS:
+        for key, _label, path, scale, _fmt in metrics or METRICS:
             vals = [v * scale for v in collect(runs, impl, path)]
             s[key] = {"median": med(vals), "min": min(vals) if vals else None, "max": max(vals) if vals else None,
                       "n": len(vals)}
@@ -506,7 +524,7 @@ def summarize(runs, impls):
         for r in runs:
             if r.get("impl") != impl or "error" in r:
                 continue
-            for part in ("populate", "udp", "http", "fullscrape_probe"):
+            for part in ("populate", "udp", "http", "fullscrape_probe", fsreaders.S):
                 if part in r:
                     verr += r[part]["validation_errors"]
                     terr += r[part]["transport_errors"]
@@ -518,6 +536,8 @@ def summarize(runs, impls):
         s["fullscrapes_completed"] = fs_done
         s["fullscrape_errors"] = fs_fail
         s["failed_runs"] = [r["error"] for r in runs if r.get("impl") == impl and "error" in r]
+        if metrics is fsreaders.METRICS:
+            s.update(fsreaders.summarize_extra(runs, impl))
         summary[impl] = s
     return summary
 
@@ -535,16 +555,24 @@ def print_table(report):
     a = report["params"]
     mi = report["machine"]
     s = report["summary"]
-    print("opentracker announce storm: T=%s torrents, P=%s peers, %ss per measurement, %d repeat(s), "
-          "median (min-max)" % (format(a["torrents"], ","), format(a["peers"], ","), a["duration"], a["repeats"]))
+    fs = a.get("fs_readers", 0) > 0 or a.get("fs_slow", 0) > 0
+    print("opentracker %s: T=%s torrents, P=%s peers, %ss per measurement, %d repeat(s), "
+          "median (min-max)" % ("many indexers" if fs else "announce storm", format(a["torrents"], ","),
+                                format(a["peers"], ","), a["fs_duration"] if fs else a["duration"], a["repeats"]))
     print("machine: %s, %s CPUs (%s), Linux %s, Python %s; commit %s; %s" % (
         mi["machine"], mi["cpus"], mi["cpu_model"], mi["kernel"], mi["python"], report["commit"],
         "server on CPU %s, generator on CPU %s" % tuple(report["cpus"]) if report["cpus"][0] is not None
         else "no CPU pinning (fewer than 2 CPUs)"))
-    print("load: UDP window %d over %d source addresses; HTTP %d connections; full-scrape probe %s at %d/s with "
-          "%d slow readers (%d B every %d ms)" % (a["window"], a["sockets"], a["http_conns"],
-                                                  "UDP" if "udp" in a["protos"] else "HTTP", a["probe_rate"],
-                                                  a["fs_readers"], a["fs_chunk"], a["fs_interval_ms"]))
+    if report.get("uptime"):
+        print("machine load before the run (/proc/loadavg): %s" % report["uptime"])
+    if fs:
+        for line in fsreaders.header_lines(a):
+            print(line)
+    else:
+        print("load: UDP window %d over %d source addresses; HTTP %d connections; full-scrape probe %s at %d/s "
+              "with %d slow readers (%d B every %d ms)" % (
+                  a["window"], a["sockets"], a["http_conns"], "UDP" if "udp" in a["protos"] else "HTTP",
+                  a["probe_rate"], a["probe_readers"], a["probe_chunk"], a["probe_interval_ms"]))
     print()
     spread = a["repeats"] > 1
     cols = [("ours", "ours"), ("c", "C original")]
@@ -557,7 +585,7 @@ def print_table(report):
         header += "%10s" % "ours/C"
     print(header)
     print("-" * len(header))
-    for key, label, path, _scale, fmt in METRICS:
+    for key, label, path, _scale, fmt in fsreaders.METRICS if fs else METRICS:
         if path[0] in ("udp", "http") and path[0] not in a["protos"]:
             continue
         if path[0] == "fullscrape_probe" and a["probe_duration"] <= 0:
@@ -572,20 +600,27 @@ def print_table(report):
     if "ours" in s:
         if "VmRSS" in base:
             print("%-*s%*s" % (w0, "Python base RSS, MB (separate)", widths[0], "%.1f" % (base["VmRSS"] / 1024)))
-            m = s["ours"]["vmrss_mb"]["median"]
+            m = s["ours"].get("vmrss_mb", {}).get("median")
             if m is not None:
                 print("%-*s%*s" % (w0, "VmRSS minus Python base, MB", widths[0], "%.1f" % (m - base["VmRSS"] / 1024)))
         else:
             print("%-*s%*s" % (w0, "Python base RSS, MB (separate)", widths[0], "-"))
+    notes = []
+    if fs:
+        rows, notes = fsreaders.footer_rows(s, cols)
+        for label, cells in rows:
+            print("%-*s" % (w0, label) + "".join("%*s" % (w, c) for c, w in zip(cells, widths)))
     for label, key in (("full scrapes done / failed", None), ("validation errors (all runs)", "validation_errors"),
                        ("transport errors (all runs)", "transport_errors")):
         if key is None:
-            if a["probe_duration"] <= 0:
+            if a["probe_duration"] <= 0 or fs:
                 continue
             cells = ["%d / %d" % (s[k]["fullscrapes_completed"], s[k]["fullscrape_errors"]) for k, _t in cols]
         else:
             cells = ["%d" % s[k][key] for k, _t in cols]
         print("%-*s" % (w0, label) + "".join("%*s" % (w, c) for c, w in zip(cells, widths)))
+    for n in notes:
+        print(n)
     for k, t in cols:
         for e in s[k]["failed_runs"]:
             print("FAILED (%s): %s" % (t, e))
@@ -612,13 +647,20 @@ def parse_args(argv=None):
     ap.add_argument("--probe-duration", type=float, default=None,
                     help="seconds of each full-scrape probe run, idle and busy; 0 skips (default 10; quick 2)")
     ap.add_argument("--probe-rate", type=int, default=2000, help="announces/s during the probe (default 2000)")
-    ap.add_argument("--fs-readers", type=int, default=4, help="full-scrape slow readers (default 4)")
-    ap.add_argument("--fs-chunk", type=int, default=4096, help="bytes per slow read (default 4096)")
-    ap.add_argument("--fs-interval-ms", type=int, default=5, help="ms between slow reads (default 5)")
+    ap.add_argument("--probe-readers", type=int, default=4,
+                    help="the probe's full-scrape slow readers (default 4; --fs-readers before issue 15)")
+    ap.add_argument("--probe-chunk", type=int, default=4096, help="bytes per slow read (default 4096)")
+    ap.add_argument("--probe-interval-ms", type=int, default=5, help="ms between slow reads (default 5)")
     ap.add_argument("--max-populate", type=float, default=900, help="cap on population time, s (default 900)")
     ap.add_argument("--c-binary", default=None, help="path of the C opentracker (default: found as an ELF file)")
+    fsreaders.add_arguments(ap)
     a = ap.parse_args(argv)
     quick = a.quick
+    if fsreaders.enabled(a):
+        try:
+            fsreaders.apply_defaults(a, quick)
+        except ValueError as e:
+            ap.error(str(e))
     defaults = {"torrents": (100_000, 1_000), "peers": (1_000_000, 10_000), "duration": (10.0, 2.0),
                 "repeats": (3, 1), "probe_duration": (10.0, 2.0)}
     for k, (full, q) in defaults.items():
@@ -652,10 +694,11 @@ def main(argv=None):
     os.chmod(workdir, 0o755)
     runs = []
     report = {"params": {k: v for k, v in vars(a).items()}, "machine": machine_info(), "commit": git_commit(),
-              "cpus": list(cpus), "c_binary": c_binary, "impls": impls}
+              "cpus": list(cpus), "c_binary": c_binary, "impls": impls, "uptime": loadavg()}
     started = time.monotonic()
     try:
         loadgen = build_loadgen()
+        fs_binary = fsreaders.build(sys.modules[__name__]) if fsreaders.enabled(a) else None
         whitelist = os.path.join(workdir, "whitelist.txt")
         subprocess.run([loadgen, "hashes", "--torrents", str(a.torrents), "--out", whitelist], check=True,
                        timeout=120)
@@ -669,7 +712,8 @@ def main(argv=None):
             for impl in order:
                 log("repeat %d/%d: %s" % (rep + 1, a.repeats, impl))
                 try:
-                    r = measure_impl(impl, a, loadgen, workdir, whitelist, first_hash, c_binary, env, cpus)
+                    r = measure_impl(impl, a, loadgen, workdir, whitelist, first_hash, c_binary, env, cpus,
+                                     fs_binary)
                 except RuntimeError as e:
                     log("  %s failed: %s" % (impl, e))
                     r = {"impl": impl, "error": str(e)}
@@ -685,7 +729,7 @@ def main(argv=None):
         shutil.rmtree(workdir, ignore_errors=True)
     report["seconds"] = round(time.monotonic() - started, 1)
     report["runs"] = runs
-    report["summary"] = summarize(runs, impls)
+    report["summary"] = summarize(runs, impls, fsreaders.METRICS if fsreaders.enabled(a) else METRICS)
     ok = all("error" not in r for r in runs) and all(report["summary"][i]["validation_errors"] == 0 for i in impls)
     report["ok"] = ok
     if a.save:
