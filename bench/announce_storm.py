@@ -143,10 +143,15 @@ def cache_dir():
 
 
 def build_c(src, name, libs=()):
-    """Compile src into the cache once per content: the name carries the source's hash, since
-    worktrees of other branches share the cache and an mtime test took their binary for ours."""
-    with open(src, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    """Compile src into the cache once per content: the name carries the hash of the source and
+    of the headers beside it, since worktrees of other branches share the cache and an mtime
+    test took their binary for ours."""
+    h = hashlib.sha256()
+    d = os.path.dirname(src)
+    for path in [src] + sorted(os.path.join(d, n) for n in os.listdir(d) if n.endswith(".h")):
+        with open(path, "rb") as f:
+            h.update(f.read())
+    digest = h.hexdigest()[:12]
     target = os.path.join(cache_dir(), "%s-%s" % (name, digest))
     if os.path.exists(target):
         return target

@@ -50,7 +50,9 @@
  *   "failure reason", keys complete, incomplete, interval and peers (a string of 6n
  *   bytes, n <= numwant, peers in 127/8); scrape: key files, a dict of 20-byte keys whose
  *   values hold complete, downloaded and incomplete, at most as many as asked.
- *   Full scrape: status 200, Content-Length = bytes received, body d5:filesd ... ee.
+ *   Full scrape: status 200, Content-Length (when sent; else the body ends with the
+ *   connection) = bytes received, body d5:filesd ... ee with 20-byte keys and the three
+ *   integers each, at most --torrents entries (fscheck.h, streaming).
  * Transport errors (no usable reply: timeouts, late replies, refused or reset connections)
  * are counted apart.
  *
@@ -75,6 +77,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "fscheck.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -1028,11 +1032,11 @@ static void http_expire(uint64_t now, int at_end) {
 
 enum { F_IDLE, F_CONNECTING, F_READING };
 typedef struct {
-    int fd, state, headlen, hdr_done, nfirst;
+    int fd, state, headlen, hdr_done;
     uint64_t start_ns, next_ns;
-    long long cl, body;
+    long long cl, body;            /* cl -1: no Content-Length, the body ends with the connection */
     char head[1024];
-    char first[9], last[2];
+    bstate_t b;
 } fsr_t;
 static fsr_t *fs;
 static char *fs_chunkbuf;
@@ -1049,6 +1053,7 @@ static void fs_start(int i, uint64_t now) {
     fsr_t *f = &fs[i];
     memset(f, 0, sizeof *f);
     f->fd = -1;
+    b_init(&f->b);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     fs_idle_until[i] = now + 1000000000ULL;
     if (fd < 0) { terr[T_SOCKET]++; return; }
@@ -1090,8 +1095,8 @@ static void fs_event(int i, uint64_t now) {
 static void fs_done(fsr_t *f, uint64_t now) {
     int e = -1;
     if (!f->hdr_done) e = f->headlen ? V_FS_STATUS : V_FS_EMPTY;
-    else if (f->cl != f->body) e = V_FS_LENGTH;
-    else if (f->nfirst < 9 || memcmp(f->first, "d5:filesd", 9) || f->last[0] != 'e' || f->last[1] != 'e') e = V_FS_BODY;
+    else if (f->cl >= 0 && f->cl != f->body) e = V_FS_LENGTH;
+    else if (f->b.err || f->b.st != B_END || f->b.entries > (long long)O.torrents) e = V_FS_BODY;
     if (e >= 0) verr[e]++;
     else {
         fs_completed++;
@@ -1123,17 +1128,14 @@ static void fs_read(fsr_t *f, uint64_t now) {
         int hl = parse_head(f->head, f->headlen, &status, &cl);
         if (hl < 0 || (hl == 0 && f->headlen >= (int)sizeof f->head)) { verr[V_FS_STATUS]++; fs_close(f); return; }
         if (hl == 0) return;
-        if (status != 200 || cl < 0) { verr[V_FS_STATUS]++; fs_close(f); return; }
+        /* no Content-Length is fine: an HTTP/1.0 answer may end with the connection */
+        if (status != 200) { verr[V_FS_STATUS]++; fs_close(f); return; }
         f->hdr_done = 1;
         f->cl = cl;
         p += hl - (f->headlen - take); /* body bytes start after the header */
     }
-    for (; p < e; p++) {
-        if (f->nfirst < 9) f->first[f->nfirst++] = *p;
-        f->last[0] = f->last[1];
-        f->last[1] = *p;
-        f->body++;
-    }
+    f->body += e - p;
+    b_feed(&f->b, (const uint8_t *)p, (size_t)(e - p));
 }
 
 /* ------------------------------------------------------------------ output */

@@ -57,6 +57,10 @@ def answer(mode, rnd):
         return [b"HTTP/1.0 200 OK", b"Content-Length: %d" % len(body)], body, False
     if mode == "close":
         return [b"HTTP/1.0 200 OK"], body, False
+    if mode == "close-truncated":
+        # cut right after an entry: the body still ends in "ee"
+        cut = body.rindex(b"ee20:", 0, len(body) // 2) + 2
+        return [b"HTTP/1.0 200 OK"], body[:cut], False
     if mode == "chunked":
         return [b"HTTP/1.1 200 OK", b"Transfer-Encoding: chunked"], chunked(body, rnd), True
     if mode == "chunked-close":
@@ -118,7 +122,7 @@ class Server:
                         return
                     buf += d
                 req, _, buf = buf.partition(b"\r\n\r\n")
-                assert req.startswith(b"GET /scrape HTTP/1.1\r\n"), req
+                assert req.startswith((b"GET /scrape HTTP/1.1\r\n", b"GET /scrape HTTP/1.0\r\n")), req
                 self.requests += 1
                 head, body, keep = answer(self.mode, rnd)
                 c.sendall(b"\r\n".join(head) + b"\r\n\r\n" + body)
@@ -186,6 +190,7 @@ def test_good_answers(binary, mode, framing, extra):
     ("gzip-unasked", {"encoding"}, ()),
     # the chunk takes in the last-chunk line, which then spoils the bencode
     ("bad-chunk-size", {"bencode", "framing", "truncated"}, ()),
+    ("close-truncated", {"truncated"}, ()),
 ])
 def test_bad_answers(binary, mode, kinds, extra):
     r, srv = run(binary, mode, *extra)
@@ -193,6 +198,28 @@ def test_bad_answers(binary, mode, kinds, extra):
     found = r["errors"]["validation"]
     assert found and set(found) <= kinds, r["errors"]
     assert sum(found.values()) >= 2
+
+
+@pytest.mark.parametrize("mode, good", [("length", True), ("close", True), ("length-truncated", False),
+                                        ("close-truncated", False)])
+def test_loadgen_slow_readers(mode, good):
+    """The storm's own slow readers (loadgen, HTTP/1.0) take a body that ends with the
+    connection, as streamed answers to HTTP/1.0 will, and still see a truncation at an entry's
+    end, which their old first-and-last-bytes check took for a whole body."""
+    loadgen = announce_storm.build_loadgen()
+    srv = Server(mode)
+    try:
+        p = subprocess.run([loadgen, "run", "--proto", "http", "--tcp-port", str(srv.port), "--http-conns", "0",
+                            "--duration", "0.5", "--torrents", str(ENTRIES), "--fs-readers", "2",
+                            "--fs-chunk", "65536", "--fs-interval-ms", "1"], capture_output=True, text=True, timeout=30)
+    finally:
+        srv.close()
+    r = json.loads(p.stdout)
+    fs_errors = {k: v for k, v in r["errors"]["validation"].items() if k.startswith("fullscrape")}
+    if good:
+        assert r["fullscrape"]["completed"] > 0 and not fs_errors, r
+    else:
+        assert r["fullscrape"]["completed"] == 0 and fs_errors, r
 
 
 def test_nothing_listening(binary):
