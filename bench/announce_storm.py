@@ -560,7 +560,7 @@ def print_table(report):
     a = report["params"]
     mi = report["machine"]
     s = report["summary"]
-    fs = a.get("fs_readers", 0) > 0 or a.get("fs_slow", 0) > 0
+    fs = fsreaders.enabled_params(a)
     print("opentracker %s: T=%s torrents, P=%s peers, %ss per measurement, %d repeat(s), "
           "median (min-max)" % ("many indexers" if fs else "announce storm", format(a["torrents"], ","),
                                 format(a["peers"], ","), a["fs_duration"] if fs else a["duration"], a["repeats"]))
@@ -569,7 +569,7 @@ def print_table(report):
         "server on CPU %s, generator on CPU %s" % tuple(report["cpus"]) if report["cpus"][0] is not None
         else "no CPU pinning (fewer than 2 CPUs)"))
     if report.get("uptime"):
-        print("machine load before the run (/proc/loadavg): %s" % report["uptime"])
+        print("machine load at the start (/proc/loadavg; one per merged report): %s" % report["uptime"])
     if fs:
         for line in fsreaders.header_lines(a):
             print(line)
@@ -658,6 +658,9 @@ def parse_args(argv=None):
     ap.add_argument("--probe-interval-ms", type=int, default=5, help="ms between slow reads (default 5)")
     ap.add_argument("--max-populate", type=float, default=900, help="cap on population time, s (default 900)")
     ap.add_argument("--c-binary", default=None, help="path of the C opentracker (default: found as an ELF file)")
+    ap.add_argument("--merge", nargs="+", metavar="FILE",
+                    help="measure nothing: one table from reports saved with --save by the same command "
+                         "(runs taken when the machine was quiet, one repeat at a time)")
     fsreaders.add_arguments(ap)
     a = ap.parse_args(argv)
     quick = a.quick
@@ -677,8 +680,44 @@ def parse_args(argv=None):
     return a
 
 
+def merge_reports(paths):
+    """One report from several saved by the same command: their runs together."""
+    reports = []
+    for path in paths:
+        with open(path) as f:
+            reports.append(json.load(f))
+    first = reports[0]
+    skip = ("repeats", "save", "json", "merge")
+    for r in reports[1:]:
+        diff = [k for k in first["params"] if k not in skip and r["params"].get(k) != first["params"][k]]
+        if diff or r["impls"] != first["impls"]:
+            raise ValueError("%s was not made by the same command (%s)" % (paths[reports.index(r)],
+                                                                          ", ".join(diff) or "impls"))
+    merged = dict(first)
+    merged["runs"] = [run for r in reports for run in r["runs"]]
+    merged["params"] = dict(first["params"], repeats=sum(r["params"]["repeats"] for r in reports))
+    merged["seconds"] = sum(r["seconds"] for r in reports)
+    merged["uptime"] = " | ".join(r.get("uptime") or "-" for r in reports)
+    merged["commit"] = " ".join(sorted({r["commit"] for r in reports}))
+    metrics = fsreaders.METRICS if fsreaders.enabled_params(first["params"]) else METRICS
+    merged["summary"] = summarize(merged["runs"], first["impls"], metrics)
+    return merged
+
+
 def main(argv=None):
     a = parse_args(argv)
+    if a.merge:
+        try:
+            report = merge_reports(a.merge)
+        except (OSError, ValueError, KeyError) as e:
+            log("--merge: %s" % e)
+            return 2
+        if a.json:
+            json.dump(report, sys.stdout, indent=1)
+            print()
+        else:
+            print_table(report)
+        return 0
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
     impls = ["ours", "c"] if a.impl == "both" else [a.impl]

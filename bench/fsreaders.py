@@ -68,6 +68,11 @@ def enabled(a):
     return a.fs_readers > 0 or a.fs_slow > 0
 
 
+def enabled_params(params):
+    """enabled() for a saved report's params (a dict; older reports lack the keys)."""
+    return params.get("fs_readers", 0) > 0 or params.get("fs_slow", 0) > 0
+
+
 def apply_defaults(a, quick):
     """The scenario's own defaults: 50,000 torrents (a ~3.5 MB full scrape), 10 peers each."""
     for k, full, q in (("torrents", 50_000, 1_000), ("peers", 500_000, 10_000), ("fs_duration", 10.0, 2.0),

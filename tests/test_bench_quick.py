@@ -101,10 +101,19 @@ def check_fs_report(proc, report, impl):
     return runs
 
 
-def test_bench_fsreaders_quick_ours():
+def test_bench_fsreaders_quick_ours(tmp_path):
     proc, report = run_quick("ours", *FS_QUICK)
     for r in check_fs_report(proc, report, "ours"):
         assert r["fullscrape_storm"]["fullscrape_failures"] == 0, r["fullscrape_storm"]["fullscrape_errors"]
+    # --merge: one table from reports of the same command
+    paths = []
+    for i in range(2):
+        paths.append(str(tmp_path / ("r%d.json" % i)))
+        with open(paths[-1], "w") as f:
+            json.dump(report, f)
+    merged = announce_storm.merge_reports(paths)
+    assert len(merged["runs"]) == 2 * len(report["runs"]) and merged["params"]["repeats"] == 2
+    assert merged["summary"]["ours"]["fs_per_second"]["n"] == 2
 
 
 @pytest.mark.skipif(announce_storm.find_c_binary() is None, reason="the C opentracker is not installed")
