@@ -4,6 +4,7 @@
     python bench/announce_storm.py [--impl ours|c|both] [--torrents T] [--peers P]
                                    [--duration S] [--repeats N] [--protocol udp|http|both]
                                    [--quick] [--json]
+    python bench/announce_storm.py --fs-readers N [--fs-slow M] [--fs-gzip] [...]
 
 For each repeat and each implementation (the order alternates between repeats) it starts a
 fresh tracker pinned to CPU 0 with a whitelist of the benchmark's T torrents, populates P
@@ -13,14 +14,19 @@ pinned to CPU 1) for a fixed duration per protocol, and measures the tracker's C
 latency idle and while full scrapes (`GET /scrape`) are written to slow readers. Every
 reply is validated by the generator; validation errors are counted and printed.
 
+With --fs-readers N (or --fs-slow M) it runs the many-indexers scenario instead of the storm:
+after population, N (and M slow) concurrent full-scrape readers for a fixed time, and the
+announce probe idle and during them (bench/fsreaders.py, bench/fsreaders.c).
+
 The load generator is built with the system C compiler into a cache directory
-($XDG_CACHE_HOME or ~/.cache, /opentracker-bench/) and rebuilt when bench/loadgen.c is newer.
+($XDG_CACHE_HOME or ~/.cache, /opentracker-bench/), named by the hash of bench/loadgen.c.
 Everything this script starts is stopped on exit, on errors and on Ctrl-C / SIGTERM.
 Traffic goes to 127.0.0.1 only. See bench/README.md for what each figure means.
 """
 
 import argparse
 import ctypes
+import hashlib
 import json
 import os
 import platform
@@ -34,6 +40,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import fsreaders
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -134,16 +142,29 @@ def cache_dir():
     return d
 
 
-def build_loadgen():
-    target = os.path.join(cache_dir(), "loadgen")
-    if os.path.exists(target) and os.path.getmtime(target) >= os.path.getmtime(LOADGEN_SRC):
+def build_c(src, name, libs=()):
+    """Compile src into the cache once per content: the name carries the hash of the source and
+    of the headers beside it, since worktrees of other branches share the cache and an mtime
+    test took their binary for ours."""
+    h = hashlib.sha256()
+    d = os.path.dirname(src)
+    for path in [src] + sorted(os.path.join(d, n) for n in os.listdir(d) if n.endswith(".h")):
+        with open(path, "rb") as f:
+            h.update(f.read())
+    digest = h.hexdigest()[:12]
+    target = os.path.join(cache_dir(), "%s-%s" % (name, digest))
+    if os.path.exists(target):
         return target
     cc = os.environ.get("CC", "cc")
     tmp = "%s.%d.tmp" % (target, os.getpid())
     log("building %s with %s" % (target, cc))
-    subprocess.run([cc, "-O2", "-Wall", "-o", tmp, LOADGEN_SRC], check=True, timeout=120)
+    subprocess.run([cc, "-O2", "-Wall", "-o", tmp, src] + list(libs), check=True, timeout=120)
     os.replace(tmp, target)
     return target
+
+
+def build_loadgen():
+    return build_c(LOADGEN_SRC, "loadgen")
 
 
 def child_env():
@@ -155,6 +176,10 @@ def child_env():
     except ImportError:
         src = os.path.join(REPO, "src")
         env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if env.get("PYTHONPATH"):
+        # the tracker runs in its own directory: a relative entry (PYTHONPATH=src) would miss
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) if p else p
+                                            for p in env["PYTHONPATH"].split(os.pathsep))
     return env
 
 
@@ -181,6 +206,14 @@ def machine_info():
         pass
     return {"machine": platform.machine(), "cpus": os.cpu_count(), "cpu_model": model,
             "kernel": platform.release(), "python": platform.python_version()}
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return None
 
 
 def free_port():
@@ -370,7 +403,7 @@ def summarize_run(res, cpu_s):
     }
 
 
-def measure_impl(impl, a, loadgen, workdir, whitelist, first_hash, c_binary, env, cpus):
+def measure_impl(impl, a, loadgen, workdir, whitelist, first_hash, c_binary, env, cpus, fs_binary=None):
     server_cpu, gen_cpu = cpus
     common = ["--torrents", a.torrents, "--peers", a.peers, "--sockets", a.sockets, "--timeout", a.timeout]
     tr = Tracker(impl, workdir, whitelist, c_binary, env, server_cpu)
@@ -392,7 +425,10 @@ def measure_impl(impl, a, loadgen, workdir, whitelist, first_hash, c_binary, env
         log("  %s: populated %d in %.1fs; VmRSS %d kB, VmHWM %d kB" % (
             impl, pop["counts"]["populated"], pop["elapsed_seconds"], out["memory_kb"]["VmRSS"],
             out["memory_kb"]["VmHWM"]))
-        for proto in a.protos:
+        if fs_binary:
+            out[fsreaders.S] = fsreaders.measure(sys.modules[__name__], impl, a, pid, tr.port, loadgen, fs_binary,
+                                                 gen_cpu, server_cpu)
+        for proto in ([] if fs_binary else a.protos):
             c0 = cpu_seconds(pid)
             res = run_loadgen(loadgen, ["run", "--proto", proto, "--udp-port", tr.port, "--tcp-port", tr.port,
                                         "--duration", a.duration, "--window", a.window,
@@ -402,15 +438,15 @@ def measure_impl(impl, a, loadgen, workdir, whitelist, first_hash, c_binary, env
             log("  %s %s: %.0f announces/s, p99 %.2f ms, %s us CPU/request, errors %d/%d" % (
                 impl, proto, res["announces_per_second"], out[proto]["p99_ms"],
                 out[proto]["server_cpu_us_per_request"], res["validation_errors"], res["transport_errors"]))
-        if a.probe_duration > 0:
+        if a.probe_duration > 0 and not fs_binary:
             proto = "udp" if "udp" in a.protos else "http"
             probe = ["run", "--proto", proto, "--udp-port", tr.port, "--tcp-port", tr.port,
                      "--duration", a.probe_duration, "--rate", a.probe_rate, "--window", a.window,
                      "--http-conns", a.http_conns] + common
             idle = run_loadgen(loadgen, probe, gen_cpu, timeout=a.probe_duration + 60)
             c0 = cpu_seconds(pid)
-            busy = run_loadgen(loadgen, probe + ["--fs-readers", a.fs_readers, "--fs-chunk", a.fs_chunk,
-                                                 "--fs-interval-ms", a.fs_interval_ms],
+            busy = run_loadgen(loadgen, probe + ["--fs-readers", a.probe_readers, "--fs-chunk", a.probe_chunk,
+                                                 "--fs-interval-ms", a.probe_interval_ms],
                                gen_cpu, timeout=a.probe_duration + 60)
             busy_cpu = cpu_seconds(pid) - c0
             fsr = busy["fullscrape"]
@@ -480,11 +516,11 @@ METRICS = [
 ]
 
 
-def summarize(runs, impls):
+def summarize(runs, impls, metrics=None):
     summary = {}
     for impl in impls:
         s = {}
-        for key, _label, path, scale, _fmt in METRICS:
+        for key, _label, path, scale, _fmt in metrics or METRICS:
             vals = [v * scale for v in collect(runs, impl, path)]
             s[key] = {"median": med(vals), "min": min(vals) if vals else None, "max": max(vals) if vals else None,
                       "n": len(vals)}
@@ -493,7 +529,7 @@ def summarize(runs, impls):
         for r in runs:
             if r.get("impl") != impl or "error" in r:
                 continue
-            for part in ("populate", "udp", "http", "fullscrape_probe"):
+            for part in ("populate", "udp", "http", "fullscrape_probe", fsreaders.S):
                 if part in r:
                     verr += r[part]["validation_errors"]
                     terr += r[part]["transport_errors"]
@@ -505,6 +541,8 @@ def summarize(runs, impls):
         s["fullscrapes_completed"] = fs_done
         s["fullscrape_errors"] = fs_fail
         s["failed_runs"] = [r["error"] for r in runs if r.get("impl") == impl and "error" in r]
+        if metrics is fsreaders.METRICS:
+            s.update(fsreaders.summarize_extra(runs, impl))
         summary[impl] = s
     return summary
 
@@ -522,16 +560,24 @@ def print_table(report):
     a = report["params"]
     mi = report["machine"]
     s = report["summary"]
-    print("opentracker announce storm: T=%s torrents, P=%s peers, %ss per measurement, %d repeat(s), "
-          "median (min-max)" % (format(a["torrents"], ","), format(a["peers"], ","), a["duration"], a["repeats"]))
+    fs = fsreaders.enabled_params(a)
+    print("opentracker %s: T=%s torrents, P=%s peers, %ss per measurement, %d repeat(s), "
+          "median (min-max)" % ("many indexers" if fs else "announce storm", format(a["torrents"], ","),
+                                format(a["peers"], ","), a["fs_duration"] if fs else a["duration"], a["repeats"]))
     print("machine: %s, %s CPUs (%s), Linux %s, Python %s; commit %s; %s" % (
         mi["machine"], mi["cpus"], mi["cpu_model"], mi["kernel"], mi["python"], report["commit"],
         "server on CPU %s, generator on CPU %s" % tuple(report["cpus"]) if report["cpus"][0] is not None
         else "no CPU pinning (fewer than 2 CPUs)"))
-    print("load: UDP window %d over %d source addresses; HTTP %d connections; full-scrape probe %s at %d/s with "
-          "%d slow readers (%d B every %d ms)" % (a["window"], a["sockets"], a["http_conns"],
-                                                  "UDP" if "udp" in a["protos"] else "HTTP", a["probe_rate"],
-                                                  a["fs_readers"], a["fs_chunk"], a["fs_interval_ms"]))
+    if report.get("uptime"):
+        print("machine load at the start (/proc/loadavg; one per merged report): %s" % report["uptime"])
+    if fs:
+        for line in fsreaders.header_lines(a):
+            print(line)
+    else:
+        print("load: UDP window %d over %d source addresses; HTTP %d connections; full-scrape probe %s at %d/s "
+              "with %d slow readers (%d B every %d ms)" % (
+                  a["window"], a["sockets"], a["http_conns"], "UDP" if "udp" in a["protos"] else "HTTP",
+                  a["probe_rate"], a["probe_readers"], a["probe_chunk"], a["probe_interval_ms"]))
     print()
     spread = a["repeats"] > 1
     cols = [("ours", "ours"), ("c", "C original")]
@@ -544,7 +590,7 @@ def print_table(report):
         header += "%10s" % "ours/C"
     print(header)
     print("-" * len(header))
-    for key, label, path, _scale, fmt in METRICS:
+    for key, label, path, _scale, fmt in fsreaders.METRICS if fs else METRICS:
         if path[0] in ("udp", "http") and path[0] not in a["protos"]:
             continue
         if path[0] == "fullscrape_probe" and a["probe_duration"] <= 0:
@@ -559,20 +605,27 @@ def print_table(report):
     if "ours" in s:
         if "VmRSS" in base:
             print("%-*s%*s" % (w0, "Python base RSS, MB (separate)", widths[0], "%.1f" % (base["VmRSS"] / 1024)))
-            m = s["ours"]["vmrss_mb"]["median"]
+            m = s["ours"].get("vmrss_mb", {}).get("median")
             if m is not None:
                 print("%-*s%*s" % (w0, "VmRSS minus Python base, MB", widths[0], "%.1f" % (m - base["VmRSS"] / 1024)))
         else:
             print("%-*s%*s" % (w0, "Python base RSS, MB (separate)", widths[0], "-"))
+    notes = []
+    if fs:
+        rows, notes = fsreaders.footer_rows(s, cols)
+        for label, cells in rows:
+            print("%-*s" % (w0, label) + "".join("%*s" % (w, c) for c, w in zip(cells, widths)))
     for label, key in (("full scrapes done / failed", None), ("validation errors (all runs)", "validation_errors"),
                        ("transport errors (all runs)", "transport_errors")):
         if key is None:
-            if a["probe_duration"] <= 0:
+            if a["probe_duration"] <= 0 or fs:
                 continue
             cells = ["%d / %d" % (s[k]["fullscrapes_completed"], s[k]["fullscrape_errors"]) for k, _t in cols]
         else:
             cells = ["%d" % s[k][key] for k, _t in cols]
         print("%-*s" % (w0, label) + "".join("%*s" % (w, c) for c, w in zip(cells, widths)))
+    for n in notes:
+        print(n)
     for k, t in cols:
         for e in s[k]["failed_runs"]:
             print("FAILED (%s): %s" % (t, e))
@@ -599,13 +652,23 @@ def parse_args(argv=None):
     ap.add_argument("--probe-duration", type=float, default=None,
                     help="seconds of each full-scrape probe run, idle and busy; 0 skips (default 10; quick 2)")
     ap.add_argument("--probe-rate", type=int, default=2000, help="announces/s during the probe (default 2000)")
-    ap.add_argument("--fs-readers", type=int, default=4, help="full-scrape slow readers (default 4)")
-    ap.add_argument("--fs-chunk", type=int, default=4096, help="bytes per slow read (default 4096)")
-    ap.add_argument("--fs-interval-ms", type=int, default=5, help="ms between slow reads (default 5)")
+    ap.add_argument("--probe-readers", type=int, default=4,
+                    help="the probe's full-scrape slow readers (default 4; --fs-readers before issue 15)")
+    ap.add_argument("--probe-chunk", type=int, default=4096, help="bytes per slow read (default 4096)")
+    ap.add_argument("--probe-interval-ms", type=int, default=5, help="ms between slow reads (default 5)")
     ap.add_argument("--max-populate", type=float, default=900, help="cap on population time, s (default 900)")
     ap.add_argument("--c-binary", default=None, help="path of the C opentracker (default: found as an ELF file)")
+    ap.add_argument("--merge", nargs="+", metavar="FILE",
+                    help="measure nothing: one table from reports saved with --save by the same command "
+                         "(runs taken when the machine was quiet, one repeat at a time)")
+    fsreaders.add_arguments(ap)
     a = ap.parse_args(argv)
     quick = a.quick
+    if fsreaders.enabled(a):
+        try:
+            fsreaders.apply_defaults(a, quick)
+        except ValueError as e:
+            ap.error(str(e))
     defaults = {"torrents": (100_000, 1_000), "peers": (1_000_000, 10_000), "duration": (10.0, 2.0),
                 "repeats": (3, 1), "probe_duration": (10.0, 2.0)}
     for k, (full, q) in defaults.items():
@@ -617,8 +680,44 @@ def parse_args(argv=None):
     return a
 
 
+def merge_reports(paths):
+    """One report from several saved by the same command: their runs together."""
+    reports = []
+    for path in paths:
+        with open(path) as f:
+            reports.append(json.load(f))
+    first = reports[0]
+    skip = ("repeats", "save", "json", "merge")
+    for r in reports[1:]:
+        diff = [k for k in first["params"] if k not in skip and r["params"].get(k) != first["params"][k]]
+        if diff or r["impls"] != first["impls"]:
+            raise ValueError("%s was not made by the same command (%s)" % (paths[reports.index(r)],
+                                                                          ", ".join(diff) or "impls"))
+    merged = dict(first)
+    merged["runs"] = [run for r in reports for run in r["runs"]]
+    merged["params"] = dict(first["params"], repeats=sum(r["params"]["repeats"] for r in reports))
+    merged["seconds"] = sum(r["seconds"] for r in reports)
+    merged["uptime"] = " | ".join(r.get("uptime") or "-" for r in reports)
+    merged["commit"] = " ".join(sorted({r["commit"] for r in reports}))
+    metrics = fsreaders.METRICS if fsreaders.enabled_params(first["params"]) else METRICS
+    merged["summary"] = summarize(merged["runs"], first["impls"], metrics)
+    return merged
+
+
 def main(argv=None):
     a = parse_args(argv)
+    if a.merge:
+        try:
+            report = merge_reports(a.merge)
+        except (OSError, ValueError, KeyError) as e:
+            log("--merge: %s" % e)
+            return 2
+        if a.json:
+            json.dump(report, sys.stdout, indent=1)
+            print()
+        else:
+            print_table(report)
+        return 0
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
     impls = ["ours", "c"] if a.impl == "both" else [a.impl]
@@ -639,10 +738,11 @@ def main(argv=None):
     os.chmod(workdir, 0o755)
     runs = []
     report = {"params": {k: v for k, v in vars(a).items()}, "machine": machine_info(), "commit": git_commit(),
-              "cpus": list(cpus), "c_binary": c_binary, "impls": impls}
+              "cpus": list(cpus), "c_binary": c_binary, "impls": impls, "uptime": loadavg()}
     started = time.monotonic()
     try:
         loadgen = build_loadgen()
+        fs_binary = fsreaders.build(sys.modules[__name__]) if fsreaders.enabled(a) else None
         whitelist = os.path.join(workdir, "whitelist.txt")
         subprocess.run([loadgen, "hashes", "--torrents", str(a.torrents), "--out", whitelist], check=True,
                        timeout=120)
@@ -656,7 +756,8 @@ def main(argv=None):
             for impl in order:
                 log("repeat %d/%d: %s" % (rep + 1, a.repeats, impl))
                 try:
-                    r = measure_impl(impl, a, loadgen, workdir, whitelist, first_hash, c_binary, env, cpus)
+                    r = measure_impl(impl, a, loadgen, workdir, whitelist, first_hash, c_binary, env, cpus,
+                                     fs_binary)
                 except RuntimeError as e:
                     log("  %s failed: %s" % (impl, e))
                     r = {"impl": impl, "error": str(e)}
@@ -672,7 +773,7 @@ def main(argv=None):
         shutil.rmtree(workdir, ignore_errors=True)
     report["seconds"] = round(time.monotonic() - started, 1)
     report["runs"] = runs
-    report["summary"] = summarize(runs, impls)
+    report["summary"] = summarize(runs, impls, fsreaders.METRICS if fsreaders.enabled(a) else METRICS)
     ok = all("error" not in r for r in runs) and all(report["summary"][i]["validation_errors"] == 0 for i in impls)
     report["ok"] = ok
     if a.save:

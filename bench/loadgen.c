@@ -30,6 +30,10 @@
  * announcing peer's source address, IP_BIND_ADDRESS_NO_PORT) and reads the reply until the
  * server closes the connection (HTTP/1.0; the tracker closes after every reply).
  *
+ * Latency (--rx-stamp 1, UDP only): a reply's time is the kernel's receive timestamp and a
+ * request's the moment before sendmmsg, so what another process on this CPU costs us in
+ * scheduling delay does not count as the server's latency.
+ *
  * Full-scrape slow readers (--fs-readers N): N connections each send `GET /scrape HTTP/1.0`
  * (no query: the full scrape), with SO_RCVBUF --fs-rcvbuf, and read --fs-chunk bytes every
  * --fs-interval-ms; starts are staggered by 250 ms, and a reader starts its next full scrape
@@ -46,7 +50,9 @@
  *   "failure reason", keys complete, incomplete, interval and peers (a string of 6n
  *   bytes, n <= numwant, peers in 127/8); scrape: key files, a dict of 20-byte keys whose
  *   values hold complete, downloaded and incomplete, at most as many as asked.
- *   Full scrape: status 200, Content-Length (when sent) = bytes received, body d5:filesd ... ee.
+ *   Full scrape: status 200, Content-Length (when sent; else the body ends with the
+ *   connection) = bytes received, body d5:filesd ... ee with 20-byte keys and the three
+ *   integers each, at most --torrents entries (fscheck.h, streaming).
  * Transport errors (no usable reply: timeouts, late replies, refused or reset connections)
  * are counted apart.
  *
@@ -72,6 +78,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fscheck.h"
+
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
@@ -89,6 +97,7 @@ static struct {
     double duration, rate, timeout, max_seconds;
     int mix_started, mix_completed, mix_stopped, mix_scrape;
     int fs_readers, fs_chunk, fs_interval_ms, fs_rcvbuf;
+    int rx_stamp;
 } O = {
     .proto = "udp", .host = "127.0.0.1", .torrents = 1000, .peers = 10000, .seed = 1,
     .sockets = 32, .window = 128, .http_conns = 64, .numwant = 50, .scrape_hashes = 8,
@@ -108,7 +117,7 @@ static void usage(void) {
             "  [--host 127.0.0.1] [--udp-port N] [--tcp-port N] [--proto udp|http] [--duration S]\n"
             "  [--rate R] [--timeout S] [--max-seconds S] [--sockets S] [--window W] [--http-conns C]\n"
             "  [--numwant N] [--mix started,completed,stopped,scrape] [--scrape-hashes N]\n"
-            "  [--fs-readers N] [--fs-chunk B] [--fs-interval-ms MS] [--fs-rcvbuf B]\n");
+            "  [--fs-readers N] [--fs-chunk B] [--fs-interval-ms MS] [--fs-rcvbuf B] [--rx-stamp 0|1]\n");
     exit(1);
 }
 
@@ -144,6 +153,7 @@ static void parse_args(int argc, char **argv) {
         else if (!strcmp(k, "--fs-chunk")) O.fs_chunk = atoi(v);
         else if (!strcmp(k, "--fs-interval-ms")) O.fs_interval_ms = atoi(v);
         else if (!strcmp(k, "--fs-rcvbuf")) O.fs_rcvbuf = atoi(v);
+        else if (!strcmp(k, "--rx-stamp")) O.rx_stamp = atoi(v);
         else usage();
     }
     if (O.torrents < 1 || O.torrents > 100000000ULL) die("--torrents out of range");
@@ -301,7 +311,7 @@ static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig) { (void)sig; stop_flag = 1; }
 
 static void count_ok(int kind, uint64_t sent_ns, uint64_t now) {
-    uint64_t us = (now - sent_ns) / 1000;
+    uint64_t us = now > sent_ns ? (now - sent_ns) / 1000 : 0;
     if (kind == K_ANNOUNCE) {
         n_announce_ok++;
         if (now <= t_deadline) n_announce_win++;
@@ -415,6 +425,8 @@ static void udp_open(void) {
         s->nfree = upw;
         s->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (s->fd < 0) die("socket(udp) failed");
+        if (O.rx_stamp && setsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMPNS, &O.rx_stamp, sizeof O.rx_stamp) < 0)
+            die("SO_TIMESTAMPNS failed");
         int sz = 1 << 20;
         setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
         struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(src_addr(i))};
@@ -563,12 +575,14 @@ static uint64_t udp_generate(uint64_t budget, uint64_t now) {
             mm[i].msg_hdr.msg_iovlen = 1;
         }
         int sent = 0;
+        /* with kernel receive stamps a reply can be stamped before sendmmsg returns */
+        uint64_t t = O.rx_stamp ? now_ns() : 0;
         for (int tries = 0; tries < 4 && sent < s->npend; tries++) {
             int n = sendmmsg(s->fd, mm + sent, s->npend - sent, 0);
             if (n <= 0) break;
             sent += n;
         }
-        uint64_t t = now_ns();
+        if (!O.rx_stamp) t = now_ns();
         for (int i = 0; i < s->npend; i++) {
             int j = s->pend[i];
             uslot_t *sl = &uslots[(size_t)si * upw + j];
@@ -640,9 +654,25 @@ static void udp_reply(int si, const uint8_t *b, int len, uint64_t now) {
     udp_free_slot(si, (int)j);
 }
 
+/* With --rx-stamp a reply's time is the kernel's receive timestamp (SO_TIMESTAMPNS,
+   CLOCK_REALTIME, taken when the server's datagram entered the loopback), not the moment this
+   process got to read it: when another busy process shares this CPU (bench/fsreaders.py), the
+   latency is then still the server's and not our own scheduling delay. */
+static uint64_t rx_time(struct msghdr *h, uint64_t mono_now, int64_t real_minus_mono) {
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+        struct timespec ts;
+        memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        int64_t t = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec - real_minus_mono;
+        return t > 0 && (uint64_t)t < mono_now ? (uint64_t)t : mono_now;
+    }
+    return mono_now;
+}
+
 static void udp_readable(int si) {
     struct mmsghdr mm[RXN];
     struct iovec iov[RXN];
+    static uint8_t ctl[RXN][CMSG_SPACE(sizeof(struct timespec)) + 64];
     for (int rounds = 0; rounds < 8; rounds++) {
         for (int i = 0; i < RXN; i++) {
             iov[i].iov_base = rxbuf[i];
@@ -650,11 +680,22 @@ static void udp_readable(int si) {
             memset(&mm[i], 0, sizeof mm[i]);
             mm[i].msg_hdr.msg_iov = &iov[i];
             mm[i].msg_hdr.msg_iovlen = 1;
+            if (O.rx_stamp) {
+                mm[i].msg_hdr.msg_control = ctl[i];
+                mm[i].msg_hdr.msg_controllen = sizeof ctl[i];
+            }
         }
         int n = recvmmsg(us[si].fd, mm, RXN, MSG_DONTWAIT, NULL);
         if (n <= 0) return;
         uint64_t t = now_ns();
-        for (int i = 0; i < n; i++) udp_reply(si, rxbuf[i], (int)mm[i].msg_len, t);
+        int64_t off = 0;
+        if (O.rx_stamp) {
+            struct timespec r;
+            clock_gettime(CLOCK_REALTIME, &r);
+            off = (int64_t)r.tv_sec * 1000000000LL + r.tv_nsec - (int64_t)t;
+        }
+        for (int i = 0; i < n; i++)
+            udp_reply(si, rxbuf[i], (int)mm[i].msg_len, O.rx_stamp ? rx_time(&mm[i].msg_hdr, t, off) : t);
         if (n < RXN) return;
     }
 }
@@ -991,11 +1032,11 @@ static void http_expire(uint64_t now, int at_end) {
 
 enum { F_IDLE, F_CONNECTING, F_READING };
 typedef struct {
-    int fd, state, headlen, hdr_done, nfirst;
+    int fd, state, headlen, hdr_done;
     uint64_t start_ns, next_ns;
-    long long cl, body;
+    long long cl, body;            /* cl -1: no Content-Length, the body ends with the connection */
     char head[1024];
-    char first[9], last[2];
+    bstate_t b;
 } fsr_t;
 static fsr_t *fs;
 static char *fs_chunkbuf;
@@ -1012,6 +1053,7 @@ static void fs_start(int i, uint64_t now) {
     fsr_t *f = &fs[i];
     memset(f, 0, sizeof *f);
     f->fd = -1;
+    b_init(&f->b);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     fs_idle_until[i] = now + 1000000000ULL;
     if (fd < 0) { terr[T_SOCKET]++; return; }
@@ -1054,7 +1096,7 @@ static void fs_done(fsr_t *f, uint64_t now) {
     int e = -1;
     if (!f->hdr_done) e = f->headlen ? V_FS_STATUS : V_FS_EMPTY;
     else if (f->cl >= 0 && f->cl != f->body) e = V_FS_LENGTH;
-    else if (f->nfirst < 9 || memcmp(f->first, "d5:filesd", 9) || f->last[0] != 'e' || f->last[1] != 'e') e = V_FS_BODY;
+    else if (f->b.err || f->b.st != B_END || f->b.entries > (long long)O.torrents) e = V_FS_BODY;
     if (e >= 0) verr[e]++;
     else {
         fs_completed++;
@@ -1086,19 +1128,14 @@ static void fs_read(fsr_t *f, uint64_t now) {
         int hl = parse_head(f->head, f->headlen, &status, &cl);
         if (hl < 0 || (hl == 0 && f->headlen >= (int)sizeof f->head)) { verr[V_FS_STATUS]++; fs_close(f); return; }
         if (hl == 0) return;
-        /* No Content-Length: a streamed answer to an HTTP/1.0 request,
-           whose end is the connection's. */
+        /* no Content-Length is fine: an HTTP/1.0 answer may end with the connection */
         if (status != 200) { verr[V_FS_STATUS]++; fs_close(f); return; }
         f->hdr_done = 1;
         f->cl = cl;
         p += hl - (f->headlen - take); /* body bytes start after the header */
     }
-    for (; p < e; p++) {
-        if (f->nfirst < 9) f->first[f->nfirst++] = *p;
-        f->last[0] = f->last[1];
-        f->last[1] = *p;
-        f->body++;
-    }
+    f->body += e - p;
+    b_feed(&f->b, (const uint8_t *)p, (size_t)(e - p));
 }
 
 /* ------------------------------------------------------------------ output */

@@ -3,7 +3,8 @@
 Runs `python bench/announce_storm.py --quick --impl ours --json` (and the same against the
 Debian C binary when it is installed) as a subprocess and checks that the run completed,
 that the load generator validated every reply (no validation errors, no failed full scrape)
-and that each phase counted something. It asserts no speed: the figures are printed only.
+and that each phase counted something; then the same for the many-indexers scenario
+(`--fs-readers`, small). It asserts no speed: the figures are printed only.
 """
 
 import json
@@ -19,8 +20,8 @@ sys.path.insert(0, os.path.join(REPO, "bench"))
 import announce_storm  # noqa: E402
 
 
-def run_quick(impl):
-    proc = subprocess.run([sys.executable, STORM, "--quick", "--impl", impl, "--json"],
+def run_quick(impl, *extra):
+    proc = subprocess.run([sys.executable, STORM, "--quick", "--impl", impl, "--json"] + list(extra),
                           capture_output=True, text=True, timeout=300, cwd=REPO)
     assert proc.stdout.strip(), "no JSON output; stderr:\n%s" % proc.stderr
     report = json.loads(proc.stdout)
@@ -73,6 +74,53 @@ def test_bench_quick_ours():
 def test_bench_quick_c():
     proc, report = run_quick("c")
     check_report(proc, report, "c")
+
+
+FS_QUICK = ("--fs-readers", "4", "--fs-slow", "1", "--fs-duration", "1")
+
+
+def check_fs_report(proc, report, impl):
+    runs = [r for r in report["runs"] if r["impl"] == impl]
+    assert runs, report
+    for r in runs:
+        assert "error" not in r, r.get("error")
+        assert "udp" not in r and "http" not in r, "the scenario replaces the storm's runs"
+        m = r["fullscrape_storm"]
+        for phase in ("loadgen_idle", "loadgen_busy"):
+            assert m[phase]["counts"]["announce_ok"] > 0, m[phase]["counts"]
+        assert m["validation_errors"] == 0, (m["loadgen_idle"]["errors"], m["loadgen_busy"]["errors"])
+        assert m["fullscrapes_completed"] > 0 and m["slow_fullscrapes_completed"] > 0, m["fsreaders"]
+        assert m["fsreaders"]["entries_min"] == report["params"]["torrents"]
+        assert m["fullscrapes_in_window"] > 0 and m["server_cpu_ms_per_fullscrape"] is not None
+        assert m["peak_rss_kb"] >= m["rss_before_kb"] * 0.9 > 0
+        assert m["busy_over_idle_p99"] is not None
+    assert proc.returncode == 0, proc.stderr
+    assert report["ok"] is True
+    print(json.dumps({k: v["median"] for k, v in report["summary"][impl].items()
+                      if isinstance(v, dict) and "median" in v}, indent=1))
+    return runs
+
+
+def test_bench_fsreaders_quick_ours(tmp_path):
+    proc, report = run_quick("ours", *FS_QUICK)
+    for r in check_fs_report(proc, report, "ours"):
+        assert r["fullscrape_storm"]["fullscrape_failures"] == 0, r["fullscrape_storm"]["fullscrape_errors"]
+    # --merge: one table from reports of the same command
+    paths = []
+    for i in range(2):
+        paths.append(str(tmp_path / ("r%d.json" % i)))
+        with open(paths[-1], "w") as f:
+            json.dump(report, f)
+    merged = announce_storm.merge_reports(paths)
+    assert len(merged["runs"]) == 2 * len(report["runs"]) and merged["params"]["repeats"] == 2
+    assert merged["summary"]["ours"]["fs_per_second"]["n"] == 2
+
+
+@pytest.mark.skipif(announce_storm.find_c_binary() is None, reason="the C opentracker is not installed")
+def test_bench_fsreaders_quick_c():
+    """The original may drop a full scrape asked for while it sends another: counted, not failed."""
+    proc, report = run_quick("c", *FS_QUICK)
+    check_fs_report(proc, report, "c")
 
 
 def test_find_c_binary_ignores_non_elf(tmp_path, monkeypatch):
