@@ -164,6 +164,8 @@ cdef struct ot_server:
     uint64_t answer_reserve   # the budget kept for them alone (answers_reserve_init)
     uint64_t queued_held      # bytes of answers waiting in send queues (part of mem_other)
     uint64_t in_held          # bytes of partial request headers (part of mem_other)
+    uint64_t turn_sent        # bytes sent to large answers' readers this loop turn
+    uint32_t stream_rotor     # where the next turn's round of those readers starts
     uint32_t bulk_slice       # torrents per slice
     uint8_t *bulk_stage       # OT_BULK_STAGE bytes: one slice before compression
 
