@@ -595,6 +595,8 @@ def print_table(report):
             continue
         if path[0] == "fullscrape_probe" and a["probe_duration"] <= 0:
             continue
+        if fs and fsreaders.skip_row(key, a):
+            continue
         row = "%-*s" % (w0, label) + "".join("%*s" % (w, fmt_cell(s[k][key], fmt, spread))
                                               for (k, _t), w in zip(cols, widths))
         if both:

@@ -21,8 +21,9 @@ scheduler tick), partly in ksoftirqd, which sends the probe's own datagrams. So 
 runs on the server's CPU (--fs-probe-cpu server, the default; idle and storm alike) and, for
 UDP, takes reply times from kernel receive timestamps (loadgen --rx-stamp), stamped when the
 server's reply enters the loopback: its own wake-ups do not count, and the hog no longer
-moved p99 (0.04-0.06 ms either way). The price: the probe's ~1-2 % of that core, and an
-idle baseline without a cross-CPU wake-up (lower than with --fs-probe-cpu generator).
+moved p99 (0.04-0.06 ms either way). The price: the probe shares that core (500 small
+requests/s), and an idle baseline without a cross-CPU wake-up (lower than with
+--fs-probe-cpu generator).
 
 This module is imported by announce_storm.py, which passes itself as `st` for its process
 and /proc helpers (so every child is in its one cleanup list).
@@ -177,6 +178,15 @@ def _collect(st, proc, what):
 
 # ---------------------------------------------------------------- the scenario
 
+def unanswered_pct(res):
+    """Share of the probe's requests never answered (timed out, or open at the end): the
+    latency percentiles are over answered ones only, so a server that drops announces
+    under load must show it here."""
+    t = res["errors"]["transport"]
+    sent = res["counts"]["sent"]
+    return round(100.0 * (t.get("timeout", 0) + t.get("unanswered_at_end", 0)) / sent, 2) if sent else None
+
+
 def measure(st, impl, a, pid, port, loadgen, binary, gen_cpu, server_cpu):
     proto = "udp" if "udp" in a.protos else "http"
     probe = ["run", "--proto", proto, "--udp-port", port, "--tcp-port", port, "--duration", a.fs_duration,
@@ -225,6 +235,7 @@ def measure(st, impl, a, pid, port, loadgen, binary, gen_cpu, server_cpu):
     done = in_win + in_win_slow
     peak_kb = mem_after.get("VmHWM", 0) if hwm_reset else max(sampler.peak, rss_before.get("VmRSS", 0))
     i99, b99 = idle["latency_us"]["announce"]["p99"], busy["latency_us"]["announce"]["p99"]
+    idle_lost, busy_lost = unanswered_pct(idle), unanswered_pct(busy)
     size = fsr["body_bytes"] / max(1, fsr["completed"] + fsr["completed_slow"])
     wire = fsr["wire_bytes"]
     out = {
@@ -252,6 +263,7 @@ def measure(st, impl, a, pid, port, loadgen, binary, gen_cpu, server_cpu):
         "idle_p50_ms": idle["latency_us"]["announce"]["p50"] / 1000.0, "idle_p99_ms": i99 / 1000.0,
         "busy_p50_ms": busy["latency_us"]["announce"]["p50"] / 1000.0, "busy_p99_ms": b99 / 1000.0,
         "busy_over_idle_p99": round(b99 / i99, 2) if i99 else None,
+        "idle_unanswered_pct": idle_lost, "busy_unanswered_pct": busy_lost,
         "probe": proto, "probe_rx_stamps": proto == "udp", "probe_cpu": probe_cpu,
         "validation_errors": idle["validation_errors"] + busy["validation_errors"],
         "transport_errors": idle["transport_errors"] + busy["transport_errors"],
@@ -272,9 +284,10 @@ S = "fullscrape_storm"
 METRICS = [
     # key, label, path, scale, format (as announce_storm.METRICS)
     ("fs_per_second", "full scrapes/s (fast readers)", (S, "fullscrapes_per_second"), 1, "%.1f"),
-    ("fs_slow_in_window", "  slow readers' in the window", (S, "slow_fullscrapes_in_window"), 1, "%.0f"),
+    ("fs_slow_in_window", "slow full scrapes in the window", (S, "slow_fullscrapes_in_window"), 1, "%.0f"),
     ("fs_seconds_p50", "full scrape time p50, s", (S, "fullscrape_seconds_p50"), 1, "%.2f"),
     ("fs_seconds_max", "full scrape time max, s", (S, "fullscrape_seconds_max"), 1, "%.2f"),
+    ("fs_slow_seconds_p50", "slow readers' time p50, s", (S, "slow_fullscrape_seconds_p50"), 1, "%.2f"),
     ("fs_answer_mb", "answer body, MB (decoded)", (S, "answer_mb"), 1, "%.2f"),
     ("fs_cpu_ms", "server CPU ms/full scrape", (S, "server_cpu_ms_per_fullscrape"), 1, "%.2f"),
     ("fs_proc_busy", "server process CPU, % of a core", (S, "server_process_busy"), 100, "%.0f"),
@@ -288,7 +301,18 @@ METRICS = [
     ("fs_idle_p99", "announce p99 idle, ms", (S, "idle_p99_ms"), 1, "%.3f"),
     ("fs_busy_p99", "announce p99 in the storm, ms", (S, "busy_p99_ms"), 1, "%.3f"),
     ("fs_ratio", "  in the storm / idle (p99)", (S, "busy_over_idle_p99"), 1, "%.2f"),
+    ("fs_lost_idle", "unanswered announces idle, %", (S, "idle_unanswered_pct"), 1, "%.2f"),
+    ("fs_lost", "unanswered announces, storm, %", (S, "busy_unanswered_pct"), 1, "%.2f"),
 ]
+
+
+FAST_ONLY = ("fs_per_second", "fs_seconds_p50", "fs_seconds_max")
+
+
+def skip_row(key, params):
+    """Rows of readers the run did not have."""
+    return ((key in FAST_ONLY and not params.get("fs_readers")) or
+            (key in ("fs_slow_in_window", "fs_slow_seconds_p50") and not params.get("fs_slow")))
 
 
 def summarize_extra(runs, impl):
