@@ -446,15 +446,22 @@ cdef void stream_send(ot_server *s, ot_conn *c) noexcept nogil:
 
 cdef void stream_wake(ot_server *s, ot_bulk *b) noexcept nogil:
     """An answer moved (bulk_step): its readers that wait for it, rather
-    than for their sockets, get what is new."""
+    than for their sockets, get what is new, within the turn's
+    OT_TURN_STREAM_BYTES; the others are watched for room to write, so
+    that loop_streams serves them in the coming turns."""
     cdef int32_t fd, next
+    cdef ot_conn *c
     if b == NULL:
         return
     fd = b.reader
     while fd >= 0:
-        next = s.conns[fd].rnext
-        if s.conns[fd].listed != OT_LISTED_WRITING:
-            stream_send(s, &s.conns[fd])
+        c = &s.conns[fd]
+        next = c.rnext
+        if c.listed != OT_LISTED_WRITING:
+            if s.turn_sent < OT_TURN_STREAM_BYTES:
+                stream_send(s, c)
+            elif conn_watch(s, c, EPOLLOUT) < 0:
+                conn_close(s, fd)
         fd = next
 
 
@@ -674,7 +681,6 @@ cdef void loop_streams(ot_server *s, epoll_event *events, int n) noexcept nogil:
     cdef uint64_t data
     cdef int32_t fd
     cdef ot_conn *c
-    s.turn_sent = 0
     for k in range(n):
         if s.turn_sent >= OT_TURN_STREAM_BYTES:
             break
@@ -704,6 +710,7 @@ cdef int loop_run(ot_server *s) noexcept nogil:
     while not s.stop and not s.python_wanted:
         n = epoll_wait(s.epfd, events, OT_EVENTS, loop_timeout(s))
         loop_clock(s)
+        s.turn_sent = 0
         if n < 0:
             if errno != EINTR:
                 return errno
