@@ -279,8 +279,12 @@ cdef enum:
     OT_STREAM_SENDS = 64          # sends per call, at most: the socket fills long before
     # Bytes sent to readers of large answers per loop turn, at most (and
     # then the one send that crosses it): a few hundred microseconds of
-    # copying, the longest an announce waits behind them.
+    # copying, the longest an HTTP announce waits behind them.
     OT_TURN_STREAM_BYTES = 128 * 1024
+    # Between those sends the UDP sockets are looked at every this many
+    # bytes (an empty look is one recvmmsg), so a UDP announce waits behind
+    # tens of microseconds of copying, not the turn's.
+    OT_STREAM_UDP_POLL = 32 * 1024
 
 
 cdef void stream_socket(int32_t fd) noexcept nogil:
@@ -444,6 +448,17 @@ cdef void stream_send(ot_server *s, ot_conn *c) noexcept nogil:
     _stream_wait_socket(s, c)
 
 
+cdef void stream_poll_udp(ot_server *s) noexcept nogil:
+    """Answer the datagrams waiting, when OT_STREAM_UDP_POLL bytes went to
+    large answers' readers since the last look."""
+    cdef int32_t i
+    if s.turn_sent - s.turn_polled < OT_STREAM_UDP_POLL:
+        return
+    s.turn_polled = s.turn_sent
+    for i in range(s.udp_fd_count):
+        on_udp(s, s.udp_fds[i])
+
+
 cdef void stream_wake(ot_server *s, ot_bulk *b) noexcept nogil:
     """An answer moved (bulk_step): its readers that wait for it, rather
     than for their sockets, get what is new, within the turn's
@@ -460,6 +475,7 @@ cdef void stream_wake(ot_server *s, ot_bulk *b) noexcept nogil:
         if c.listed != OT_LISTED_WRITING:
             if s.turn_sent < OT_TURN_STREAM_BYTES:
                 stream_send(s, c)
+                stream_poll_udp(s)
             elif conn_watch(s, c, EPOLLOUT) < 0:
                 conn_close(s, fd)
         fd = next
@@ -692,6 +708,7 @@ cdef void loop_streams(ot_server *s, epoll_event *events, int n) noexcept nogil:
         if (c.kind == OT_FD_CLIENT and c.gen == <uint32_t>(data >> 32) and c.state == OT_CONN_STREAMING
                 and events[i].events & EPOLLOUT):
             stream_send(s, c)
+            stream_poll_udp(s)
     s.stream_rotor = <uint32_t>(start + visited)
 
 
@@ -710,7 +727,7 @@ cdef int loop_run(ot_server *s) noexcept nogil:
     while not s.stop and not s.python_wanted:
         n = epoll_wait(s.epfd, events, OT_EVENTS, loop_timeout(s))
         loop_clock(s)
-        s.turn_sent = 0
+        s.turn_sent = s.turn_polled = 0
         if n < 0:
             if errno != EINTR:
                 return errno

@@ -63,6 +63,9 @@ cdef enum:
     OT_UDP_OUT_MAX = 1536
     # recvmmsg calls per readiness event before giving other sockets a turn.
     OT_UDP_ROUNDS = 8
+    # UDP listeners the loop polls between sends to large answers' readers
+    # (more are served, only through epoll).
+    OT_UDP_SOCKETS = 8
     # Control-message room per datagram: one in6_pktinfo (the larger) fits.
     OT_UDP_CTL = 64
 
@@ -165,6 +168,9 @@ cdef struct ot_server:
     uint64_t queued_held      # bytes of answers waiting in send queues (part of mem_other)
     uint64_t in_held          # bytes of partial request headers (part of mem_other)
     uint64_t turn_sent        # bytes sent to large answers' readers this loop turn
+    uint64_t turn_polled      # turn_sent when the UDP sockets were last looked at
+    int32_t udp_fds[OT_UDP_SOCKETS]  # the UDP listeners, looked at between large answers' sends
+    int32_t udp_fd_count
     uint32_t stream_rotor     # where the next turn's round of those readers starts
     uint32_t bulk_slice       # torrents per slice
     uint8_t *bulk_stage       # OT_BULK_STAGE bytes: one slice before compression

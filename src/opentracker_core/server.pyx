@@ -156,6 +156,9 @@ cdef class Server:
             if rc < 0:
                 raise OSError(errno, "cannot learn datagrams' destination on fd %d" % fd)
         self._watch(fd, _FD_KINDS[kind])
+        if kind == "udp" and self.s.udp_fd_count < OT_UDP_SOCKETS:
+            self.s.udp_fds[self.s.udp_fd_count] = fd
+            self.s.udp_fd_count += 1
 
     def set_wakeup_fd(self, int fd):
         """The read end of the pipe given to signal.set_wakeup_fd()."""
