@@ -1014,7 +1014,7 @@ def test_stream_block_boundaries(total):
     same at three blocks, past the reader's window, so that it is streamed
     while blocks are freed behind the reader): every byte arrives once, in
     order, over HTTP/1.0 (until close) and HTTP/1.1 (chunked when streamed)."""
-    from trackerproc import Tracker, dechunk
+    from trackerproc import Tracker, dechunk, same_bytes
     minutes = int(time.time()) // 60
     lines = _state_lines_of_length(total, minutes)
     t = Tracker(config=["tracker.fullscrape_cache 0"])
@@ -1035,4 +1035,9 @@ def test_stream_block_boundaries(total):
                 assert head.endswith(b"Content-Length: %d" % len(body))
             else:
                 assert version == b"1.0" and head == b"HTTP/1.0 200 OK\r\nContent-Type: text/plain"
-            assert body == expected, (version, total, len(body))
+            # A clean pass in a later minute may move a peerless torrent's
+            # base minute (to that minute less 45, as many digits): compare
+            # the lines without it, their lengths exactly.
+            assert len(body) == total
+            assert same_bytes(re.sub(rb":\d+:", b":-:", body), re.sub(rb":\d+:", b":-:", expected),
+                              "HTTP/%s body of %d bytes" % (version.decode(), total))

@@ -292,6 +292,16 @@ def split_response(raw):
     return lines[0], lines[1:], body
 
 
+def same_bytes(got, expected, what="body"):
+    """got == expected, or an AssertionError that says where they part (a
+    plain assert on megabytes makes pytest compute a diff for minutes)."""
+    if got == expected:
+        return True
+    at = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+    raise AssertionError("%s differs at byte %d of %d (expected %d bytes): got %r, expected %r" % (
+        what, at, len(got), len(expected), got[max(0, at - 40):at + 40], expected[max(0, at - 40):at + 40]))
+
+
 def dechunk(body):
     """The body of a chunked transfer coding (RFC 9112 §7.1), checked
     strictly: size lines in hex, CRLF after every chunk, the last chunk and
