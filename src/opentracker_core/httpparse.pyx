@@ -316,10 +316,6 @@ cdef int accepted_codings(const uint8_t *req, size_t n) noexcept nogil:
             | (ACCEPT_ZSTD if zstd == 5 else 0))
 
 
-cdef inline bint wants_gzip(const uint8_t *req, size_t n) noexcept nogil:
-    return (accepted_codings(req, n) & ACCEPT_GZIP) != 0
-
-
 cdef bint request_is_http11(const uint8_t *req, size_t n) noexcept nogil:
     """Does the request line end in HTTP/1.1 (or a later 1.x)? Such a
     client reads chunked transfer coding; an HTTP/1.0 one does not."""

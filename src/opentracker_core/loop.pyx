@@ -2,10 +2,13 @@
 # requests are read, answered and written without the GIL. Python runs only
 # between turns, when a signal or the periodic hook asks for it.
 #
-# Over 500 lines on purpose: this file is the request path's I/O from
+# Over 600 lines on purpose: this file is the request path's I/O from
 # epoll_wait to the last byte sent (accept, read, answer, write, close, UDP
-# batches, deadlines, the fixed buffers they use), read top to bottom as one
-# piece; the protocols themselves live in their own files.
+# batches, streaming large answers to their readers, deadlines, the fixed
+# buffers they use), read top to bottom as one piece. Streaming cannot stand
+# in a file of its own: it closes, watches and lists connections and answers
+# UDP between sends, all defined here, and the loop calls it. The protocols
+# and what the large answers hold (bulk.pyx) live in their own files.
 
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int32_t
@@ -372,9 +375,6 @@ cdef void stream_send(ot_server *s, ot_conn *c) noexcept nogil:
         c.out_pos = 0
         c.out_len = <size_t>(stream_head(c.out_buf, c, b) - c.out_buf)
         c.head_sent = 1
-        if c.blk == NULL:
-            c.blk = b.first
-            c.blk_at = b.first_at
     memset(&msg, 0, sizeof(msg))
     msg.msg_iov = iov
     for rounds in range(OT_STREAM_SENDS):

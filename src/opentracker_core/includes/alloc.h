@@ -46,23 +46,30 @@ static inline void ot_pages_free(void *p, size_t n) {
     }
 }
 
-/* zlib's allocator hooks: every byte zlib takes is counted in *opaque (a
-   size_t), so an answer's compressor state is in the memory budget exactly.
-   The size is kept in front of each block (16 bytes, keeping alignment). */
-static void *ot_zalloc(void *opaque, unsigned items, unsigned size) {
-    size_t n = (size_t)items * size;
+/* Allocations counted in a size_t (the caller's *held): a compressor's
+   state then counts in the memory budget exactly. The size is kept in front
+   of each block (16 bytes, keeping alignment). zlib's and libzstd's hooks
+   (zstdcodec.h) are thin adapters to these. */
+static void *ot_counted_alloc(size_t *held, size_t n) {
     size_t *p = (size_t *)ot_malloc(n + 16);
     if (!p) return NULL;
     p[0] = n + 16;
-    *(size_t *)opaque += n + 16;
+    *held += n + 16;
     return (char *)p + 16;
 }
 
-static void ot_zfree(void *opaque, void *ptr) {
+static void ot_counted_free(size_t *held, void *ptr) {
     size_t *p;
     if (!ptr) return;
     p = (size_t *)((char *)ptr - 16);
-    *(size_t *)opaque -= p[0];
+    *held -= p[0];
     ot_free(p);
 }
+
+/* zlib's allocator hooks; opaque is the size_t that counts. */
+static void *ot_zalloc(void *opaque, unsigned items, unsigned size) {
+    return ot_counted_alloc((size_t *)opaque, (size_t)items * size);
+}
+
+static void ot_zfree(void *opaque, void *ptr) { ot_counted_free((size_t *)opaque, ptr); }
 #endif

@@ -21,21 +21,9 @@
 
 static int ot_zstd_available(void) { return 1; }
 
-static void *ot_zstd_alloc(void *opaque, size_t n) {
-    size_t *p = (size_t *)ot_malloc(n + 16);
-    if (!p) return NULL;
-    p[0] = n + 16;
-    *(size_t *)opaque += n + 16;
-    return (char *)p + 16;
-}
+static void *ot_zstd_alloc(void *opaque, size_t n) { return ot_counted_alloc((size_t *)opaque, n); }
 
-static void ot_zstd_free(void *opaque, void *ptr) {
-    size_t *p;
-    if (!ptr) return;
-    p = (size_t *)((char *)ptr - 16);
-    *(size_t *)opaque -= p[0];
-    ot_free(p);
-}
+static void ot_zstd_free(void *opaque, void *ptr) { ot_counted_free((size_t *)opaque, ptr); }
 
 static int ot_zstd_params(ZSTD_CCtx *c) {
     return ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, OT_ZSTD_LEVEL))
