@@ -15,7 +15,10 @@ include "httpparse.pyx"      # HTTP framing, query scanner, headers
 include "encode.pyx"         # identity, gzip and zstd, a slice at a time
 include "bulk.pyx"           # large answers made in slices, their blocks, sharing and memory
 include "top.pyx"            # top10 / top100
-include "s24s.pyx"           # peers per network
+include "s24s_leaders.pyx"   # s24s: the busiest networks of each list, and their text
+include "s24s_sort.pyx"      # s24s: counted by sorting a key per peer, while memory lasts
+include "s24s_table.pyx"     # s24s: counted in passes over a bounded table
+include "s24s.pyx"           # s24s: peers per network, one way or the other
 include "http.pyx"           # HTTP answers: headers, errors, announce, scrape, full scrape
 include "metrics.pyx"        # Prometheus
 include "history.pyx"        # the status page's request-rate history, sampled once a second

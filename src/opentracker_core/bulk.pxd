@@ -58,12 +58,16 @@ cdef enum:
     OT_STREAM_SNDBUF = 65536
 
 
-    # s24s steps scale with the slice size (ot_server.bulk_slice): peers
-    # gathered per slice, at most (a slice stops after the torrent that
-    # crosses it), and keys handled per sorting or counting step. At the
-    # default, 65536 and 262144: a millisecond or two per loop turn.
+    # s24s scales with the slice size (ot_server.bulk_slice): peers walked
+    # per slice, at most (a slice stops after the torrent that crosses it);
+    # keys sorted or counted, or table slots merged, per step; the sort's
+    # memory, at most; and the counting table's size, at most, in slots of
+    # 16 bytes. At the default: 32768 peers and 131072 keys or slots (a
+    # millisecond or two per loop turn), 8 MiB and 1 MiB.
     OT_S24S_PEERS_PER_SLICE_TORRENT = 128
     OT_S24S_KEYS_PER_SLICE_TORRENT = 512
+    OT_S24S_SORT_BYTES_PER_SLICE_TORRENT = 32768
+    OT_S24S_SLOTS_PER_SLICE_TORRENT = 256
 
 cdef struct ot_server
 cdef struct ot_bulk
