@@ -45,7 +45,6 @@ cdef struct ot_s24s_table:
     uint64_t lo               # this pass counts the networks whose position is in [lo, hi)
     uint64_t hi
     uint32_t phase
-    uint32_t sized            # the table was sized for the store's peers
     size_t pos                # S24S_TABLE_MERGE: the next slot
 
 
@@ -231,12 +230,18 @@ cdef int _table_walk(ot_server *s, ot_bulk *b, ot_s24s_table *tb) noexcept nogil
 
 
 cdef bint s24s_table_start(ot_server *s, ot_bulk *b, ot_s24s_table *tb) noexcept nogil:
-    """The first table, for a first pass over every network; False when the
-    budget has not even that."""
-    cdef uint32_t slots = _table_slots_max(s)
-    if slots > S24S_SLOTS_FIRST:
-        slots = S24S_SLOTS_FIRST
+    """The table for a first pass over every network: room for two per peer
+    at three quarters full if the budget has it (one pass, and no copying
+    while it grows), else the first 8 KiB. False when not even that."""
+    cdef uint64_t networks = 2 * (s.store.peer_count[0] + s.store.peer_count[1])
+    cdef uint32_t most = _table_slots_max(s)
+    cdef uint32_t first = most if most < S24S_SLOTS_FIRST else S24S_SLOTS_FIRST
+    cdef uint32_t slots = first
     memset(tb, 0, sizeof(ot_s24s_table))
+    while <uint64_t>slots * 3 < networks * 4 and slots < most:
+        slots *= 2
+    if slots > first and not _may_grow(s, b, <size_t>slots * sizeof(ot_netcount)):
+        slots = first
     if not _may_grow(s, b, <size_t>slots * sizeof(ot_netcount)):
         return False
     tb.table = <ot_netcount *>ot_malloc(<size_t>slots * sizeof(ot_netcount))
@@ -253,19 +258,7 @@ cdef int s24s_table_step(ot_server *s, ot_bulk *b, ot_s24s_table *tb, ot_netrec 
     S24S_STEP_NO_ROOM when a pass cannot go on (the networks of a single
     position outnumber the table: not with 16 slots or more)."""
     cdef size_t hi, i
-    cdef uint64_t networks
-    cdef uint32_t slots
     cdef int rc
-    if not tb.sized:
-        # Room for two networks per peer at three quarters full, if the
-        # budget has it: one pass, and no copying while the table grows.
-        tb.sized = 1
-        networks = 2 * (s.store.peer_count[0] + s.store.peer_count[1])
-        slots = tb.slots
-        while <uint64_t>slots * 3 < networks * 4 and slots < _table_slots_max(s):
-            slots *= 2
-        if slots > tb.slots:
-            _table_resize(s, b, tb, slots)
     if tb.phase == S24S_TABLE_WALK:
         rc = _table_walk(s, b, tb)
         if rc != S24S_STEP_DONE:
