@@ -8,6 +8,9 @@ Environment switches:
   OT_SANITIZE=...  add -fsanitize=... (e.g. address,undefined) to compile and link
   OT_BUILD_COMMIT  the commit mode=version names, where the tree has no .git
   OT_ZSTD=1        offer zstd for large answers (links libzstd; Debian: libzstd-dev)
+  OT_TESTCORE=1    also build opentracker_testcore, the core with the tests' entry points
+                   (tests/testbuild/; never installed: it is in no package);
+                   OT_TESTCORE=only builds it alone (tests/helpers/testcore.py does)
 """
 import os
 import re
@@ -79,23 +82,10 @@ def write_buildinfo(cython_version):
             f.write(text)
 
 
-def core_extension():
-    pyx = os.path.join(CORE, "_core.pyx")
-    c_file = os.path.join(CORE, "_core.c")
-    try:
-        from Cython.Build import cythonize
-    except ImportError:
-        cythonize = None
-    if cythonize is None:
-        write_buildinfo(None)
-        if not os.path.exists(os.path.join(HERE, c_file)):
-            sys.exit("Cython is needed to build from a git checkout (pip install Cython)")
-        sources = [c_file]
-    else:
-        sources = [pyx]
-    ext = Extension(
-        "opentracker_core._core",
-        sources,
+def _extension(name, source, c_file):
+    return Extension(
+        name,
+        [source if c_file is None else c_file],
         include_dirs=[os.path.join(CORE, "includes")],
         define_macros=define_macros,
         extra_compile_args=extra_compile_args,
@@ -103,12 +93,33 @@ def core_extension():
         libraries=libraries,
         depends=[BUILDINFO],
     )
+
+
+def core_extension():
+    pyx = os.path.join(CORE, "_core.pyx")
+    c_file = os.path.join(CORE, "_core.c")
+    testcore = os.environ.get("OT_TESTCORE", "")
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        cythonize = None
     if cythonize is None:
-        return [ext]
+        write_buildinfo(None)
+        if testcore:
+            sys.exit("OT_TESTCORE: the test build is made from the .pyx sources (pip install Cython)")
+        if not os.path.exists(os.path.join(HERE, c_file)):
+            sys.exit("Cython is needed to build from a git checkout (pip install Cython)")
+        return [_extension("opentracker_core._core", None, c_file)]
+    exts = []
+    if testcore != "only":
+        exts.append(_extension("opentracker_core._core", pyx, None))
+    if testcore:
+        exts.append(_extension("opentracker_testcore",
+                               os.path.join("tests", "testbuild", "opentracker_testcore.pyx"), None))
     import Cython
     write_buildinfo(Cython.__version__)
     return cythonize(
-        [ext],
+        exts,
         include_path=["src"],
         annotate=bool(os.environ.get("OT_ANNOTATE")),
         compiler_directives={

@@ -25,7 +25,10 @@ include "history.pyx"        # the status page's request-rate history, sampled o
 include "statuspage.pyx"     # the HTML status page
 include "stats.pyx"          # /stats modes
 include "route.pyx"          # which handler answers an HTTP request
-include "loop.pyx"           # the epoll engine
+include "stream.pyx"         # large answers sent to their readers: the reader, header, framing
+include "conn.pyx"           # a worker's connections: slots, deadlines, an HTTP client's life
+include "udpio.pyx"          # a worker's UDP batches: recvmmsg, answers, sendmmsg
+include "loop.pyx"           # a worker's epoll turn, clock, ticks and fixed buffers
 include "hashlists.pyx"      # access-list files parsed in C
 include "store_api.pyx"      # the Store class
 include "server.pyx"         # the Server class

@@ -57,12 +57,3 @@ cdef bint addr_is_loopback(const uint8_t *addr16) noexcept nogil:
         if addr16[i] != 0:
             return False
     return addr16[15] == 1
-
-
-def _addr16(str client):
-    """A client address as the core keeps it, from text (Python side)."""
-    cdef uint8_t addr16[16]
-    cdef bytes text = client.encode()
-    if not parse_ip_text(<const uint8_t *><const char *>text, len(text), addr16):
-        raise ValueError("not an IP address: %r" % client)
-    return (<char *>addr16)[:16]

@@ -19,7 +19,7 @@
 # Memory: an answer reserves its working set (the answer, its compressor,
 # OT_STREAM_BLOCKS blocks) in the budget before its first slice, and
 # accounts what it holds beyond that as it grows. The loop keeps
-# ot_server.answer_reserve of the budget for answers alone, so a large answer is
+# ot_tracker.answer_reserve of the budget for answers alone, so a large answer is
 # served even when the torrents have filled the budget; an answer that
 # cannot be admitted waits for memory instead of being refused.
 
@@ -32,7 +32,7 @@ cdef enum:
     BULK_STATEDUMP = 3        # <HEX>:<base>:<downloaded> lines
     BULK_WALK = 4             # a stats walk with its own slice (ot_bulk.ops): top10/100, s24s, status page
 
-    # Torrents formatted per slice by default (ot_server.bulk_slice), and the
+    # Torrents formatted per slice by default (ot_tracker.bulk_slice), and the
     # staging room for one batch before encoding: an entry is at most 124
     # bytes (bencoded) or 64 (text formats). A scrape slice also stops once
     # OT_STREAM_SLICE_OUT bytes per torrent of the slice size are staged
@@ -58,7 +58,7 @@ cdef enum:
     OT_STREAM_SNDBUF = 65536
 
 
-    # s24s scales with the slice size (ot_server.bulk_slice): peers walked
+    # s24s scales with the slice size (ot_tracker.bulk_slice): peers walked
     # per slice, at most (a slice stops after the torrent that crosses it);
     # keys sorted or counted, or table slots merged, per step; the sort's
     # memory, at most; and the counting table's size, at most, in slots of
@@ -69,7 +69,7 @@ cdef enum:
     OT_S24S_SORT_BYTES_PER_SLICE_TORRENT = 32768
     OT_S24S_SLOTS_PER_SLICE_TORRENT = 256
 
-cdef struct ot_server
+cdef struct ot_worker
 cdef struct ot_bulk
 
 
@@ -77,7 +77,7 @@ cdef struct ot_bulk_ops:
     # A walk that is not a list of torrents (top.pyx, s24s.pyx,
     # statuspage.pyx): its slice, how its working state (ot_bulk.aux) is
     # freed and counted, and the most its result takes.
-    bint (*slice)(ot_server *s, ot_bulk *b) noexcept nogil
+    bint (*slice)(ot_worker *w, ot_bulk *b) noexcept nogil
     void (*aux_free)(void *aux) noexcept nogil
     size_t (*aux_memory)(const void *aux) noexcept nogil
     const char *content_type  # the answer's Content-Type; NULL: text/plain
@@ -96,10 +96,10 @@ cdef struct ot_bulk:
     uint8_t has_cursor
     uint8_t cursor[20]        # the last hash walked; the walk resumes after it
     uint8_t admitted          # its working set is reserved and its encoder started
-    uint8_t in_line           # in ot_server.bulk_head: a slice is due
+    uint8_t in_line           # in ot_worker.bulk_head: a slice is due
     uint8_t done              # the body is complete (trailer and encoder end included)
     uint8_t failed            # it stopped short (memory): readers are cut off
-    uint8_t shared            # ot_server.shared[encoding] is this answer: new readers may join
+    uint8_t shared            # ot_tracker.shared[encoding] is this answer: new readers may join
     ot_encoder enc
     const ot_bulk_ops *ops    # BULK_WALK: the walk's slice and state
     void *aux                 # BULK_WALK: the walk's working state, freed by bulk_free
@@ -113,6 +113,6 @@ cdef struct ot_bulk:
     int64_t expires_ms        # shared and done: joinable until then (monotonic ms)
     size_t reserved           # its working set, reserved when admitted
     size_t accounted          # what it counts in the answers' memory now: max(reserved, held)
-    ot_server *server
+    ot_worker *maker          # the worker whose line makes its slices
     ot_bulk *next             # in the line of answers with a slice due
-    ot_bulk *next_all         # in the list of every answer (ot_server.answers)
+    ot_bulk *next_all         # in the list of every answer (ot_tracker.answers)

@@ -64,7 +64,7 @@ cdef size_t bulk_memory(const ot_bulk *b) noexcept nogil:
             + (b.ops.aux_memory(b.aux) if b.aux != NULL else 0))
 
 
-cdef void answers_reserve_init(ot_server *s) noexcept nogil:
+cdef void answers_reserve_init(ot_worker *w) noexcept nogil:
     """Keep one answer's working set at its largest (the status page: five
     blocks, the biggest compressor, its leader list) in the budget for the
     large answers alone, so one is served even when the torrents have filled
@@ -72,54 +72,54 @@ cdef void answers_reserve_init(ot_server *s) noexcept nogil:
     cdef size_t state = encoder_state_max(ENC_GZIP)
     if encoder_state_max(ENC_ZSTD) > state:
         state = encoder_state_max(ENC_ZSTD)
-    s.answer_reserve = 5 * OT_STREAM_BLOCK + state + 8192
-    s.store.mem_other += s.answer_reserve
+    w.t.answer_reserve = 5 * OT_STREAM_BLOCK + state + 8192
+    w.t.store.mem_other += w.t.answer_reserve
 
 
-cdef void answers_reserve_free(ot_server *s) noexcept nogil:
-    s.store.mem_other -= _answers_charge(s, s.answers_held)
-    s.answer_reserve = 0
+cdef void answers_reserve_free(ot_worker *w) noexcept nogil:
+    w.t.store.mem_other -= _answers_charge(w, w.t.answers_held)
+    w.t.answer_reserve = 0
 
 
-cdef inline uint64_t _answers_charge(const ot_server *s, uint64_t held) noexcept nogil:
-    return held if held > s.answer_reserve else s.answer_reserve
+cdef inline uint64_t _answers_charge(const ot_worker *w, uint64_t held) noexcept nogil:
+    return held if held > w.t.answer_reserve else w.t.answer_reserve
 
 
-cdef void answers_charge(ot_server *s, int64_t delta) noexcept nogil:
+cdef void answers_charge(ot_worker *w, int64_t delta) noexcept nogil:
     """Move the answers' memory by delta, and their charge in the budget
     (ot_store.mem_other) with it."""
-    cdef uint64_t before = _answers_charge(s, s.answers_held)
-    s.answers_held = <uint64_t>(<int64_t>s.answers_held + delta)
-    s.store.mem_other = s.store.mem_other - before + _answers_charge(s, s.answers_held)
+    cdef uint64_t before = _answers_charge(w, w.t.answers_held)
+    w.t.answers_held = <uint64_t>(<int64_t>w.t.answers_held + delta)
+    w.t.store.mem_other = w.t.store.mem_other - before + _answers_charge(w, w.t.answers_held)
 
 
-cdef bint answers_may_take(ot_server *s, size_t more) noexcept nogil:
+cdef bint answers_may_take(ot_worker *w, size_t more) noexcept nogil:
     """Would `more` bytes of answers stay inside the budget? The reserve
     comes first; beyond it answers compete with the torrents."""
-    cdef uint64_t extra = _answers_charge(s, s.answers_held + more) - _answers_charge(s, s.answers_held)
-    return extra == 0 or not _over_budget(s.store, extra)
+    cdef uint64_t extra = _answers_charge(w, w.t.answers_held + more) - _answers_charge(w, w.t.answers_held)
+    return extra == 0 or not _over_budget(w.t.store, extra)
 
 
-cdef void bulk_account(ot_server *s, ot_bulk *b) noexcept nogil:
+cdef void bulk_account(ot_worker *w, ot_bulk *b) noexcept nogil:
     """Bring the answer's share of the answers' memory up to date: its
     reservation, or what it holds when that is more."""
     cdef size_t now = bulk_memory(b)
     if now < b.reserved:
         now = b.reserved
-    answers_charge(s, <int64_t>now - <int64_t>b.accounted)
+    answers_charge(w, <int64_t>now - <int64_t>b.accounted)
     b.accounted = now
 
 
-cdef bint _may_grow(ot_server *s, ot_bulk *b, size_t more) noexcept nogil:
+cdef bint _may_grow(ot_worker *w, ot_bulk *b, size_t more) noexcept nogil:
     cdef size_t now = bulk_memory(b) + more
     if now <= b.accounted:
         return True
-    return answers_may_take(s, now - b.accounted)
+    return answers_may_take(w, now - b.accounted)
 
 
-cdef ot_block *_block_new(ot_server *s, ot_bulk *b) noexcept nogil:
+cdef ot_block *_block_new(ot_worker *w, ot_bulk *b) noexcept nogil:
     cdef ot_block *blk
-    if not _may_grow(s, b, OT_STREAM_BLOCK):
+    if not _may_grow(w, b, OT_STREAM_BLOCK):
         return NULL
     blk = <ot_block *>ot_pages_alloc(OT_STREAM_BLOCK)
     if blk == NULL:
@@ -133,14 +133,14 @@ cdef ot_block *_block_new(ot_server *s, ot_bulk *b) noexcept nogil:
         b.first_at = b.produced
     b.last = blk
     b.blocks += 1
-    bulk_account(s, b)
+    bulk_account(w, b)
     return blk
 
 
 cdef bint bulk_append(ot_bulk *b, const uint8_t *src, size_t n, bint finish) noexcept nogil:
     """Append body bytes through the answer's encoder; with `finish`, end
     the coding. False when memory is short or the encoder failed."""
-    cdef ot_server *s = b.server
+    cdef ot_worker *w = b.maker
     cdef uint8_t *dst
     cdef size_t room, before
     cdef int rc
@@ -148,7 +148,7 @@ cdef bint bulk_append(ot_bulk *b, const uint8_t *src, size_t n, bint finish) noe
         return True
     while True:
         if b.last == NULL or b.last.len == block_room():
-            if _block_new(s, b) == NULL:
+            if _block_new(w, b) == NULL:
                 return False
         dst = block_data(b.last) + b.last.len
         room = block_room() - b.last.len
@@ -160,11 +160,11 @@ cdef bint bulk_append(ot_bulk *b, const uint8_t *src, size_t n, bint finish) noe
             return False
         if rc == ENC_DONE:
             break
-    bulk_account(s, b)
+    bulk_account(w, b)
     return True
 
 
-cdef void _blocks_free_before(ot_server *s, ot_bulk *b, uint64_t at) noexcept nogil:
+cdef void _blocks_free_before(ot_worker *w, ot_bulk *b, uint64_t at) noexcept nogil:
     """Free the blocks that end at or before body offset `at` (never the
     one being filled)."""
     cdef ot_block *blk
@@ -177,65 +177,65 @@ cdef void _blocks_free_before(ot_server *s, ot_bulk *b, uint64_t at) noexcept no
         b.blocks -= 1
         freed = True
     if freed:
-        bulk_account(s, b)
+        bulk_account(w, b)
 
 
-cdef uint64_t bulk_slowest(ot_server *s, const ot_bulk *b, bint block_start) noexcept nogil:
+cdef uint64_t bulk_slowest(ot_worker *w, const ot_bulk *b, bint block_start) noexcept nogil:
     """Where the slowest reader is: its body offset, or with block_start the
     start of the block it reads (a reader that has not begun is at 0)."""
     cdef int32_t fd = b.reader
     cdef uint64_t low = b.produced
     cdef ot_conn *c
     while fd >= 0:
-        c = &s.conns[fd]
+        c = &w.conns[fd]
         if block_start:
-            if c.blk == NULL:
+            if c.rd.blk == NULL:
                 return 0
-            if c.blk_at < low:
-                low = c.blk_at
-        elif c.pos < low:
-            low = c.pos
-        fd = c.rnext
+            if c.rd.blk_at < low:
+                low = c.rd.blk_at
+        elif c.rd.pos < low:
+            low = c.rd.pos
+        fd = c.rd.rnext
     return low
 
 
-cdef void bulk_release(ot_server *s, ot_bulk *b) noexcept nogil:
+cdef void bulk_release(ot_worker *w, ot_bulk *b) noexcept nogil:
     """Free what every reader has passed, unless the answer is shared (new
     readers start from its first byte)."""
     if not b.shared:
-        _blocks_free_before(s, b, bulk_slowest(s, b, True))
+        _blocks_free_before(w, b, bulk_slowest(w, b, True))
 
 
 # ---------------------------------------------------------------- the line and the list
 
-cdef void bulk_line_push(ot_server *s, ot_bulk *b) noexcept nogil:
+cdef void bulk_line_push(ot_worker *w, ot_bulk *b) noexcept nogil:
     """Put the answer at the back of the line of answers with a slice due."""
     if b.in_line:
         return
     b.next = NULL
-    if s.bulk_tail != NULL:
-        s.bulk_tail.next = b
+    if w.bulk_tail != NULL:
+        w.bulk_tail.next = b
     else:
-        s.bulk_head = b
-    s.bulk_tail = b
+        w.bulk_head = b
+    w.bulk_tail = b
     b.in_line = 1
 
 
-cdef ot_bulk *_line_pop(ot_server *s) noexcept nogil:
-    cdef ot_bulk *b = s.bulk_head
+cdef ot_bulk *_line_pop(ot_worker *w) noexcept nogil:
+    cdef ot_bulk *b = w.bulk_head
     if b == NULL:
         return NULL
-    s.bulk_head = b.next
-    if s.bulk_head == NULL:
-        s.bulk_tail = NULL
+    w.bulk_head = b.next
+    if w.bulk_head == NULL:
+        w.bulk_tail = NULL
     b.next = NULL
     b.in_line = 0
     return b
 
 
-cdef void _line_remove(ot_server *s, ot_bulk *b) noexcept nogil:
+cdef void _line_remove(ot_worker *w, ot_bulk *b) noexcept nogil:
     cdef ot_bulk *prev = NULL
-    cdef ot_bulk *x = s.bulk_head
+    cdef ot_bulk *x = w.bulk_head
     if not b.in_line:
         return
     while x != NULL and x != b:
@@ -244,16 +244,16 @@ cdef void _line_remove(ot_server *s, ot_bulk *b) noexcept nogil:
     if x == NULL:
         return
     if prev == NULL:
-        s.bulk_head = b.next
+        w.bulk_head = b.next
     else:
         prev.next = b.next
-    if s.bulk_tail == b:
-        s.bulk_tail = prev
+    if w.bulk_tail == b:
+        w.bulk_tail = prev
     b.next = NULL
     b.in_line = 0
 
 
-cdef void bulk_free(ot_server *s, ot_bulk *b) noexcept nogil:
+cdef void bulk_free(ot_worker *w, ot_bulk *b) noexcept nogil:
     """Free an answer that is in no line, list or shared slot."""
     cdef ot_block *blk
     if b == NULL:
@@ -266,118 +266,79 @@ cdef void bulk_free(ot_server *s, ot_bulk *b) noexcept nogil:
         blk = b.first
         b.first = blk.next
         ot_pages_free(blk, OT_STREAM_BLOCK)
-    answers_charge(s, -<int64_t>b.accounted)
+    answers_charge(w, -<int64_t>b.accounted)
     ot_free(b)
 
 
-cdef void bulk_drop(ot_server *s, ot_bulk *b) noexcept nogil:
+cdef void bulk_drop(ot_worker *w, ot_bulk *b) noexcept nogil:
     """Take an answer out of everything and free it; answers waiting for
     memory get another chance."""
-    cdef ot_bulk **pp = &s.answers
-    _line_remove(s, b)
-    if s.shared[b.encoding] == b:
-        s.shared[b.encoding] = NULL
+    cdef ot_bulk **pp = &w.t.answers
+    _line_remove(w, b)
+    if w.t.shared[b.encoding] == b:
+        w.t.shared[b.encoding] = NULL
     while pp[0] != NULL:
         if pp[0] == b:
             pp[0] = b.next_all
             break
         pp = &pp[0].next_all
-    bulk_free(s, b)
-    _wake_waiting(s)
+    bulk_free(w, b)
+    _wake_waiting(w)
 
 
-cdef void _wake_waiting(ot_server *s) noexcept nogil:
-    cdef ot_bulk *b = s.answers
+cdef void _wake_waiting(ot_worker *w) noexcept nogil:
+    cdef ot_bulk *b = w.t.answers
     while b != NULL:
         if not b.admitted and not b.in_line and b.readers:
-            bulk_line_push(s, b)
+            bulk_line_push(w, b)
         b = b.next_all
 
 
-cdef void bulk_unshare(ot_server *s, ot_bulk *b) noexcept nogil:
+cdef void bulk_unshare(ot_worker *w, ot_bulk *b) noexcept nogil:
     """No new readers from now on; the blocks its readers have passed go."""
-    if s.shared[b.encoding] == b:
-        s.shared[b.encoding] = NULL
+    if w.t.shared[b.encoding] == b:
+        w.t.shared[b.encoding] = NULL
     b.shared = 0
-    bulk_release(s, b)
+    bulk_release(w, b)
 
 
-cdef void bulk_expire(ot_server *s) noexcept nogil:
+cdef void bulk_expire(ot_worker *w) noexcept nogil:
     """Shared answers past their time stop being offered; those nobody
     reads any more are freed (each loop tick)."""
-    cdef ot_bulk *b = s.answers
+    cdef ot_bulk *b = w.t.answers
     cdef ot_bulk *next
     while b != NULL:
         next = b.next_all
-        if b.shared and b.done and s.mono_ms >= b.expires_ms:
-            bulk_unshare(s, b)
+        if b.shared and b.done and w.mono_ms >= b.expires_ms:
+            bulk_unshare(w, b)
             if b.readers == 0:
-                bulk_drop(s, b)
+                bulk_drop(w, b)
         b = next
 
 
-# ---------------------------------------------------------------- readers
+# ---------------------------------------------------------------- served
 
-cdef void bulk_attach(ot_server *s, ot_bulk *b, ot_conn *c) noexcept nogil:
-    """Make c a reader of b, from the body's first byte."""
-    c.bulk = b
-    c.rnext = b.reader
-    b.reader = c.fd
-    b.readers += 1
-    c.pos = 0
-    c.blk = b.first if b.first_at == 0 else NULL
-    c.blk_at = 0
-    c.chunk_left = 0
-    c.head_sent = 0
-    c.trailer = 0
-    c.state = OT_CONN_STREAMING
-
-
-cdef void bulk_detach_reader(ot_server *s, ot_conn *c) noexcept nogil:
-    """c stops reading its answer (done, or gone). The last reader of an
-    answer that is not kept for sharing takes it with it."""
-    cdef ot_bulk *b = c.bulk
-    cdef int32_t *pp
-    if b == NULL:
-        return
-    pp = &b.reader
-    while pp[0] >= 0:
-        if pp[0] == c.fd:
-            pp[0] = c.rnext
-            break
-        pp = &s.conns[pp[0]].rnext
-    c.rnext = -1
-    c.bulk = NULL
-    c.blk = NULL
-    b.readers -= 1
-    if b.readers == 0:
-        if not (b.shared and b.done and s.mono_ms < b.expires_ms):
-            bulk_drop(s, b)
-        return
-    bulk_release(s, b)
-    if bulk_wants_slice(s, b):
-        bulk_line_push(s, b)
-
-
-cdef void bulk_served(ot_server *s, const ot_bulk *b) noexcept nogil:
+cdef void bulk_served(ot_worker *w, const ot_bulk *b) noexcept nogil:
     """A reader got the whole body. fscr counts for real (DESIGN.md point
     4): full-scrape answers, GET /scrape and tpbs alike, and their size as
     sent."""
     if b.kind == BULK_FULLSCRAPE or b.kind == BULK_TPBS:
-        s.ctr.fullscrapes += 1
-        s.ctr.fullscrape_size += b.produced
+        w.ctr.fullscrapes += 1
+        w.ctr.fullscrape_size += b.produced
 
 
 # ---------------------------------------------------------------- starting and making
 
-cdef int bulk_begin(ot_server *s, ot_conn *c, int kind, int fmt, int encoding, const ot_bulk_ops *ops,
+cdef int bulk_begin(ot_worker *w, int kind, int fmt, int encoding, const ot_bulk_ops *ops,
                     void *aux) noexcept nogil:
-    """Take the connection over for a large answer, made a slice per loop
-    turn (bulk_step) and streamed as it is made. `aux` (owned from here on,
-    freed with the answer by ops.aux_free) is a BULK_WALK's working state.
-    Memory is reserved when the first slice is due, not here: a request
-    that finds the budget taken waits for it. Returns 0, or -1 when even
-    the answer's own struct cannot be allocated (the caller answers 500)."""
+    """Begin a large answer for the request being answered, made a slice
+    per loop turn (bulk_step) and streamed as it is made: it is left in
+    w.handover, where the connection takes it up (conn.pyx,
+    conn_stream_start). `aux` (owned from here on, freed with the answer by
+    ops.aux_free) is a BULK_WALK's working state. Memory is reserved when
+    the first slice is due, not here: a request that finds the budget taken
+    waits for it. Returns 0, or -1 when even the answer's own struct cannot
+    be allocated (the caller answers 500)."""
     cdef ot_bulk *b = <ot_bulk *>ot_malloc(sizeof(ot_bulk))
     if b == NULL:
         if aux != NULL:
@@ -390,36 +351,36 @@ cdef int bulk_begin(ot_server *s, ot_conn *c, int kind, int fmt, int encoding, c
     b.ops = ops
     b.aux = aux
     b.reader = -1
-    b.server = s
-    b.next_all = s.answers
-    s.answers = b
-    bulk_account(s, b)
-    bulk_attach(s, b, c)
-    bulk_line_push(s, b)
+    b.maker = w
+    b.next_all = w.t.answers
+    w.t.answers = b
+    bulk_account(w, b)
+    bulk_line_push(w, b)
+    w.handover = b
     return 0
 
 
-cdef bint bulk_join_shared(ot_server *s, ot_conn *c, int encoding) noexcept nogil:
-    """Read the shared full scrape of this encoding, when there is one that
-    is still offered: being made, or complete for less than
-    tracker.fullscrape_cache seconds."""
-    cdef ot_bulk *b = s.shared[encoding]
-    if b == NULL or b.failed or (b.done and s.mono_ms >= b.expires_ms):
+cdef bint bulk_join_shared(ot_worker *w, int encoding) noexcept nogil:
+    """Answer with the shared full scrape of this encoding (left in
+    w.handover), when there is one that is still offered: being made, or
+    complete for less than tracker.fullscrape_cache seconds."""
+    cdef ot_bulk *b = w.t.shared[encoding]
+    if b == NULL or b.failed or (b.done and w.mono_ms >= b.expires_ms):
         return False
-    bulk_attach(s, b, c)
-    s.ctr.fullscrapes_shared += 1
+    w.handover = b
+    w.ctr.fullscrapes_shared += 1
     return True
 
 
-cdef void bulk_share(ot_server *s, ot_bulk *b) noexcept nogil:
+cdef void bulk_share(ot_worker *w, ot_bulk *b) noexcept nogil:
     """Offer b to later requesters of its encoding, in place of an older
     shared answer (whose readers keep it)."""
-    cdef ot_bulk *old = s.shared[b.encoding]
+    cdef ot_bulk *old = w.t.shared[b.encoding]
     if old != NULL:
-        bulk_unshare(s, old)
+        bulk_unshare(w, old)
         if old.readers == 0:
-            bulk_drop(s, old)
-    s.shared[b.encoding] = b
+            bulk_drop(w, old)
+    w.t.shared[b.encoding] = b
     b.shared = 1
 
 
@@ -437,16 +398,16 @@ cdef size_t _working_set(const ot_bulk *b) noexcept nogil:
             + (b.ops.aux_memory(b.aux) if b.aux != NULL else 0))
 
 
-cdef bint _admit(ot_server *s, ot_bulk *b) noexcept nogil:
+cdef bint _admit(ot_worker *w, ot_bulk *b) noexcept nogil:
     """Reserve the working set and start the encoder; False when the budget
     cannot take it now (the answer waits). A failure past the budget marks
     the answer failed (its readers get 500)."""
     cdef size_t need = _working_set(b)
-    if need > b.accounted and not answers_may_take(s, need - b.accounted):
+    if need > b.accounted and not answers_may_take(w, need - b.accounted):
         return False
     b.reserved = need
     b.admitted = 1
-    bulk_account(s, b)
+    bulk_account(w, b)
     if not encoder_begin(&b.enc, b.encoding):
         b.failed = 1
         b.done = 1
@@ -457,7 +418,7 @@ cdef bint _admit(ot_server *s, ot_bulk *b) noexcept nogil:
     return True
 
 
-cdef bint bulk_wants_slice(ot_server *s, ot_bulk *b) noexcept nogil:
+cdef bint bulk_wants_slice(ot_worker *w, ot_bulk *b) noexcept nogil:
     """Is a slice due: someone reads, the body is not complete, and the
     slowest reader is close enough behind (a shared answer keeps every
     block, so it goes on while the budget lets it grow)?"""
@@ -466,49 +427,49 @@ cdef bint bulk_wants_slice(ot_server *s, ot_bulk *b) noexcept nogil:
     if not b.admitted:
         return True
     if b.shared:
-        if _may_grow(s, b, 2 * OT_STREAM_BLOCK):
+        if _may_grow(w, b, 2 * OT_STREAM_BLOCK):
             return True
-        bulk_unshare(s, b)
-    return b.produced - bulk_slowest(s, b, False) < OT_STREAM_WINDOW
+        bulk_unshare(w, b)
+    return b.produced - bulk_slowest(w, b, False) < OT_STREAM_WINDOW
 
 
-cdef bint bulk_slice(ot_server *s, ot_bulk *b, uint8_t *stage) noexcept nogil:
+cdef bint bulk_slice(ot_worker *w, ot_bulk *b, uint8_t *stage) noexcept nogil:
     """Make the next slice. Returns True when the answer is over: the body
     is complete (trailer and encoder end included), or b.failed is set."""
     cdef bint done
     if b.kind == BULK_WALK:
-        done = b.ops.slice(s, b)
+        done = b.ops.slice(w, b)
     else:
-        done = _scrape_slice(s, b, stage)
-    bulk_account(s, b)
+        done = _scrape_slice(w, b, stage)
+    bulk_account(w, b)
     return done or b.failed
 
 
-cdef inline ot_torrent *bulk_walk_first(ot_server *s, const ot_bulk *b) noexcept nogil:
+cdef inline ot_torrent *bulk_walk_first(ot_worker *w, const ot_bulk *b) noexcept nogil:
     """Where a walk over every torrent resumes: the torrent after the
     cursor, in ascending info_hash order (NULL: the walk is over). A torrent
     added or removed between slices is seen or missed, never visited twice."""
-    return store_next(s.store, b.cursor if b.has_cursor else NULL)
+    return store_next(w.t.store, b.cursor if b.has_cursor else NULL)
 
 
-cdef inline ot_torrent *bulk_walk_next(ot_server *s, ot_bulk *b, const ot_torrent *t) noexcept nogil:
+cdef inline ot_torrent *bulk_walk_next(ot_worker *w, ot_bulk *b, const ot_torrent *t) noexcept nogil:
     """Mark t walked (the cursor) and return the torrent after it."""
     memcpy(b.cursor, t.hash, OT_HASH_SIZE)
     b.has_cursor = 1
-    return store_next(s.store, t.hash)
+    return store_next(w.t.store, t.hash)
 
 
-cdef bint _scrape_slice(ot_server *s, ot_bulk *b, uint8_t *stage) noexcept nogil:
+cdef bint _scrape_slice(ot_worker *w, ot_bulk *b, uint8_t *stage) noexcept nogil:
     """The next s.bulk_slice torrents (or their OT_STREAM_SLICE_OUT bytes each) of a
     full scrape, tpbs or statedump in ascending info_hash order, resuming
     after the cursor: a torrent added or removed between slices is seen or
     missed, never listed twice. Torrents are listed as stored, without
     cleaning them first (SPEC.md §6)."""
-    cdef ot_torrent *t = bulk_walk_first(s, b)
+    cdef ot_torrent *t = bulk_walk_first(w, b)
     cdef uint8_t *p = stage
     cdef uint32_t n = 0
-    cdef uint64_t out_max = <uint64_t>s.bulk_slice * OT_STREAM_SLICE_OUT
-    while t != NULL and n < s.bulk_slice and <uint64_t>(p - stage) < out_max:
+    cdef uint64_t out_max = <uint64_t>w.t.bulk_slice * OT_STREAM_SLICE_OUT
+    while t != NULL and n < w.t.bulk_slice and <uint64_t>(p - stage) < out_max:
         if p - stage > OT_BULK_STAGE - OT_BULK_ENTRY_MAX:
             # Only with a slice size past the default (a test's control that
             # makes answers whole): the stage goes into the answer first.
@@ -519,7 +480,7 @@ cdef bint _scrape_slice(ot_server *s, ot_bulk *b, uint8_t *stage) noexcept nogil
             p = stage
         p = bulk_entry(p, b, t)
         n += 1
-        t = bulk_walk_next(s, b, t)
+        t = bulk_walk_next(w, b, t)
     if t == NULL and _bencoded(b):
         p = put_raw(p, b"ee", 2)
     if not bulk_append(b, stage, <size_t>(p - stage), t == NULL):
@@ -528,19 +489,19 @@ cdef bint _scrape_slice(ot_server *s, ot_bulk *b, uint8_t *stage) noexcept nogil
     return t == NULL
 
 
-cdef ot_bulk *bulk_step(ot_server *s) noexcept nogil:
+cdef ot_bulk *bulk_step(ot_worker *w) noexcept nogil:
     """One slice of the answer at the head of the line, per loop turn:
     however many large answers are being made, an announce waits behind at
     most one slice. Returns the answer that moved (the loop sends its
     readers what is new), or NULL."""
-    cdef ot_bulk *b = _line_pop(s)
+    cdef ot_bulk *b = _line_pop(w)
     if b == NULL:
         return NULL
-    if not bulk_wants_slice(s, b):
+    if not bulk_wants_slice(w, b):
         return NULL
     if not b.admitted:
-        if not _admit(s, b):
-            if s.answers_held > b.accounted:
+        if not _admit(w, b):
+            if w.t.answers_held > b.accounted:
                 return NULL           # waits for the others' memory (_wake_waiting)
             # Nothing else holds answer memory: waiting would be forever.
             b.failed = 1
@@ -548,10 +509,10 @@ cdef ot_bulk *bulk_step(ot_server *s) noexcept nogil:
             return b
         if b.done:
             return b                  # failed at the start: its readers get 500
-    if bulk_slice(s, b, s.bulk_stage):
+    if bulk_slice(w, b, w.bulk_stage):
         b.done = 1
         if b.shared:
-            b.expires_ms = s.mono_ms + s.fullscrape_cache * 1000
-    elif bulk_wants_slice(s, b):
-        bulk_line_push(s, b)
+            b.expires_ms = w.mono_ms + w.t.fullscrape_cache * 1000
+    elif bulk_wants_slice(w, b):
+        bulk_line_push(w, b)
     return b

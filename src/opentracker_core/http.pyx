@@ -25,11 +25,6 @@ cdef enum:
     HEAD_CHUNKED = 8          # Transfer-Encoding: chunked instead of Content-Length
     HEAD_UNTIL_CLOSE = 16     # no length at all: the body ends when the connection does
 
-    # How a streamed answer's body is delimited (ot_conn.framing).
-    FRAME_LENGTH = 0          # complete before its first byte went: Content-Length, as the original
-    FRAME_CHUNKED = 1         # HTTP/1.1 client: chunked, so a cut-off answer shows
-    FRAME_CLOSE = 2           # HTTP/1.0 client: until the connection closes
-
 cdef const char *CONTENT_TEXT = b"text/plain"
 cdef const char *CONTENT_PROMETHEUS = b"text/plain; version=0.0.4"
 
@@ -66,52 +61,29 @@ cdef size_t http_head(uint8_t *body, size_t room, size_t body_len, int flags,
     return n
 
 
-cdef ot_span http_ok_as(ot_server *s, uint8_t *out, size_t body_len, int flags,
+cdef ot_span http_ok_as(ot_worker *w, uint8_t *out, size_t body_len, int flags,
                         const char *content_type) noexcept nogil:
     """The answer whose body was written at out + OT_HTTP_HEAD_ROOM."""
     cdef size_t head = http_head(out + OT_HTTP_HEAD_ROOM, OT_HTTP_HEAD_ROOM, body_len, flags, content_type)
     if head == 0:
-        return http_error(s, out, HTTPERR_500)
+        return http_error(w, out, HTTPERR_500)
     return ot_span(OT_HTTP_HEAD_ROOM - head, head + body_len)
 
 
-cdef inline ot_span http_ok(ot_server *s, uint8_t *out, size_t body_len, bint http10) noexcept nogil:
-    return http_ok_as(s, out, body_len, HEAD_HTTP10 if http10 else 0, CONTENT_TEXT)
+cdef inline ot_span http_ok(ot_worker *w, uint8_t *out, size_t body_len, bint http10) noexcept nogil:
+    return http_ok_as(w, out, body_len, HEAD_HTTP10 if http10 else 0, CONTENT_TEXT)
 
 
-cdef inline ot_span http_failure(ot_server *s, uint8_t *out, const char *reason, size_t n) noexcept nogil:
-    return http_ok(s, out, write_failure(out + OT_HTTP_HEAD_ROOM, reason, n), False)
+cdef inline ot_span http_failure(ot_worker *w, uint8_t *out, const char *reason, size_t n) noexcept nogil:
+    return http_ok(w, out, write_failure(out + OT_HTTP_HEAD_ROOM, reason, n), False)
 
 
-cdef uint8_t *stream_head(uint8_t *p, ot_conn *c, const ot_bulk *b) noexcept nogil:
-    """The header of a streamed answer, written when its first byte goes;
-    sets how its body is delimited (c.framing). An answer already complete
-    gets a Content-Length and `HTTP/1.0`, byte for byte the original's;
-    one still being made is chunked for an HTTP/1.1 client and runs until
-    the connection closes for an HTTP/1.0 one."""
-    cdef int flags
-    cdef const char *content_type = CONTENT_TEXT
-    if b.ops != NULL and b.ops.content_type != NULL:
-        content_type = b.ops.content_type
-    flags = HEAD_GZIP if b.encoding == ENC_GZIP else (HEAD_ZSTD if b.encoding == ENC_ZSTD else 0)
-    if b.done:
-        c.framing = FRAME_LENGTH
-        flags |= HEAD_HTTP10
-    elif c.http11:
-        c.framing = FRAME_CHUNKED
-        flags |= HEAD_CHUNKED
-    else:
-        c.framing = FRAME_CLOSE
-        flags |= HEAD_HTTP10 | HEAD_UNTIL_CLOSE
-    return put_http_head(p, flags, content_type, <size_t>b.produced)
-
-
-cdef int answer_encoding(ot_server *s, const uint8_t *req, size_t n) noexcept nogil:
+cdef int answer_encoding(ot_worker *w, const uint8_t *req, size_t n) noexcept nogil:
     """The coding of a large answer: zstd when the client names it and the
     core has it, gzip when the client takes it, else none; nothing with
     tracker.compression off."""
     cdef int accepted
-    if not s.gzip:
+    if not w.t.compress:
         return ENC_IDENTITY
     accepted = accepted_codings(req, n)
     if accepted & ACCEPT_ZSTD and ot_zstd_available():
@@ -123,15 +95,15 @@ cdef int answer_encoding(ot_server *s, const uint8_t *req, size_t n) noexcept no
 
 # ---------------------------------------------------------------- error pages
 
-cdef ot_span http_error(ot_server *s, uint8_t *out, int code) noexcept nogil:
+cdef ot_span http_error(ot_worker *w, uint8_t *out, int code) noexcept nogil:
     """An error page (SPEC.md §3.10), counted under its code."""
     cdef const char *title
     cdef size_t tlen
     cdef uint8_t *p = out
-    s.ctr.http_errors[code] += 1
+    w.ctr.http_errors[code] += 1
     if code == HTTPERR_302:
         p = put_raw(p, b"HTTP/1.0 302 Found\r\nContent-Length: 0\r\nLocation: ", 49)
-        p = put_raw(p, <const char *>s.redirect_url, s.redirect_len)
+        p = put_raw(p, <const char *>w.t.redirect_url, w.t.redirect_len)
         p = put_raw(p, b"\r\n\r\n", 4)
         return ot_span(0, <size_t>(p - out))
     if code == HTTPERR_400 or code == HTTPERR_400_PARAM or code == HTTPERR_400_COMPACT:
@@ -190,9 +162,9 @@ cdef int _announce_key(const uint8_t *name, ssize_t n) noexcept nogil:
 
 # ---------------------------------------------------------------- announce
 
-cdef ot_span http_announce(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
+cdef ot_span http_announce(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n,
                            const uint8_t *p, uint8_t *out) noexcept nogil:
-    cdef uint8_t *buf = s.scratch
+    cdef uint8_t *buf = w.scratch
     cdef uint8_t hash[20]
     cdef uint8_t peer_id[20]
     cdef bint have_hash = False, have_peer_id = False, stopped = False
@@ -209,22 +181,22 @@ cdef ot_span http_announce(ot_server *s, ot_conn *c, const uint8_t *req, size_t 
 
     p = query_start(p, req + n)
     if p == NULL:
-        return http_error(s, out, HTTPERR_400_PARAM)
-    client_address(s, c, req, n, addr)
+        return http_error(w, out, HTTPERR_400_PARAM)
+    client_address(w, c, req, n, addr)
 
     while True:
         key = query_next(&p, buf, _announce_key)
         if key == QUERY_END:
             break
         if key == QUERY_ERROR:
-            return http_error(s, out, HTTPERR_400_PARAM)
-        if key == KEY_IP and not s.ip_from_query:
+            return http_error(w, out, HTTPERR_400_PARAM)
+        if key == KEY_IP and not w.t.ip_from_query:
             skip_value(&p)       # an unknown parameter unless tracker.ip_from_query
             continue
         if key == KEY_EVENT:
             vlen = scan_urlencoded(&p, buf, SCAN_VALUE)
             if vlen == -1:
-                return http_error(s, out, HTTPERR_400_PARAM)
+                return http_error(w, out, HTTPERR_400_PARAM)
             if name_is(buf, vlen, b"completed", 9):
                 flags |= PEER_FLAG_COMPLETED
             elif name_is(buf, vlen, b"stopped", 7):
@@ -233,21 +205,21 @@ cdef ot_span http_announce(ot_server *s, ot_conn *c, const uint8_t *req, size_t 
         vlen = scan_urlencoded(&p, buf, SCAN_VALUE)
         if key == KEY_INFO_HASH:
             if have_hash or vlen != OT_HASH_SIZE:
-                return http_error(s, out, HTTPERR_400_PARAM)
+                return http_error(w, out, HTTPERR_400_PARAM)
             memcpy(hash, buf, OT_HASH_SIZE)
             have_hash = True
         elif key == KEY_PEER_ID:
             if vlen != 20:
-                return http_error(s, out, HTTPERR_400_PARAM)
+                return http_error(w, out, HTTPERR_400_PARAM)
             memcpy(peer_id, buf, 20)
             have_peer_id = True
         elif key == KEY_PORT:
             if vlen <= 0 or scan_fixed_int(buf, vlen, &tmp) or tmp > 0xFFFF:
-                return http_error(s, out, HTTPERR_400_PARAM)
+                return http_error(w, out, HTTPERR_400_PARAM)
             port = tmp
         elif key == KEY_LEFT:
             if vlen <= 0:
-                return http_error(s, out, HTTPERR_400_PARAM)
+                return http_error(w, out, HTTPERR_400_PARAM)
             # Lenient like the original: anything but a whole number is 0.
             if scan_fixed_int(buf, vlen, &tmp):
                 tmp = 0
@@ -257,43 +229,43 @@ cdef ot_span http_announce(ot_server *s, ot_conn *c, const uint8_t *req, size_t 
                 flags &= ~PEER_FLAG_SEEDING
         elif key == KEY_NUMWANT:
             if vlen <= 0 or scan_fixed_int(buf, vlen, &numwant):
-                return http_error(s, out, HTTPERR_400_PARAM)
+                return http_error(w, out, HTTPERR_400_PARAM)
             if numwant < 0:
                 numwant = OT_NUMWANT_DEFAULT
             elif numwant > OT_NUMWANT_MAX:
                 numwant = OT_NUMWANT_MAX
         elif key == KEY_COMPACT:
             if vlen <= 0 or scan_fixed_int(buf, vlen, &tmp):
-                return http_error(s, out, HTTPERR_400_PARAM)
+                return http_error(w, out, HTTPERR_400_PARAM)
             if tmp == 0:
-                return http_error(s, out, HTTPERR_400_COMPACT)
+                return http_error(w, out, HTTPERR_400_COMPACT)
         elif key == KEY_IP:
             if vlen <= 0 or not parse_ip_text(buf, vlen, addr):
-                return http_error(s, out, HTTPERR_400_PARAM)
+                return http_error(w, out, HTTPERR_400_PARAM)
 
     # numwants (the original's WANT_LOG_NUMWANT): every announce that parsed,
     # by its clamped numwant, before the info_hash is even looked at.
-    s.ctr.numwants[numwant] += 1
+    w.ctr.numwants[numwant] += 1
     if not have_hash:
-        return http_failure(s, out, b"Your client forgot to send your torrent's info_hash. Please upgrade your client.", 80)
-    if not rate_allows(s, addr):
-        return http_failure(s, out, OT_RATE_REFUSAL, OT_RATE_REFUSAL_LEN)
+        return http_failure(w, out, b"Your client forgot to send your torrent's info_hash. Please upgrade your client.", 80)
+    if not rate_allows(w, addr):
+        return http_failure(w, out, OT_RATE_REFUSAL, OT_RATE_REFUSAL_LEN)
 
     peer_from_addr(&peer, addr, <uint16_t>port)
-    s.ctr.tcp_announces[addr_family(addr)] += 1
+    w.ctr.tcp_announces[addr_family(addr)] += 1
     if stopped:
-        t = tracker_stop(s, hash, &peer)
-        return http_ok(s, out, write_http_stopped(out + OT_HTTP_HEAD_ROOM, t, &s.store.rng), False)
+        t = tracker_stop(w, hash, &peer)
+        return http_ok(w, out, write_http_stopped(out + OT_HTTP_HEAD_ROOM, t, &w.t.store.rng), False)
     peer.flags = flags
-    rc = tracker_announce(s, hash, &peer, peer_id if have_peer_id else NULL, &res)
+    rc = tracker_announce(w, hash, &peer, peer_id if have_peer_id else NULL, &res)
     if rc == OT_OK:
-        return http_ok(s, out, write_http_announce(out + OT_HTTP_HEAD_ROOM, res.torrent, <uint32_t>numwant,
-                                                &s.store.rng), False)
+        return http_ok(w, out, write_http_announce(out + OT_HTTP_HEAD_ROOM, res.torrent, <uint32_t>numwant,
+                                                &w.t.store.rng), False)
     if rc == OT_REFUSED_ACCESS:
-        return http_failure(s, out, b"Requested download is not authorized for use with this tracker.", 63)
+        return http_failure(w, out, b"Requested download is not authorized for use with this tracker.", 63)
     if rc == OT_REFUSED_MEMORY:
-        return http_failure(s, out, OT_MEMORY_REFUSAL, OT_MEMORY_REFUSAL_LEN)
-    return http_error(s, out, HTTPERR_500)
+        return http_failure(w, out, OT_MEMORY_REFUSAL, OT_MEMORY_REFUSAL_LEN)
+    return http_error(w, out, HTTPERR_500)
 
 
 # ---------------------------------------------------------------- scrape
@@ -302,9 +274,9 @@ cdef int _scrape_key(const uint8_t *name, ssize_t n) noexcept nogil:
     return KEY_INFO_HASH if name_is(name, n, b"info_hash", 9) else 0
 
 
-cdef ot_span http_scrape(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
+cdef ot_span http_scrape(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n,
                          const uint8_t *p, uint8_t *out) noexcept nogil:
-    cdef uint8_t *buf = s.scratch
+    cdef uint8_t *buf = w.scratch
     cdef uint8_t hashes[OT_MAXMULTISCRAPE * OT_HASH_SIZE]
     cdef uint32_t count = 0
     cdef uint8_t addr[16]
@@ -313,70 +285,70 @@ cdef ot_span http_scrape(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
     cdef int key
     p = query_start(p, req + n)
     if p == NULL:
-        return http_error(s, out, HTTPERR_400_PARAM)
+        return http_error(w, out, HTTPERR_400_PARAM)
     while True:
         key = query_next(&p, buf, _scrape_key)
         if key == QUERY_END:
             break
         if key == QUERY_ERROR:
-            return http_error(s, out, HTTPERR_400_PARAM)
+            return http_error(w, out, HTTPERR_400_PARAM)
         # Hashes past the 64th are still checked, then ignored.
         vlen = scan_urlencoded(&p, buf, SCAN_VALUE)
         if vlen != OT_HASH_SIZE:
-            return http_error(s, out, HTTPERR_400_PARAM)
+            return http_error(w, out, HTTPERR_400_PARAM)
         seen = True
         if count < OT_MAXMULTISCRAPE:
             memcpy(hashes + count * OT_HASH_SIZE, buf, OT_HASH_SIZE)
             count += 1
     if not seen:
-        return http_error(s, out, HTTPERR_400_PARAM)
-    if s.rate.table != NULL:
-        client_address(s, c, req, n, addr)
-        if not rate_allows(s, addr):
-            return http_failure(s, out, OT_RATE_REFUSAL, OT_RATE_REFUSAL_LEN)
-    s.ctr.tcp_scrapes[addr_family(c.addr)] += 1
-    return http_ok(s, out, write_http_scrape(out + OT_HTTP_HEAD_ROOM, s.store, hashes, count), False)
+        return http_error(w, out, HTTPERR_400_PARAM)
+    if w.t.rate.table != NULL:
+        client_address(w, c, req, n, addr)
+        if not rate_allows(w, addr):
+            return http_failure(w, out, OT_RATE_REFUSAL, OT_RATE_REFUSAL_LEN)
+    w.ctr.tcp_scrapes[addr_family(c.addr)] += 1
+    return http_ok(w, out, write_http_scrape(out + OT_HTTP_HEAD_ROOM, w.t.store, hashes, count), False)
 
 
 # ---------------------------------------------------------------- headers and addresses
 
-cdef void client_address(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
+cdef void client_address(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n,
                          uint8_t *addr16) noexcept nogil:
     """The client's address: the connection's, or behind a blessed proxy the
     first X-Forwarded-For address (SPEC.md §12)."""
     memcpy(addr16, c.addr, 16)
-    if access_perms(&s.access, c.addr) & OT_PERM_PROXY:
+    if access_perms(&w.t.access, c.addr) & OT_PERM_PROXY:
         forwarded_address(req, n, addr16)
 
 
 # ---------------------------------------------------------------- full scrape
 
-cdef ot_span fullscrape_begin(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
+cdef ot_span fullscrape_begin(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n,
                               uint8_t *out) noexcept nogil:
     """GET /scrape: every torrent, to anyone (no stats permission needed,
     SPEC.md §6), compressed on request. http_respond sends it here only
     while tracker.fullscrape is on. Requesters within tracker.fullscrape_cache
     of each other read one shared answer (bulk.pxd)."""
-    cdef int encoding = answer_encoding(s, req, n)
-    if not modest_allows(s, c.addr):
-        return http_error(s, out, HTTPERR_402_NOTMODEST)
-    s.ctr.fullscrape_requests[addr_family(c.addr)] += 1
-    log_fullscrape(s, c)
-    if s.fullscrape_cache and bulk_join_shared(s, c, encoding):
+    cdef int encoding = answer_encoding(w, req, n)
+    if not modest_allows(w, c.addr):
+        return http_error(w, out, HTTPERR_402_NOTMODEST)
+    w.ctr.fullscrape_requests[addr_family(c.addr)] += 1
+    log_fullscrape(w, c)
+    if w.t.fullscrape_cache and bulk_join_shared(w, encoding):
         return ot_span(0, 0)
-    if bulk_begin(s, c, BULK_FULLSCRAPE, FORMAT_BEN, encoding, NULL, NULL) < 0:
-        return http_error(s, out, HTTPERR_500)
-    if s.fullscrape_cache:
-        bulk_share(s, c.bulk)
+    if bulk_begin(w, BULK_FULLSCRAPE, FORMAT_BEN, encoding, NULL, NULL) < 0:
+        return http_error(w, out, HTTPERR_500)
+    if w.t.fullscrape_cache:
+        bulk_share(w, w.handover)
     return ot_span(0, 0)
 
 
-cdef void log_fullscrape(ot_server *s, ot_conn *c) noexcept nogil:
+cdef void log_fullscrape(ot_worker *w, ot_conn *c) noexcept nogil:
     """`[%08d] scrp:  <ip> - FULL SCRAPE` on stderr, minutes since start."""
     cdef uint8_t line[128]
     cdef uint8_t *p = line
     cdef uint8_t digits[20]
-    cdef int64_t minutes = (s.now - s.started) // 60
+    cdef int64_t minutes = (w.now - w.t.started) // 60
     cdef size_t nd = <size_t>(put_uint(digits, <uint64_t>(minutes if minutes > 0 else 0)) - digits)
     p[0] = 91
     p += 1

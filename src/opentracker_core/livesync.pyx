@@ -4,60 +4,60 @@
 from libc.string cimport memcpy
 
 
-cdef inline uint8_t *_sync_buf(ot_server *s, int family) noexcept nogil:
+cdef inline uint8_t *_sync_buf(ot_worker *w, int family) noexcept nogil:
     if family:
-        return &s.sync.buf6[0]
-    return &s.sync.buf4[0]
+        return &w.t.sync.buf6[0]
+    return &w.t.sync.buf4[0]
 
 
-cdef void livesync_flush(ot_server *s, int family) noexcept nogil:
-    cdef size_t n = s.sync.len[family]
-    s.sync.flushed_at[family] = s.mono
+cdef void livesync_flush(ot_worker *w, int family) noexcept nogil:
+    cdef size_t n = w.t.sync.len[family]
+    w.t.sync.flushed_at[family] = w.mono
     if n <= OT_SYNC_HEADER:
         return
-    s.sync.len[family] = 0
-    if sendto(s.sync.out_fd, _sync_buf(s, family), n, MSG_DONTWAIT, <const sockaddr *>&s.sync.group,
+    w.t.sync.len[family] = 0
+    if sendto(w.t.sync.out_fd, _sync_buf(w, family), n, MSG_DONTWAIT, <const sockaddr *>&w.t.sync.group,
               sizeof(sockaddr_in)) >= 0:
-        s.sync.packets_sent += 1
+        w.t.sync.packets_sent += 1
 
 
-cdef void livesync_tell(ot_server *s, const uint8_t *hash, const ot_peer_in *p, uint8_t flags) noexcept nogil:
+cdef void livesync_tell(ot_worker *w, const uint8_t *hash, const ot_peer_in *p, uint8_t flags) noexcept nogil:
     """Queue one peer record for the cluster; sent as soon as the datagram
     cannot take another record of its family, or at the latest sync.max_age
     seconds later."""
     cdef int family = p.family
-    cdef uint8_t *buf = _sync_buf(s, family)
+    cdef uint8_t *buf = _sync_buf(w, family)
     cdef size_t rec = OT_SYNC_REC6 if family else OT_SYNC_REC4
     cdef size_t keylen = ot_key_size(family)
     cdef uint8_t *r
-    if s.sync.out_fd < 0:
+    if w.t.sync.out_fd < 0:
         return
     # The bound is checked where the write happens: whatever sent it here,
     # a record never lands past the datagram.
-    if s.sync.len[family] + rec > OT_SYNC_BUF:
-        livesync_flush(s, family)
-    if s.sync.len[family] == 0:
-        memcpy(buf, &s.tracker_id, 4)
+    if w.t.sync.len[family] + rec > OT_SYNC_BUF:
+        livesync_flush(w, family)
+    if w.t.sync.len[family] == 0:
+        memcpy(buf, &w.t.tracker_id, 4)
         ot_store_be32(buf + 4, <uint32_t>family)
-        s.sync.len[family] = OT_SYNC_HEADER
-    r = buf + s.sync.len[family]
+        w.t.sync.len[family] = OT_SYNC_HEADER
+    r = buf + w.t.sync.len[family]
     memcpy(r, hash, OT_HASH_SIZE)
     memcpy(r + OT_HASH_SIZE, p.key, keylen)
     r[OT_HASH_SIZE + keylen] = flags
     r[OT_HASH_SIZE + keylen + 1] = 0
-    s.sync.len[family] += rec
-    s.sync.records_sent += 1
+    w.t.sync.len[family] += rec
+    w.t.sync.records_sent += 1
     # Full: no room for one more record. For IPv4 that is 52 records (1464
     # bytes), the C original's "at least 1452 bytes"; for IPv6 36 records
     # (1448 bytes), where that rule would let the 37th run past the buffer.
-    if s.sync.len[family] + rec > OT_SYNC_BUF:
-        livesync_flush(s, family)
+    if w.t.sync.len[family] + rec > OT_SYNC_BUF:
+        livesync_flush(w, family)
 
 
-cdef void livesync_tick(ot_server *s) noexcept nogil:
+cdef void livesync_tick(ot_worker *w) noexcept nogil:
     cdef int family
-    if s.sync.out_fd < 0:
+    if w.t.sync.out_fd < 0:
         return
     for family in range(2):
-        if s.sync.len[family] > OT_SYNC_HEADER and s.mono - s.sync.flushed_at[family] >= s.sync.max_age:
-            livesync_flush(s, family)
+        if w.t.sync.len[family] > OT_SYNC_HEADER and w.mono - w.t.sync.flushed_at[family] >= w.t.sync.max_age:
+            livesync_flush(w, family)

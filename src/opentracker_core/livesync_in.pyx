@@ -4,7 +4,7 @@
 from libc.string cimport memcmp, memcpy
 
 
-cdef void livesync_apply(ot_server *s, const uint8_t *pkt, size_t n) noexcept nogil:
+cdef void livesync_apply(ot_worker *w, const uint8_t *pkt, size_t n) noexcept nogil:
     """Apply a verified packet's records: stops remove, the rest add or
     update without an answer and are never sent on."""
     cdef uint32_t kind = ot_load_be32(pkt + 4)
@@ -20,17 +20,17 @@ cdef void livesync_apply(ot_server *s, const uint8_t *pkt, size_t n) noexcept no
         family = OT_FAMILY_V6
         rec = OT_SYNC_REC6
     else:
-        s.sync.packets_bad += 1
+        w.t.sync.packets_bad += 1
         return
     if (n - OT_SYNC_HEADER) % rec:
         # A record cut off at the end: the complete ones before it are good,
         # as the C original applies them; the stub counts as a bad packet.
-        s.sync.packets_bad += 1
+        w.t.sync.packets_bad += 1
         n -= (n - OT_SYNC_HEADER) % rec
         if n == OT_SYNC_HEADER:
             return
     keylen = ot_key_size(family)
-    s.sync.packets_received += 1
+    w.t.sync.packets_received += 1
     i = OT_SYNC_HEADER
     while i < n:
         r = pkt + i
@@ -39,14 +39,14 @@ cdef void livesync_apply(ot_server *s, const uint8_t *pkt, size_t n) noexcept no
         peer.flags = r[OT_HASH_SIZE + keylen]
         peer.from_sync = 1
         if peer.flags & PEER_FLAG_STOPPED:
-            store_stop(s.store, r, &peer)
+            store_stop(w.t.store, r, &peer)
         else:
-            tracker_announce(s, r, &peer, NULL, &res)
-        s.ctr.syncs += 1
+            tracker_announce(w, r, &peer, NULL, &res)
+        w.ctr.syncs += 1
         i += rec
 
 
-cdef void on_livesync(ot_server *s, int32_t fd) noexcept nogil:
+cdef void on_livesync(ot_worker *w, int32_t fd) noexcept nogil:
     cdef uint8_t pkt[2048]
     cdef sockaddr_in6 sa
     cdef socklen_t salen
@@ -61,13 +61,13 @@ cdef void on_livesync(ot_server *s, int32_t fd) noexcept nogil:
         if n < 0:
             return
         sockaddr_to_addr16(<sockaddr *>&sa, addr16, &port)
-        if not (access_perms(&s.access, addr16) & OT_PERM_SYNC):
-            s.sync.packets_ignored += 1
+        if not (access_perms(&w.t.access, addr16) & OT_PERM_SYNC):
+            w.t.sync.packets_ignored += 1
             continue
         if n <= OT_SYNC_HEADER or <size_t>n > OT_SYNC_BUF:
-            s.sync.packets_bad += 1
+            w.t.sync.packets_bad += 1
             continue
-        if memcmp(pkt, &s.tracker_id, 4) == 0:
-            s.sync.packets_ignored += 1   # our own packet, come back
+        if memcmp(pkt, &w.t.tracker_id, 4) == 0:
+            w.t.sync.packets_ignored += 1   # our own packet, come back
             continue
-        livesync_apply(s, pkt, <size_t>n)
+        livesync_apply(w, pkt, <size_t>n)

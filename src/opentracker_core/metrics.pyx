@@ -43,24 +43,24 @@ cdef inline uint8_t *_single(uint8_t *p, const char *name, const char *kind, con
     return _sample(_metric(p, name, kind, help), name, NULL, value)
 
 
-cdef uint64_t building_memory(ot_server *s) noexcept nogil:
+cdef uint64_t building_memory(ot_worker *w) noexcept nogil:
     """The large answers' share of ot_store.mem_other: what they hold or
     have reserved, or the reserve kept for them when that is more."""
-    return _answers_charge(s, s.answers_held)
+    return _answers_charge(w, w.t.answers_held)
 
 
-cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
+cdef ot_span prometheus_answer(ot_worker *w, uint8_t *out) noexcept nogil:
     cdef uint8_t *body = out + OT_HTTP_HEAD_ROOM
     cdef uint8_t *p = body
-    cdef ot_counters *k = &s.ctr
-    cdef ot_store *st = s.store
+    cdef ot_counters *k = &w.ctr
+    cdef ot_store *st = w.t.store
     cdef const char *name
     cdef uint64_t building
 
     p = _single(p, b"opentracker_uptime_seconds", b"gauge", b"Seconds since the tracker started.",
-                server_uptime(s))
+                server_uptime(w))
     p = _single(p, b"opentracker_start_time_seconds", b"gauge",
-                b"When the tracker started, in seconds since the epoch.", <uint64_t>s.started)
+                b"When the tracker started, in seconds since the epoch.", <uint64_t>w.t.started)
 
     p = _single(p, b"opentracker_torrents", b"gauge", b"Torrents held, with or without peers.",
                 st.torrent_count)
@@ -138,22 +138,22 @@ cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
                 b"Peer records received from live-sync cluster nodes.", k.syncs)
     name = b"opentracker_livesync_packets_total"
     p = _metric(p, name, b"counter", b"Live-sync datagrams, by fate (bad: truncated, oversized, unknown type).")
-    p = _sample(p, name, b"result=\"sent\"", s.sync.packets_sent)
-    p = _sample(p, name, b"result=\"applied\"", s.sync.packets_received)
-    p = _sample(p, name, b"result=\"ignored\"", s.sync.packets_ignored)
-    p = _sample(p, name, b"result=\"bad\"", s.sync.packets_bad)
+    p = _sample(p, name, b"result=\"sent\"", w.t.sync.packets_sent)
+    p = _sample(p, name, b"result=\"applied\"", w.t.sync.packets_received)
+    p = _sample(p, name, b"result=\"ignored\"", w.t.sync.packets_ignored)
+    p = _sample(p, name, b"result=\"bad\"", w.t.sync.packets_bad)
 
     # The budget's own accounting (store_held), split by use, plus the
     # answers queued for sending, which it does not count.
-    building = building_memory(s)
+    building = building_memory(w)
     name = b"opentracker_memory_bytes"
     p = _metric(p, name, b"gauge", b"Memory held by the core, by use.")
     p = _sample(p, name, b"use=\"store\"", st.mem_fixed)
     p = _sample(p, name, b"use=\"torrents\"", st.mem_torrents)
     p = _sample(p, name, b"use=\"peers\"", st.mem_peers)
     p = _sample(p, name, b"use=\"allocator\"", st.mem_blocks * OT_BLOCK_OVERHEAD)
-    p = _sample(p, name, b"use=\"buffers\"", st.mem_other - building - s.queued_held)
-    p = _sample(p, name, b"use=\"answers\"", building + s.queued_held)
+    p = _sample(p, name, b"use=\"buffers\"", st.mem_other - building - w.queued_held)
+    p = _sample(p, name, b"use=\"answers\"", building + w.queued_held)
     p = _single(p, b"opentracker_memory_budget_used_bytes", b"gauge",
                 b"Memory counted against tracker.memory_limit: all of the above.",
                 store_held(st))
@@ -161,21 +161,21 @@ cdef ot_span prometheus_answer(ot_server *s, uint8_t *out) noexcept nogil:
                 b"tracker.memory_limit (0: no limit).", st.mem_limit)
     p = _single(p, b"opentracker_memory_answer_reserve_bytes", b"gauge",
                 b"Part of the budget kept for large answers alone (counted in use=answers, used or not).",
-                s.answer_reserve)
+                w.t.answer_reserve)
     p = _single(p, b"opentracker_open_connections", b"gauge", b"TCP client connections open now.",
-                s.open_conns)
+                w.open_conns)
     p = _single(p, b"opentracker_answers_in_progress", b"gauge",
-                b"Large answers (full scrapes, heavy stats) being built now.", _bulk_count(s))
+                b"Large answers (full scrapes, heavy stats) being built now.", _bulk_count(w))
 
     # The exposition format's content type: its version parameter tells
     # scrapers which text format this is.
-    return http_ok_as(s, out, <size_t>(p - body), 0, CONTENT_PROMETHEUS)
+    return http_ok_as(w, out, <size_t>(p - body), 0, CONTENT_PROMETHEUS)
 
 
-cdef uint64_t _bulk_count(ot_server *s) noexcept nogil:
+cdef uint64_t _bulk_count(ot_worker *w) noexcept nogil:
     """Large answers still being made."""
     cdef uint64_t n = 0
-    cdef ot_bulk *b = s.answers
+    cdef ot_bulk *b = w.t.answers
     while b != NULL:
         if not b.done:
             n += 1

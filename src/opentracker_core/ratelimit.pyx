@@ -16,10 +16,10 @@ cdef inline uint32_t _rate_hash(const uint8_t *addr16) noexcept nogil:
     return h
 
 
-cdef bint rate_allows(ot_server *s, const uint8_t *addr16) noexcept nogil:
+cdef bint rate_allows(ot_worker *w, const uint8_t *addr16) noexcept nogil:
     """Take one request from this address's bucket; False when it is empty."""
-    cdef ot_ratelimit *r = &s.rate
-    cdef uint32_t now = <uint32_t>(s.mono if s.mono > 0 else 1)
+    cdef ot_ratelimit *r = &w.t.rate
+    cdef uint32_t now = <uint32_t>(w.mono if w.mono > 0 else 1)
     cdef uint32_t i, slot, victim = 0, oldest = 0xFFFFFFFFu
     cdef uint64_t tokens, full
     cdef ot_rate_entry *e = NULL
@@ -44,7 +44,7 @@ cdef bint rate_allows(ot_server *s, const uint8_t *addr16) noexcept nogil:
         e.tokens = <uint32_t>(tokens if tokens < full else full)
     e.seen = now
     if e.tokens < OT_RATE_ONE:
-        s.ctr.refused_rate += 1
+        w.ctr.refused_rate += 1
         return False
     e.tokens -= OT_RATE_ONE
     return True
@@ -55,17 +55,17 @@ cdef const char *OT_RATE_REFUSAL = b"Too many requests from this address; announ
 cdef size_t OT_RATE_REFUSAL_LEN = strlen(OT_RATE_REFUSAL)
 
 
-cdef bint modest_allows(ot_server *s, const uint8_t *addr16) noexcept nogil:
+cdef bint modest_allows(ot_worker *w, const uint8_t *addr16) noexcept nogil:
     """tracker.modest_fullscrapes: one full scrape per address per
     OT_MODEST_SECONDS; the original answers the rest 402 Payment Required."""
-    cdef uint32_t now = <uint32_t>(s.mono if s.mono > 0 else 1)
+    cdef uint32_t now = <uint32_t>(w.mono if w.mono > 0 else 1)
     cdef uint32_t i, slot, victim = 0, oldest = 0xFFFFFFFFu
     cdef ot_rate_entry *e
-    if s.modest.table == NULL:
+    if w.t.modest.table == NULL:
         return True
     slot = _rate_hash(addr16)
     for i in range(OT_RATE_PROBES):
-        e = &s.modest.table[(slot + i) & (OT_MODEST_SLOTS - 1)]
+        e = &w.t.modest.table[(slot + i) & (OT_MODEST_SLOTS - 1)]
         if e.seen and memcmp(e.addr, addr16, 16) == 0:
             if now - e.seen < OT_MODEST_SECONDS:
                 return False
@@ -74,7 +74,7 @@ cdef bint modest_allows(ot_server *s, const uint8_t *addr16) noexcept nogil:
         if e.seen < oldest:
             oldest = e.seen
             victim = (slot + i) & (OT_MODEST_SLOTS - 1)
-    e = &s.modest.table[victim]
+    e = &w.t.modest.table[victim]
     memcpy(e.addr, addr16, 16)
     e.seen = now
     return True

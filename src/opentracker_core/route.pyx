@@ -6,35 +6,35 @@
 from libc.string cimport memcmp
 
 
-cdef ot_span http_respond(ot_server *s, ot_conn *c, uint8_t *req, size_t n, uint8_t *out) noexcept nogil:
+cdef ot_span http_respond(ot_worker *w, ot_conn *c, uint8_t *req, size_t n, uint8_t *out) noexcept nogil:
     """Answer one complete request (NUL at req[n])."""
     cdef const uint8_t *p
     cdef const uint8_t *path
     cdef ssize_t plen
-    cdef uint8_t *decoded = s.scratch
+    cdef uint8_t *decoded = w.scratch
     if n < 5 or memcmp(req, b"GET /", 5) != 0:
-        return http_error(s, out, HTTPERR_400)
+        return http_error(w, out, HTTPERR_400)
     p = req + 4
     while p[0] == 47:  # '/'
         p += 1
     path = p
     plen = scan_urlencoded(&p, decoded, SCAN_PATH)
-    if plen == -2 and s.redirect_len:
-        return http_error(s, out, HTTPERR_302)
+    if plen == -2 and w.t.redirect_len:
+        return http_error(w, out, HTTPERR_302)
     if plen <= 0:
-        return http_error(s, out, HTTPERR_404)
+        return http_error(w, out, HTTPERR_404)
     if decoded[0] == 97 or decoded[0] == 63:  # 'a' (or a decoded '?')
-        return http_announce(s, c, req, n, p, out)
+        return http_announce(w, c, req, n, p, out)
     # With tracker.fullscrape off, `GET /scrape HTTP/` goes on as a scrape
     # without a query and gets its 400, as the original built without it.
-    if s.fullscrape and <size_t>(req + n - path) >= 12 and memcmp(path, b"scrape HTTP/", 12) == 0:
-        return fullscrape_begin(s, c, req, n, out)
+    if w.t.fullscrape and <size_t>(req + n - path) >= 12 and memcmp(path, b"scrape HTTP/", 12) == 0:
+        return fullscrape_begin(w, c, req, n, out)
     if plen >= 2 and decoded[0] == 115 and decoded[1] == 99:  # "sc"
-        return http_scrape(s, c, req, n, p, out)
-    if <size_t>plen == s.stats_path_len and memcmp(decoded, s.stats_path, plen) == 0:
-        return stats_respond(s, c, req, n, p, out, MODE_PEER)
+        return http_scrape(w, c, req, n, p, out)
+    if <size_t>plen == w.t.stats_path_len and memcmp(decoded, w.t.stats_path, plen) == 0:
+        return stats_respond(w, c, req, n, p, out, MODE_PEER)
     # Prometheus' conventional path, beside the stats path (which wins if
     # it is configured as "metrics" itself): /stats?mode=prometheus.
     if plen == 7 and memcmp(decoded, b"metrics", 7) == 0:
-        return stats_respond(s, c, req, n, p, out, MODE_PROMETHEUS)
-    return http_error(s, out, HTTPERR_404)
+        return stats_respond(w, c, req, n, p, out, MODE_PROMETHEUS)
+    return http_error(w, out, HTTPERR_404)

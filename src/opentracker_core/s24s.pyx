@@ -34,35 +34,35 @@ cdef struct ot_s24s:
     ot_netrec top[4][128]     # per level: ranks ascending, top[127] the busiest
 
 
-cdef bint _s24s_by_table(ot_server *s, ot_bulk *b, ot_s24s *st) noexcept nogil:
+cdef bint _s24s_by_table(ot_worker *w, ot_bulk *b, ot_s24s *st) noexcept nogil:
     """Start over with the table: nothing the sort counted is kept."""
     s24s_sort_free(&st.sort)
     memset(st.top, 0, sizeof(st.top))
     b.has_cursor = 0
     st.way = S24S_BY_TABLE
-    return s24s_table_start(s, b, &st.table)
+    return s24s_table_start(w, b, &st.table)
 
 
-cdef bint s24s_slice(ot_server *s, ot_bulk *b) noexcept nogil:
+cdef bint s24s_slice(ot_worker *w, ot_bulk *b) noexcept nogil:
     """One step of s24s; True when the answer is over (done or failed)."""
     cdef ot_s24s *st = <ot_s24s *>b.aux
     cdef int rc
     cdef uint8_t *p
     if st.way == S24S_UNDECIDED:
-        if s24s_sort_fits(s, b, &st.sort):
+        if s24s_sort_fits(w, b, &st.sort):
             st.way = S24S_BY_SORT
-        elif not _s24s_by_table(s, b, st):
+        elif not _s24s_by_table(w, b, st):
             b.failed = 1
             return True
     if st.way == S24S_BY_SORT:
-        rc = s24s_sort_step(s, b, &st.sort, st.top)
+        rc = s24s_sort_step(w, b, &st.sort, st.top)
         if rc == S24S_STEP_NO_ROOM:
-            if not _s24s_by_table(s, b, st):
+            if not _s24s_by_table(w, b, st):
                 b.failed = 1
                 return True
             return False
     else:
-        rc = s24s_table_step(s, b, &st.table, st.top)
+        rc = s24s_table_step(w, b, &st.table, st.top)
         if rc == S24S_STEP_NO_ROOM:
             b.failed = 1
             return True
@@ -71,8 +71,8 @@ cdef bint s24s_slice(ot_server *s, ot_bulk *b) noexcept nogil:
     # Counted: the working memory goes before the text takes blocks.
     s24s_sort_free(&st.sort)
     s24s_table_free(&st.table)
-    p = s24s_text(s.bulk_stage, st.top)
-    if not bulk_append(b, s.bulk_stage, <size_t>(p - s.bulk_stage), True):
+    p = s24s_text(w.bulk_stage, st.top)
+    if not bulk_append(b, w.bulk_stage, <size_t>(p - w.bulk_stage), True):
         b.failed = 1
     return True
 
@@ -96,10 +96,10 @@ S24S_OPS.aux_memory = _s24s_aux_memory
 S24S_OPS.output_max = 4 * (22 + S24S_LIMIT * 64)
 
 
-cdef int s24s_begin(ot_server *s, ot_conn *c) noexcept nogil:
+cdef int s24s_begin(ot_worker *w, ot_conn *c) noexcept nogil:
     """Start an s24s answer; 0, or -1 for a 500."""
     cdef void *aux = ot_malloc(sizeof(ot_s24s))
     if aux == NULL:
         return -1
     memset(aux, 0, sizeof(ot_s24s))
-    return bulk_begin(s, c, BULK_WALK, FORMAT_NONE, False, &S24S_OPS, aux)
+    return bulk_begin(w, BULK_WALK, FORMAT_NONE, False, &S24S_OPS, aux)

@@ -42,17 +42,17 @@ cdef inline size_t s24s_sort_memory(const ot_s24s_sort *so) noexcept nogil:
     return so.cap[0] * 4 + so.cap[1] * 8 + so.tmp_size
 
 
-cdef bint _sort_room(ot_server *s, ot_bulk *b, const ot_s24s_sort *so, size_t more) noexcept nogil:
+cdef bint _sort_room(ot_worker *w, ot_bulk *b, const ot_s24s_sort *so, size_t more) noexcept nogil:
     """May the sort take `more` bytes: inside its bound and the budget?"""
-    return (s24s_sort_memory(so) + more <= <size_t>s.bulk_slice * OT_S24S_SORT_BYTES_PER_SLICE_TORRENT
-            and _may_grow(s, b, more))
+    return (s24s_sort_memory(so) + more <= <size_t>w.t.bulk_slice * OT_S24S_SORT_BYTES_PER_SLICE_TORRENT
+            and _may_grow(w, b, more))
 
 
-cdef bint s24s_sort_fits(ot_server *s, ot_bulk *b, const ot_s24s_sort *so) noexcept nogil:
+cdef bint s24s_sort_fits(ot_worker *w, ot_bulk *b, const ot_s24s_sort *so) noexcept nogil:
     """Would the store's peers, as they are now, fit: both families' keys and
     the larger family's scratch?"""
-    cdef size_t keys4 = <size_t>s.store.peer_count[0] * 4, keys6 = <size_t>s.store.peer_count[1] * 8
-    return _sort_room(s, b, so, keys4 + keys6 + (keys4 if keys4 > keys6 else keys6))
+    cdef size_t keys4 = <size_t>w.t.store.peer_count[0] * 4, keys6 = <size_t>w.t.store.peer_count[1] * 8
+    return _sort_room(w, b, so, keys4 + keys6 + (keys4 if keys4 > keys6 else keys6))
 
 
 cdef inline uint32_t _sort_digits(uint32_t fam) noexcept nogil:
@@ -65,7 +65,7 @@ cdef inline uint64_t _sort_key(const ot_s24s_sort *so, uint32_t fam, size_t i) n
     return (<const uint64_t *>so.keys[1])[i]
 
 
-cdef bint _sort_reserve(ot_server *s, ot_bulk *b, ot_s24s_sort *so, uint32_t fam, size_t more) noexcept nogil:
+cdef bint _sort_reserve(ot_worker *w, ot_bulk *b, ot_s24s_sort *so, uint32_t fam, size_t more) noexcept nogil:
     """Room for `more` keys of a family."""
     cdef size_t cap = so.cap[fam], width = 4 if fam == 0 else 8
     cdef void *keys
@@ -74,7 +74,7 @@ cdef bint _sort_reserve(ot_server *s, ot_bulk *b, ot_s24s_sort *so, uint32_t fam
     cap = cap * 2 if cap else 1024
     while cap < so.n[fam] + more:
         cap *= 2
-    if not _sort_room(s, b, so, (cap - so.cap[fam]) * width):
+    if not _sort_room(w, b, so, (cap - so.cap[fam]) * width):
         return False
     keys = ot_realloc(so.keys[fam], cap * width)
     if keys == NULL:
@@ -84,9 +84,9 @@ cdef bint _sort_reserve(ot_server *s, ot_bulk *b, ot_s24s_sort *so, uint32_t fam
     return True
 
 
-cdef int _sort_gather(ot_server *s, ot_bulk *b, ot_s24s_sort *so) noexcept nogil:
+cdef int _sort_gather(ot_worker *w, ot_bulk *b, ot_s24s_sort *so) noexcept nogil:
     """One slice of peers into the key arrays."""
-    cdef ot_torrent *t = bulk_walk_first(s, b)
+    cdef ot_torrent *t = bulk_walk_first(w, b)
     cdef uint32_t n = 0
     cdef size_t peers = 0, i
     cdef ot_peervec *v
@@ -95,13 +95,13 @@ cdef int _sort_gather(ot_server *s, ot_bulk *b, ot_s24s_sort *so) noexcept nogil
     cdef uint64_t *k6
     if not b.has_cursor:
         # First slice: room for the peers the store holds now.
-        if (not _sort_reserve(s, b, so, 0, s.store.peer_count[0])
-                or not _sort_reserve(s, b, so, 1, s.store.peer_count[1])):
+        if (not _sort_reserve(w, b, so, 0, w.t.store.peer_count[0])
+                or not _sort_reserve(w, b, so, 1, w.t.store.peer_count[1])):
             return S24S_STEP_NO_ROOM
-    while t != NULL and n < s.bulk_slice and peers < <size_t>s.bulk_slice * OT_S24S_PEERS_PER_SLICE_TORRENT:
+    while t != NULL and n < w.t.bulk_slice and peers < <size_t>w.t.bulk_slice * OT_S24S_PEERS_PER_SLICE_TORRENT:
         v = t.peers[0]
         if v != NULL and v.size:
-            if not _sort_reserve(s, b, so, 0, v.size):
+            if not _sort_reserve(w, b, so, 0, v.size):
                 return S24S_STEP_NO_ROOM
             k4 = (<uint32_t *>so.keys[0]) + so.n[0]
             rec = ot_peervec_data(v)
@@ -112,7 +112,7 @@ cdef int _sort_gather(ot_server *s, ot_bulk *b, ot_s24s_sort *so) noexcept nogil
             peers += v.size
         v = t.peers[1]
         if v != NULL and v.size:
-            if not _sort_reserve(s, b, so, 1, v.size):
+            if not _sort_reserve(w, b, so, 1, v.size):
                 return S24S_STEP_NO_ROOM
             k6 = (<uint64_t *>so.keys[1]) + so.n[1]
             rec = ot_peervec_data(v)
@@ -122,7 +122,7 @@ cdef int _sort_gather(ot_server *s, ot_bulk *b, ot_s24s_sort *so) noexcept nogil
             so.n[1] += v.size
             peers += v.size
         n += 1
-        t = bulk_walk_next(s, b, t)
+        t = bulk_walk_next(w, b, t)
     return S24S_STEP_DONE if t == NULL else S24S_STEP_MORE
 
 
@@ -197,7 +197,7 @@ cdef void _sort_count(ot_s24s_sort *so, ot_netrec (*top)[128], size_t lo, size_t
             so.run_count[1] = 1
 
 
-cdef int s24s_sort_step(ot_server *s, ot_bulk *b, ot_s24s_sort *so, ot_netrec (*top)[128]) noexcept nogil:
+cdef int s24s_sort_step(ot_worker *w, ot_bulk *b, ot_s24s_sort *so, ot_netrec (*top)[128]) noexcept nogil:
     """One step: a slice of the gathering, or a chunk of a radix pass, or a
     chunk of the counting (which offers networks to `top`)."""
     cdef size_t hi, i, n
@@ -206,7 +206,7 @@ cdef int s24s_sort_step(ot_server *s, ot_bulk *b, ot_s24s_sort *so, ot_netrec (*
     cdef void *swap
     cdef int rc
     if so.phase == S24S_SORT_GATHER:
-        rc = _sort_gather(s, b, so)
+        rc = _sort_gather(w, b, so)
         if rc != S24S_STEP_DONE:
             return rc
         so.phase = S24S_SORT_HISTOGRAM
@@ -215,7 +215,7 @@ cdef int s24s_sort_step(ot_server *s, ot_bulk *b, ot_s24s_sort *so, ot_netrec (*
         memset(so.hist, 0, sizeof(so.hist))
         return S24S_STEP_MORE
     n = so.n[so.fam]
-    hi = so.pos + <size_t>s.bulk_slice * OT_S24S_KEYS_PER_SLICE_TORRENT
+    hi = so.pos + <size_t>w.t.bulk_slice * OT_S24S_KEYS_PER_SLICE_TORRENT
     if hi > n:
         hi = n
     if so.phase == S24S_SORT_HISTOGRAM:
@@ -231,7 +231,7 @@ cdef int s24s_sort_step(ot_server *s, ot_bulk *b, ot_s24s_sort *so, ot_netrec (*
         so.pos = 0
         if n and _sort_next_digit(so):
             i = n * (4 if so.fam == 0 else 8)
-            if not _sort_room(s, b, so, i):
+            if not _sort_room(w, b, so, i):
                 return S24S_STEP_NO_ROOM
             so.tmp = ot_malloc(i)
             if so.tmp == NULL:

@@ -71,10 +71,10 @@ cdef inline uint64_t _net_pos(uint64_t key, uint32_t level) noexcept nogil:
     return S24S_POS_V6 | (key << 14)
 
 
-cdef inline uint32_t _table_slots_max(const ot_server *s) noexcept nogil:
+cdef inline uint32_t _table_slots_max(const ot_worker *w) noexcept nogil:
     """The largest table: OT_S24S_SLOTS_PER_SLICE_TORRENT slots per torrent of
     a slice, as a power of two."""
-    cdef uint64_t want = <uint64_t>s.bulk_slice * OT_S24S_SLOTS_PER_SLICE_TORRENT
+    cdef uint64_t want = <uint64_t>w.t.bulk_slice * OT_S24S_SLOTS_PER_SLICE_TORRENT
     cdef uint32_t slots = 16
     while <uint64_t>slots * 2 <= want and slots < (1u << 30):
         slots *= 2
@@ -89,13 +89,13 @@ cdef inline void _table_put(ot_netcount *table, uint32_t mask, const ot_netcount
     table[i] = e[0]
 
 
-cdef bint _table_resize(ot_server *s, ot_bulk *b, ot_s24s_table *tb, uint32_t slots) noexcept nogil:
+cdef bint _table_resize(ot_worker *w, ot_bulk *b, ot_s24s_table *tb, uint32_t slots) noexcept nogil:
     """Move the counts to a table of `slots` slots (more than now), if the
     budget and the largest size allow."""
     cdef uint32_t i
     cdef size_t size = <size_t>slots * sizeof(ot_netcount)
     cdef ot_netcount *table
-    if slots > _table_slots_max(s) or not _may_grow(s, b, size):
+    if slots > _table_slots_max(w) or not _may_grow(w, b, size):
         return False
     table = <ot_netcount *>ot_malloc(size)
     if table == NULL:
@@ -162,7 +162,7 @@ cdef bint _table_halve(ot_s24s_table *tb) noexcept nogil:
     return True
 
 
-cdef bint _table_count(ot_server *s, ot_bulk *b, ot_s24s_table *tb, uint64_t key, uint32_t level,
+cdef bint _table_count(ot_worker *w, ot_bulk *b, ot_s24s_table *tb, uint64_t key, uint32_t level,
                        uint64_t pos) noexcept nogil:
     """One peer for a network, if its position is in this pass's range.
     False when the table can neither grow nor be narrowed."""
@@ -179,7 +179,7 @@ cdef bint _table_count(ot_server *s, ot_bulk *b, ot_s24s_table *tb, uint64_t key
         i = (i + 1) & (tb.slots - 1)
     if (tb.used + 1) * 4 > tb.slots * 3:
         # At three quarters full: a bigger table, or half the range.
-        if not _table_resize(s, b, tb, tb.slots * 2) and not _table_halve(tb):
+        if not _table_resize(w, b, tb, tb.slots * 2) and not _table_halve(tb):
             return False
         if pos >= tb.hi:
             return True
@@ -193,23 +193,23 @@ cdef bint _table_count(ot_server *s, ot_bulk *b, ot_s24s_table *tb, uint64_t key
     return True
 
 
-cdef int _table_walk(ot_server *s, ot_bulk *b, ot_s24s_table *tb) noexcept nogil:
+cdef int _table_walk(ot_worker *w, ot_bulk *b, ot_s24s_table *tb) noexcept nogil:
     """One slice of the pass."""
-    cdef ot_torrent *t = bulk_walk_first(s, b)
+    cdef ot_torrent *t = bulk_walk_first(w, b)
     cdef uint32_t n = 0
     cdef size_t peers = 0, i
     cdef ot_peervec *v
     cdef const uint8_t *rec
     cdef uint32_t a4
     cdef uint64_t a6
-    while t != NULL and n < s.bulk_slice and peers < <size_t>s.bulk_slice * OT_S24S_PEERS_PER_SLICE_TORRENT:
+    while t != NULL and n < w.t.bulk_slice and peers < <size_t>w.t.bulk_slice * OT_S24S_PEERS_PER_SLICE_TORRENT:
         v = t.peers[0]
         if v != NULL and v.size:
             rec = ot_peervec_data(v)
             for i in range(v.size):
                 a4 = ot_load_be32(rec)
-                if (not _table_count(s, b, tb, a4 >> 4, S24S_V4_28, a4 & 0xFFFFFFF0u)
-                        or not _table_count(s, b, tb, a4 >> 8, S24S_V4_24, a4 & 0xFFFFFF00u)):
+                if (not _table_count(w, b, tb, a4 >> 4, S24S_V4_28, a4 & 0xFFFFFFF0u)
+                        or not _table_count(w, b, tb, a4 >> 8, S24S_V4_24, a4 & 0xFFFFFF00u)):
                     return S24S_STEP_NO_ROOM
                 rec += OT_PEER4_SIZE
             peers += v.size
@@ -218,31 +218,31 @@ cdef int _table_walk(ot_server *s, ot_bulk *b, ot_s24s_table *tb) noexcept nogil
             rec = ot_peervec_data(v)
             for i in range(v.size):
                 a6 = ot_load_be64(rec)
-                if (not _table_count(s, b, tb, a6, S24S_V6_64, S24S_POS_V6 | (a6 >> 2))
-                        or not _table_count(s, b, tb, a6 >> 16, S24S_V6_48,
+                if (not _table_count(w, b, tb, a6, S24S_V6_64, S24S_POS_V6 | (a6 >> 2))
+                        or not _table_count(w, b, tb, a6 >> 16, S24S_V6_48,
                                             S24S_POS_V6 | ((a6 >> 16) << 14))):
                     return S24S_STEP_NO_ROOM
                 rec += OT_PEER6_SIZE
             peers += v.size
         n += 1
-        t = bulk_walk_next(s, b, t)
+        t = bulk_walk_next(w, b, t)
     return S24S_STEP_DONE if t == NULL else S24S_STEP_MORE
 
 
-cdef bint s24s_table_start(ot_server *s, ot_bulk *b, ot_s24s_table *tb) noexcept nogil:
+cdef bint s24s_table_start(ot_worker *w, ot_bulk *b, ot_s24s_table *tb) noexcept nogil:
     """The table for a first pass over every network: room for two per peer
     at three quarters full if the budget has it (one pass, and no copying
     while it grows), else the first 8 KiB. False when not even that."""
-    cdef uint64_t networks = 2 * (s.store.peer_count[0] + s.store.peer_count[1])
-    cdef uint32_t most = _table_slots_max(s)
+    cdef uint64_t networks = 2 * (w.t.store.peer_count[0] + w.t.store.peer_count[1])
+    cdef uint32_t most = _table_slots_max(w)
     cdef uint32_t first = most if most < S24S_SLOTS_FIRST else S24S_SLOTS_FIRST
     cdef uint32_t slots = first
     memset(tb, 0, sizeof(ot_s24s_table))
     while <uint64_t>slots * 3 < networks * 4 and slots < most:
         slots *= 2
-    if slots > first and not _may_grow(s, b, <size_t>slots * sizeof(ot_netcount)):
+    if slots > first and not _may_grow(w, b, <size_t>slots * sizeof(ot_netcount)):
         slots = first
-    if not _may_grow(s, b, <size_t>slots * sizeof(ot_netcount)):
+    if not _may_grow(w, b, <size_t>slots * sizeof(ot_netcount)):
         return False
     tb.table = <ot_netcount *>ot_malloc(<size_t>slots * sizeof(ot_netcount))
     if tb.table == NULL:
@@ -253,20 +253,20 @@ cdef bint s24s_table_start(ot_server *s, ot_bulk *b, ot_s24s_table *tb) noexcept
     return True
 
 
-cdef int s24s_table_step(ot_server *s, ot_bulk *b, ot_s24s_table *tb, ot_netrec (*top)[128]) noexcept nogil:
+cdef int s24s_table_step(ot_worker *w, ot_bulk *b, ot_s24s_table *tb, ot_netrec (*top)[128]) noexcept nogil:
     """One step: a slice of a pass, or a part of its merge into `top`.
     S24S_STEP_NO_ROOM when a pass cannot go on (the networks of a single
     position outnumber the table: not with 16 slots or more)."""
     cdef size_t hi, i
     cdef int rc
     if tb.phase == S24S_TABLE_WALK:
-        rc = _table_walk(s, b, tb)
+        rc = _table_walk(w, b, tb)
         if rc != S24S_STEP_DONE:
             return rc
         tb.phase = S24S_TABLE_MERGE
         tb.pos = 0
         return S24S_STEP_MORE
-    hi = tb.pos + <size_t>s.bulk_slice * OT_S24S_KEYS_PER_SLICE_TORRENT
+    hi = tb.pos + <size_t>w.t.bulk_slice * OT_S24S_KEYS_PER_SLICE_TORRENT
     if hi > tb.slots:
         hi = tb.slots
     for i in range(tb.pos, hi):

@@ -1,9 +1,11 @@
-# The server's state: the tracker (store, access, counters, settings) and the
-# loop (connections by fd, timeout lists, buffers). One per process.
+# The server's state in two parts: the tracker (ot_tracker: store, access
+# lists, settings, cluster, large answers), shared by every loop, and a
+# worker (ot_worker: one epoll loop with its connections, buffers, counters
+# and clock). docs/architecture.md, "Who owns what".
 #
-# Important: everything here is touched only by the loop thread, mostly
-# without the GIL; Python reaches it through the Server class between loop
-# iterations (signals, reloads), never concurrently.
+# Today one worker runs, mostly without the GIL; Python reaches both
+# through the Server class between loop turns (signals, reloads), never
+# concurrently.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from opentracker_core.includes.system cimport mmsghdr, iovec, sockaddr_in6
@@ -21,7 +23,7 @@ cdef enum:
 
     OT_CONN_READING = 0       # waiting for a complete header (header deadline)
     OT_CONN_WRITING = 1       # answer queued, socket not yet drained (send deadline)
-    OT_CONN_STREAMING = 2     # reading a large answer (ot_conn.bulk) as it is made
+    OT_CONN_STREAMING = 2     # reading a large answer (ot_conn.rd, stream.pyx) as it is made
     OT_CONN_ANSWERING = 3     # its answer is being handed over (conn_send): in no list
 
     # Which deadline list a connection is in (ot_conn.listed).
@@ -70,7 +72,27 @@ cdef enum:
     OT_UDP_CTL = 64
 
 
+cdef struct ot_reader:
+    # A connection's place in the large answer it reads. Only stream.pyx
+    # changes these fields; bulk.pyx reads pos and blk_at to know what every
+    # reader has passed.
+    ot_bulk *bulk             # the answer read, NULL when none
+    int32_t rnext             # the answer's next reader (fd; -1: none)
+    uint8_t http11            # the request was HTTP/1.1: chunked when streamed
+    uint8_t framing           # FRAME_*: how the body is delimited, once the header went
+    uint8_t head_sent         # the header is written (into the connection's out_buf)
+    uint8_t trailer           # the last chunk (or the end) is written
+    uint32_t chunk_left       # body bytes of the current chunk not yet sent
+    uint64_t pos              # body bytes sent
+    ot_block *blk             # the block holding pos (NULL: not begun)
+    uint64_t blk_at           # its body offset
+    uint8_t *frame            # OT_FRAME_ROOM bytes: the header, then each chunk's framing
+    uint16_t frame_len        # bytes of frame to send
+    uint16_t frame_pos        # of which sent
+
+
 cdef struct ot_conn:
+    # One descriptor of a worker's loop, indexed by fd (conn.pyx).
     uint8_t kind
     uint8_t state
     uint8_t registered        # in the epoll set
@@ -78,7 +100,6 @@ cdef struct ot_conn:
     uint8_t py_ready          # OT_FD_PYTHON: readable, its Python callback is due
     uint32_t gen              # bumped on close; epoll events carry it to spot stale ones
     int32_t fd
-    uint8_t family            # OT_FAMILY_V4 / OT_FAMILY_V6 of the client
     uint8_t addr[16]          # client address, IPv4 as IPv4-mapped
     uint16_t port
     int32_t prev              # neighbours in the reading or writing list (fds; -1: none)
@@ -88,21 +109,11 @@ cdef struct ot_conn:
     uint8_t *in_buf           # partial header, NULL when none
     uint32_t in_len
     uint32_t in_cap           # bytes of in_buf (counted in ot_store.mem_other)
-    uint8_t *out_buf          # the answer being sent, or a stream's framing (owned), NULL when none
+    uint8_t *out_buf          # the rest of an answer the socket did not take at once, NULL when none
     size_t out_len
     size_t out_pos
     size_t out_held           # bytes of out_buf counted in ot_store.mem_other
-    # A large answer's reader (bulk.pyx, loop.pyx: stream_send)
-    ot_bulk *bulk             # the answer read, NULL when none
-    int32_t rnext             # the answer's next reader (fd; -1: none)
-    uint8_t http11            # the request was HTTP/1.1: chunked when streamed
-    uint8_t framing           # FRAME_*: how the body is delimited, once the header went
-    uint8_t head_sent         # the header is written (into out_buf)
-    uint8_t trailer           # the last chunk (or the end) is written
-    uint32_t chunk_left       # body bytes of the current chunk not yet sent
-    uint64_t pos              # body bytes sent
-    ot_block *blk             # the block holding pos (NULL: not begun)
-    uint64_t blk_at           # its body offset
+    ot_reader rd              # OT_CONN_STREAMING: the large answer it reads
 
 
 cdef struct ot_fdlist:
@@ -110,40 +121,60 @@ cdef struct ot_fdlist:
     int32_t tail
 
 
-cdef struct ot_server:
+cdef struct ot_tracker:
+    # What every worker loop shares: the swarms, the access lists, the
+    # settings, the cluster, the large answers and the status page's
+    # history. One per process. Today one worker touches it, between loop
+    # turns Python does (set-up, reloads); docs/architecture.md says how
+    # several workers will share it.
     ot_store *store
     ot_access access
-    ot_counters ctr
 
-    # settings
+    # settings, written by Python before the loop runs and on reload
     uint8_t *redirect_url
     size_t redirect_len
     uint8_t stats_path[OT_STATS_PATH_MAX + 1]
     size_t stats_path_len
     bint fullscrape
-    bint gzip
+    bint compress             # large answers may be compressed (gzip, or zstd where built)
     bint ip_from_query
-    bint syslog_completed     # one syslog line per completed download (SPEC.md §1, WANT_SYSLOGS)
+    bint syslog_completed     # one syslog line per completed download (docs/compatibility.md, logging)
     int64_t http_timeout      # seconds for a request header
     int64_t send_timeout      # seconds an answer may go without progress
     int64_t fullscrape_cache  # seconds a complete full scrape is shared; 0: never shared
     int64_t connid_window
     uint8_t connid_key[16]
+    uint32_t max_conns        # tracker.http_max_connections; 0: no limit
+    uint32_t bulk_slice       # torrents per slice of a large answer
 
     uint32_t tracker_id       # random per process: stats "everything" and live-sync packets
     ot_livesync sync
     ot_ratelimit rate
     ot_modest modest
     ot_status status          # the status page's rate history and listen text (statuspage.pyx)
+    int64_t started           # wall seconds at start (moved along when the wall clock jumps)
+    int64_t clock_offset      # seconds added to the wall clock (tests age swarms without waiting)
+    uint32_t clean_cursor     # the next bucket the ageing sweep visits
+
+    # large answers (bulk.pyx)
+    ot_bulk *answers          # every large answer (made, streamed, or kept for sharing)
+    ot_bulk *shared[ENC_COUNT]  # the full scrape offered to new requesters, per encoding
+    uint64_t answers_held     # bytes the large answers hold or have reserved
+    uint64_t answer_reserve   # the budget kept for them alone (answers_reserve_init)
+
+
+cdef struct ot_worker:
+    # One event loop: its epoll set, descriptors, buffers, counters and
+    # clock. Only its own thread touches these (Python too, but only between
+    # the loop's turns).
+    ot_tracker *t
+    ot_counters ctr
 
     # clocks: wall seconds for the store and connection ids, monotonic for deadlines
     int64_t now
     int64_t mono
     int64_t mono_ms           # the same clock in milliseconds, for connection deadlines
-    int64_t started
-    int64_t clock_offset      # seconds added to the wall clock (tests age swarms without waiting)
 
-    # loop
     int epfd
     int wakeup_fd
     ot_conn *conns
@@ -151,20 +182,16 @@ cdef struct ot_server:
     ot_fdlist reading
     ot_fdlist writing
     uint32_t open_conns
-    uint32_t max_conns
-    uint32_t clean_cursor
     int64_t next_tick         # monotonic milliseconds
     bint stop
     bint python_wanted        # Python must run: signal handlers are due, or the periodic hook
     bint hook_due
     int64_t hook_interval     # seconds between calls of the Python periodic hook; 0 = none
     int64_t next_hook
+    ot_bulk *handover         # the large answer a handler began or joined for the request
+                              # being answered, until its connection takes it (conn.pyx)
     ot_bulk *bulk_head        # large answers with a slice due, one slice per loop turn
     ot_bulk *bulk_tail
-    ot_bulk *answers          # every large answer (made, streamed, or kept for sharing)
-    ot_bulk *shared[ENC_COUNT]  # the full scrape offered to new requesters, per encoding
-    uint64_t answers_held     # bytes the large answers hold or have reserved (bulk.pyx)
-    uint64_t answer_reserve   # the budget kept for them alone (answers_reserve_init)
     uint64_t queued_held      # bytes of answers waiting in send queues (part of mem_other)
     uint64_t in_held          # bytes of partial request headers (part of mem_other)
     uint64_t turn_sent        # bytes sent to large answers' readers this loop turn
@@ -172,11 +199,10 @@ cdef struct ot_server:
     int32_t udp_fds[OT_UDP_SOCKETS]  # the UDP listeners, looked at between large answers' sends
     int32_t udp_fd_count
     uint32_t stream_rotor     # where the next turn's round of those readers starts
-    uint32_t bulk_slice       # torrents per slice
-    uint8_t *bulk_stage       # OT_BULK_STAGE bytes: one slice before compression
 
-    # UDP batch buffers (OT_UDP_BATCH of each)
-    uint8_t *udp_in
+    # fixed buffers (loop.pyx: _loop_buffers lists them)
+    uint8_t *bulk_stage       # OT_BULK_STAGE bytes: one slice before compression
+    uint8_t *udp_in           # OT_UDP_BATCH of each of the UDP batch's buffers
     uint8_t *udp_out
     mmsghdr *udp_rmsg
     mmsghdr *udp_smsg
@@ -185,13 +211,12 @@ cdef struct ot_server:
     sockaddr_in6 *udp_names
     uint8_t *udp_rctl         # OT_UDP_CTL bytes per datagram: where it was sent to (IP_PKTINFO)
     uint8_t *udp_sctl         # the same for the replies: answer from that address
-
     uint8_t *rbuf             # OT_HTTP_REQUEST_MAX + 1
     uint8_t *obuf             # OT_HTTP_OUT_MAX
     uint8_t *scratch          # OT_HTTP_REQUEST_MAX + 1, for decoded values
 
 
-cdef inline uint64_t server_uptime(const ot_server *s) noexcept nogil:
+cdef inline uint64_t server_uptime(const ot_worker *w) noexcept nogil:
     """Seconds since start (never negative, whatever the wall clock did)."""
-    cdef int64_t up = s.now - s.started
+    cdef int64_t up = w.now - w.t.started
     return <uint64_t>(up if up > 0 else 0)

@@ -65,24 +65,24 @@ cdef int _stats_key(const uint8_t *name, ssize_t n) noexcept nogil:
     return 0
 
 
-cdef bint may_stat(ot_server *s, const uint8_t *addr16) noexcept nogil:
+cdef bint may_stat(ot_worker *w, const uint8_t *addr16) noexcept nogil:
     """Loopback and blessed networks may read /stats (DESIGN.md point 2)."""
-    return addr_is_loopback(addr16) or (access_perms(&s.access, addr16) & OT_PERM_STATS) != 0
+    return addr_is_loopback(addr16) or (access_perms(&w.t.access, addr16) & OT_PERM_STATS) != 0
 
 
-cdef ot_span stats_respond(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
+cdef ot_span stats_respond(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n,
                            const uint8_t *p, uint8_t *out, int mode) noexcept nogil:
     """A request to the stats path (`mode` MODE_PEER) or to /metrics
     (MODE_PROMETHEUS); p is the query string. The permission check comes
     first, as in the original: a stranger learns nothing, not even 400."""
-    cdef uint8_t *buf = s.scratch
+    cdef uint8_t *buf = w.scratch
     cdef int fmt = FORMAT_NONE
     cdef ssize_t vlen
     cdef int key
     cdef bint named = False
-    s.ctr.stats_requests[addr_family(c.addr)] += 1
-    if not may_stat(s, c.addr):
-        return http_error(s, out, HTTPERR_403_IP)
+    w.ctr.stats_requests[addr_family(c.addr)] += 1
+    if not may_stat(w, c.addr):
+        return http_error(w, out, HTTPERR_403_IP)
     while True:
         key = query_next(&p, buf, _stats_key)
         if key == QUERY_END:
@@ -90,30 +90,30 @@ cdef ot_span stats_respond(ot_server *s, ot_conn *c, const uint8_t *req, size_t 
         if key == QUERY_ERROR or key == STATS_KEY_INFO_HASH:
             # info_hash: a client using the stats URL as its announce URL;
             # stop it cheaply, before it triggers a heavy mode (SPEC.md §14.4).
-            return http_error(s, out, HTTPERR_400_PARAM)
+            return http_error(w, out, HTTPERR_400_PARAM)
         vlen = scan_urlencoded(&p, buf, SCAN_VALUE)
         if key == STATS_KEY_MODE:
             named = True
             mode = _stats_mode(buf, vlen) if vlen > 0 else 0
             if mode == 0:
-                return http_error(s, out, HTTPERR_400_PARAM)
+                return http_error(w, out, HTTPERR_400_PARAM)
         else:
             fmt = _stats_format(buf, vlen) if vlen > 0 else 0
             if fmt == 0:
-                return http_error(s, out, HTTPERR_400_PARAM)
+                return http_error(w, out, HTTPERR_400_PARAM)
     # A browser (Accept: text/html) on the stats path without a mode gets
     # the status page; every other request the bytes it always got.
     if not named and mode == MODE_PEER and status_wanted(req, n):
         mode = MODE_HTML
-    return stats_mode_answer(s, c, req, n, mode, fmt, out)
+    return stats_mode_answer(w, c, req, n, mode, fmt, out)
 
 
-cdef ot_span stats_mode_answer(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
+cdef ot_span stats_mode_answer(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n,
                                int mode, int fmt, uint8_t *out) noexcept nogil:
     cdef uint8_t *body = out + OT_HTTP_HEAD_ROOM
     cdef uint8_t *p = body
-    cdef ot_counters *k = &s.ctr
-    cdef uint64_t t = server_uptime(s)
+    cdef ot_counters *k = &w.ctr
+    cdef uint64_t t = server_uptime(w)
     # Each total is the sum over both families: the original's v4 build
     # counted everything it served, and so did its v6 build under the same
     # mode names (tcp4, udp4); per-family numbers are in mode=prometheus.
@@ -126,14 +126,14 @@ cdef ot_span stats_mode_answer(ot_server *s, ot_conn *c, const uint8_t *req, siz
     if mode == MODE_PEER or mode == MODE_TORR:
         http10 = True
         if mode == MODE_PEER:
-            p = put_uint(p, s.store.peer_count[0] + s.store.peer_count[1])
+            p = put_uint(p, w.t.store.peer_count[0] + w.t.store.peer_count[1])
             p = put_raw(p, b"\n", 1)
-            p = put_uint(p, s.store.seeder_count[0] + s.store.seeder_count[1])
+            p = put_uint(p, w.t.store.seeder_count[0] + w.t.store.seeder_count[1])
         else:
-            p = put_uint(p, s.store.torrent_count)
+            p = put_uint(p, w.t.store.torrent_count)
             p = put_raw(p, b"\n0", 2)
         p = put_raw(p, b"\nopentracker serving ", 21)
-        p = put_uint(p, s.store.torrent_count)
+        p = put_uint(p, w.t.store.torrent_count)
         p = put_raw(p, b" torrents\nopentracker", 21)
     elif mode == MODE_CONN:
         p = _mrtg(p, tcp_acc + udp_dg, tcp_ann + udp_ok, t, b"opentracker connections, ", 25)
@@ -191,12 +191,12 @@ cdef ot_span stats_mode_answer(ot_server *s, ot_conn *c, const uint8_t *req, siz
             p = put_raw(p, b"\n", 1)
     elif mode == MODE_EVERYTHING:
         http10 = True
-        p = write_everything(s, p)
+        p = write_everything(w, p)
     elif mode == MODE_PROMETHEUS:
-        return prometheus_answer(s, out)
+        return prometheus_answer(w, out)
     else:
-        return stats_heavy(s, c, req, n, mode, fmt, out)
-    return http_ok(s, out, <size_t>(p - body), http10)
+        return stats_heavy(w, c, req, n, mode, fmt, out)
+    return http_ok(w, out, <size_t>(p - body), http10)
 
 
 cdef inline uint64_t _both(const uint64_t *per_family) noexcept nogil:
@@ -265,29 +265,29 @@ cdef inline uint8_t *_xml_count(uint8_t *p, const char *open_, uint64_t v, const
     return put_cstr(p, close)
 
 
-cdef uint8_t *write_everything(ot_server *s, uint8_t *p) noexcept nogil:
+cdef uint8_t *write_everything(ot_worker *w, uint8_t *p) noexcept nogil:
     """The original's XML, byte for byte (2-space indentation, no newline
     after </stats>). The torrents are counted twice, as there: the running
     counter, and by walking the buckets. At most ~4.6 KiB with 20-digit
     counters, well inside the answer buffer."""
-    cdef ot_counters *k = &s.ctr
+    cdef ot_counters *k = &w.ctr
     cdef uint64_t walked = 0
     cdef int b, i
     for b in range(OT_BUCKET_COUNT):
-        walked += s.store.buckets[b].size
+        walked += w.t.store.buckets[b].size
     p = put_cstr(p, b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<stats>\n")
-    p = _xml_count(p, b"  <tracker_id>", s.tracker_id, b"</tracker_id>\n")
+    p = _xml_count(p, b"  <tracker_id>", w.t.tracker_id, b"</tracker_id>\n")
     p = put_cstr(p, b"  <version>\n")
     p = write_version(p)
     p = put_cstr(p, b"  </version>\n")
-    p = _xml_count(p, b"  <uptime>", server_uptime(s), b"</uptime>\n")
+    p = _xml_count(p, b"  <uptime>", server_uptime(w), b"</uptime>\n")
     p = put_cstr(p, b"  <torrents>\n")
-    p = _xml_count(p, b"    <count_mutex>", s.store.torrent_count, b"</count_mutex>\n")
+    p = _xml_count(p, b"    <count_mutex>", w.t.store.torrent_count, b"</count_mutex>\n")
     p = _xml_count(p, b"    <count_iterator>", walked, b"</count_iterator>\n")
     p = put_cstr(p, b"  </torrents>\n")
-    p = _xml_count(p, b"  <peers>\n    <count>", s.store.peer_count[0] + s.store.peer_count[1],
+    p = _xml_count(p, b"  <peers>\n    <count>", w.t.store.peer_count[0] + w.t.store.peer_count[1],
                    b"</count>\n  </peers>\n")
-    p = _xml_count(p, b"  <seeds>\n    <count>", s.store.seeder_count[0] + s.store.seeder_count[1],
+    p = _xml_count(p, b"  <seeds>\n    <count>", w.t.store.seeder_count[0] + w.t.store.seeder_count[1],
                    b"</count>\n  </seeds>\n")
     p = _xml_count(p, b"  <completed>\n    <count>", k.completed, b"</count>\n  </completed>\n")
     p = put_cstr(p, b"  <connections>\n")
@@ -319,30 +319,30 @@ cdef uint8_t *write_everything(ot_server *s, uint8_t *p) noexcept nogil:
 
 # ---------------------------------------------------------------- heavy modes
 
-cdef ot_span stats_heavy(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
+cdef ot_span stats_heavy(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n,
                          int mode, int fmt, uint8_t *out) noexcept nogil:
     """Modes that walk every torrent or every peer, built in slices by the
     loop (bulk.pyx) so announces keep flowing meanwhile."""
-    cdef int encoding = answer_encoding(s, req, n)
+    cdef int encoding = answer_encoding(w, req, n)
     cdef int rc = -1
     if mode == MODE_TPBS:
         # Without format= the original queued a task nobody took (the client
         # hung forever); we answer bencoded, as DESIGN.md point 4 says. And
         # gzip only on request, not always as the Debian build.
-        rc = bulk_begin(s, c, BULK_TPBS, fmt if fmt else FORMAT_BEN, encoding, NULL, NULL)
+        rc = bulk_begin(w, BULK_TPBS, fmt if fmt else FORMAT_BEN, encoding, NULL, NULL)
     elif mode == MODE_STATEDUMP:
-        rc = bulk_begin(s, c, BULK_STATEDUMP, FORMAT_NONE, encoding, NULL, NULL)
+        rc = bulk_begin(w, BULK_STATEDUMP, FORMAT_NONE, encoding, NULL, NULL)
     elif mode == MODE_TOP10 or mode == MODE_TOP100:
-        rc = top_begin(s, c, 10 if mode == MODE_TOP10 else 100)
+        rc = top_begin(w, c, 10 if mode == MODE_TOP10 else 100)
     elif mode == MODE_S24S:
-        rc = s24s_begin(s, c)
+        rc = s24s_begin(w, c)
     elif mode == MODE_HTML:
-        rc = status_begin(s, c, req, n)
+        rc = status_begin(w, c, req, n)
     # busy, woodpeckers and fulllog: the original never implemented busy,
     # and Debian's build has neither of the others; "the handler produced
     # nothing" is a 500 there.
     if rc < 0:
-        return http_error(s, out, HTTPERR_500)
+        return http_error(w, out, HTTPERR_500)
     return ot_span(0, 0)
 
 

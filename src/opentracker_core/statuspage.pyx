@@ -40,67 +40,67 @@ cdef struct ot_pw:
     bint over                  # a write did not fit: the page is not sent
 
 
-cdef void pw_raw(ot_pw *w, const void *src, size_t n) noexcept nogil:
-    if w.over or <size_t>(w.end - w.p) < n:
-        w.over = True
+cdef void pw_raw(ot_pw *pw, const void *src, size_t n) noexcept nogil:
+    if pw.over or <size_t>(pw.end - pw.p) < n:
+        pw.over = True
         return
-    memcpy(w.p, src, n)
-    w.p += n
+    memcpy(pw.p, src, n)
+    pw.p += n
 
 
-cdef inline void pw_cstr(ot_pw *w, const char *text) noexcept nogil:
-    pw_raw(w, text, strlen(text))
+cdef inline void pw_cstr(ot_pw *pw, const char *text) noexcept nogil:
+    pw_raw(pw, text, strlen(text))
 
 
-cdef void pw_uint(ot_pw *w, uint64_t v) noexcept nogil:
+cdef void pw_uint(ot_pw *pw, uint64_t v) noexcept nogil:
     cdef uint8_t tmp[24]
-    pw_raw(w, tmp, <size_t>(put_uint(tmp, v) - tmp))
+    pw_raw(pw, tmp, <size_t>(put_uint(tmp, v) - tmp))
 
 
-cdef void pw_tenths(ot_pw *w, uint64_t v) noexcept nogil:
+cdef void pw_tenths(ot_pw *pw, uint64_t v) noexcept nogil:
     """v / 10 with one decimal."""
     cdef uint8_t tmp[24]
     cdef uint8_t *p = put_uint(tmp, v // 10)
     p[0] = 46
     p[1] = <uint8_t>(48 + v % 10)
-    pw_raw(w, tmp, <size_t>(p + 2 - tmp))
+    pw_raw(pw, tmp, <size_t>(p + 2 - tmp))
 
 
-cdef void pw_text(ot_pw *w, const uint8_t *text, size_t n) noexcept nogil:
+cdef void pw_text(ot_pw *pw, const uint8_t *text, size_t n) noexcept nogil:
     """Text into HTML: & < > " escaped, control bytes shown as '?'."""
     cdef size_t i
     cdef uint8_t c
     for i in range(n):
         c = text[i]
         if c == 38:
-            pw_raw(w, b"&amp;", 5)
+            pw_raw(pw, b"&amp;", 5)
         elif c == 60:
-            pw_raw(w, b"&lt;", 4)
+            pw_raw(pw, b"&lt;", 4)
         elif c == 62:
-            pw_raw(w, b"&gt;", 4)
+            pw_raw(pw, b"&gt;", 4)
         elif c == 34:
-            pw_raw(w, b"&quot;", 6)
+            pw_raw(pw, b"&quot;", 6)
         elif c == 10:
-            pw_raw(w, b"<br>", 4)
+            pw_raw(pw, b"<br>", 4)
         elif c < 32 or c == 127:
-            pw_raw(w, b"?", 1)
+            pw_raw(pw, b"?", 1)
         else:
-            pw_raw(w, &c, 1)
+            pw_raw(pw, &c, 1)
 
 
-cdef void pw_cell(ot_pw *w, const char *id_, uint64_t v) noexcept nogil:
+cdef void pw_cell(ot_pw *pw, const char *id_, uint64_t v) noexcept nogil:
     """`<td id="ID">v</td>`: the numbers a test compares with mode=everything."""
-    pw_raw(w, b"<td id=\"", 8)
-    pw_cstr(w, id_)
-    pw_raw(w, b"\">", 2)
-    pw_uint(w, v)
-    pw_raw(w, b"</td>", 5)
+    pw_raw(pw, b"<td id=\"", 8)
+    pw_cstr(pw, id_)
+    pw_raw(pw, b"\">", 2)
+    pw_uint(pw, v)
+    pw_raw(pw, b"</td>", 5)
 
 
-cdef void pw_mib(ot_pw *w, uint64_t bytes_) noexcept nogil:
+cdef void pw_mib(ot_pw *pw, uint64_t bytes_) noexcept nogil:
     """Bytes as MiB with one decimal."""
-    pw_tenths(w, <uint64_t>(<double>bytes_ / 104857.6))
-    pw_raw(w, b" MiB", 4)
+    pw_tenths(pw, <uint64_t>(<double>bytes_ / 104857.6))
+    pw_raw(pw, b" MiB", 4)
 
 
 # ---------------------------------------------------------------- the walk
@@ -128,19 +128,19 @@ cdef void _status_insert(ot_statustop *top, uint32_t peers, uint32_t seeds, cons
         top.count += 1
 
 
-cdef bint status_slice(ot_server *s, ot_bulk *b) noexcept nogil:
+cdef bint status_slice(ot_worker *w, ot_bulk *b) noexcept nogil:
     cdef ot_statustop *top = <ot_statustop *>b.aux
-    cdef ot_torrent *t = bulk_walk_first(s, b)
+    cdef ot_torrent *t = bulk_walk_first(w, b)
     cdef uint32_t n = 0
     cdef ssize_t len_
-    while t != NULL and n < s.bulk_slice:
+    while t != NULL and n < w.t.bulk_slice:
         _status_insert(top, ot_torrent_peers(t), ot_torrent_seeders(t), t.hash)
         n += 1
-        t = bulk_walk_next(s, b, t)
+        t = bulk_walk_next(w, b, t)
     if t != NULL:
         return False
-    len_ = status_write(s, top, s.bulk_stage, OT_BULK_STAGE)
-    if len_ < 0 or not bulk_append(b, s.bulk_stage, <size_t>len_, True):
+    len_ = status_write(w, top, w.bulk_stage, OT_BULK_STAGE)
+    if len_ < 0 or not bulk_append(b, w.bulk_stage, <size_t>len_, True):
         b.failed = 1
     return True
 
@@ -170,13 +170,13 @@ cdef bint status_wanted(const uint8_t *req, size_t n) noexcept nogil:
     return False
 
 
-cdef int status_begin(ot_server *s, ot_conn *c, const uint8_t *req, size_t n) noexcept nogil:
+cdef int status_begin(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n) noexcept nogil:
     """Start the page (gzipped when the client takes gzip); 0, or -1 for a 500."""
     cdef void *aux = ot_malloc(sizeof(ot_statustop))
     if aux == NULL:
         return -1
     memset(aux, 0, sizeof(ot_statustop))
-    return bulk_begin(s, c, BULK_WALK, FORMAT_NONE, answer_encoding(s, req, n), &STATUS_OPS, aux)
+    return bulk_begin(w, BULK_WALK, FORMAT_NONE, answer_encoding(w, req, n), &STATUS_OPS, aux)
 
 
 # ---------------------------------------------------------------- the page
@@ -217,24 +217,24 @@ _SERIES_COLOUR[2] = b"#d9822b"
 _SERIES_COLOUR[3] = b"#8e44ad"
 
 
-cdef void _status_uptime(ot_pw *w, uint64_t t) noexcept nogil:
+cdef void _status_uptime(ot_pw *pw, uint64_t t) noexcept nogil:
     if t >= 86400:
-        pw_uint(w, t // 86400)
-        pw_raw(w, b"d ", 2)
+        pw_uint(pw, t // 86400)
+        pw_raw(pw, b"d ", 2)
     if t >= 3600:
-        pw_uint(w, t // 3600 % 24)
-        pw_raw(w, b"h ", 2)
-    pw_uint(w, t // 60 % 60)
-    pw_raw(w, b"m", 1)
+        pw_uint(pw, t // 3600 % 24)
+        pw_raw(pw, b"h ", 2)
+    pw_uint(pw, t // 60 % 60)
+    pw_raw(pw, b"m", 1)
 
 
-cdef uint64_t _chart_value(const ot_server *s, int point, int points, bint partial, int series) noexcept nogil:
+cdef uint64_t _chart_value(const ot_worker *w, int point, int points, bint partial, int series) noexcept nogil:
     """Events in one step for chart point `point` (0: the oldest)."""
     cdef uint64_t v
     if partial and point == points - 1:
-        v = history_partial(&s.status.hist, &s.ctr, s.mono, series)
+        v = history_partial(&w.t.status.hist, &w.ctr, w.mono, series)
     else:
-        v = history_at(&s.status.hist, points - 1 - point - (1 if partial else 0), series)
+        v = history_at(&w.t.status.hist, points - 1 - point - (1 if partial else 0), series)
     return v if v < UINT32_MAX else UINT32_MAX
 
 
@@ -255,196 +255,196 @@ cdef uint64_t _chart_scale(uint64_t tenths) noexcept nogil:
         decade *= 10
 
 
-cdef void _status_chart(ot_pw *w, const ot_server *s) noexcept nogil:
+cdef void _status_chart(ot_pw *pw, const ot_worker *w) noexcept nogil:
     """Announces/s and scrapes/s per protocol as four polylines: the
     completed steps and the one in progress, the newest on the right, a dot
     on the newest point."""
-    cdef const ot_history *h = &s.status.hist
+    cdef const ot_history *h = &w.t.status.hist
     cdef uint64_t step = h.step if h.step else OT_HISTORY_STEP
-    cdef bint partial = h.last_at > 0 and s.mono > h.last_at
+    cdef bint partial = h.last_at > 0 and w.mono > h.last_at
     cdef int points = h.count + (1 if partial else 0)
     cdef uint64_t most = 0, v, scale
     cdef int i, k
     cdef uint64_t x, y
     for i in range(points):
         for k in range(OT_HISTORY_SERIES):
-            v = _chart_value(s, i, points, partial, k)
+            v = _chart_value(w, i, points, partial, k)
             if v > most:
                 most = v
     scale = _chart_scale((most * 10 + step - 1) // step)       # tenths per second
-    pw_cstr(w, b"<div class=\"card\"><h2>Requests per second, the last ")
-    pw_uint(w, step * OT_HISTORY_SLOTS // 60)
-    pw_cstr(w, b" minutes</h2>\n<svg id=\"chart\" viewBox=\"0 0 1200 196\" role=\"img\" "
+    pw_cstr(pw, b"<div class=\"card\"><h2>Requests per second, the last ")
+    pw_uint(pw, step * OT_HISTORY_SLOTS // 60)
+    pw_cstr(pw, b" minutes</h2>\n<svg id=\"chart\" viewBox=\"0 0 1200 196\" role=\"img\" "
                b"aria-label=\"requests per second\">\n")
     for i in range(5):
         y = CHART_Y + CHART_H * <uint64_t>i // 4
-        pw_cstr(w, b"<line x1=\"56\" x2=\"1180\" y1=\"")
-        pw_uint(w, y)
-        pw_cstr(w, b"\" y2=\"")
-        pw_uint(w, y)
-        pw_cstr(w, b"\" stroke=\"#e3e7ed\"/><text x=\"48\" text-anchor=\"end\" y=\"")
-        pw_uint(w, y + 4)
-        pw_raw(w, b"\">", 2)
-        pw_tenths(w, scale * <uint64_t>(4 - i) // 4)
-        pw_cstr(w, b"</text>\n")
-    pw_cstr(w, b"<text x=\"56\" y=\"180\">")
-    pw_uint(w, step * OT_HISTORY_SLOTS // 60)
-    pw_cstr(w, b" min ago</text><text x=\"618\" y=\"180\" text-anchor=\"middle\">")
-    pw_uint(w, step * OT_HISTORY_SLOTS // 120)
-    pw_cstr(w, b" min ago</text><text x=\"1180\" y=\"180\" text-anchor=\"end\">now</text>\n")
+        pw_cstr(pw, b"<line x1=\"56\" x2=\"1180\" y1=\"")
+        pw_uint(pw, y)
+        pw_cstr(pw, b"\" y2=\"")
+        pw_uint(pw, y)
+        pw_cstr(pw, b"\" stroke=\"#e3e7ed\"/><text x=\"48\" text-anchor=\"end\" y=\"")
+        pw_uint(pw, y + 4)
+        pw_raw(pw, b"\">", 2)
+        pw_tenths(pw, scale * <uint64_t>(4 - i) // 4)
+        pw_cstr(pw, b"</text>\n")
+    pw_cstr(pw, b"<text x=\"56\" y=\"180\">")
+    pw_uint(pw, step * OT_HISTORY_SLOTS // 60)
+    pw_cstr(pw, b" min ago</text><text x=\"618\" y=\"180\" text-anchor=\"middle\">")
+    pw_uint(pw, step * OT_HISTORY_SLOTS // 120)
+    pw_cstr(pw, b" min ago</text><text x=\"1180\" y=\"180\" text-anchor=\"end\">now</text>\n")
     for k in range(OT_HISTORY_SERIES):
-        pw_cstr(w, b"<polyline class=\"series\" id=\"series")
-        pw_uint(w, <uint64_t>k)
-        pw_cstr(w, b"\" fill=\"none\" stroke-width=\"2\" stroke-linejoin=\"round\" stroke=\"")
-        pw_cstr(w, _SERIES_COLOUR[k])
-        pw_cstr(w, b"\" points=\"")
+        pw_cstr(pw, b"<polyline class=\"series\" id=\"series")
+        pw_uint(pw, <uint64_t>k)
+        pw_cstr(pw, b"\" fill=\"none\" stroke-width=\"2\" stroke-linejoin=\"round\" stroke=\"")
+        pw_cstr(pw, _SERIES_COLOUR[k])
+        pw_cstr(pw, b"\" points=\"")
         for i in range(points):
             x = CHART_X + CHART_W - <uint64_t>(points - 1 - i) * CHART_W // OT_HISTORY_SLOTS
-            v = _chart_value(s, i, points, partial, k)
+            v = _chart_value(w, i, points, partial, k)
             y = CHART_Y + CHART_H - v * 10 * CHART_H // (step * scale)
             if i:
-                pw_raw(w, b" ", 1)
-            pw_uint(w, x)
-            pw_raw(w, b",", 1)
-            pw_uint(w, y)
-        pw_cstr(w, b"\"/>\n")
+                pw_raw(pw, b" ", 1)
+            pw_uint(pw, x)
+            pw_raw(pw, b",", 1)
+            pw_uint(pw, y)
+        pw_cstr(pw, b"\"/>\n")
         if points:
-            pw_cstr(w, b"<circle r=\"3\" cx=\"1180\" cy=\"")
-            pw_uint(w, y)
-            pw_cstr(w, b"\" fill=\"")
-            pw_cstr(w, _SERIES_COLOUR[k])
-            pw_cstr(w, b"\"/>\n")
+            pw_cstr(pw, b"<circle r=\"3\" cx=\"1180\" cy=\"")
+            pw_uint(pw, y)
+            pw_cstr(pw, b"\" fill=\"")
+            pw_cstr(pw, _SERIES_COLOUR[k])
+            pw_cstr(pw, b"\"/>\n")
     if points == 0:
-        pw_cstr(w, b"<text x=\"618\" y=\"90\" text-anchor=\"middle\">no samples yet</text>\n")
-    pw_cstr(w, b"</svg>\n<div>")
+        pw_cstr(pw, b"<text x=\"618\" y=\"90\" text-anchor=\"middle\">no samples yet</text>\n")
+    pw_cstr(pw, b"</svg>\n<div>")
     for k in range(OT_HISTORY_SERIES):
-        pw_cstr(w, b"<span class=\"key\" style=\"background:")
-        pw_cstr(w, _SERIES_COLOUR[k])
-        pw_cstr(w, b"\"></span>")
-        pw_cstr(w, _SERIES_NAME[k])
-        pw_raw(w, b" ", 1)
-        pw_tenths(w, (_chart_value(s, points - 1, points, partial, k) if points else 0) * 10 // step)
-        pw_cstr(w, b"/s")
-    pw_cstr(w, b"</div></div>\n")
+        pw_cstr(pw, b"<span class=\"key\" style=\"background:")
+        pw_cstr(pw, _SERIES_COLOUR[k])
+        pw_cstr(pw, b"\"></span>")
+        pw_cstr(pw, _SERIES_NAME[k])
+        pw_raw(pw, b" ", 1)
+        pw_tenths(pw, (_chart_value(w, points - 1, points, partial, k) if points else 0) * 10 // step)
+        pw_cstr(pw, b"/s")
+    pw_cstr(pw, b"</div></div>\n")
 
 
-cdef void _status_memory(ot_pw *w, const ot_server *s) noexcept nogil:
-    cdef uint64_t limit = s.store.mem_limit
-    cdef uint64_t used = store_held(s.store)
+cdef void _status_memory(ot_pw *pw, const ot_worker *w) noexcept nogil:
+    cdef uint64_t limit = w.t.store.mem_limit
+    cdef uint64_t used = store_held(w.t.store)
     cdef uint64_t permille
-    pw_cstr(w, b"<div class=\"card\"><h2>Memory budget</h2>\n")
+    pw_cstr(pw, b"<div class=\"card\"><h2>Memory budget</h2>\n")
     if limit == 0:
-        pw_cstr(w, b"<p>No budget set (tracker.memory_limit). Held now: ")
-        pw_mib(w, used)
-        pw_cstr(w, b".</p></div>\n")
+        pw_cstr(pw, b"<p>No budget set (tracker.memory_limit). Held now: ")
+        pw_mib(pw, used)
+        pw_cstr(pw, b".</p></div>\n")
         return
     permille = <uint64_t>(1000.0 * <double>used / <double>limit) if used < limit else 1000
-    pw_cstr(w, b"<div class=\"bar\"><div")
+    pw_cstr(pw, b"<div class=\"bar\"><div")
     if permille >= 900:
-        pw_cstr(w, b" class=\"hi\"")
-    pw_cstr(w, b" style=\"width:")
-    pw_tenths(w, permille)
-    pw_cstr(w, b"%\"></div></div>\n<table><tr><td>used</td><td id=\"mem_used\">")
-    pw_uint(w, used)
-    pw_cstr(w, b"</td><td>")
-    pw_mib(w, used)
-    pw_cstr(w, b"</td></tr><tr><td>left</td><td id=\"mem_left\">")
-    pw_uint(w, limit - used if used < limit else 0)
-    pw_cstr(w, b"</td><td>")
-    pw_mib(w, limit - used if used < limit else 0)
-    pw_cstr(w, b"</td></tr><tr><td>budget</td><td id=\"mem_limit\">")
-    pw_uint(w, limit)
-    pw_cstr(w, b"</td><td>")
-    pw_mib(w, limit)
-    pw_cstr(w, b"</td></tr></table></div>\n")
+        pw_cstr(pw, b" class=\"hi\"")
+    pw_cstr(pw, b" style=\"width:")
+    pw_tenths(pw, permille)
+    pw_cstr(pw, b"%\"></div></div>\n<table><tr><td>used</td><td id=\"mem_used\">")
+    pw_uint(pw, used)
+    pw_cstr(pw, b"</td><td>")
+    pw_mib(pw, used)
+    pw_cstr(pw, b"</td></tr><tr><td>left</td><td id=\"mem_left\">")
+    pw_uint(pw, limit - used if used < limit else 0)
+    pw_cstr(pw, b"</td><td>")
+    pw_mib(pw, limit - used if used < limit else 0)
+    pw_cstr(pw, b"</td></tr><tr><td>budget</td><td id=\"mem_limit\">")
+    pw_uint(pw, limit)
+    pw_cstr(pw, b"</td><td>")
+    pw_mib(pw, limit)
+    pw_cstr(pw, b"</td></tr></table></div>\n")
 
 
-cdef ssize_t status_write(const ot_server *s, const ot_statustop *top, uint8_t *buf, size_t cap) noexcept nogil:
+cdef ssize_t status_write(const ot_worker *w, const ot_statustop *top, uint8_t *buf, size_t cap) noexcept nogil:
     """The page into buf; its length, or -1 when it does not fit in cap."""
-    cdef ot_pw w
-    cdef const ot_counters *k = &s.ctr
-    cdef const ot_store *st = s.store
+    cdef ot_pw pw
+    cdef const ot_counters *k = &w.ctr
+    cdef const ot_store *st = w.t.store
     cdef uint8_t ver[OT_VERSION_MAX]
     cdef uint8_t *vend
     cdef uint32_t i
-    w.p = buf
-    w.end = buf + cap
-    w.over = False
-    pw_cstr(&w, _PAGE_HEAD)
-    pw_cstr(&w, b"<p class=\"sub\">up <b id=\"uptime\" data-seconds=\"")
-    pw_uint(&w, server_uptime(s))
-    pw_raw(&w, b"\">", 2)
-    _status_uptime(&w, server_uptime(s))
-    pw_cstr(&w, b"</b> &middot; listening on <b id=\"listen\">")
-    if s.status.listen_len:
-        pw_text(&w, s.status.listen, s.status.listen_len)
+    pw.p = buf
+    pw.end = buf + cap
+    pw.over = False
+    pw_cstr(&pw, _PAGE_HEAD)
+    pw_cstr(&pw, b"<p class=\"sub\">up <b id=\"uptime\" data-seconds=\"")
+    pw_uint(&pw, server_uptime(w))
+    pw_raw(&pw, b"\">", 2)
+    _status_uptime(&pw, server_uptime(w))
+    pw_cstr(&pw, b"</b> &middot; listening on <b id=\"listen\">")
+    if w.t.status.listen_len:
+        pw_text(&pw, w.t.status.listen, w.t.status.listen_len)
     else:
-        pw_cstr(&w, b"(not told)")
-    pw_cstr(&w, b"</b> &middot; access <b id=\"access\">")
-    pw_cstr(&w, b"whitelist" if s.access.mode == OT_ACCESS_WHITE else
-            b"blacklist" if s.access.mode == OT_ACCESS_BLACK else b"open")
-    pw_cstr(&w, b"</b></p>\n<div class=\"grid\">\n<div class=\"card\"><h2>Swarms</h2><table>\n"
+        pw_cstr(&pw, b"(not told)")
+    pw_cstr(&pw, b"</b> &middot; access <b id=\"access\">")
+    pw_cstr(&pw, b"whitelist" if w.t.access.mode == OT_ACCESS_WHITE else
+            b"blacklist" if w.t.access.mode == OT_ACCESS_BLACK else b"open")
+    pw_cstr(&pw, b"</b></p>\n<div class=\"grid\">\n<div class=\"card\"><h2>Swarms</h2><table>\n"
                 b"<tr><th></th><th>IPv4</th><th>IPv6</th><th>total</th></tr>\n"
                 b"<tr><td>torrents</td><td></td><td></td>")
-    pw_cell(&w, b"torrents", st.torrent_count)
-    pw_cstr(&w, b"</tr>\n<tr><td>peers</td>")
-    pw_cell(&w, b"peers4", st.peer_count[0])
-    pw_cell(&w, b"peers6", st.peer_count[1])
-    pw_cell(&w, b"peers", st.peer_count[0] + st.peer_count[1])
-    pw_cstr(&w, b"</tr>\n<tr><td>seeders</td>")
-    pw_cell(&w, b"seeds4", st.seeder_count[0])
-    pw_cell(&w, b"seeds6", st.seeder_count[1])
-    pw_cell(&w, b"seeds", st.seeder_count[0] + st.seeder_count[1])
-    pw_cstr(&w, b"</tr>\n<tr><td>leechers</td>")
-    pw_cell(&w, b"leechers4", st.peer_count[0] - st.seeder_count[0])
-    pw_cell(&w, b"leechers6", st.peer_count[1] - st.seeder_count[1])
-    pw_cell(&w, b"leechers", st.peer_count[0] + st.peer_count[1] - st.seeder_count[0] - st.seeder_count[1])
-    pw_cstr(&w, b"</tr>\n<tr><td>completed</td><td></td><td></td>")
-    pw_cell(&w, b"completed", k.completed)
-    pw_cstr(&w, b"</tr>\n</table></div>\n<div class=\"card\"><h2>Requests since start</h2><table>\n"
+    pw_cell(&pw, b"torrents", st.torrent_count)
+    pw_cstr(&pw, b"</tr>\n<tr><td>peers</td>")
+    pw_cell(&pw, b"peers4", st.peer_count[0])
+    pw_cell(&pw, b"peers6", st.peer_count[1])
+    pw_cell(&pw, b"peers", st.peer_count[0] + st.peer_count[1])
+    pw_cstr(&pw, b"</tr>\n<tr><td>seeders</td>")
+    pw_cell(&pw, b"seeds4", st.seeder_count[0])
+    pw_cell(&pw, b"seeds6", st.seeder_count[1])
+    pw_cell(&pw, b"seeds", st.seeder_count[0] + st.seeder_count[1])
+    pw_cstr(&pw, b"</tr>\n<tr><td>leechers</td>")
+    pw_cell(&pw, b"leechers4", st.peer_count[0] - st.seeder_count[0])
+    pw_cell(&pw, b"leechers6", st.peer_count[1] - st.seeder_count[1])
+    pw_cell(&pw, b"leechers", st.peer_count[0] + st.peer_count[1] - st.seeder_count[0] - st.seeder_count[1])
+    pw_cstr(&pw, b"</tr>\n<tr><td>completed</td><td></td><td></td>")
+    pw_cell(&pw, b"completed", k.completed)
+    pw_cstr(&pw, b"</tr>\n</table></div>\n<div class=\"card\"><h2>Requests since start</h2><table>\n"
                 b"<tr><th></th><th>HTTP</th><th>UDP</th></tr>\n<tr><td>announces</td>")
-    pw_cell(&w, b"tcp_announce", k.tcp_announces[0] + k.tcp_announces[1])
-    pw_cell(&w, b"udp_announce", k.udp_announces[0] + k.udp_announces[1])
-    pw_cstr(&w, b"</tr>\n<tr><td>scrapes</td>")
-    pw_cell(&w, b"tcp_scrape", k.tcp_scrapes[0] + k.tcp_scrapes[1])
-    pw_cell(&w, b"udp_scrape", k.udp_scrapes[0] + k.udp_scrapes[1])
-    pw_cstr(&w, b"</tr>\n<tr><td>connects</td><td></td>")
-    pw_cell(&w, b"udp_connect", k.udp_connects[0] + k.udp_connects[1])
-    pw_cstr(&w, b"</tr>\n<tr><td>full scrapes</td>")
-    pw_cell(&w, b"fullscrapes", k.fullscrapes)
-    pw_cstr(&w, b"<td></td></tr>\n</table></div>\n<div class=\"card\"><h2>Refused</h2><table>\n<tr><td>rate limit</td>")
-    pw_cell(&w, b"refused_rate", k.refused_rate)
-    pw_cstr(&w, b"</tr>\n<tr><td>memory budget</td>")
-    pw_cell(&w, b"refused_memory", k.refused_memory)
-    pw_cstr(&w, b"</tr>\n<tr><td>access list</td>")
-    pw_cell(&w, b"refused_access", k.refused_access)
-    pw_cstr(&w, b"</tr>\n<tr><td>HTTP 403 (stats)</td>")
-    pw_cell(&w, b"http_403", k.http_errors[HTTPERR_403_IP])
-    pw_cstr(&w, b"</tr>\n</table></div>\n")
-    _status_memory(&w, s)
-    pw_cstr(&w, b"</div>\n")
-    _status_chart(&w, s)
-    pw_cstr(&w, b"<div class=\"card\"><h2>Top torrents by peers</h2><table id=\"top\">\n"
+    pw_cell(&pw, b"tcp_announce", k.tcp_announces[0] + k.tcp_announces[1])
+    pw_cell(&pw, b"udp_announce", k.udp_announces[0] + k.udp_announces[1])
+    pw_cstr(&pw, b"</tr>\n<tr><td>scrapes</td>")
+    pw_cell(&pw, b"tcp_scrape", k.tcp_scrapes[0] + k.tcp_scrapes[1])
+    pw_cell(&pw, b"udp_scrape", k.udp_scrapes[0] + k.udp_scrapes[1])
+    pw_cstr(&pw, b"</tr>\n<tr><td>connects</td><td></td>")
+    pw_cell(&pw, b"udp_connect", k.udp_connects[0] + k.udp_connects[1])
+    pw_cstr(&pw, b"</tr>\n<tr><td>full scrapes</td>")
+    pw_cell(&pw, b"fullscrapes", k.fullscrapes)
+    pw_cstr(&pw, b"<td></td></tr>\n</table></div>\n<div class=\"card\"><h2>Refused</h2><table>\n<tr><td>rate limit</td>")
+    pw_cell(&pw, b"refused_rate", k.refused_rate)
+    pw_cstr(&pw, b"</tr>\n<tr><td>memory budget</td>")
+    pw_cell(&pw, b"refused_memory", k.refused_memory)
+    pw_cstr(&pw, b"</tr>\n<tr><td>access list</td>")
+    pw_cell(&pw, b"refused_access", k.refused_access)
+    pw_cstr(&pw, b"</tr>\n<tr><td>HTTP 403 (stats)</td>")
+    pw_cell(&pw, b"http_403", k.http_errors[HTTPERR_403_IP])
+    pw_cstr(&pw, b"</tr>\n</table></div>\n")
+    _status_memory(&pw, w)
+    pw_cstr(&pw, b"</div>\n")
+    _status_chart(&pw, w)
+    pw_cstr(&pw, b"<div class=\"card\"><h2>Top torrents by peers</h2><table id=\"top\">\n"
                 b"<tr><th>info_hash</th><th>peers</th><th>seeders</th><th>leechers</th></tr>\n")
     for i in range(top.count):
-        pw_cstr(&w, b"<tr><td class=\"hash\">")
+        pw_cstr(&pw, b"<tr><td class=\"hash\">")
         vend = put_hex_upper(ver, top.hash[i])
-        pw_raw(&w, ver, 40)
-        pw_cstr(&w, b"</td><td>")
-        pw_uint(&w, top.peers[i])
-        pw_cstr(&w, b"</td><td>")
-        pw_uint(&w, top.seeds[i])
-        pw_cstr(&w, b"</td><td>")
-        pw_uint(&w, top.peers[i] - top.seeds[i])
-        pw_cstr(&w, b"</td></tr>\n")
+        pw_raw(&pw, ver, 40)
+        pw_cstr(&pw, b"</td><td>")
+        pw_uint(&pw, top.peers[i])
+        pw_cstr(&pw, b"</td><td>")
+        pw_uint(&pw, top.seeds[i])
+        pw_cstr(&pw, b"</td><td>")
+        pw_uint(&pw, top.peers[i] - top.seeds[i])
+        pw_cstr(&pw, b"</td></tr>\n")
     if top.count == 0:
-        pw_cstr(&w, b"<tr><td colspan=\"4\">no torrent has peers</td></tr>\n")
-    pw_cstr(&w, b"</table></div>\n<footer><span id=\"version\">")
+        pw_cstr(&pw, b"<tr><td colspan=\"4\">no torrent has peers</td></tr>\n")
+    pw_cstr(&pw, b"</table></div>\n<footer><span id=\"version\">")
     vend = write_version(ver)
-    pw_text(&w, ver, <size_t>(vend - ver))
-    pw_cstr(&w, b"</span><br>Counts since start; this page reloads every 10 seconds. For scripts: "
+    pw_text(&pw, ver, <size_t>(vend - ver))
+    pw_cstr(&pw, b"</span><br>Counts since start; this page reloads every 10 seconds. For scripts: "
                 b"<a href=\"?mode=everything\">mode=everything</a> (XML), "
                 b"<a href=\"/metrics\">/metrics</a> (Prometheus).</footer>\n</body></html>\n")
-    if w.over:
+    if pw.over:
         return -1
-    return <ssize_t>(w.p - buf)
+    return <ssize_t>(pw.p - buf)

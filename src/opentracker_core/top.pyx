@@ -47,28 +47,28 @@ cdef uint8_t *_top_section(uint8_t *p, const char *title, size_t tn, int amount,
     return p
 
 
-cdef bint top_slice(ot_server *s, ot_bulk *b) noexcept nogil:
+cdef bint top_slice(ot_worker *w, ot_bulk *b) noexcept nogil:
     """The next slice of torrents into the leader lists; at the end,
     `Top N torrents by peers:`, `by seeds:`, then `by leechers:` (SPEC.md
     §8, §14.6), zero counts left out: at most 3 * (30 + 100 * 53) bytes,
     well inside the stage."""
     cdef ot_topstate *st = <ot_topstate *>b.aux
     cdef int amount = b.format
-    cdef ot_torrent *t = bulk_walk_first(s, b)
+    cdef ot_torrent *t = bulk_walk_first(w, b)
     cdef uint32_t n = 0
     cdef uint8_t *p
-    while t != NULL and n < s.bulk_slice:
+    while t != NULL and n < w.t.bulk_slice:
         _top_insert(st.peers, amount, ot_torrent_peers(t), t.hash)
         _top_insert(st.seeds, amount, ot_torrent_seeders(t), t.hash)
         _top_insert(st.leechers, amount, ot_torrent_peers(t) - ot_torrent_seeders(t), t.hash)
         n += 1
-        t = bulk_walk_next(s, b, t)
+        t = bulk_walk_next(w, b, t)
     if t != NULL:
         return False
-    p = _top_section(s.bulk_stage, b" torrents by peers:\n", 20, amount, st.peers)
+    p = _top_section(w.bulk_stage, b" torrents by peers:\n", 20, amount, st.peers)
     p = _top_section(p, b" torrents by seeds:\n", 20, amount, st.seeds)
     p = _top_section(p, b" torrents by leechers:\n", 23, amount, st.leechers)
-    if not bulk_append(b, s.bulk_stage, <size_t>(p - s.bulk_stage), True):
+    if not bulk_append(b, w.bulk_stage, <size_t>(p - w.bulk_stage), True):
         b.failed = 1
     return True
 
@@ -90,10 +90,10 @@ TOP_OPS.aux_memory = _top_aux_memory
 TOP_OPS.output_max = 3 * (30 + 100 * 53)
 
 
-cdef int top_begin(ot_server *s, ot_conn *c, int amount) noexcept nogil:
+cdef int top_begin(ot_worker *w, ot_conn *c, int amount) noexcept nogil:
     """Start a top10 (amount 10) or top100 answer; 0, or -1 for a 500."""
     cdef void *aux = ot_malloc(sizeof(ot_topstate))
     if aux == NULL:
         return -1
     memset(aux, 0, sizeof(ot_topstate))
-    return bulk_begin(s, c, BULK_WALK, amount, False, &TOP_OPS, aux)
+    return bulk_begin(w, BULK_WALK, amount, False, &TOP_OPS, aux)

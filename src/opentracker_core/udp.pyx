@@ -16,62 +16,62 @@ cdef const char *OT_CONNID_MISMATCH = b"Connection ID missmatch.\0"   # the orig
 cdef size_t OT_CONNID_MISMATCH_LEN = 25
 
 
-cdef uint64_t connid_for(ot_server *s, const uint8_t *addr16, int64_t window) noexcept nogil:
+cdef uint64_t connid_for(ot_worker *w, const uint8_t *addr16, int64_t window) noexcept nogil:
     cdef uint8_t msg[24]
     memcpy(msg, addr16, 16)
     ot_store_be64(msg + 16, <uint64_t>window)
-    return ot_siphash24(s.connid_key, msg, 24)
+    return ot_siphash24(w.t.connid_key, msg, 24)
 
 
-cdef inline int64_t _window(ot_server *s) noexcept nogil:
-    return s.now // s.connid_window if s.connid_window > 0 else 0
+cdef inline int64_t _window(ot_worker *w) noexcept nogil:
+    return w.now // w.t.connid_window if w.t.connid_window > 0 else 0
 
 
-cdef bint connid_valid(ot_server *s, const uint8_t *pkt, const uint8_t *addr16) noexcept nogil:
+cdef bint connid_valid(ot_worker *w, const uint8_t *pkt, const uint8_t *addr16) noexcept nogil:
     """Does the packet's id belong to this address, now or in the previous
     window? Each id is compared as one 64-bit word, never byte by byte; the
     previous window's id is only computed when the current one differs."""
     cdef uint64_t got = ot_load_be64(pkt + BEP15_CONNECTION_ID)
-    cdef int64_t w = _window(s)
-    return got == connid_for(s, addr16, w) or got == connid_for(s, addr16, w - 1)
+    cdef int64_t window = _window(w)
+    return got == connid_for(w, addr16, window) or got == connid_for(w, addr16, window - 1)
 
 
-cdef size_t udp_respond(ot_server *s, const uint8_t *pkt, size_t n, const uint8_t *addr16,
+cdef size_t udp_respond(ot_worker *w, const uint8_t *pkt, size_t n, const uint8_t *addr16,
                         uint8_t *out) noexcept nogil:
     """The reply to one datagram written to out (OT_UDP_OUT_MAX bytes), or 0
     for silence: short or unknown packets, clients' own error packets, wrong
     protocol ids and short announces are dropped without a word."""
     cdef uint32_t action, tid
     cdef int family = addr_family(addr16)
-    s.ctr.udp_datagrams[family] += 1
+    w.ctr.udp_datagrams[family] += 1
     if n < BEP15_HEADER:
         return 0
     action = ot_load_be32(pkt + BEP15_ACTION)
     if action > BEP15_SCRAPE:
         return 0
     tid = ot_load_be32(pkt + BEP15_TRANSACTION_ID)
-    if action != BEP15_CONNECT and not connid_valid(s, pkt, addr16):
-        s.ctr.udp_mismatches += 1
+    if action != BEP15_CONNECT and not connid_valid(w, pkt, addr16):
+        w.ctr.udp_mismatches += 1
         return udp_error(out, tid, OT_CONNID_MISMATCH, OT_CONNID_MISMATCH_LEN)
     if action == BEP15_CONNECT:
         if ot_load_be64(pkt + BEP15_CONNECTION_ID) != BEP15_PROTOCOL_ID:
             return 0
-        s.ctr.udp_connects[family] += 1
-        return write_udp_connect(out, tid, connid_for(s, addr16, _window(s)))
+        w.ctr.udp_connects[family] += 1
+        return write_udp_connect(out, tid, connid_for(w, addr16, _window(w)))
     if action == BEP15_ANNOUNCE:
         if n < BEP15_ANNOUNCE_SIZE:
             return 0
-        if not rate_allows(s, addr16):
+        if not rate_allows(w, addr16):
             return udp_error(out, tid, OT_RATE_REFUSAL, OT_RATE_REFUSAL_LEN)
-        s.ctr.udp_announces[family] += 1
-        return _udp_announce(s, pkt, addr16, tid, out)
-    if not rate_allows(s, addr16):
+        w.ctr.udp_announces[family] += 1
+        return _udp_announce(w, pkt, addr16, tid, out)
+    if not rate_allows(w, addr16):
         return udp_error(out, tid, OT_RATE_REFUSAL, OT_RATE_REFUSAL_LEN)
-    s.ctr.udp_scrapes[family] += 1
-    return _udp_scrape(s, pkt, n, tid, out)
+    w.ctr.udp_scrapes[family] += 1
+    return _udp_scrape(w, pkt, n, tid, out)
 
 
-cdef size_t _udp_announce(ot_server *s, const uint8_t *pkt, const uint8_t *addr16, uint32_t tid,
+cdef size_t _udp_announce(ot_worker *w, const uint8_t *pkt, const uint8_t *addr16, uint32_t tid,
                           uint8_t *out) noexcept nogil:
     cdef ot_peer_in peer
     cdef ot_announce_result res
@@ -80,16 +80,16 @@ cdef size_t _udp_announce(ot_server *s, const uint8_t *pkt, const uint8_t *addr1
     cdef int rc
     peer_from_addr(&peer, addr16, ot_load_be16(pkt + BEP15_PORT))
     if event == BEP15_EVENT_STOPPED:
-        t = tracker_stop(s, pkt + BEP15_INFO_HASH, &peer)
-        return write_udp_announce(out, tid, t, peer.family, 0, &s.store.rng)
+        t = tracker_stop(w, pkt + BEP15_INFO_HASH, &peer)
+        return write_udp_announce(out, tid, t, peer.family, 0, &w.t.store.rng)
     if ot_load_be64(pkt + BEP15_LEFT) == 0:
         peer.flags |= PEER_FLAG_SEEDING
     if event == BEP15_EVENT_COMPLETED:
         peer.flags |= PEER_FLAG_COMPLETED
-    rc = tracker_announce(s, pkt + BEP15_INFO_HASH, &peer, NULL, &res)
+    rc = tracker_announce(w, pkt + BEP15_INFO_HASH, &peer, NULL, &res)
     if rc == OT_OK:
         return write_udp_announce(out, tid, res.torrent, peer.family, ot_load_be32(pkt + BEP15_NUMWANT),
-                                  &s.store.rng)
+                                  &w.t.store.rng)
     if rc == OT_REFUSED_ACCESS:
         # The original's refusal: the bare 8-byte header of an announce reply.
         ot_store_be32(out, BEP15_ANNOUNCE)
@@ -98,7 +98,7 @@ cdef size_t _udp_announce(ot_server *s, const uint8_t *pkt, const uint8_t *addr1
     return udp_error(out, tid, OT_MEMORY_REFUSAL, OT_MEMORY_REFUSAL_LEN)
 
 
-cdef size_t _udp_scrape(ot_server *s, const uint8_t *pkt, size_t n, uint32_t tid, uint8_t *out) noexcept nogil:
+cdef size_t _udp_scrape(ot_worker *w, const uint8_t *pkt, size_t n, uint32_t tid, uint8_t *out) noexcept nogil:
     """Up to 75 hashes; a trailing partial hash counts as one and answers
     zeros (the original read stale buffer bytes there)."""
     cdef size_t bytes_ = n - BEP15_SCRAPE_HASHES
@@ -108,7 +108,7 @@ cdef size_t _udp_scrape(ot_server *s, const uint8_t *pkt, size_t n, uint32_t tid
         count = OT_UDP_SCRAPE_MAX
     if full > count:
         full = count
-    return write_udp_scrape(out, tid, s.store, pkt + BEP15_SCRAPE_HASHES, <uint32_t>full, <uint32_t>count)
+    return write_udp_scrape(out, tid, w.t.store, pkt + BEP15_SCRAPE_HASHES, <uint32_t>full, <uint32_t>count)
 
 
 cdef size_t udp_error(uint8_t *out, uint32_t tid, const char *message, size_t n) noexcept nogil:
