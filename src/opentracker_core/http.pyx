@@ -1,5 +1,6 @@
-# HTTP answers (SPEC.md §3): routing, announce, scrape, the start of a full
-# scrape, and every status line, header block and error page byte for byte.
+# HTTP answers (docs/compatibility.md, "HTTP"): routing, announce, scrape,
+# the start of a full scrape, and every status line, header block and error
+# page byte for byte.
 # Parsing is httpparse.pyx's.
 #
 # A handler gets the whole request NUL-terminated at req[len] and writes one
@@ -124,7 +125,7 @@ cdef int answer_encoding(ot_server *s, const uint8_t *req, size_t n) noexcept no
 # ---------------------------------------------------------------- error pages
 
 cdef ot_span http_error(ot_server *s, uint8_t *out, int code) noexcept nogil:
-    """An error page (SPEC.md §3.10), counted under its code."""
+    """An error page (docs/compatibility.md, "Error pages"), counted under its code."""
     cdef const char *title
     cdef size_t tlen
     cdef uint8_t *p = out
@@ -343,7 +344,8 @@ cdef ot_span http_scrape(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
 cdef void client_address(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
                          uint8_t *addr16) noexcept nogil:
     """The client's address: the connection's, or behind a blessed proxy the
-    first X-Forwarded-For address (SPEC.md §12)."""
+    first X-Forwarded-For address (docs/compatibility.md, "Peer address:
+    proxies and ip=")."""
     memcpy(addr16, c.addr, 16)
     if access_perms(&s.access, c.addr) & OT_PERM_PROXY:
         forwarded_address(req, n, addr16)
@@ -354,9 +356,10 @@ cdef void client_address(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
 cdef ot_span fullscrape_begin(ot_server *s, ot_conn *c, const uint8_t *req, size_t n,
                               uint8_t *out) noexcept nogil:
     """GET /scrape: every torrent, to anyone (no stats permission needed,
-    SPEC.md §6), compressed on request. http_respond sends it here only
-    while tracker.fullscrape is on. Requesters within tracker.fullscrape_cache
-    of each other read one shared answer (bulk.pxd)."""
+    docs/compatibility.md, "Full scrape"), compressed on request. http_respond
+    sends it here only while tracker.fullscrape is on. Requesters within
+    tracker.fullscrape_cache of each other read one shared answer
+    (docs/large-answers.md, "Sharing")."""
     cdef int encoding = answer_encoding(s, req, n)
     if not modest_allows(s, c.addr):
         return http_error(s, out, HTTPERR_402_NOTMODEST)

@@ -123,7 +123,7 @@ cdef struct ot_server:
     bint fullscrape
     bint gzip
     bint ip_from_query
-    bint syslog_completed     # one syslog line per completed download (SPEC.md §1, WANT_SYSLOGS)
+    bint syslog_completed     # one syslog line per completed download (the original's WANT_SYSLOGS)
     int64_t http_timeout      # seconds for a request header
     int64_t send_timeout      # seconds an answer may go without progress
     int64_t fullscrape_cache  # seconds a complete full scrape is shared; 0: never shared
