@@ -1,5 +1,5 @@
-"""Access lists (SPEC.md §7.1): the whitelist or blacklist file, its SIGHUP
-reloads and its fifos.
+"""Access lists (docs/compatibility.md, "Access lists"): the whitelist or
+blacklist file, its SIGHUP reloads and its fifos.
 
 A file holds one info_hash per line as 40 hex digits. A line counts when it
 starts with exactly 40 hex digits (either case) followed by anything that is
@@ -44,8 +44,9 @@ def load(path):
 
 
 class DynamicLists:
-    """access.fifo_add / access.fifo_delete (current upstream, SPEC.md §14.2):
-    hashes written to the fifos join or leave the list until the next reload.
+    """access.fifo_add / access.fifo_delete (current upstream; docs/compatibility.md,
+    "Reload and access fifos"): hashes written to the fifos join or leave the list
+    until the next reload.
     A hash added is taken out of the deleted set and the other way round."""
 
     def __init__(self, server):

@@ -1,12 +1,13 @@
 """opentracker config files and option values -> one frozen Settings object.
 
-The syntax is the C original's (SPEC.md 2.2): one `key value` per line, leading
-whitespace skipped, `#` lines and empty lines ignored, no inline comments,
-trailing whitespace stripped, and a key counts only when whitespace follows it.
-Where we differ (DESIGN.md): every WANT_* key is always accepted, an invalid
-value stops start-up with file, line and reason instead of being skipped, out
-of range ports are refused, and long lines are read whole instead of being cut
-into 511-byte pieces.
+The syntax is the C original's (docs/compatibility.md, "Config file syntax"):
+one `key value` per line, leading whitespace skipped, `#` lines and empty lines
+ignored, no inline comments, trailing whitespace stripped, and a key counts only
+when whitespace follows it. Where we differ (docs/compatibility.md, "Features
+are settings"): every WANT_* key is always accepted, an invalid value stops
+start-up with file, line and reason instead of being skipped, out of range
+ports are refused, and long lines are read whole instead of being cut into
+511-byte pieces.
 
 `KEYS_TABLE` holds everything about each key (its Settings field, how its value
 is read, parser, default, documentation); Settings, its defaults, `KEYS` and
@@ -155,7 +156,8 @@ def parse_port(text):
 
 def _ip(text):
     """ipaddress object for numeric IPv4/IPv6 text; an IPv4-mapped IPv6
-    address becomes IPv4, since it names the same peers (DESIGN.md point 3)."""
+    address becomes IPv4, since it names the same peers
+    (docs/compatibility.md, "Dual stack")."""
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:

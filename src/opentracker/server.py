@@ -1,4 +1,5 @@
-"""Start-up and shutdown around the compiled loop (SPEC.md §11 order):
+"""Start-up and shutdown around the compiled loop, in the order of
+docs/compatibility.md, "Start-up order and privileges":
 bind every listener -> drop privileges (chroot, setuid) -> load access list
 and state -> install signals -> run the loop -> orderly stop."""
 
@@ -125,9 +126,10 @@ def open_livesync(settings):
 # ---------------------------------------------------------------- privileges
 
 def drop_privileges(settings):
-    """SPEC.md §11: look the user up first; as root chroot to the root dir
-    (if any), chdir to /, and become the user, refusing to go on as uid or
-    gid 0; as anyone else just chdir to the root dir."""
+    """As docs/compatibility.md, "Start-up order and privileges" says: look
+    the user up first; as root chroot to the root dir (if any), chdir to /,
+    and become the user, refusing to go on as uid or gid 0; as anyone else
+    just chdir to the root dir."""
     if os.geteuid() != 0:
         if settings.rootdir:
             try:

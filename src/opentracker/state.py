@@ -1,5 +1,5 @@
-"""Saved tracker state: the `/stats?mode=statedump` format (SPEC.md §9),
-one line per torrent, `<40 hex>:<base minutes>:<downloaded>`.
+"""Saved tracker state: the `/stats?mode=statedump` format (docs/compatibility.md,
+"State dump"), one line per torrent, `<40 hex>:<base minutes>:<downloaded>`.
 
 Loading validates strictly (the original let a stray non-hex byte through):
 a bad line is skipped, counted and reported, never fatal. Saving goes to a
@@ -99,7 +99,7 @@ def save(server, path):
 
 class StateKeeper:
     """-l and tracker.statefile: load at start, save periodically and at the
-    end (SPEC.md §9, DESIGN.md "State that survives a restart")."""
+    end (docs/compatibility.md, "State dump" and "Additions")."""
 
     def __init__(self, server, settings):
         self.server = server

@@ -1,5 +1,5 @@
 # Declarations of the core, stitched in dependency order. Only this file and
-# _core.pyx use `include`; see STYLE.md (one extension module for one .so).
+# _core.pyx use `include`; see docs/architecture.md, "One extension module".
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from opentracker_core.includes.cbytes cimport *
 from opentracker_core.includes.system cimport *

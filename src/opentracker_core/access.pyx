@@ -1,4 +1,5 @@
-# Access-list lookups and network permission checks (SPEC.md §7, §11-12).
+# Access-list lookups and network permission checks (docs/compatibility.md,
+# "Access lists", "Defaults", "Peer address: proxies and ip=").
 
 from libc.string cimport memcmp
 

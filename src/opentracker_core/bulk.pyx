@@ -1,15 +1,16 @@
-# Large answers made in slices and kept in blocks (see bulk.pxd): the full
-# scrape (SPEC.md §6), tpbs in every format and statedump (§8, §9), encoded a
+# Large answers made in slices and kept in blocks (see bulk.pxd and
+# docs/large-answers.md): the full scrape, tpbs in every format and statedump
+# (docs/compatibility.md, "Full scrape", "tpbs", "State dump"), encoded a
 # slice at a time (encode.pyx). top10/top100, s24s and the status page use
-# the same machinery with their own slices. Sending is the loop's
-# (loop.pyx: stream_send); this file decides what is made, when, and what
-# memory it may take.
+# the same machinery with their own slices. Sending is stream.pyx's; this
+# file decides what is made, when, and what memory it may take.
 
 from libc.string cimport memcpy, memset, strlen
 
 
 cdef uint8_t *put_state_line(uint8_t *p, const ot_torrent *t) noexcept nogil:
-    """`<40 HEX>:<base minutes>:<downloaded>\n` (SPEC.md §9): at most 63 bytes."""
+    """`<40 HEX>:<base minutes>:<downloaded>\n` (docs/compatibility.md,
+    "State dump"): at most 63 bytes."""
     p = put_hex_upper(p, t.hash)
     p[0] = 58
     p = put_uint(p + 1, t.base)
@@ -319,9 +320,9 @@ cdef void bulk_expire(ot_worker *w) noexcept nogil:
 # ---------------------------------------------------------------- served
 
 cdef void bulk_served(ot_worker *w, const ot_bulk *b) noexcept nogil:
-    """A reader got the whole body. fscr counts for real (DESIGN.md point
-    4): full-scrape answers, GET /scrape and tpbs alike, and their size as
-    sent."""
+    """A reader got the whole body. fscr counts for real
+    (docs/compatibility.md, "Quirks fixed"): full-scrape answers, GET /scrape
+    and tpbs alike, and their size as sent."""
     if b.kind == BULK_FULLSCRAPE or b.kind == BULK_TPBS:
         w.ctr.fullscrapes += 1
         w.ctr.fullscrape_size += b.produced
@@ -464,7 +465,7 @@ cdef bint _scrape_slice(ot_worker *w, ot_bulk *b, uint8_t *stage) noexcept nogil
     full scrape, tpbs or statedump in ascending info_hash order, resuming
     after the cursor: a torrent added or removed between slices is seen or
     missed, never listed twice. Torrents are listed as stored, without
-    cleaning them first (SPEC.md §6)."""
+    cleaning them first (docs/compatibility.md, "Full scrape")."""
     cdef ot_torrent *t = bulk_walk_first(w, b)
     cdef uint8_t *p = stage
     cdef uint32_t n = 0

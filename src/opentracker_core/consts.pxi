@@ -1,5 +1,6 @@
 # Tunables of the core. Values that clients or the C original can observe are
-# the original's (SPEC.md §5.6); the rest are ours and say why.
+# the original's (docs/compatibility.md, "Timing and limits"); the rest are
+# ours and say why.
 
 cdef enum:
     OT_HASH_SIZE = 20
@@ -28,7 +29,7 @@ cdef enum:
     PEER_FLAG_STOPPED = 0x20      # only in requests and live-sync records
     PEER_FLAG_FROM_SYNC = 0x10    # learned through live sync
 
-    # Ageing, in minutes (SPEC.md §5.6-5.7).
+    # Ageing, in minutes (docs/compatibility.md, "Ageing and expiry").
     OT_PEER_TIMEOUT = 45
     OT_TORRENT_TIMEOUT = 1440
 

@@ -1,6 +1,7 @@
-# Access-list files (SPEC.md §7.1) parsed and sorted in C: a million lines in
-# well under a second on a router, where Python's re and sort would take
-# several and hold a list of a million objects.
+# Access-list files (docs/compatibility.md, "Access-list files") parsed and
+# sorted in C: a million lines in well under a second on a router, where
+# Python's re and sort would take several and hold a list of a million
+# objects.
 
 from libc.string cimport memcpy, memcmp, memset
 from libc.stdlib cimport qsort
@@ -76,10 +77,11 @@ def sort_hashes(bytes blob):
 
 
 def parse_hash_lines(bytes data):
-    """Parse an access-list file (SPEC.md §7.1) in C: (sorted distinct
-    hashes, non-blank lines, skipped lines). A line counts when it starts
-    with exactly 40 hex digits followed by a non-hex byte or its end; '#'
-    lines are comments; other non-blank lines are skipped."""
+    """Parse an access-list file (docs/compatibility.md, "Access-list
+    files") in C: (sorted distinct hashes, non-blank lines, skipped lines).
+    A line counts when it starts with exactly 40 hex digits followed by a
+    non-hex byte or its end; '#' lines are comments; other non-blank lines
+    are skipped."""
     cdef const uint8_t *p = <const uint8_t *><const char *>data
     cdef size_t n = len(data), i = 0, start, end, k, count = 0, lines = 0, skipped = 0
     cdef bytearray out = bytearray((n // 41 + 1) * OT_HASH_SIZE)

@@ -1,6 +1,6 @@
-# HTTP answers (SPEC.md §3): routing, announce, scrape, the start of a full
-# scrape, and every status line, header block and error page byte for byte.
-# Parsing is httpparse.pyx's.
+# HTTP answers (docs/compatibility.md, "HTTP"): announce, scrape, the start
+# of a full scrape, and every status line, header block and error page byte
+# for byte. Parsing is httpparse.pyx's, choosing the handler route.pyx's.
 #
 # A handler gets the whole request NUL-terminated at req[len] and writes one
 # complete response into `out` (OT_HTTP_OUT_MAX bytes), returning where it
@@ -96,7 +96,7 @@ cdef int answer_encoding(ot_worker *w, const uint8_t *req, size_t n) noexcept no
 # ---------------------------------------------------------------- error pages
 
 cdef ot_span http_error(ot_worker *w, uint8_t *out, int code) noexcept nogil:
-    """An error page (SPEC.md §3.10), counted under its code."""
+    """An error page (docs/compatibility.md, "Error pages"), counted under its code."""
     cdef const char *title
     cdef size_t tlen
     cdef uint8_t *p = out
@@ -315,7 +315,8 @@ cdef ot_span http_scrape(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n,
 cdef void client_address(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n,
                          uint8_t *addr16) noexcept nogil:
     """The client's address: the connection's, or behind a blessed proxy the
-    first X-Forwarded-For address (SPEC.md §12)."""
+    first X-Forwarded-For address (docs/compatibility.md, "Peer address:
+    proxies and ip=")."""
     memcpy(addr16, c.addr, 16)
     if access_perms(&w.t.access, c.addr) & OT_PERM_PROXY:
         forwarded_address(req, n, addr16)
@@ -326,9 +327,10 @@ cdef void client_address(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n,
 cdef ot_span fullscrape_begin(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n,
                               uint8_t *out) noexcept nogil:
     """GET /scrape: every torrent, to anyone (no stats permission needed,
-    SPEC.md §6), compressed on request. http_respond sends it here only
-    while tracker.fullscrape is on. Requesters within tracker.fullscrape_cache
-    of each other read one shared answer (bulk.pxd)."""
+    docs/compatibility.md, "Full scrape"), compressed on request. http_respond
+    sends it here only while tracker.fullscrape is on. Requesters within
+    tracker.fullscrape_cache of each other read one shared answer
+    (docs/large-answers.md, "Sharing")."""
     cdef int encoding = answer_encoding(w, req, n)
     if not modest_allows(w, c.addr):
         return http_error(w, out, HTTPERR_402_NOTMODEST)

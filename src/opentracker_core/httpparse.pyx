@@ -1,4 +1,4 @@
-# HTTP request parsing (SPEC.md §3.2-3.4, §12): the framing check, the
+# HTTP request parsing (docs/compatibility.md, "HTTP"): the framing check, the
 # original's query scanner with its byte classes, the query-parameter loop,
 # header lookup, X-Forwarded-For and Accept-Encoding. Nothing here writes an
 # answer (http.pyx does), as httptools keeps its parser apart from I/O.
@@ -15,9 +15,10 @@ cdef enum:
     SCAN_VALUE = 4
     SCAN_TERMINATOR = 8
 
-# Which scanning modes a byte may continue (SPEC.md §3.4). Hard terminators
-# (NUL, CR, LF, space) and the hard-invalid bytes carry only bit 8: they end
-# every mode, and only the real terminators end it without an error.
+# Which scanning modes a byte may continue (docs/compatibility.md, "Query
+# scanner"). Hard terminators (NUL, CR, LF, space) and the hard-invalid bytes
+# carry only bit 8: they end every mode, and only the real terminators end it
+# without an error.
 cdef uint8_t scan_class[256]
 
 
@@ -166,7 +167,8 @@ cdef inline bint _ieq(const uint8_t *a, const char *lower, size_t n) noexcept no
 cdef const uint8_t *find_header(const uint8_t *req, size_t n, const char *lower_name, size_t nl) noexcept nogil:
     """The value of a header (spaces and tabs after the colon skipped): the
     first line, right after a LF, whose name matches case-insensitively and
-    is directly followed by ':' (SPEC.md §12). NULL when there is none."""
+    is directly followed by ':' (docs/compatibility.md, "Peer address:
+    proxies and ip="). NULL when there is none."""
     cdef size_t i
     cdef const uint8_t *v
     for i in range(n):
@@ -283,7 +285,7 @@ cdef enum:
 
 
 cdef int accepted_codings(const uint8_t *req, size_t n) noexcept nogil:
-    """The codings the request accepts (ACCEPT_*). DESIGN.md point 2:
+    """The codings the request accepts (ACCEPT_*). docs/compatibility.md, "Quirks fixed":
     Accept-Encoding parsed (every such header, quality values honoured, `*`
     standing for gzip unless gzip is listed itself), not the original's
     search for `gzip` anywhere in the request. zstd only when named."""

@@ -1,4 +1,4 @@
-# Live sync (SPEC.md §10, §14.10): nodes of a cluster multicast the peers
+# Live sync (docs/compatibility.md, "Live sync"): nodes of a cluster multicast the peers
 # they learn, in the C original's packet format, so our nodes and C nodes
 # can share swarms.
 #

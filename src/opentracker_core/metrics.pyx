@@ -1,4 +1,4 @@
-# /stats?mode=prometheus and GET /metrics (DESIGN.md, "Beyond every peer"):
+# /stats?mode=prometheus and GET /metrics (docs/compatibility.md, "Additions"):
 # the counters and gauges of the core in the Prometheus text exposition
 # format, version 0.0.4. Every metric is named opentracker_*, has HELP and
 # TYPE lines, counters end in _total, and every series of a metric has the

@@ -1,5 +1,5 @@
 # tracker.rate_limit: a token bucket per client address for announces and
-# scrapes, in a fixed table (DESIGN.md "Per-address rate limit").
+# scrapes, in a fixed table (docs/compatibility.md, "Additions").
 
 from libc.stdint cimport uint8_t, uint32_t
 

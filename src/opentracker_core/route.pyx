@@ -1,7 +1,7 @@
-# Which handler answers an HTTP request (SPEC.md §3.3): announce, scrape,
-# full scrape, the stats path, /metrics, the redirect, 404. The handlers are
-# in http.pyx, stats.pyx and metrics.pyx; this is the one place that knows
-# them all.
+# Which handler answers an HTTP request (docs/compatibility.md, "Routing"):
+# announce, scrape, full scrape, the stats path, /metrics, the redirect, 404.
+# The handlers are in http.pyx, stats.pyx and metrics.pyx; this is the one
+# place that knows them all.
 
 from libc.string cimport memcmp
 

@@ -1,7 +1,8 @@
-# s24s: peers counted per network, the busiest 128 first (SPEC.md §8),
-# built in steps as a large answer (bulk.pyx): IPv4 by /28 and /24 as the
-# original's v4 build; IPv6, which the original's dual-stack upstream leaves
-# out, by /64 (one LAN: the smallest network a site is given) and /48 (a
+# s24s: peers counted per network, the busiest 128 first
+# (docs/compatibility.md, "s24s"), built in steps as a large answer
+# (bulk.pyx): IPv4 by /28 and /24 as the original's v4 build; IPv6, which
+# the original's dual-stack upstream leaves out, by /64 (one LAN: the
+# smallest network a site is given) and /48 (a
 # site's usual allocation), in two more sections that appear only when
 # there are IPv6 peers, so a v4-only tracker answers the baseline's bytes.
 # (The original's v6 build printed /68 and /48: /68 was an artefact of its

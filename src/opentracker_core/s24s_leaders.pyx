@@ -1,7 +1,7 @@
 # s24s's leader lists: the 128 busiest networks of each of its four lists
-# (/28, /24, /64, /48), and their text (SPEC.md §8). Both ways of counting
-# (s24s_sort.pyx, s24s_table.pyx) offer every network they have counted
-# here, in whatever order they find them.
+# (/28, /24, /64, /48), and their text (docs/compatibility.md, "s24s"). Both
+# ways of counting (s24s_sort.pyx, s24s_table.pyx) offer every network they
+# have counted here, in whatever order they find them.
 #
 # The original picked leaders in address order with "a strictly higher
 # count evicts the lowest", which keeps the 128 first by count, then by

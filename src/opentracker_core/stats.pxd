@@ -1,12 +1,14 @@
-# Counters kept by the loop and read by /stats (SPEC.md §8). Process-lifetime
-# totals; the loop is single-threaded, so plain integers suffice.
+# Counters kept by the loop and read by /stats (docs/compatibility.md, "MRTG
+# lines and counters"). Process-lifetime totals; the loop is single-threaded,
+# so plain integers suffice.
 
 from libc.stdint cimport uint64_t
 
 
 cdef enum:
     # Internal HTTP error codes, in the order of the original's table
-    # (SPEC.md §3.10); herr and everything report them by these indices.
+    # (docs/compatibility.md, "Error pages"); herr and everything report them
+    # by these indices.
     HTTPERR_302 = 0
     HTTPERR_400 = 1
     HTTPERR_400_PARAM = 2

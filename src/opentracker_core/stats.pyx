@@ -1,8 +1,8 @@
-# /stats (SPEC.md §8): permission, mode and format parameters, and the
-# answers computed on the spot (the MRTG modes, herr, renew, version,
-# numwants, everything). The rest start a large answer built in slices:
-# tpbs and statedump (bulk.pyx), top10/top100 (top.pyx), s24s (s24s.pyx);
-# prometheus is metrics.pyx's.
+# /stats (docs/compatibility.md, "Stats modes"): permission, mode and format
+# parameters, and the answers computed on the spot (the MRTG modes, herr,
+# renew, version, numwants, everything). The rest start a large answer built
+# in slices: tpbs and statedump (bulk.pyx), top10/top100 (top.pyx), s24s
+# (s24s.pyx); prometheus is metrics.pyx's.
 #
 # The MRTG-style modes are four lines, the last without a newline; rates are
 # integer divisions by the uptime (0 taken as 1). Answers the original's
@@ -35,8 +35,8 @@ cdef int _stats_mode(const uint8_t *v, ssize_t n) noexcept nogil:
     if name_is(v, n, b"fulllog", 7): return MODE_FULLLOG
     if name_is(v, n, b"woodpeckers", 11): return MODE_WOODPECKERS
     # WANT_LOG_NUMWANT is a build switch of the original (Debian: off, so
-    # 400); features are runtime here (DESIGN.md point 1) and this one costs
-    # 201 counters, so it is always on.
+    # 400); features are runtime here (docs/compatibility.md, "Features are
+    # settings") and this one costs 201 counters, so it is always on.
     if name_is(v, n, b"numwants", 8): return MODE_NUMWANTS
     if name_is(v, n, b"prometheus", 10): return MODE_PROMETHEUS
     if name_is(v, n, b"html", 4): return MODE_HTML
@@ -66,7 +66,8 @@ cdef int _stats_key(const uint8_t *name, ssize_t n) noexcept nogil:
 
 
 cdef bint may_stat(ot_worker *w, const uint8_t *addr16) noexcept nogil:
-    """Loopback and blessed networks may read /stats (DESIGN.md point 2)."""
+    """Loopback and blessed networks may read /stats (docs/compatibility.md,
+    "Defaults")."""
     return addr_is_loopback(addr16) or (access_perms(&w.t.access, addr16) & OT_PERM_STATS) != 0
 
 
@@ -89,7 +90,8 @@ cdef ot_span stats_respond(ot_worker *w, ot_conn *c, const uint8_t *req, size_t 
             break
         if key == QUERY_ERROR or key == STATS_KEY_INFO_HASH:
             # info_hash: a client using the stats URL as its announce URL;
-            # stop it cheaply, before it triggers a heavy mode (SPEC.md §14.4).
+            # stop it cheaply, before it triggers a heavy mode
+            # (docs/compatibility.md, "Permission and parameters").
             return http_error(w, out, HTTPERR_400_PARAM)
         vlen = scan_urlencoded(&p, buf, SCAN_VALUE)
         if key == STATS_KEY_MODE:
@@ -327,7 +329,8 @@ cdef ot_span stats_heavy(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n,
     cdef int rc = -1
     if mode == MODE_TPBS:
         # Without format= the original queued a task nobody took (the client
-        # hung forever); we answer bencoded, as DESIGN.md point 4 says. And
+        # hung forever); we answer bencoded (docs/compatibility.md, "Quirks
+        # fixed"). And
         # gzip only on request, not always as the Debian build.
         rc = bulk_begin(w, BULK_TPBS, fmt if fmt else FORMAT_BEN, encoding, NULL, NULL)
     elif mode == MODE_STATEDUMP:

@@ -1,7 +1,8 @@
 # Swarm store bodies. Declarations and the ownership rules are in store.pxd;
-# the behaviour follows SPEC.md §5.4-5.7. Over 500 lines on purpose: torrent
-# and peer vectors, ageing and the budget share invariants (counts, sizes,
-# accounted bytes) that are easiest to check in one file.
+# the behaviour follows docs/compatibility.md, "Swarm semantics", and the
+# budget docs/memory.md. Over 500 lines on purpose: torrent and peer vectors,
+# ageing and the budget share invariants (counts, sizes, accounted bytes)
+# that are easiest to check in one file.
 
 from libc.string cimport memcmp, memcpy, memmove, memset
 
@@ -292,8 +293,8 @@ cdef uint32_t _peervec_age(ot_store *st, ot_torrent *t, int family, uint32_t ela
 
 
 cdef bint torrent_clean(ot_store *st, ot_torrent *t) noexcept nogil:
-    """Lazy ageing of SPEC.md §5.7. True when the torrent is due for removal
-    (the caller removes it)."""
+    """Lazy ageing (docs/compatibility.md, "Ageing and expiry"). True when
+    the torrent is due for removal (the caller removes it)."""
     cdef int64_t elapsed = (<int64_t>st.now_minutes) - t.base
     if elapsed <= 0:
         return False
@@ -318,8 +319,9 @@ cdef bint torrent_clean(ot_store *st, ot_torrent *t) noexcept nogil:
 
 cdef int store_announce(ot_store *st, const uint8_t *hash, const ot_peer_in *p,
                         ot_announce_result *res) noexcept nogil:
-    """Add or update the peer (SPEC.md §5.4). OT_OK fills `res`; at the
-    budget a new peer of a known torrent is OT_OK with res.unstored and not
+    """Add or update the peer (docs/compatibility.md, "Announce processing").
+    OT_OK fills `res`; at the budget (docs/memory.md, "At the budget") a new
+    peer of a known torrent is OT_OK with res.unstored and not
     added. Otherwise nothing changed (OT_REFUSED_MEMORY: the budget forbids
     a new torrent; OT_NOMEM: malloc failed)."""
     cdef ot_bucket *bk = &st.buckets[ot_bucket_index(hash)]
@@ -354,7 +356,8 @@ cdef int store_announce(ot_store *st, const uint8_t *hash, const ot_peer_in *p,
             t.completed = 0
         pos = _peer_search(t.peers[family], p.key, ksize, rsize, &peer_exact)
         if not peer_exact and _over_budget(st, _peer_growth(t.peers[family], family)):
-            # DESIGN.md: the budget degrades service, it does not refuse it.
+            # The budget degrades service, it does not refuse it
+            # (docs/memory.md, "At the budget").
             # The swarm's peers cost nothing to hand out; only keeping this
             # one would. Its next announce finds it new again.
             res.unstored = 1
@@ -416,9 +419,9 @@ cdef int store_announce(ot_store *st, const uint8_t *hash, const ot_peer_in *p,
 
 
 cdef ot_torrent *store_stop(ot_store *st, const uint8_t *hash, const ot_peer_in *p) noexcept nogil:
-    """Remove the peer if present (SPEC.md §3.7): no clean, no access check,
-    never creates anything. Returns the torrent (for its counts after the
-    removal) or NULL when it is unknown."""
+    """Remove the peer if present (docs/compatibility.md, "event=stopped"):
+    no clean, no access check, never creates anything. Returns the torrent
+    (for its counts after the removal) or NULL when it is unknown."""
     cdef ot_bucket *bk = &st.buckets[ot_bucket_index(hash)]
     cdef bint exact
     cdef uint32_t at = _torrent_search(bk, hash, &exact)
@@ -540,7 +543,8 @@ cdef uint8_t *peers_write_selection(uint8_t *out, ot_peervec *v, int family, uin
                                     ot_rng *rng) noexcept nogil:
     """Write `amount` (< v.size) distinct peers, one from each of `amount`
     evenly sized slices of the list taken as a circle from a random start
-    (SPEC.md §5.5), placed as in peers_write_all. Returns the end."""
+    (docs/compatibility.md, "Choosing peers"), placed as in peers_write_all.
+    Returns the end."""
     cdef uint32_t ksize = ot_key_size(family), rsize = ot_rec_size(family)
     cdef uint32_t count = v.size, shift = 0, offset, diff
     cdef uint64_t shifted = count, step

@@ -163,7 +163,8 @@ cdef class Store:
 
 
 def failure_body(bytes reason):
-    """The bencoded failure reply for `reason` (SPEC.md §3.8)."""
+    """The bencoded failure reply for `reason` (docs/compatibility.md,
+    "Announce failures")."""
     cdef uint8_t buf[600]
     if len(reason) > 512:
         raise ValueError("reason too long")

@@ -1,6 +1,7 @@
-# top10 / top100 (SPEC.md §8): the torrents with the most peers, the most
-# seeders and (as the C original's current master, SPEC.md §14.6) the most
-# leechers, walked a slice at a time as a large answer (bulk.pyx).
+# top10 / top100 (docs/compatibility.md, "top10 and top100"): the torrents
+# with the most peers, the most seeders and (as the C original's current
+# master) the most leechers, walked a slice at a time as a large answer
+# (bulk.pyx).
 
 from libc.string cimport memcpy, memmove, memset
 
@@ -49,8 +50,9 @@ cdef uint8_t *_top_section(uint8_t *p, const char *title, size_t tn, int amount,
 
 cdef bint top_slice(ot_worker *w, ot_bulk *b) noexcept nogil:
     """The next slice of torrents into the leader lists; at the end,
-    `Top N torrents by peers:`, `by seeds:`, then `by leechers:` (SPEC.md
-    §8, §14.6), zero counts left out: at most 3 * (30 + 100 * 53) bytes,
+    `Top N torrents by peers:`, `by seeds:`, then `by leechers:`
+    (docs/compatibility.md, "top10 and top100"), zero counts left out: at
+    most 3 * (30 + 100 * 53) bytes,
     well inside the stage."""
     cdef ot_topstate *st = <ot_topstate *>b.aux
     cdef int amount = b.format

@@ -42,7 +42,7 @@ cdef inline uint8_t _sane_flags(uint8_t flags) noexcept nogil:
 
 cdef ot_torrent *tracker_stop(ot_worker *w, const uint8_t *hash, const ot_peer_in *p) noexcept nogil:
     """event=stopped: the cluster hears of every stop, even of peers or
-    torrents unknown here (SPEC.md §10)."""
+    torrents unknown here (docs/compatibility.md, "Live sync")."""
     if w.t.sync.out_fd >= 0:
         livesync_tell(w, hash, p, PEER_FLAG_STOPPED)
     return store_stop(w.t.store, hash, p)

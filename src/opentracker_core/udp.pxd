@@ -1,4 +1,5 @@
-# BEP 15 packet layout (SPEC.md §4): offsets into requests, named once.
+# BEP 15 packet layout (docs/compatibility.md, "UDP (BEP 15)"): offsets
+# into requests, named once.
 
 cdef enum:
     # Every request: connection id | action | transaction id.

@@ -1,6 +1,6 @@
-# BEP 15 over UDP as opentracker speaks it (SPEC.md §4), with connection ids
-# per DESIGN.md point 5. Offsets are named in udp.pxd; reply bodies are
-# written by writers.pyx.
+# BEP 15 over UDP as opentracker speaks it (docs/compatibility.md, "UDP (BEP
+# 15)"), with connection ids as "UDP connection ids" there says. Offsets are
+# named in udp.pxd; reply bodies are written by writers.pyx.
 #
 # Connection id: SipHash-2-4 under a random per-process key of the client's
 # 16-byte address (IPv4 as IPv4-mapped) and the number of the current time

@@ -1,10 +1,11 @@
 # mode=version, the <version> block of mode=everything and `opentracker -v`:
 # what this core is and was built from. The C original's current master
 # prints its git commit instead of the 2021 snapshot's fourteen unexpanded
-# `$Source$: $Revision$` lines (SPEC.md §14.7); ours names the package, the
-# commit the C was generated from (setup.py writes includes/buildinfo.h),
-# the Cython that generated it, the Python it was compiled for and zlib, both
-# the headers it was compiled with and the library it runs with.
+# `$Source$: $Revision$` lines (docs/compatibility.md, "version"); ours
+# names the package, the commit the C was generated from (setup.py writes
+# includes/buildinfo.h), the Cython that generated it, the Python it was
+# compiled for and zlib, both the headers it was compiled with and the
+# library it runs with.
 #
 # Four lines (a fifth names libzstd in a core built with it), each ending in
 # a newline, no character that XML would need

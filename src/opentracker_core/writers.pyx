@@ -1,6 +1,7 @@
 # Reply writers: bencoded HTTP bodies and BEP 15 UDP payloads, written into a
-# caller's buffer. Byte layouts are SPEC.md §3.6-3.9 and §4.3-4.4; each writer
-# states the most it may write, and callers hand it at least that much.
+# caller's buffer. Byte layouts are in docs/compatibility.md ("HTTP", "UDP
+# (BEP 15)"); each writer states the most it may write, and callers hand it at
+# least that much.
 
 from libc.string cimport memcpy
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
@@ -133,9 +134,9 @@ cdef void announce_split(const ot_torrent *t, uint32_t numwant, uint32_t *want4,
 
 cdef size_t write_http_announce(uint8_t *buf, const ot_torrent *t, uint32_t numwant,
                                 ot_rng *rng) noexcept nogil:
-    """The announce success body (SPEC.md §3.6, DESIGN.md point 3): `peers`
-    always present, `peers6` only when it carries peers. numwant <= 200, so at
-    most OT_ANNOUNCE_BODY_MAX bytes."""
+    """The announce success body (docs/compatibility.md, "Announce answer"
+    and "Dual stack"): `peers` always present, `peers6` only when it carries
+    peers. numwant <= 200, so at most OT_ANNOUNCE_BODY_MAX bytes."""
     cdef uint32_t seeders = ot_torrent_seeders(t), peers = ot_torrent_peers(t)
     cdef uint32_t interval = ot_interval(rng), want4, want6
     cdef uint8_t *p = buf
@@ -162,8 +163,9 @@ cdef size_t write_http_announce(uint8_t *buf, const ot_torrent *t, uint32_t numw
 
 
 cdef size_t write_http_stopped(uint8_t *buf, const ot_torrent *t, ot_rng *rng) noexcept nogil:
-    """The event=stopped body (SPEC.md §3.7): counts after removal (0/0 for an
-    unknown torrent, t == NULL), no downloaded key, empty peers. At most 150 bytes."""
+    """The event=stopped body (docs/compatibility.md, "event=stopped"): counts
+    after removal (0/0 for an unknown torrent, t == NULL), no downloaded key,
+    empty peers. At most 150 bytes."""
     cdef uint32_t seeders = 0, peers = 0
     cdef uint32_t interval = ot_interval(rng)
     cdef uint8_t *p = buf
@@ -184,7 +186,7 @@ cdef size_t write_http_stopped(uint8_t *buf, const ot_torrent *t, ot_rng *rng) n
 
 cdef inline uint8_t *write_scrape_entry(uint8_t *p, const ot_torrent *t) noexcept nogil:
     """One `20:<hash>d8:complete..e` entry of a scrape or full scrape body
-    (SPEC.md §3.9): at most 23 + 3 * 22 + 35 = 124 bytes."""
+    (docs/compatibility.md, "Scrape"): at most 23 + 3 * 22 + 35 = 124 bytes."""
     cdef uint32_t seeders = ot_torrent_seeders(t), peers = ot_torrent_peers(t)
     p = put_raw(p, b"20:", 3)
     p = put_raw(p, <const char *>t.hash, OT_HASH_SIZE)

@@ -1,5 +1,6 @@
 # nogil externs for the loop: epoll, sockets, batched datagrams, time.
-# Cython ships no socket or epoll declarations (see STYLE.md example 2).
+# Cython ships no socket or epoll declarations (docs/architecture.md, "One
+# extension module").
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 
