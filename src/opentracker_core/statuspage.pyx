@@ -61,9 +61,29 @@ cdef void pw_tenths(ot_pw *pw, uint64_t v) noexcept nogil:
     """v / 10 with one decimal."""
     cdef uint8_t tmp[24]
     cdef uint8_t *p = put_uint(tmp, v // 10)
-    p[0] = 46
-    p[1] = <uint8_t>(48 + v % 10)
+    p[0] = c'.'
+    p[1] = <uint8_t>(c'0' + v % 10)
     pw_raw(pw, tmp, <size_t>(p + 2 - tmp))
+
+
+cdef void pw_rate(ot_pw *pw, uint64_t tenths) noexcept nogil:
+    """A rate given in tenths per second as a person reads it on a chart:
+    "0.4", "15", "2.5k", "200k", "1.2M" (one decimal at most, none when it
+    is 0), so that the y axis' labels fit its 48 units at any load."""
+    cdef uint64_t unit = 10
+    cdef uint8_t suffix = 0
+    cdef uint64_t scaled
+    if tenths >= 10000000:
+        unit, suffix = 10000000, c'M'
+    elif tenths >= 10000:
+        unit, suffix = 10000, c'k'
+    scaled = (tenths * 10 + unit // 2) // unit          # tenths of the unit, rounded
+    if scaled >= 1000 or scaled % 10 == 0:
+        pw_uint(pw, (scaled + 5) // 10 if scaled >= 1000 else scaled // 10)
+    else:
+        pw_tenths(pw, scaled)
+    if suffix:
+        pw_raw(pw, &suffix, 1)
 
 
 cdef void pw_text(ot_pw *pw, const uint8_t *text, size_t n) noexcept nogil:
@@ -285,7 +305,7 @@ cdef void _status_chart(ot_pw *pw, const ot_worker *w) noexcept nogil:
         pw_cstr(pw, b"\" stroke=\"#e3e7ed\"/><text x=\"48\" text-anchor=\"end\" y=\"")
         pw_uint(pw, y + 4)
         pw_raw(pw, b"\">", 2)
-        pw_tenths(pw, scale * <uint64_t>(4 - i) // 4)
+        pw_rate(pw, scale * <uint64_t>(4 - i) // 4)
         pw_cstr(pw, b"</text>\n")
     pw_cstr(pw, b"<text x=\"56\" y=\"180\">")
     pw_uint(pw, step * OT_HISTORY_SLOTS // 60)
@@ -323,7 +343,7 @@ cdef void _status_chart(ot_pw *pw, const ot_worker *w) noexcept nogil:
         pw_cstr(pw, b"\"></span>")
         pw_cstr(pw, _SERIES_NAME[k])
         pw_raw(pw, b" ", 1)
-        pw_tenths(pw, (_chart_value(w, points - 1, points, partial, k) if points else 0) * 10 // step)
+        pw_rate(pw, (_chart_value(w, points - 1, points, partial, k) if points else 0) * 10 // step)
         pw_cstr(pw, b"/s")
     pw_cstr(pw, b"</div></div>\n")
 
