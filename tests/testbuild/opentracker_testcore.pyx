@@ -58,7 +58,30 @@ def _drain_into(sock, list got):
 
 cdef class TestServer(Server):
     """A Server with entry points that answer requests in-process through
-    the loop's own steps, and move its clocks."""
+    the loop's own steps, announces and scrapes through its own tracker
+    (its access list, cluster and counters apply), and its clocks moved."""
+    cdef readonly dict last_outcome
+
+    def __cinit__(self, *args, **kwargs):
+        self.last_outcome = {}
+
+    def announce_http(self, bytes info_hash, ip, int port, *, bint seeder=False,
+                      bint completed=False, int numwant=OT_NUMWANT_DEFAULT):
+        return _announce_http(&self.w, self.last_outcome, info_hash, ip, port, seeder, completed, numwant)
+
+    def stop_http(self, bytes info_hash, ip, int port):
+        return _stop_http(&self.w, info_hash, ip, port)
+
+    def scrape_http(self, hashes):
+        return _scrape_http(&self.w, hashes)
+
+    def announce_udp(self, bytes info_hash, ip, int port, *, bint seeder=False, int event=0,
+                     unsigned int numwant=OT_UDP_PEERS_V4, unsigned int transaction_id=0):
+        return _announce_udp(&self.w, self.last_outcome, info_hash, ip, port, seeder, event, numwant,
+                             transaction_id)
+
+    def scrape_udp(self, hashes, unsigned int transaction_id=0):
+        return _scrape_udp(&self.w, hashes, transaction_id)
 
     def answer_http(self, bytes request, str client="127.0.0.1", bint whole=True):
         """Answer one HTTP request in-process through the loop's own steps:
@@ -236,18 +259,92 @@ cdef class TestServer(Server):
         loop_clock(&self.w)
 
 
+# ---------------------------------------------------------------- in-process announces and scrapes
+#
+# The functions the loop's handlers call once a request is parsed
+# (tracker.pyx) and the same reply writers, for a worker: a TestServer's
+# own (its access list, cluster and counters apply) or a TestStore's
+# standalone one (open access, no cluster, counters of its own).
+
+cdef ot_torrent *_announce(ot_worker *w, dict outcome, bytes info_hash, object ip, object port, bint seeder,
+                           bint completed) except? NULL:
+    cdef ot_peer_in peer
+    cdef ot_announce_result res
+    cdef const uint8_t *h = _hash_ptr(info_hash)
+    cdef int rc
+    _pack_peer(ip, port, &peer)
+    peer.flags = (PEER_FLAG_SEEDING if seeder else 0) | (PEER_FLAG_COMPLETED if completed else 0)
+    rc = tracker_announce(w, h, &peer, NULL, &res)
+    if rc == OT_REFUSED_MEMORY:
+        raise StoreFullError("memory limit reached")
+    if rc == OT_NOMEM:
+        raise MemoryError()
+    outcome.clear()
+    outcome.update(new_torrent=bool(res.new_torrent), new_peer=bool(res.new_peer), completed=bool(res.completed),
+                   renew_age=res.renew_age, stored=not res.unstored)
+    return res.torrent
+
+
+cdef bytes _announce_http(ot_worker *w, dict outcome, bytes info_hash, ip, int port, bint seeder, bint completed,
+                          int numwant):
+    cdef uint8_t buf[OT_ANNOUNCE_BODY_MAX]
+    cdef ot_torrent *t = _announce(w, outcome, info_hash, ip, port, seeder, completed)
+    if numwant < 0:
+        numwant = OT_NUMWANT_DEFAULT
+    elif numwant > OT_NUMWANT_MAX:
+        numwant = OT_NUMWANT_MAX
+    return (<char *>buf)[:write_http_announce(buf, t, numwant, &w.t.store.rng)]
+
+
+cdef bytes _stop_http(ot_worker *w, bytes info_hash, ip, int port):
+    cdef uint8_t buf[256]
+    cdef ot_peer_in peer
+    _pack_peer(ip, port, &peer)
+    cdef ot_torrent *t = tracker_stop(w, _hash_ptr(info_hash), &peer)
+    return (<char *>buf)[:write_http_stopped(buf, t, &w.t.store.rng)]
+
+
+cdef bytes _scrape_http(ot_worker *w, hashes):
+    cdef uint8_t buf[OT_SCRAPE_BODY_MAX]
+    cdef bytes joined = b"".join(hashes[:OT_MAXMULTISCRAPE])
+    for h in hashes[:OT_MAXMULTISCRAPE]:
+        _hash_ptr(h)
+    return (<char *>buf)[:write_http_scrape(buf, w.t.store, <const uint8_t *><const char *>joined,
+                                             len(joined) // OT_HASH_SIZE)]
+
+
+cdef bytes _announce_udp(ot_worker *w, dict outcome, bytes info_hash, ip, int port, bint seeder, int event,
+                         unsigned int numwant, unsigned int transaction_id):
+    cdef uint8_t buf[OT_UDP_ANNOUNCE_MAX]
+    cdef ot_peer_in peer
+    cdef ot_torrent *t
+    if event == 3:
+        _pack_peer(ip, port, &peer)
+        t = tracker_stop(w, _hash_ptr(info_hash), &peer)
+        return (<char *>buf)[:write_udp_announce(buf, transaction_id, t, peer.family, 0, &w.t.store.rng)]
+    t = _announce(w, outcome, info_hash, ip, port, seeder, event == 1)
+    _pack_peer(ip, port, &peer)
+    return (<char *>buf)[:write_udp_announce(buf, transaction_id, t, peer.family, numwant, &w.t.store.rng)]
+
+
+cdef bytes _scrape_udp(ot_worker *w, hashes, unsigned int transaction_id):
+    cdef uint8_t buf[OT_UDP_SCRAPE_REPLY_MAX]
+    cdef bytes joined = b"".join(hashes[:OT_UDP_SCRAPE_MAX])
+    for h in hashes[:OT_UDP_SCRAPE_MAX]:
+        _hash_ptr(h)
+    return (<char *>buf)[:write_udp_scrape(buf, transaction_id, w.t.store, <const uint8_t *><const char *>joined,
+                                            len(joined) // OT_HASH_SIZE, len(joined) // OT_HASH_SIZE)]
+
+
 cdef struct ot_standalone:
-    # A tracker and its one worker for the Store's request-shaped methods.
+    # A tracker and its one worker for a TestStore's announces.
     ot_tracker t
     ot_worker w
 
 
 cdef class TestStore(Store):
-    """A Store that can be announced into and scraped without a Server: its
-    own tracker (open access, no cluster, counters of its own) goes through
-    the functions the loop's handlers call once a request is parsed
-    (tracker.pyx) and the same reply writers. Replies are the bytes the
-    tracker would put on the wire."""
+    """A Store that can be announced into and scraped without a Server, as
+    the bytes the tracker would put on the wire."""
     cdef ot_standalone *_tracker
     cdef readonly dict last_outcome
 
@@ -258,10 +355,8 @@ cdef class TestStore(Store):
         ot_free(self._tracker)
         self._tracker = NULL
 
-    cdef ot_worker *_tracker_of(self) except NULL:
-        """The worker the request-shaped methods go through: open access,
-        no cluster, counters of its own. Made on first use, so the Store of
-        a Server never carries one."""
+    cdef ot_worker *_worker(self) except NULL:
+        """Its standalone tracker and worker, made on first use."""
         if self._tracker == NULL:
             self._tracker = <ot_standalone *>ot_malloc(sizeof(ot_standalone))
             if self._tracker == NULL:
@@ -273,76 +368,25 @@ cdef class TestStore(Store):
             self._tracker.t.sync.in_fd = self._tracker.t.sync.out_fd = -1
         return &self._tracker.w
 
-    cdef ot_torrent *_announce(self, bytes info_hash, object ip, object port, bint seeder,
-                               bint completed) except? NULL:
-        cdef ot_peer_in peer
-        cdef ot_announce_result res
-        cdef const uint8_t *h = _hash_ptr(info_hash)
-        cdef int rc
-        _pack_peer(ip, port, &peer)
-        peer.flags = (PEER_FLAG_SEEDING if seeder else 0) | (PEER_FLAG_COMPLETED if completed else 0)
-        rc = tracker_announce(self._tracker_of(), h, &peer, NULL, &res)
-        if rc == OT_REFUSED_MEMORY:
-            raise StoreFullError("memory limit reached")
-        if rc == OT_NOMEM:
-            raise MemoryError()
-        self.last_outcome = {
-            "new_torrent": bool(res.new_torrent),
-            "new_peer": bool(res.new_peer),
-            "completed": bool(res.completed),
-            "renew_age": res.renew_age,
-            "stored": not res.unstored,
-        }
-        return res.torrent
-
     def announce_http(self, bytes info_hash, ip, int port, *, bint seeder=False,
                       bint completed=False, int numwant=OT_NUMWANT_DEFAULT):
         """Announce and return the HTTP body. numwant follows the HTTP rules:
         negative means the default 50, more than 200 means 200."""
-        cdef uint8_t buf[OT_ANNOUNCE_BODY_MAX]
-        cdef ot_torrent *t = self._announce(info_hash, ip, port, seeder, completed)
-        if numwant < 0:
-            numwant = OT_NUMWANT_DEFAULT
-        elif numwant > OT_NUMWANT_MAX:
-            numwant = OT_NUMWANT_MAX
-        return (<char *>buf)[:write_http_announce(buf, t, numwant, &self.st.rng)]
+        return _announce_http(self._worker(), self.last_outcome, info_hash, ip, port, seeder, completed, numwant)
 
     def stop_http(self, bytes info_hash, ip, int port):
         """event=stopped: remove the peer and return the stopped body."""
-        cdef uint8_t buf[256]
-        cdef ot_peer_in peer
-        _pack_peer(ip, port, &peer)
-        cdef ot_torrent *t = tracker_stop(self._tracker_of(), _hash_ptr(info_hash), &peer)
-        return (<char *>buf)[:write_http_stopped(buf, t, &self.st.rng)]
+        return _stop_http(self._worker(), info_hash, ip, port)
 
     def scrape_http(self, hashes):
         """Scrape body for up to 64 hashes (extra ones are ignored)."""
-        cdef uint8_t buf[OT_SCRAPE_BODY_MAX]
-        cdef bytes joined = b"".join(hashes[:OT_MAXMULTISCRAPE])
-        for h in hashes[:OT_MAXMULTISCRAPE]:
-            _hash_ptr(h)
-        return (<char *>buf)[:write_http_scrape(buf, self.st, <const uint8_t *><const char *>joined,
-                                                 len(joined) // OT_HASH_SIZE)]
+        return _scrape_http(self._worker(), hashes)
 
     def announce_udp(self, bytes info_hash, ip, int port, *, bint seeder=False, int event=0,
                      unsigned int numwant=OT_UDP_PEERS_V4, unsigned int transaction_id=0):
         """A BEP 15 announce (event 1 completed, 3 stopped); returns the reply."""
-        cdef uint8_t buf[OT_UDP_ANNOUNCE_MAX]
-        cdef ot_peer_in peer
-        cdef ot_torrent *t
-        if event == 3:
-            _pack_peer(ip, port, &peer)
-            t = tracker_stop(self._tracker_of(), _hash_ptr(info_hash), &peer)
-            return (<char *>buf)[:write_udp_announce(buf, transaction_id, t, peer.family, 0, &self.st.rng)]
-        t = self._announce(info_hash, ip, port, seeder, event == 1)
-        _pack_peer(ip, port, &peer)
-        return (<char *>buf)[:write_udp_announce(buf, transaction_id, t, peer.family, numwant, &self.st.rng)]
+        return _announce_udp(self._worker(), self.last_outcome, info_hash, ip, port, seeder, event, numwant,
+                             transaction_id)
 
     def scrape_udp(self, hashes, unsigned int transaction_id=0):
-        cdef uint8_t buf[OT_UDP_SCRAPE_REPLY_MAX]
-        cdef bytes joined = b"".join(hashes[:OT_UDP_SCRAPE_MAX])
-        for h in hashes[:OT_UDP_SCRAPE_MAX]:
-            _hash_ptr(h)
-        return (<char *>buf)[:write_udp_scrape(buf, transaction_id, self.st,
-                                                <const uint8_t *><const char *>joined,
-                                                len(joined) // OT_HASH_SIZE, len(joined) // OT_HASH_SIZE)]
+        return _scrape_udp(self._worker(), hashes, transaction_id)
