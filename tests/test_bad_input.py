@@ -21,11 +21,11 @@ import struct
 
 import pytest
 
-from reference import bdecode, compact_peers, udp_announce_reply
+from helpers.reference import bdecode, compact_peers, udp_announce_reply
 from test_conformance_http import (ERR_400, ERR_404, ERR_500, NO_HASH_BODY, enc, ok_body, recv_all,
                                    recv_exactly, request, target)
 from test_conformance_udp import MISMATCH, PROTOCOL_ID, Client, connect_packet
-from trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
+from helpers.trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")
 # Ours closes an idle or incomplete request after tracker.http_timeout; the

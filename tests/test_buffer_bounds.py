@@ -41,9 +41,9 @@ import pytest
 
 import opentracker_core as core
 from opentracker import config as otconfig
-from reference import bdecode, bdecode_ordered, compact_peers
+from helpers.reference import bdecode, bdecode_ordered, compact_peers
 from test_livesync import livesync_packets, node, record4, send  # noqa: F401 (node: a fixture)
-from trackerproc import Tracker, package_path, split_response
+from helpers.trackerproc import Tracker, package_path, split_response
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz"))
 import fuzz_livesync  # noqa: E402 (the sender harness: its cluster socket and server set-up)
@@ -1014,7 +1014,7 @@ def test_stream_block_boundaries(total):
     same at three blocks, past the reader's window, so that it is streamed
     while blocks are freed behind the reader): every byte arrives once, in
     order, over HTTP/1.0 (until close) and HTTP/1.1 (chunked when streamed)."""
-    from trackerproc import Tracker, dechunk, same_bytes
+    from helpers.trackerproc import Tracker, dechunk, same_bytes
     minutes = int(time.time()) // 60
     lines = _state_lines_of_length(total, minutes)
     t = Tracker(config=["tracker.fullscrape_cache 0"])

@@ -18,8 +18,8 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
-from reference import bdecode, bdecode_ordered, compact_peers, udp_announce_reply
-from trackerproc import Tracker, udp_announce_packet
+from helpers.reference import bdecode, bdecode_ordered, compact_peers, udp_announce_reply
+from helpers.trackerproc import Tracker, udp_announce_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")
 REDIRECT_URL = "http://tracker.invalid/welcome"

@@ -17,8 +17,8 @@ import struct
 
 import pytest
 
-from reference import compact_peers, udp_announce_reply
-from trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
+from helpers.reference import compact_peers, udp_announce_reply
+from helpers.trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")
 PROTOCOL_ID = 0x41727101980

@@ -18,10 +18,10 @@ import struct
 
 import pytest
 
-from reference import bdecode_ordered, compact_peers
+from helpers.reference import bdecode_ordered, compact_peers
 from test_conformance_http import STOPPED_BODY, ok_body, request, target
 from test_conformance_udp import MISMATCH, Client
-from trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
+from helpers.trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")
 

@@ -24,9 +24,9 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
-import shellserver
-from sliced import sliced_tracker
-from trackerproc import Tracker, dechunk, same_bytes, split_response, udp_announce_packet
+from helpers import shellserver
+from helpers.sliced import sliced_tracker
+from helpers.trackerproc import Tracker, dechunk, same_bytes, split_response, udp_announce_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")
 ours_only = pytest.mark.skipif(IMPL == "c", reason="DESIGN.md differs from the original here")
@@ -214,7 +214,7 @@ def test_62_deflate_only_is_not_compressed(tracker, swarm):
 def test_63_full_scrape_needs_no_stats_permission():
     """A client refused /stats gets the full scrape. The C build refuses
     /stats even to loopback; ours serves loopback, so its check asks from a
-    stranger's address through the real handler in-process (shellserver.py)."""
+    stranger's address through the real handler in-process (helpers/shellserver.py)."""
     if IMPL == "c":
         with Tracker(whitelist=HASHES, stats=False) as t:
             assert t.http(request("/stats")).startswith(b"HTTP/1.0 403 Access Denied")
@@ -330,7 +330,7 @@ def write_state(path, count, label="big"):
 def loaded_tracker(count, label, bulk_slice=None, **kw):
     """Our tracker (not started) with `count` torrents to load with -l; the
     state file goes into the tracker's own directory, which the unprivileged
-    user it runs as can read. bulk_slice: the core's slice size (sliced.py)."""
+    user it runs as can read. bulk_slice: the core's slice size (helpers/sliced.py)."""
     t = sliced_tracker(bulk_slice, **kw) if bulk_slice else Tracker(**kw)
     path = os.path.join(t.dir, "state.txt")
     t.torrents, t.minutes = write_state(path, count, label)
@@ -423,7 +423,7 @@ def test_large_answers_are_served_when_the_torrents_fill_the_budget():
 
 # Announces while full scrapes are written: the sliced loop against a control
 # in the same run, the same tracker with its slice size past the torrent
-# count (sliced.py), which builds each answer whole in one loop turn. On the
+# count (helpers/sliced.py), which builds each answer whole in one loop turn. On the
 # development machine the control's slowest announces wait 0.33-0.40 s, one
 # whole build each; the sliced loop's stay under 15 ms (p99 0.5-3 ms). The
 # test asks for a third of the control: a faster or slower machine moves

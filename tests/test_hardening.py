@@ -14,8 +14,8 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
-from reference import bdecode, compact_peers
-from trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
+from helpers.reference import bdecode, compact_peers
+from helpers.trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
 
 MEMORY_REFUSAL = b"Tracker memory limit reached: new torrents are refused for now."
 RATE_REFUSAL = b"Too many requests from this address; announce less often."

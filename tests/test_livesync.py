@@ -11,9 +11,9 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
-import netns
-from reference import bdecode, compact_peers
-from trackerproc import Tracker, free_port
+from helpers import netns
+from helpers.reference import bdecode, compact_peers
+from helpers.trackerproc import Tracker, free_port
 
 SEEDING, COMPLETED, STOPPED = 0x80, 0x40, 0x20
 

@@ -16,7 +16,7 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
-from trackerproc import Tracker, split_response, udp_announce_packet, udp_scrape_packet
+from helpers.trackerproc import Tracker, split_response, udp_announce_packet, udp_scrape_packet
 
 pytestmark = pytest.mark.skipif(os.environ.get("OT_IMPL", "ours") == "c", reason="the original has no metrics")
 parser = pytest.importorskip("prometheus_client.parser")

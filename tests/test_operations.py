@@ -17,8 +17,8 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
-from reference import bdecode, compact_peers
-from trackerproc import Tracker, udp_announce_packet
+from helpers.reference import bdecode, compact_peers
+from helpers.trackerproc import Tracker, udp_announce_packet
 
 REFUSED = b"d14:failure reason63:Requested download is not authorized for use with this tracker.e"
 

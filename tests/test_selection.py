@@ -11,7 +11,7 @@ of that (tests/mutants: selection-not-random).
 """
 
 from opentracker_core import Store
-from reference import bdecode, compact_peers
+from helpers.reference import bdecode, compact_peers
 
 T0 = 1_700_000_020 // 60 * 60
 SWARM = 1000

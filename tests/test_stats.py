@@ -4,7 +4,7 @@ counting rules, the stats path and who may ask (DESIGN.md point 2).
 Every test talks to a tracker process over loopback and checks the bytes a
 client sees, but for who may ask: over loopback everyone is loopback, so
 those checks ask from other addresses, in a network namespace (root) and
-through the real handler in-process (shellserver.py, no root needed). Run
+through the real handler in-process (helpers/shellserver.py, no root needed). Run
 it against the C original with
 
     OT_IMPL=c python -m pytest -q tests/test_stats.py
@@ -29,10 +29,10 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
-import shellserver
-from stranger import BLESSED4, BLESSED6, STRANGER4, STRANGER6, needs_netns, run_in_netns
-from sliced import sliced_tracker
-from trackerproc import Tracker, split_response, udp_announce_packet, udp_scrape_packet
+from helpers import shellserver
+from helpers.stranger import BLESSED4, BLESSED6, STRANGER4, STRANGER6, needs_netns, run_in_netns
+from helpers.sliced import sliced_tracker
+from helpers.trackerproc import Tracker, split_response, udp_announce_packet, udp_scrape_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")
 ours_only = pytest.mark.skipif(IMPL == "c", reason="DESIGN.md differs from the original here")
@@ -207,7 +207,7 @@ def test_80_strangers_get_403_blessed_networks_are_served():
 
 
 # The same rules without root: the real handler in-process, with the client
-# address given (shellserver.py), the networks set up as the shell does.
+# address given (helpers/shellserver.py), the networks set up as the shell does.
 
 STATS_ASKS = ["/stats", "/stats?mode=everything", "/stats?mode=tpbs&format=txt", "/stats?mode=bogus&info_hash=x",
               "/stats?mode=tcp4", "/metrics"]

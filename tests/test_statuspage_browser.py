@@ -10,8 +10,8 @@ import time
 import pytest
 
 from opentracker_core._core import Server
-from statusbrowser import chromium, make_traffic, run_chromium
-from trackerproc import Tracker, split_response
+from helpers.statusbrowser import chromium, make_traffic, run_chromium
+from helpers.trackerproc import Tracker, split_response
 
 pytestmark = pytest.mark.skipif(chromium() is None, reason="chromium is not installed (apt-get install chromium)")
 

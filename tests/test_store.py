@@ -6,7 +6,7 @@ import struct
 import pytest
 
 from opentracker_core import Store, SIZEOF_TORRENT
-from reference import bdecode, bdecode_ordered, compact_peers, udp_announce_reply
+from helpers.reference import bdecode, bdecode_ordered, compact_peers, udp_announce_reply
 
 T0 = 1_700_000_020 // 60 * 60  # a whole minute
 H = hashlib.sha1(b"t0").digest()

@@ -30,10 +30,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
 CORPUS = os.path.join(HERE, "corpus")
 if TESTS not in sys.path:
-    sys.path.insert(0, TESTS)   # for reference.py (the bencode oracle)
+    sys.path.insert(0, TESTS)   # for helpers/reference.py (the bencode oracle)
 
 import opentracker_core as core  # noqa: E402
-from reference import bdecode  # noqa: E402
+from helpers.reference import bdecode  # noqa: E402
 
 SEP = b"\n--next--\n"          # between the requests (datagrams) of one input
 MAX_PARTS = 8                  # requests per input: enough for a sequence

@@ -28,7 +28,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common  # noqa: E402
-from reference import bdecode_ordered  # noqa: E402
+from helpers.reference import bdecode_ordered  # noqa: E402
 
 TAILS = [b" HTTP/1.0\r\n\r\n", b"\r\n", b"", b"&x HTTP/1.1\n\n"]
 CLIENTS = ["127.0.0.1", "::1", "192.0.2.9", "2001:db8::7"]

@@ -20,9 +20,9 @@ import textwrap
 
 import pytest
 
-from trackerproc import package_path
+from .trackerproc import package_path
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 SERVER4 = "198.51.100.7"           # the tracker listens here (and on 127.0.0.1)
 SERVER6 = "2001:db8::7"
