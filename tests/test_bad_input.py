@@ -22,6 +22,7 @@ import struct
 import pytest
 
 from helpers.reference import bdecode, compact_peers, udp_announce_reply
+from helpers.testhashes import whitelist_for
 from test_conformance_http import (ERR_400, ERR_404, ERR_500, NO_HASH_BODY, enc, ok_body, recv_all,
                                    recv_exactly, request, target)
 from test_conformance_udp import MISMATCH, PROTOCOL_ID, Client, connect_packet
@@ -47,20 +48,11 @@ OVERSIZED_HASH = sha("udp-oversized")
 
 # ---------------------------------------------------------------- fixtures
 
-@pytest.fixture(scope="module")
-def tracker(request):
-    names = [item.name for item in request.session.items if item.module is request.module]
-    listed = [sha("%s#%d" % (n, i)) for n in names for i in range(4)]
+def TRACKER(request):
+    """The module's `tracker` (conftest.py), `h` the hashes of its tests."""
     config = [] if IMPL == "c" else ["tracker.http_timeout 3"]
-    t = Tracker(whitelist=listed + FRESH + [sha("swarm"), UDP_HASH, OVERSIZED_HASH], config=config)
-    t.start()
-    yield t
-    t.close()
-
-
-@pytest.fixture
-def h(request):
-    return lambda i=0: sha("%s#%d" % (request.node.name, i))
+    return Tracker(whitelist=whitelist_for(request, FRESH + [sha("swarm"), UDP_HASH, OVERSIZED_HASH]),
+                   config=config)
 
 
 @pytest.fixture(scope="module")

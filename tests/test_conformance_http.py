@@ -19,6 +19,7 @@ from urllib.parse import quote_from_bytes
 import pytest
 
 from helpers.reference import bdecode, bdecode_ordered, compact_peers, udp_announce_reply
+from helpers.testhashes import whitelist_for
 from helpers.trackerproc import Tracker, udp_announce_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")
@@ -137,22 +138,13 @@ def padded_request(info_hash, total):
     return head + b"x" * (total - len(head) - len(tail)) + tail
 
 
-def whitelist_for(request_, extra=()):
-    """Hashes for every test of this module (h(0)..h(3) of the `h` fixture) plus extra."""
-    names = [item.name for item in request_.session.items if item.module is request_.module]
-    return [sha("%s#%d" % (n, i)) for n in names for i in range(4)] + list(extra)
-
-
 # ---------------------------------------------------------------- fixtures
 
-@pytest.fixture(scope="module")
-def tracker(request):
-    """One tracker for the module, with a whitelist and a redirect URL."""
-    t = Tracker(whitelist=whitelist_for(request, [sha("big-swarm")]),
-                config=["tracker.redirect_url " + REDIRECT_URL])
-    t.start()
-    yield t
-    t.close()
+def TRACKER(request):
+    """The module's `tracker` (conftest.py), with a whitelist and a redirect
+    URL; `h` and `unlisted` (conftest.py) are the tests' hashes."""
+    return Tracker(whitelist=whitelist_for(request, [sha("big-swarm")]),
+                   config=["tracker.redirect_url " + REDIRECT_URL])
 
 
 @pytest.fixture(scope="module")
@@ -162,17 +154,6 @@ def bare(request):
     t.start()
     yield t
     t.close()
-
-
-@pytest.fixture
-def h(request):
-    """h(i): a whitelisted info_hash private to the calling test."""
-    return lambda i=0: sha("%s#%d" % (request.node.name, i))
-
-
-@pytest.fixture
-def unlisted(request):
-    return sha("unlisted:" + request.node.name)
 
 
 @pytest.fixture(scope="module")

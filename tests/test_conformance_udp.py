@@ -18,6 +18,7 @@ import struct
 import pytest
 
 from helpers.reference import compact_peers, udp_announce_reply
+from helpers.testhashes import whitelist_for
 from helpers.trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")
@@ -104,19 +105,12 @@ class Client:
         return [struct.unpack(">III", reply[i:i + 12]) for i in range(8, len(reply), 12)]
 
 
-def whitelist_for(request_, extra=()):
-    names = [item.name for item in request_.session.items if item.module is request_.module]
-    return [sha("%s#%d" % (n, i)) for n in names for i in range(4)] + list(extra)
-
-
 # ---------------------------------------------------------------- fixtures
 
-@pytest.fixture(scope="module")
-def tracker(request):
-    t = Tracker(whitelist=whitelist_for(request, [sha("swarm")]))
-    t.start()
-    yield t
-    t.close()
+def TRACKER(request):
+    """The module's `tracker` (conftest.py); `h` and `unlisted` (conftest.py)
+    are the tests' hashes."""
+    return Tracker(whitelist=whitelist_for(request, [sha("swarm")]))
 
 
 @pytest.fixture
@@ -132,16 +126,6 @@ def client2(tracker):
     c = Client(tracker, source="127.0.0.2")
     yield c
     c.close()
-
-
-@pytest.fixture
-def h(request):
-    return lambda i=0: sha("%s#%d" % (request.node.name, i))
-
-
-@pytest.fixture
-def unlisted(request):
-    return sha("unlisted:" + request.node.name)
 
 
 @pytest.fixture(scope="module")

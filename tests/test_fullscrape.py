@@ -98,12 +98,7 @@ def full_scrape_entries(body):
     return found
 
 
-@pytest.fixture(scope="module")
-def tracker():
-    t = Tracker(whitelist=HASHES)
-    t.start()
-    yield t
-    t.close()
+TRACKER = dict(whitelist=HASHES)    # the module's `tracker` (conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -125,18 +125,13 @@ def udp(t, sock, payload):
 
 # ---------------------------------------------------------------- fixtures
 
+# The module's `tracker` (conftest.py), shared by the tests that only look at
+# shapes or deltas; new_tracker(**kw) starts one like it, kw replacing these.
+TRACKER = dict(whitelist=HASHES, config=["tracker.redirect_url " + REDIRECT_URL])
+
+
 def new_tracker(**kw):
-    kw.setdefault("whitelist", HASHES)
-    kw.setdefault("config", ["tracker.redirect_url " + REDIRECT_URL])
-    return Tracker(**kw).start()
-
-
-@pytest.fixture(scope="module")
-def tracker():
-    """Shared by the tests that only look at shapes or deltas."""
-    t = new_tracker()
-    yield t
-    t.close()
+    return Tracker(**dict(TRACKER, **kw)).start()
 
 
 @pytest.fixture

@@ -26,12 +26,9 @@ def head_of(raw):
     return split_response(raw)[1]
 
 
-@pytest.fixture(scope="module")
-def tracker():
-    t = loaded_tracker(20_000, "zstd", config=["tracker.fullscrape_cache 0"])
-    t.start()
-    yield t
-    t.close()
+def TRACKER(request):
+    """The module's `tracker` (conftest.py): a loaded state."""
+    return loaded_tracker(20_000, "zstd", config=["tracker.fullscrape_cache 0"])
 
 
 def test_zstd_full_scrape_streamed_decodes_to_the_plain_one(tracker):
