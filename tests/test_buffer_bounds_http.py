@@ -22,7 +22,7 @@ from helpers.reference import bdecode, bdecode_ordered
 
 @pytest.mark.parametrize("total", [OT_HTTP_REQUEST_MAX - 1, OT_HTTP_REQUEST_MAX, OT_HTTP_REQUEST_MAX + 1])
 def test_request_size_in_process(total):
-    """SPEC.md 3.2: a request of at most 8192 bytes is answered, a longer one
+    """docs/compatibility.md, HTTP limits: a request of at most 8192 bytes is answered, a longer one
     gets 500. The whole request is scanned in place (its NUL at req[8192]
     is the buffer's last byte), and the decoded pad value (8100 bytes) goes
     into scratch, which has the same 8193 bytes."""
@@ -82,7 +82,7 @@ def test_request_size_over_tcp(tracker, total, split_at):
 
 @pytest.mark.parametrize("count", [OT_MAXMULTISCRAPE - 1, OT_MAXMULTISCRAPE, OT_MAXMULTISCRAPE + 1])
 def test_http_scrape_63_64_65_hashes(count):
-    """SPEC.md 3.9: at most 64 hashes answered, the 65th parsed and ignored.
+    """docs/compatibility.md, scrape: at most 64 hashes answered, the 65th parsed and ignored.
     http_scrape copies a hash into hashes[64 * 20] only while count < 64."""
     srv = new_server()
     hashes = scrape_swarm(srv.store, OT_MAXMULTISCRAPE + 1, "scrape")

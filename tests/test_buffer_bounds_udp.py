@@ -56,7 +56,7 @@ def test_udp_scrape_74_75_76_hashes(count):
 @pytest.mark.parametrize("tail", [0, 1, 19])
 def test_udp_scrape_cut_off_hash_counts_and_answers_zeros(tail):
     """74 whole hashes and a cut-off 75th (1 or 19 bytes): 75 answers, the
-    last zeros (DESIGN.md point 4); with 75 whole hashes and a stub, the
+    last zeros (docs/compatibility.md, our deliberate differences); with 75 whole hashes and a stub, the
     stub is the 76th and ignored. The parser never reads past the datagram."""
     srv = new_server()
     hashes = [h("udp-cut-%d" % i) for i in range(OT_UDP_SCRAPE_MAX)]
@@ -103,7 +103,7 @@ def _udp_announce(srv, cid, info_hash, client, port, numwant, seeder=False):
 def test_udp_announce_ipv4_peers(swarm, numwant):
     """An IPv4 reply carries at most 200 peers: 20 + 200 * 6 = 1220 bytes
     (OT_UDP_ANNOUNCE_MAX), inside OT_UDP_OUT_MAX. The requester counts as a
-    member of its swarm (kept on purpose, DESIGN.md point 4)."""
+    member of its swarm (kept on purpose, docs/compatibility.md, UDP)."""
     srv = new_server()
     x = h("udp4-%d" % swarm)
     for i in range(swarm - 1):

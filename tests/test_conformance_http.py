@@ -1,11 +1,13 @@
-"""HTTP conformance with the C original: SPEC.md section 16, items 1-50.
+"""HTTP conformance with the C original: the checklist of docs/compatibility.md,
+its HTTP items 1-50 (the numbers of the tests here).
 
 Every test talks to a real tracker process on 127.0.0.1 through raw sockets
 and checks the bytes a client sees. Run it against the original with
 
     OT_IMPL=c python -m pytest -q tests/test_conformance_http.py
 
-Where DESIGN.md deliberately differs from the original, the test describes our
+Where we deliberately differ from the original (docs/compatibility.md, our
+deliberate differences), the test describes our
 behaviour and is skipped (or branched, with a comment) for impl "c".
 """
 
@@ -605,7 +607,7 @@ def test_50_peer_identity_is_address_and_port(tracker, h):
     assert counts(reply) == (0, 0, 3)
 
 
-# ---------------------------------------------------------------- ours only (DESIGN.md)
+# ---------------------------------------------------------------- ours only (docs/compatibility.md)
 
 @pytest.mark.skipif(IMPL == "c", reason="the Debian build is whitelist-only; ours is open by default")
 def test_open_tracker_without_access_list():

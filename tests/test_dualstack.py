@@ -1,4 +1,6 @@
-"""Dual stack in one process (DESIGN.md point 3, SPEC.md section 14.1).
+"""Dual stack in one process (docs/compatibility.md: IPv4 and IPv6 in one
+process is one of our deliberate differences, as in the C original's current
+master).
 
 IPv4 and IPv6 peers of a torrent live in two lists. HTTP answers always carry
 `peers` (empty when it has none) and add `peers6` only when it carries peers;

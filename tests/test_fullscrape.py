@@ -1,5 +1,6 @@
-"""Scrape and full scrape: SPEC.md §6 and §16 items 53-64, gzip negotiation
-(DESIGN.md point 2), tracker.fullscrape off, big answers built a slice per
+"""Scrape and full scrape (docs/compatibility.md: scrape and full scrape, the
+checklist's items 53-64), gzip negotiation (one of our deliberate
+differences there), tracker.fullscrape off, big answers built a slice per
 loop turn while announces keep being answered, and clients that go away in
 the middle of a big answer.
 
@@ -29,7 +30,7 @@ from helpers.sliced import sliced_tracker
 from helpers.trackerproc import Tracker, dechunk, same_bytes, split_response, udp_announce_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")
-ours_only = pytest.mark.skipif(IMPL == "c", reason="DESIGN.md differs from the original here")
+ours_only = pytest.mark.skipif(IMPL == "c", reason="a deliberate difference from the original (docs/compatibility.md)")
 
 ERR_400 = (b"HTTP/1.0 400 Invalid Request\r\nContent-Type: text/html\r\nContent-Length: 31\r\n\r\n"
            b"<title>Invalid Request</title>\n")
@@ -197,7 +198,7 @@ def test_61_gzip_elsewhere_in_the_request(tracker, swarm):
     if IMPL == "c":
         assert answer(raw, http10=True, gzipped=True).startswith(b"d5:filesd")   # "gzip" anywhere
     else:
-        # DESIGN.md point 2 / SPEC.md Q12: only Accept-Encoding decides.
+        # Only Accept-Encoding decides (docs/compatibility.md: gzip negotiation).
         assert answer(raw, http10=True).startswith(b"d5:filesd")
 
 
@@ -338,7 +339,7 @@ def big():
     """Our tracker with 100,000 torrents loaded from a state file (-l): the
     fastest way to fill one from outside; not changed by the tests."""
     if IMPL == "c":
-        pytest.skip("the original loads -l before its whitelist (SPEC.md §9 race)")
+        pytest.skip("the original loads -l before its whitelist (docs/compatibility.md, the state file: a race)")
     # Shared full scrapes are kept a second, not ten: wait_until_idle then
     # finds nothing held soon after the last reader is done.
     t = loaded_tracker(BIG, "big", config=["tracker.fullscrape_cache 1"])
@@ -370,8 +371,8 @@ def test_big_statedump_and_tpbs(big):
     order = sorted(big.torrents)
     dump = answer(big.http(request("/stats?mode=statedump"), timeout=30), http10=True, streamed=True)
     # The base minute is the state's, or, once a clean pass in a later
-    # minute found the torrent without peers, that minute less 45 (SPEC.md
-    # §5.7): a test that crosses a minute boundary sees some of each.
+    # minute found the torrent without peers, that minute less 45
+    # (docs/compatibility.md, the swarm store): a test that crosses a minute boundary sees some of each.
     lines = [line.split(b":") for line in dump.splitlines()]
     assert [bytes.fromhex(h.decode()) for h, _, _ in lines] == order
     assert [int(d) for _, _, d in lines] == [big.torrents[h] for h in order]

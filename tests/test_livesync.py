@@ -1,5 +1,5 @@
-"""Live sync (issue 8): the C original's cluster packets (SPEC.md §10,
-§14.10). Packet-level tests talk to one tracker over loopback with hand-built
+"""Live sync (issue 8): the C original's cluster packets (docs/compatibility.md,
+live sync). Packet-level tests talk to one tracker over loopback with hand-built
 datagrams; cluster tests run two and three trackers in network namespaces
 made here, on one bridge, where they multicast to each other."""
 

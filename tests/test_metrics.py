@@ -1,6 +1,7 @@
-"""Prometheus metrics: /stats?mode=prometheus and GET /metrics (DESIGN.md,
-"Beyond every peer"), parsed with prometheus_client's own text parser, and
-the counters behind them counted as SPEC.md §8 says, per address family.
+"""Prometheus metrics: /stats?mode=prometheus and GET /metrics (beyond the
+original: docs/compatibility.md, our deliberate differences), parsed with
+prometheus_client's own text parser, and the counters behind them counted as
+the original counts them (docs/compatibility.md, stats), per address family.
 
 Ours only: the C original has no such mode.
 """

@@ -1,4 +1,4 @@
-"""Peer selection in a swarm larger than numwant (SPEC.md §5.5): one peer
+"""Peer selection in a swarm larger than numwant (docs/compatibility.md, the swarm store): one peer
 from each of numwant evenly sized slices of the peer list, taken as a circle
 from a random start (a step of 1 to one slice's width from one pick to the
 next). What a user notices: the peers handed out are spread

@@ -1,5 +1,6 @@
-"""/stats: SPEC.md §8 and §16 items 80-90, every mode byte for byte, the
-counting rules, the stats path and who may ask (DESIGN.md point 2).
+"""/stats (docs/compatibility.md: stats, the checklist's items 80-90): every
+mode byte for byte, the counting rules, the stats path and who may ask (one
+of our deliberate differences there).
 
 Every test talks to a tracker process over loopback and checks the bytes a
 client sees, but for who may ask: over loopback everyone is loopback, so
@@ -9,7 +10,7 @@ it against the C original with
 
     OT_IMPL=c python -m pytest -q tests/test_stats.py
 
-Where DESIGN.md deliberately differs (stats open to loopback, tpbs and
+Where we deliberately differ (docs/compatibility.md; stats open to loopback, tpbs and
 statedump gzipped only on request, fscr counted for real, numwants always
 on, /stats?info_hash -> 400), the test checks ours and branches or skips for
 the original, saying why.
@@ -35,7 +36,7 @@ from helpers.sliced import sliced_tracker
 from helpers.trackerproc import Tracker, split_response, udp_announce_packet, udp_scrape_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")
-ours_only = pytest.mark.skipif(IMPL == "c", reason="DESIGN.md differs from the original here")
+ours_only = pytest.mark.skipif(IMPL == "c", reason="a deliberate difference from the original (docs/compatibility.md)")
 REDIRECT_URL = "http://tracker.invalid/"
 
 ERR_400 = (b"HTTP/1.0 400 Invalid Request\r\nContent-Type: text/html\r\nContent-Length: 31\r\n\r\n"
@@ -47,7 +48,7 @@ ERR_404 = (b"HTTP/1.0 404 Not Found\r\nContent-Type: text/html\r\nContent-Length
 ERR_500 = (b"HTTP/1.0 500 Internal Server Error\r\nContent-Type: text/html\r\nContent-Length: 37\r\n\r\n"
            b"<title>Internal Server Error</title>\n")
 # The Debian build's fourteen unexpanded CVS lines; ours names what it was
-# built from, as the C original's current master does (SPEC.md §14.7).
+# built from, as the C original's current master does (docs/compatibility.md, stats).
 if IMPL == "c":
     VERSION = b"$Source$: $Revision$\n" * 14
 else:
@@ -146,7 +147,8 @@ def fresh():
 
 def test_80_c_restricts_stats_to_blessed_addresses():
     """Debian's build (WANT_RESTRICT_STATS) refuses even loopback unless it
-    is blessed; ours serves loopback without configuration (DESIGN.md 2)."""
+    is blessed; ours serves loopback without configuration (docs/compatibility.md, our
+    deliberate differences)."""
     with Tracker(whitelist=HASHES, stats=False) as t:
         raw = t.http(request("/stats?mode=tcp4"))
         if IMPL == "c":
@@ -333,7 +335,7 @@ def test_82_fscr_counts_full_scrapes_and_their_bytes(fresh):
     t.http(request("/stats?mode=statedump"))          # a dump, not a scrape
     a, b, up, text = mrtg(stats(t, "mode=fscr"))
     if IMPL == "c":
-        # The original never raises its counting event (SPEC.md §8).
+        # The original never raises its counting event (docs/compatibility.md, stats).
         assert (a, b) == (0, 0)
         return
     sizes = [len(split_response(raw)[2]) for raw in (plain, packed, tpbs)]
@@ -483,7 +485,7 @@ def test_87_top10_and_top100(fresh):
     for amount in (10, 100):
         expected = section(b"peers", walk_order(swarms), amount) + section(b"seeds", walk_order(seeds), amount)
         if IMPL != "c":
-            # The C original's current master adds a third section (SPEC.md §14.6).
+            # The C original's current master adds a third section (docs/compatibility.md, stats).
             expected += section(b"leechers", walk_order(leechers), amount)
         assert stats(t, "mode=top%d" % amount, http10=True) == expected
 
@@ -588,7 +590,7 @@ def test_90_numwants_counts_http_announces_by_clamped_numwant(fresh):
 def test_stats_with_info_hash_is_400(tracker):
     raw = tracker.http(request("/stats?mode=tpbs&format=bin&info_hash=" + enc(HASHES[0])))
     if IMPL == "c":
-        # The baseline ignores it; current upstream and we answer 400 (SPEC.md §14.4).
+        # The baseline ignores it; current upstream and we answer 400 (docs/compatibility.md, stats).
         assert raw.startswith(b"HTTP/1.0 200 OK\r\n")
     else:
         assert raw == ERR_400

@@ -1,4 +1,4 @@
-"""The swarm store's rules (SPEC.md §5.4-5.7), through the core's Python API."""
+"""The swarm store's rules (docs/compatibility.md, the swarm store), through the core's Python API."""
 
 import hashlib
 import struct
@@ -439,7 +439,7 @@ def test_memory_grows_and_returns_to_empty_value():
 
 
 def test_memory_per_peer_and_torrent_within_budget():
-    # DESIGN.md: <= 12 bytes per IPv4 peer, <= 64 per torrent on 32-bit; the
+    # docs/memory.md: <= 12 bytes per IPv4 peer, <= 64 per torrent on 32-bit; the
     # 64-bit figures are larger only by pointer width.
     store = Store(seed=1, now=T0)
     for i in range(2000):

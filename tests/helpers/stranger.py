@@ -1,6 +1,7 @@
 """Requests from addresses that are not loopback, for the checks that depend
-on who asks (stats permission, DESIGN.md point 2; full scrape open to all,
-SPEC.md §6).
+on who asks (stats permission, one of our deliberate differences in
+docs/compatibility.md; full scrape open to all, docs/compatibility.md,
+scrape and full scrape).
 
 Our tracker serves /stats to loopback without any configuration, so a
 refusal can only be seen from another address. `run_in_netns` starts the
