@@ -17,6 +17,9 @@ from helpers.bounds import (ERROR_400_PARAM, ERROR_404, ERROR_500, OT_ANNOUNCE_B
                             digits, h, http, new_server, padded_request, q, restore, scrape_entry, scrape_swarm,
                             split)
 from helpers.reference import bdecode, bdecode_ordered
+# The `tracker` of conftest.py is a subprocess: crossbuild/test-qemu.sh leaves
+# out the files that import trackerproc.
+from helpers.trackerproc import Tracker  # noqa: F401
 
 # ---------------------------------------------------------------- HTTP input: rbuf, in_buf, scratch (8192 + 1)
 

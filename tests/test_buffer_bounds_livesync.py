@@ -13,6 +13,9 @@ import pytest
 
 from helpers.bounds import OT_SYNC_BUF, OT_SYNC_HEADER, h, http, q, split
 from helpers.reference import bdecode
+# `node` is a subprocess: crossbuild/test-qemu.sh leaves out the files that
+# import trackerproc.
+from helpers.trackerproc import Tracker  # noqa: F401
 from test_livesync import livesync_packets, node, record4, send  # noqa: F401 (node: a fixture)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz"))
