@@ -5,9 +5,9 @@ A swarm is announced before any of it (HTTP and UDP peers from three
 addresses, with completions). After every barrage the tracker must still
 answer a fresh announce correctly and the swarm must be unchanged: the same
 counts and the same peers. Where docs/compatibility.md gives the answer to a
-bad request, it is checked byte for byte; elsewhere the answer must be a well-formed one of
-the tracker's own answers (or silence for UDP where docs/compatibility.md says
-silence).
+bad request, it is checked byte for byte; elsewhere the answer must be a
+well-formed one of the tracker's own answers (or silence for UDP where
+docs/compatibility.md says silence).
 
     OT_IMPL=c python -m pytest -q tests/test_bad_input.py
 """
@@ -24,10 +24,10 @@ import pytest
 
 from helpers.reference import bdecode, compact_peers, udp_announce_reply
 from helpers.testhashes import whitelist_for
+from helpers.trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
 from test_conformance_http import (ERR_400, ERR_404, ERR_500, NO_HASH_BODY, enc, ok_body, recv_all,
                                    recv_exactly, request, target)
 from test_conformance_udp import MISMATCH, PROTOCOL_ID, Client, connect_packet
-from helpers.trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")
 # Ours closes an idle or incomplete request after tracker.http_timeout; the
@@ -120,8 +120,9 @@ HEADER_SHAPES = (
 
 def assert_well_formed(raw):
     """One of the tracker's own answers: a known status line, the exact header
-    shape of the error pages and answers (docs/compatibility.md, HTTP), a Content-Length that matches the body, and
-    for `HTTP/1.1 200 OK` a bencoded dict or the text of a stats mode."""
+    shape of the error pages and answers (docs/compatibility.md, HTTP), a
+    Content-Length that matches the body, and for `HTTP/1.1 200 OK` a
+    bencoded dict or the text of a stats mode."""
     head, sep, body = raw.partition(b"\r\n\r\n")
     assert sep, raw
     lines = head.split(b"\r\n")
@@ -255,8 +256,8 @@ def test_udp_oversized_datagrams(tracker, swarm, size):
 
 def test_udp_flood_of_random_requests(tracker, swarm):
     """2000 datagrams: random lengths, random actions 0-3 with the right or a
-    wrong connection id, random bodies. Every answer must be one docs/compatibility.md
-    allows for its request."""
+    wrong connection id, random bodies. Every answer must be one
+    docs/compatibility.md allows for its request."""
     rng = random.Random(4242)
     c = Client(tracker)
     bad = []

@@ -25,10 +25,10 @@ from helpers.trackerproc import Tracker  # noqa: F401
 
 @pytest.mark.parametrize("total", [OT_HTTP_REQUEST_MAX - 1, OT_HTTP_REQUEST_MAX, OT_HTTP_REQUEST_MAX + 1])
 def test_request_size_in_process(total):
-    """docs/compatibility.md, HTTP limits: a request of at most 8192 bytes is answered, a longer one
-    gets 500. The whole request is scanned in place (its NUL at req[8192]
-    is the buffer's last byte), and the decoded pad value (8100 bytes) goes
-    into scratch, which has the same 8193 bytes."""
+    """docs/compatibility.md, HTTP limits: a request of at most 8192 bytes is
+    answered, a longer one gets 500. The whole request is scanned in place
+    (its NUL at req[8192] is the buffer's last byte), and the decoded pad
+    value (8100 bytes) goes into scratch, which has the same 8193 bytes."""
     srv = new_server()
     x = h("request-size")
     answer = srv._testhelper_http(padded_request(total, "info_hash=%s&port=1&left=1" % q(x)))

@@ -56,8 +56,9 @@ def test_udp_scrape_74_75_76_hashes(count):
 @pytest.mark.parametrize("tail", [0, 1, 19])
 def test_udp_scrape_cut_off_hash_counts_and_answers_zeros(tail):
     """74 whole hashes and a cut-off 75th (1 or 19 bytes): 75 answers, the
-    last zeros (docs/compatibility.md, our deliberate differences); with 75 whole hashes and a stub, the
-    stub is the 76th and ignored. The parser never reads past the datagram."""
+    last zeros (docs/compatibility.md, our deliberate differences); with 75
+    whole hashes and a stub, the stub is the 76th and ignored. The parser
+    never reads past the datagram."""
     srv = new_server()
     hashes = [h("udp-cut-%d" % i) for i in range(OT_UDP_SCRAPE_MAX)]
     for i, x in enumerate(hashes):

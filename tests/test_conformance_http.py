@@ -7,8 +7,8 @@ and checks the bytes a client sees. Run it against the original with
     OT_IMPL=c python -m pytest -q tests/test_conformance_http.py
 
 Where we deliberately differ from the original (docs/compatibility.md, our
-deliberate differences), the test describes our
-behaviour and is skipped (or branched, with a comment) for impl "c".
+deliberate differences), the test describes our behaviour and is skipped (or
+branched, with a comment) for impl "c".
 """
 
 import hashlib

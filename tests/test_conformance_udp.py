@@ -174,11 +174,12 @@ def test_design5_connection_id_of_another_address_is_rejected(client, client2, h
 @pytest.mark.parametrize("window", [60, 3600])
 def test_design5_connection_id_lives_its_window_and_the_next(window):
     """An id is accepted in the window it was issued in and in the next one,
-    and refused from the window after (docs/compatibility.md, connection ids). In-process, with
-    the clock moved on rather than waited for: the first and last second of
-    the next window, the first of the one after, and later. Each answer is
-    judged by the window the core was really in when it answered
-    (`server.now`), so a wall clock ticking meanwhile cannot fool the test."""
+    and refused from the window after (docs/compatibility.md, connection
+    ids). In-process, with the clock moved on rather than waited for: the
+    first and last second of the next window, the first of the one after,
+    and later. Each answer is judged by the window the core was really in
+    when it answered (`server.now`), so a wall clock ticking meanwhile cannot
+    fool the test."""
     from opentracker_core import Server
     server = Server(seed=5)
     server.configure(connid_window=window)

@@ -21,9 +21,9 @@ import struct
 import pytest
 
 from helpers.reference import bdecode_ordered, compact_peers
+from helpers.trackerproc import udp_announce_packet, udp_scrape_packet
 from test_conformance_http import STOPPED_BODY, ok_body, request, target
 from test_conformance_udp import MISMATCH, Client
-from helpers.trackerproc import udp_announce_packet, udp_scrape_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")
 

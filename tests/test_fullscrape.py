@@ -372,7 +372,8 @@ def test_big_statedump_and_tpbs(big):
     dump = answer(big.http(request("/stats?mode=statedump"), timeout=30), http10=True, streamed=True)
     # The base minute is the state's, or, once a clean pass in a later
     # minute found the torrent without peers, that minute less 45
-    # (docs/compatibility.md, the swarm store): a test that crosses a minute boundary sees some of each.
+    # (docs/compatibility.md, the swarm store): a test that crosses a minute
+    # boundary sees some of each.
     lines = [line.split(b":") for line in dump.splitlines()]
     assert [bytes.fromhex(h.decode()) for h, _, _ in lines] == order
     assert [int(d) for _, _, d in lines] == [big.torrents[h] for h in order]

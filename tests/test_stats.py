@@ -31,8 +31,8 @@ from urllib.parse import quote_from_bytes
 import pytest
 
 from helpers import shellserver
-from helpers.stranger import BLESSED4, BLESSED6, STRANGER4, STRANGER6, needs_netns, run_in_netns
 from helpers.sliced import sliced_tracker
+from helpers.stranger import BLESSED4, BLESSED6, STRANGER4, STRANGER6, needs_netns, run_in_netns
 from helpers.trackerproc import Tracker, split_response, udp_announce_packet, udp_scrape_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")

@@ -34,7 +34,8 @@ def dom_cell(dom, name):
     return int(m.group(1))
 
 
-TRACKER = dict(impl="ours", config=["tracker.memory_limit 16M"], ipv6=False)   # the module's `tracker` (conftest.py)
+# The module's `tracker` (conftest.py).
+TRACKER = dict(impl="ours", config=["tracker.memory_limit 16M"], ipv6=False)
 
 
 def test_page_in_the_browser(tracker):

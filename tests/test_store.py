@@ -1,4 +1,5 @@
-"""The swarm store's rules (docs/compatibility.md, the swarm store), through the core's Python API."""
+"""The swarm store's rules (docs/compatibility.md, the swarm store), through
+the core's Python API."""
 
 import hashlib
 import struct

@@ -8,9 +8,9 @@ import subprocess
 import pytest
 
 from opentracker_core import _core
+from helpers.trackerproc import same_bytes, split_response
 from test_fullscrape import full_scrape_entries, loaded_tracker, request
 from test_large_answers import body_of, request11
-from helpers.trackerproc import same_bytes, split_response
 
 pytestmark = [
     pytest.mark.skipif(not _core.ZSTD, reason="core built without OT_ZSTD=1 (see .ci/run's zstd stage)"),
