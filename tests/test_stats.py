@@ -5,15 +5,15 @@ of our deliberate differences there).
 Every test talks to a tracker process over loopback and checks the bytes a
 client sees, but for who may ask: over loopback everyone is loopback, so
 those checks ask from other addresses, in a network namespace (root) and
-through the real handler in-process (helpers/shellserver.py, no root needed). Run
-it against the C original with
+through the real handler in-process (helpers/shellserver.py, no root
+needed). Run it against the C original with
 
     OT_IMPL=c python -m pytest -q tests/test_stats.py
 
-Where we deliberately differ (docs/compatibility.md; stats open to loopback, tpbs and
-statedump gzipped only on request, fscr counted for real, numwants always
-on, /stats?info_hash -> 400), the test checks ours and branches or skips for
-the original, saying why.
+Where we deliberately differ (docs/compatibility.md; stats open to
+loopback, tpbs and statedump gzipped only on request, fscr counted for real,
+numwants always on, /stats?info_hash -> 400), the test checks ours and
+branches or skips for the original, saying why.
 """
 
 import gzip
@@ -147,8 +147,8 @@ def fresh():
 
 def test_80_c_restricts_stats_to_blessed_addresses():
     """Debian's build (WANT_RESTRICT_STATS) refuses even loopback unless it
-    is blessed; ours serves loopback without configuration (docs/compatibility.md, our
-    deliberate differences)."""
+    is blessed; ours serves loopback without configuration
+    (docs/compatibility.md, our deliberate differences)."""
     with Tracker(whitelist=HASHES, stats=False) as t:
         raw = t.http(request("/stats?mode=tcp4"))
         if IMPL == "c":
