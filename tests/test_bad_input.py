@@ -4,9 +4,10 @@ HTTP and UDP, slow and half-open connections.
 A swarm is announced before any of it (HTTP and UDP peers from three
 addresses, with completions). After every barrage the tracker must still
 answer a fresh announce correctly and the swarm must be unchanged: the same
-counts and the same peers. Where SPEC.md defines the answer to a bad request,
-it is checked byte for byte; elsewhere the answer must be a well-formed one of
-the tracker's own answers (or silence for UDP where the spec says silence).
+counts and the same peers. Where docs/compatibility.md gives the answer to a
+bad request, it is checked byte for byte; elsewhere the answer must be a
+well-formed one of the tracker's own answers (or silence for UDP where
+docs/compatibility.md says silence).
 
     OT_IMPL=c python -m pytest -q tests/test_bad_input.py
 """
@@ -21,11 +22,12 @@ import struct
 
 import pytest
 
-from reference import bdecode, compact_peers, udp_announce_reply
+from helpers.reference import bdecode, compact_peers, udp_announce_reply
+from helpers.testhashes import whitelist_for
+from helpers.trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
 from test_conformance_http import (ERR_400, ERR_404, ERR_500, NO_HASH_BODY, enc, ok_body, recv_all,
                                    recv_exactly, request, target)
 from test_conformance_udp import MISMATCH, PROTOCOL_ID, Client, connect_packet
-from trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")
 # Ours closes an idle or incomplete request after tracker.http_timeout; the
@@ -47,20 +49,11 @@ OVERSIZED_HASH = sha("udp-oversized")
 
 # ---------------------------------------------------------------- fixtures
 
-@pytest.fixture(scope="module")
-def tracker(request):
-    names = [item.name for item in request.session.items if item.module is request.module]
-    listed = [sha("%s#%d" % (n, i)) for n in names for i in range(4)]
+def TRACKER(request):
+    """The module's `tracker` (conftest.py), `h` the hashes of its tests."""
     config = [] if IMPL == "c" else ["tracker.http_timeout 3"]
-    t = Tracker(whitelist=listed + FRESH + [sha("swarm"), UDP_HASH, OVERSIZED_HASH], config=config)
-    t.start()
-    yield t
-    t.close()
-
-
-@pytest.fixture
-def h(request):
-    return lambda i=0: sha("%s#%d" % (request.node.name, i))
+    return Tracker(whitelist=whitelist_for(request, FRESH + [sha("swarm"), UDP_HASH, OVERSIZED_HASH]),
+                   config=config)
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +120,9 @@ HEADER_SHAPES = (
 
 def assert_well_formed(raw):
     """One of the tracker's own answers: a known status line, the exact header
-    shape of SPEC.md 3.10/3.11, a Content-Length that matches the body, and
-    for `HTTP/1.1 200 OK` a bencoded dict or the text of a stats mode."""
+    shape of the error pages and answers (docs/compatibility.md, HTTP), a
+    Content-Length that matches the body, and for `HTTP/1.1 200 OK` a
+    bencoded dict or the text of a stats mode."""
     head, sep, body = raw.partition(b"\r\n\r\n")
     assert sep, raw
     lines = head.split(b"\r\n")
@@ -208,7 +202,7 @@ def test_udp_every_length_from_0_to_120(tracker, swarm, kind):
         wrong = [n for n in range(121) if not check_udp_reply(c.exchange(base[:n]), expect(n), cid)]
     finally:
         c.close()
-    assert wrong == [], "lengths answered against the spec: %s" % wrong
+    assert wrong == [], "lengths answered against docs/compatibility.md, UDP: %s" % wrong
     assert_intact(tracker, swarm)
 
 
@@ -262,8 +256,8 @@ def test_udp_oversized_datagrams(tracker, swarm, size):
 
 def test_udp_flood_of_random_requests(tracker, swarm):
     """2000 datagrams: random lengths, random actions 0-3 with the right or a
-    wrong connection id, random bodies. Every answer must be one the spec
-    allows for its request."""
+    wrong connection id, random bodies. Every answer must be one
+    docs/compatibility.md allows for its request."""
     rng = random.Random(4242)
     c = Client(tracker)
     bad = []
@@ -337,7 +331,7 @@ MALFORMED = [
     ("scrape-non-ascii", b"GET /scrape?info_hash=\xff HTTP/1.0\r\n\r\n", ERR_400),
     ("stats-junk", b"GET /stats?mode=\xff HTTP/1.0\r\n\r\n", ERR_400),
     ("stats-bad-mode", b"GET /stats?mode=%00%00 HTTP/1.0\r\n\r\n", ERR_400),
-    # Not pinned by the spec: any well-formed answer.
+    # Not pinned by docs/compatibility.md: any well-formed answer.
     ("port-2**32", b"GET /announce?info_hash={h}&port=4294967296 HTTP/1.0\r\n\r\n", None),
     ("port-huge", b"GET /announce?info_hash={h}&port=99999999999999999999999 HTTP/1.0\r\n\r\n", None),
     ("port-minus", b"GET /announce?info_hash={h}&port=- HTTP/1.0\r\n\r\n", None),

@@ -14,7 +14,7 @@ import sys
 
 import opentracker
 import opentracker_core
-from trackerproc import Tracker, package_path
+from helpers.trackerproc import Tracker, package_path
 
 REPORT = "import opentracker, opentracker_core; print(opentracker.__file__); print(opentracker_core._core.__file__)"
 

@@ -1,12 +1,14 @@
-"""HTTP conformance with the C original: SPEC.md section 16, items 1-50.
+"""HTTP conformance with the C original: the checklist of docs/compatibility.md,
+its HTTP items 1-50 (the numbers of the tests here).
 
 Every test talks to a real tracker process on 127.0.0.1 through raw sockets
 and checks the bytes a client sees. Run it against the original with
 
     OT_IMPL=c python -m pytest -q tests/test_conformance_http.py
 
-Where DESIGN.md deliberately differs from the original, the test describes our
-behaviour and is skipped (or branched, with a comment) for impl "c".
+Where we deliberately differ from the original (docs/compatibility.md, our
+deliberate differences), the test describes our behaviour and is skipped (or
+branched, with a comment) for impl "c".
 """
 
 import hashlib
@@ -18,8 +20,9 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
-from reference import bdecode, bdecode_ordered, compact_peers, udp_announce_reply
-from trackerproc import Tracker, udp_announce_packet
+from helpers.reference import bdecode, bdecode_ordered, compact_peers, udp_announce_reply
+from helpers.testhashes import whitelist_for
+from helpers.trackerproc import Tracker, udp_announce_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")
 REDIRECT_URL = "http://tracker.invalid/welcome"
@@ -137,22 +140,13 @@ def padded_request(info_hash, total):
     return head + b"x" * (total - len(head) - len(tail)) + tail
 
 
-def whitelist_for(request_, extra=()):
-    """Hashes for every test of this module (h(0)..h(3) of the `h` fixture) plus extra."""
-    names = [item.name for item in request_.session.items if item.module is request_.module]
-    return [sha("%s#%d" % (n, i)) for n in names for i in range(4)] + list(extra)
-
-
 # ---------------------------------------------------------------- fixtures
 
-@pytest.fixture(scope="module")
-def tracker(request):
-    """One tracker for the module, with a whitelist and a redirect URL."""
-    t = Tracker(whitelist=whitelist_for(request, [sha("big-swarm")]),
-                config=["tracker.redirect_url " + REDIRECT_URL])
-    t.start()
-    yield t
-    t.close()
+def TRACKER(request):
+    """The module's `tracker` (conftest.py), with a whitelist and a redirect
+    URL; `h` and `unlisted` (conftest.py) are the tests' hashes."""
+    return Tracker(whitelist=whitelist_for(request, [sha("big-swarm")]),
+                   config=["tracker.redirect_url " + REDIRECT_URL])
 
 
 @pytest.fixture(scope="module")
@@ -162,17 +156,6 @@ def bare(request):
     t.start()
     yield t
     t.close()
-
-
-@pytest.fixture
-def h(request):
-    """h(i): a whitelisted info_hash private to the calling test."""
-    return lambda i=0: sha("%s#%d" % (request.node.name, i))
-
-
-@pytest.fixture
-def unlisted(request):
-    return sha("unlisted:" + request.node.name)
 
 
 @pytest.fixture(scope="module")
@@ -624,7 +607,7 @@ def test_50_peer_identity_is_address_and_port(tracker, h):
     assert counts(reply) == (0, 0, 3)
 
 
-# ---------------------------------------------------------------- ours only (DESIGN.md)
+# ---------------------------------------------------------------- ours only (docs/compatibility.md)
 
 @pytest.mark.skipif(IMPL == "c", reason="the Debian build is whitelist-only; ours is open by default")
 def test_open_tracker_without_access_list():

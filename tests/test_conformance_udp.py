@@ -1,5 +1,6 @@
-"""UDP (BEP 15) conformance with the C original: SPEC.md section 16, items
-65-76, and the connection-id rules of DESIGN.md point 5.
+"""UDP (BEP 15) conformance with the C original: the checklist of
+docs/compatibility.md, its UDP items 65-76 (the numbers of the tests here),
+and our connection-id rules (one of its deliberate differences).
 
 Silence is checked without waiting for a timeout: after the datagram under
 test, the same socket sends a connect with a fresh transaction id, and every
@@ -17,8 +18,9 @@ import struct
 
 import pytest
 
-from reference import compact_peers, udp_announce_reply
-from trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
+from helpers.reference import compact_peers, udp_announce_reply
+from helpers.testhashes import whitelist_for
+from helpers.trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")
 PROTOCOL_ID = 0x41727101980
@@ -104,19 +106,12 @@ class Client:
         return [struct.unpack(">III", reply[i:i + 12]) for i in range(8, len(reply), 12)]
 
 
-def whitelist_for(request_, extra=()):
-    names = [item.name for item in request_.session.items if item.module is request_.module]
-    return [sha("%s#%d" % (n, i)) for n in names for i in range(4)] + list(extra)
-
-
 # ---------------------------------------------------------------- fixtures
 
-@pytest.fixture(scope="module")
-def tracker(request):
-    t = Tracker(whitelist=whitelist_for(request, [sha("swarm")]))
-    t.start()
-    yield t
-    t.close()
+def TRACKER(request):
+    """The module's `tracker` (conftest.py); `h` and `unlisted` (conftest.py)
+    are the tests' hashes."""
+    return Tracker(whitelist=whitelist_for(request, [sha("swarm")]))
 
 
 @pytest.fixture
@@ -132,16 +127,6 @@ def client2(tracker):
     c = Client(tracker, source="127.0.0.2")
     yield c
     c.close()
-
-
-@pytest.fixture
-def h(request):
-    return lambda i=0: sha("%s#%d" % (request.node.name, i))
-
-
-@pytest.fixture
-def unlisted(request):
-    return sha("unlisted:" + request.node.name)
 
 
 @pytest.fixture(scope="module")
@@ -185,15 +170,16 @@ def test_design5_connection_id_of_another_address_is_rejected(client, client2, h
 
 
 
-@pytest.mark.skipif(IMPL == "c", reason="DESIGN.md point 5 is ours; the original's ids follow SPEC.md §4")
+@pytest.mark.skipif(IMPL == "c", reason="these connection ids are ours; the original's differ (docs/compatibility.md)")
 @pytest.mark.parametrize("window", [60, 3600])
 def test_design5_connection_id_lives_its_window_and_the_next(window):
     """An id is accepted in the window it was issued in and in the next one,
-    and refused from the window after (DESIGN.md point 5). In-process, with
-    the clock moved on rather than waited for: the first and last second of
-    the next window, the first of the one after, and later. Each answer is
-    judged by the window the core was really in when it answered
-    (`server.now`), so a wall clock ticking meanwhile cannot fool the test."""
+    and refused from the window after (docs/compatibility.md, connection
+    ids). In-process, with the clock moved on rather than waited for: the
+    first and last second of the next window, the first of the one after,
+    and later. Each answer is judged by the window the core was really in
+    when it answered (`server.now`), so a wall clock ticking meanwhile cannot
+    fool the test."""
     from opentracker_core import Server
     server = Server(seed=5)
     server.configure(connid_window=window)
@@ -371,7 +357,7 @@ def test_76_scrape_does_not_check_the_access_list(client, unlisted):
 def test_scrape_trailing_partial_hash(client, h):
     """ceil((len-16)/20) entries. The original completes a partial hash with
     stale bytes of its receive buffer (here: the previous datagram's hash);
-    ours answers zeros for it (DESIGN.md point 4)."""
+    ours answers zeros for it (docs/compatibility.md, our deliberate differences)."""
     client.announce(h(), port=19, left=0)
     assert client.scrape(h()) == [(1, 0, 0)]
     cid = client.connect()

@@ -1,4 +1,6 @@
-"""Dual stack in one process (DESIGN.md point 3, SPEC.md section 14.1).
+"""Dual stack in one process (docs/compatibility.md: IPv4 and IPv6 in one
+process is one of our deliberate differences, as in the C original's current
+master).
 
 IPv4 and IPv6 peers of a torrent live in two lists. HTTP answers always carry
 `peers` (empty when it has none) and add `peers6` only when it carries peers;
@@ -18,10 +20,10 @@ import struct
 
 import pytest
 
-from reference import bdecode_ordered, compact_peers
+from helpers.reference import bdecode_ordered, compact_peers
+from helpers.trackerproc import udp_announce_packet, udp_scrape_packet
 from test_conformance_http import STOPPED_BODY, ok_body, request, target
 from test_conformance_udp import MISMATCH, Client
-from trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")
 
@@ -72,17 +74,8 @@ def announce_body(t, info_hash, family=V4, headers=b"", **params):
     return ok_body(t.http(request(target(info_hash, **params), headers), family=family))
 
 
-@pytest.fixture(scope="module")
-def tracker():
-    t = Tracker(ipv6=True, config=["access.proxy 127.0.0.1", "tracker.ip_from_query on"])
-    t.start()
-    yield t
-    t.close()
-
-
-@pytest.fixture
-def h(request):
-    return lambda i=0: sha("%s#%d" % (request.node.name, i))
+# The module's `tracker` (conftest.py); `h` (conftest.py) gives the tests' hashes.
+TRACKER = dict(ipv6=True, config=["access.proxy 127.0.0.1", "tracker.ip_from_query on"])
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 tracker and exchange a file.
 
 Both clients are libtorrent sessions (Debian's python3-libtorrent), each in its
-own /usr/bin/python3 subprocess running tests/clients/lt_peer.py: one seeds a
+own /usr/bin/python3 subprocess running tests/helpers/clients/lt_peer.py: one seeds a
 file of random bytes, the other starts with an empty directory. DHT, PEX, LSD,
 UPnP and NAT-PMP are off and the torrent names no other tracker, so the only
 way the leecher can learn the seeder's address is the tracker's peer list.
@@ -33,10 +33,10 @@ import urllib.parse
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from trackerproc import Tracker, c_binary, udp_scrape_packet  # noqa: E402
+from helpers.trackerproc import Tracker, c_binary, udp_scrape_packet  # noqa: E402
 
 LT_PYTHON = "/usr/bin/python3"
-DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clients", "lt_peer.py")
+DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers", "clients", "lt_peer.py")
 FILE_SIZE = 320 * 1024          # 20 pieces of 16 KiB
 SEED_UPLOAD_LIMIT = 128 * 1024  # bytes/s: the transfer takes ~2.5 s, so the
                                 # tracker can be seen with the leecher mid-way

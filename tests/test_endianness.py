@@ -18,7 +18,7 @@ import sys
 import pytest
 
 from opentracker_core import Store
-from reference import bdecode
+from helpers.reference import bdecode
 
 T0 = 1_700_000_020 // 60 * 60
 H = bytes(range(1, 21))

@@ -1,5 +1,6 @@
-"""Scrape and full scrape: SPEC.md §6 and §16 items 53-64, gzip negotiation
-(DESIGN.md point 2), tracker.fullscrape off, big answers built a slice per
+"""Scrape and full scrape (docs/compatibility.md: scrape and full scrape, the
+checklist's items 53-64), gzip negotiation (one of our deliberate
+differences there), tracker.fullscrape off, big answers built a slice per
 loop turn while announces keep being answered, and clients that go away in
 the middle of a big answer.
 
@@ -24,12 +25,12 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
-import shellserver
-from sliced import sliced_tracker
-from trackerproc import Tracker, dechunk, same_bytes, split_response, udp_announce_packet
+from helpers import shellserver
+from helpers.sliced import sliced_tracker
+from helpers.trackerproc import Tracker, dechunk, same_bytes, split_response, udp_announce_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")
-ours_only = pytest.mark.skipif(IMPL == "c", reason="DESIGN.md differs from the original here")
+ours_only = pytest.mark.skipif(IMPL == "c", reason="a deliberate difference from the original (docs/compatibility.md)")
 
 ERR_400 = (b"HTTP/1.0 400 Invalid Request\r\nContent-Type: text/html\r\nContent-Length: 31\r\n\r\n"
            b"<title>Invalid Request</title>\n")
@@ -98,12 +99,7 @@ def full_scrape_entries(body):
     return found
 
 
-@pytest.fixture(scope="module")
-def tracker():
-    t = Tracker(whitelist=HASHES)
-    t.start()
-    yield t
-    t.close()
+TRACKER = dict(whitelist=HASHES)    # the module's `tracker` (conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +198,7 @@ def test_61_gzip_elsewhere_in_the_request(tracker, swarm):
     if IMPL == "c":
         assert answer(raw, http10=True, gzipped=True).startswith(b"d5:filesd")   # "gzip" anywhere
     else:
-        # DESIGN.md point 2 / SPEC.md Q12: only Accept-Encoding decides.
+        # Only Accept-Encoding decides (docs/compatibility.md: gzip negotiation).
         assert answer(raw, http10=True).startswith(b"d5:filesd")
 
 
@@ -214,7 +210,7 @@ def test_62_deflate_only_is_not_compressed(tracker, swarm):
 def test_63_full_scrape_needs_no_stats_permission():
     """A client refused /stats gets the full scrape. The C build refuses
     /stats even to loopback; ours serves loopback, so its check asks from a
-    stranger's address through the real handler in-process (shellserver.py)."""
+    stranger's address through the real handler in-process (helpers/shellserver.py)."""
     if IMPL == "c":
         with Tracker(whitelist=HASHES, stats=False) as t:
             assert t.http(request("/stats")).startswith(b"HTTP/1.0 403 Access Denied")
@@ -330,7 +326,7 @@ def write_state(path, count, label="big"):
 def loaded_tracker(count, label, bulk_slice=None, **kw):
     """Our tracker (not started) with `count` torrents to load with -l; the
     state file goes into the tracker's own directory, which the unprivileged
-    user it runs as can read. bulk_slice: the core's slice size (sliced.py)."""
+    user it runs as can read. bulk_slice: the core's slice size (helpers/sliced.py)."""
     t = sliced_tracker(bulk_slice, **kw) if bulk_slice else Tracker(**kw)
     path = os.path.join(t.dir, "state.txt")
     t.torrents, t.minutes = write_state(path, count, label)
@@ -343,7 +339,7 @@ def big():
     """Our tracker with 100,000 torrents loaded from a state file (-l): the
     fastest way to fill one from outside; not changed by the tests."""
     if IMPL == "c":
-        pytest.skip("the original loads -l before its whitelist (SPEC.md §9 race)")
+        pytest.skip("the original loads -l before its whitelist (docs/compatibility.md, the state file: a race)")
     # Shared full scrapes are kept a second, not ten: wait_until_idle then
     # finds nothing held soon after the last reader is done.
     t = loaded_tracker(BIG, "big", config=["tracker.fullscrape_cache 1"])
@@ -375,8 +371,9 @@ def test_big_statedump_and_tpbs(big):
     order = sorted(big.torrents)
     dump = answer(big.http(request("/stats?mode=statedump"), timeout=30), http10=True, streamed=True)
     # The base minute is the state's, or, once a clean pass in a later
-    # minute found the torrent without peers, that minute less 45 (SPEC.md
-    # §5.7): a test that crosses a minute boundary sees some of each.
+    # minute found the torrent without peers, that minute less 45
+    # (docs/compatibility.md, the swarm store): a test that crosses a minute
+    # boundary sees some of each.
     lines = [line.split(b":") for line in dump.splitlines()]
     assert [bytes.fromhex(h.decode()) for h, _, _ in lines] == order
     assert [int(d) for _, _, d in lines] == [big.torrents[h] for h in order]
@@ -423,7 +420,7 @@ def test_large_answers_are_served_when_the_torrents_fill_the_budget():
 
 # Announces while full scrapes are written: the sliced loop against a control
 # in the same run, the same tracker with its slice size past the torrent
-# count (sliced.py), which builds each answer whole in one loop turn. On the
+# count (helpers/sliced.py), which builds each answer whole in one loop turn. On the
 # development machine the control's slowest announces wait 0.33-0.40 s, one
 # whole build each; the sliced loop's stay under 15 ms (p99 0.5-3 ms). The
 # test asks for a third of the control: a faster or slower machine moves

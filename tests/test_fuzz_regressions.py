@@ -13,7 +13,7 @@ import pytest
 
 import opentracker_core as core
 from opentracker import config
-from trackerproc import Tracker
+from helpers.trackerproc import Tracker
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz"))
 

@@ -14,8 +14,8 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
-from reference import bdecode, compact_peers
-from trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
+from helpers.reference import bdecode, compact_peers
+from helpers.trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
 
 MEMORY_REFUSAL = b"Tracker memory limit reached: new torrents are refused for now."
 RATE_REFUSAL = b"Too many requests from this address; announce less often."
@@ -161,8 +161,8 @@ def test_flood_of_new_torrents_under_a_memory_limit():
 
 
 def test_new_peer_of_a_known_swarm_at_the_budget_gets_its_peers():
-    """DESIGN.md, memory budget: "gives a new peer of a known swarm that
-    swarm's peers without storing it". In-process: new torrents until the
+    """The memory budget (docs/memory.md): at the budget, a new peer of a
+    known swarm gets that swarm's peers without being stored. In-process: new torrents until the
     budget refuses one, then new peers of a known swarm over HTTP and UDP get
     its peers, and the store (peers, torrents, bytes held) does not change.
     A completion from such a peer still counts a download, as for a new peer

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
+from helpers.trackerproc import Tracker, dechunk, same_bytes
 from test_fullscrape import full_scrape_entries, loaded_tracker, metrics, request
-from trackerproc import Tracker, dechunk, same_bytes
 
 pytestmark = pytest.mark.skipif(os.environ.get("OT_IMPL", "ours") == "c", reason="our tracker's memory and settings")
 

@@ -1,5 +1,5 @@
-"""Live sync (issue 8): the C original's cluster packets (SPEC.md §10,
-§14.10). Packet-level tests talk to one tracker over loopback with hand-built
+"""Live sync (issue 8): the C original's cluster packets (docs/compatibility.md,
+live sync). Packet-level tests talk to one tracker over loopback with hand-built
 datagrams; cluster tests run two and three trackers in network namespaces
 made here, on one bridge, where they multicast to each other."""
 
@@ -11,9 +11,9 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
-import netns
-from reference import bdecode, compact_peers
-from trackerproc import Tracker, free_port
+from helpers import netns
+from helpers.reference import bdecode, compact_peers
+from helpers.trackerproc import Tracker, free_port
 
 SEEDING, COMPLETED, STOPPED = 0x80, 0x40, 0x20
 

@@ -1,6 +1,7 @@
-"""Prometheus metrics: /stats?mode=prometheus and GET /metrics (DESIGN.md,
-"Beyond every peer"), parsed with prometheus_client's own text parser, and
-the counters behind them counted as SPEC.md §8 says, per address family.
+"""Prometheus metrics: /stats?mode=prometheus and GET /metrics (beyond the
+original: docs/compatibility.md, our deliberate differences), parsed with
+prometheus_client's own text parser, and the counters behind them counted as
+the original counts them (docs/compatibility.md, stats), per address family.
 
 Ours only: the C original has no such mode.
 """
@@ -16,7 +17,7 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
-from trackerproc import Tracker, split_response, udp_announce_packet, udp_scrape_packet
+from helpers.trackerproc import Tracker, split_response, udp_announce_packet, udp_scrape_packet
 
 pytestmark = pytest.mark.skipif(os.environ.get("OT_IMPL", "ours") == "c", reason="the original has no metrics")
 parser = pytest.importorskip("prometheus_client.parser")

@@ -17,8 +17,8 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
-from reference import bdecode, compact_peers
-from trackerproc import Tracker, udp_announce_packet
+from helpers.reference import bdecode, compact_peers
+from helpers.trackerproc import Tracker, udp_announce_packet
 
 REFUSED = b"d14:failure reason63:Requested download is not authorized for use with this tracker.e"
 
@@ -66,7 +66,7 @@ def test_whitelist_reload_on_sighup():
         t.signal(signal.SIGHUP)
         assert wait_for(lambda: not accepted(t, a))
         assert accepted(t, b)
-        # a scrape is never refused (SPEC.md §7.2): a's one leecher is still there
+        # a scrape is never refused (docs/compatibility.md, access lists): a's one leecher is still there
         assert scrape(t, a) == {b"complete": 0, b"downloaded": 0, b"incomplete": 1}
 
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from trackerproc import package_path, Tracker, split_response
+from helpers.trackerproc import package_path, Tracker, split_response
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 H = bytes.fromhex("aa" * 20)
@@ -122,7 +122,7 @@ def test_port_in_use_is_fatal_with_status_111():
 def test_dual_stack_wildcard_beside_ipv4_listener():
     """`[::]:P` next to `127.0.0.1:P` cannot both be dual-stack: the wildcard
     IPv6 socket is made IPv6-only so both bind, and both answer."""
-    from trackerproc import free_port
+    from helpers.trackerproc import free_port
     port = free_port()
     with Tracker(port=port, listen=False, config=["listen.tcp 127.0.0.1:%d" % port, "listen.tcp [::]:%d" % port,
                                                   "listen.udp 127.0.0.1:%d" % port]) as t:
@@ -137,7 +137,7 @@ def test_udp_answers_leave_from_the_address_asked(wildcard):
     router with several addresses a client talking to the second one would
     otherwise drop the answer. Loopback has 127.0.0.2 besides 127.0.0.1,
     which the route prefers for answers to 127.0.0.1."""
-    from trackerproc import free_port
+    from helpers.trackerproc import free_port
     port = free_port()
     with Tracker(port=port, listen=False, config=["listen.udp %s:%d" % (wildcard, port),
                                                   "listen.tcp 127.0.0.1:%d" % port]) as t:

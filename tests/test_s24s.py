@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trackerproc import Tracker, free_port, split_response
+from helpers.trackerproc import Tracker, free_port, split_response
 
 
 def sha(text):

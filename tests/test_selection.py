@@ -1,4 +1,4 @@
-"""Peer selection in a swarm larger than numwant (SPEC.md §5.5): one peer
+"""Peer selection in a swarm larger than numwant (docs/compatibility.md, the swarm store): one peer
 from each of numwant evenly sized slices of the peer list, taken as a circle
 from a random start (a step of 1 to one slice's width from one pick to the
 next). What a user notices: the peers handed out are spread
@@ -11,7 +11,7 @@ of that (tests/mutants: selection-not-random).
 """
 
 from opentracker_core import Store
-from reference import bdecode, compact_peers
+from helpers.reference import bdecode, compact_peers
 
 T0 = 1_700_000_020 // 60 * 60
 SWARM = 1000

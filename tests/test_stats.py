@@ -1,18 +1,19 @@
-"""/stats: SPEC.md §8 and §16 items 80-90, every mode byte for byte, the
-counting rules, the stats path and who may ask (DESIGN.md point 2).
+"""/stats (docs/compatibility.md: stats, the checklist's items 80-90): every
+mode byte for byte, the counting rules, the stats path and who may ask (one
+of our deliberate differences there).
 
 Every test talks to a tracker process over loopback and checks the bytes a
 client sees, but for who may ask: over loopback everyone is loopback, so
 those checks ask from other addresses, in a network namespace (root) and
-through the real handler in-process (shellserver.py, no root needed). Run
-it against the C original with
+through the real handler in-process (helpers/shellserver.py, no root
+needed). Run it against the C original with
 
     OT_IMPL=c python -m pytest -q tests/test_stats.py
 
-Where DESIGN.md deliberately differs (stats open to loopback, tpbs and
-statedump gzipped only on request, fscr counted for real, numwants always
-on, /stats?info_hash -> 400), the test checks ours and branches or skips for
-the original, saying why.
+Where we deliberately differ (docs/compatibility.md; stats open to
+loopback, tpbs and statedump gzipped only on request, fscr counted for real,
+numwants always on, /stats?info_hash -> 400), the test checks ours and
+branches or skips for the original, saying why.
 """
 
 import gzip
@@ -29,13 +30,13 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
-import shellserver
-from stranger import BLESSED4, BLESSED6, STRANGER4, STRANGER6, needs_netns, run_in_netns
-from sliced import sliced_tracker
-from trackerproc import Tracker, split_response, udp_announce_packet, udp_scrape_packet
+from helpers import shellserver
+from helpers.sliced import sliced_tracker
+from helpers.stranger import BLESSED4, BLESSED6, STRANGER4, STRANGER6, needs_netns, run_in_netns
+from helpers.trackerproc import Tracker, split_response, udp_announce_packet, udp_scrape_packet
 
 IMPL = os.environ.get("OT_IMPL", "ours")
-ours_only = pytest.mark.skipif(IMPL == "c", reason="DESIGN.md differs from the original here")
+ours_only = pytest.mark.skipif(IMPL == "c", reason="a deliberate difference from the original (docs/compatibility.md)")
 REDIRECT_URL = "http://tracker.invalid/"
 
 ERR_400 = (b"HTTP/1.0 400 Invalid Request\r\nContent-Type: text/html\r\nContent-Length: 31\r\n\r\n"
@@ -47,7 +48,7 @@ ERR_404 = (b"HTTP/1.0 404 Not Found\r\nContent-Type: text/html\r\nContent-Length
 ERR_500 = (b"HTTP/1.0 500 Internal Server Error\r\nContent-Type: text/html\r\nContent-Length: 37\r\n\r\n"
            b"<title>Internal Server Error</title>\n")
 # The Debian build's fourteen unexpanded CVS lines; ours names what it was
-# built from, as the C original's current master does (SPEC.md §14.7).
+# built from, as the C original's current master does (docs/compatibility.md, stats).
 if IMPL == "c":
     VERSION = b"$Source$: $Revision$\n" * 14
 else:
@@ -125,18 +126,13 @@ def udp(t, sock, payload):
 
 # ---------------------------------------------------------------- fixtures
 
+# The module's `tracker` (conftest.py), shared by the tests that only look at
+# shapes or deltas; new_tracker(**kw) starts one like it, kw replacing these.
+TRACKER = dict(whitelist=HASHES, config=["tracker.redirect_url " + REDIRECT_URL])
+
+
 def new_tracker(**kw):
-    kw.setdefault("whitelist", HASHES)
-    kw.setdefault("config", ["tracker.redirect_url " + REDIRECT_URL])
-    return Tracker(**kw).start()
-
-
-@pytest.fixture(scope="module")
-def tracker():
-    """Shared by the tests that only look at shapes or deltas."""
-    t = new_tracker()
-    yield t
-    t.close()
+    return Tracker(**dict(TRACKER, **kw)).start()
 
 
 @pytest.fixture
@@ -151,7 +147,8 @@ def fresh():
 
 def test_80_c_restricts_stats_to_blessed_addresses():
     """Debian's build (WANT_RESTRICT_STATS) refuses even loopback unless it
-    is blessed; ours serves loopback without configuration (DESIGN.md 2)."""
+    is blessed; ours serves loopback without configuration
+    (docs/compatibility.md, our deliberate differences)."""
     with Tracker(whitelist=HASHES, stats=False) as t:
         raw = t.http(request("/stats?mode=tcp4"))
         if IMPL == "c":
@@ -207,7 +204,7 @@ def test_80_strangers_get_403_blessed_networks_are_served():
 
 
 # The same rules without root: the real handler in-process, with the client
-# address given (shellserver.py), the networks set up as the shell does.
+# address given (helpers/shellserver.py), the networks set up as the shell does.
 
 STATS_ASKS = ["/stats", "/stats?mode=everything", "/stats?mode=tpbs&format=txt", "/stats?mode=bogus&info_hash=x",
               "/stats?mode=tcp4", "/metrics"]
@@ -338,7 +335,7 @@ def test_82_fscr_counts_full_scrapes_and_their_bytes(fresh):
     t.http(request("/stats?mode=statedump"))          # a dump, not a scrape
     a, b, up, text = mrtg(stats(t, "mode=fscr"))
     if IMPL == "c":
-        # The original never raises its counting event (SPEC.md §8).
+        # The original never raises its counting event (docs/compatibility.md, stats).
         assert (a, b) == (0, 0)
         return
     sizes = [len(split_response(raw)[2]) for raw in (plain, packed, tpbs)]
@@ -488,7 +485,7 @@ def test_87_top10_and_top100(fresh):
     for amount in (10, 100):
         expected = section(b"peers", walk_order(swarms), amount) + section(b"seeds", walk_order(seeds), amount)
         if IMPL != "c":
-            # The C original's current master adds a third section (SPEC.md §14.6).
+            # The C original's current master adds a third section (docs/compatibility.md, stats).
             expected += section(b"leechers", walk_order(leechers), amount)
         assert stats(t, "mode=top%d" % amount, http10=True) == expected
 
@@ -593,7 +590,7 @@ def test_90_numwants_counts_http_announces_by_clamped_numwant(fresh):
 def test_stats_with_info_hash_is_400(tracker):
     raw = tracker.http(request("/stats?mode=tpbs&format=bin&info_hash=" + enc(HASHES[0])))
     if IMPL == "c":
-        # The baseline ignores it; current upstream and we answer 400 (SPEC.md §14.4).
+        # The baseline ignores it; current upstream and we answer 400 (docs/compatibility.md, stats).
         assert raw.startswith(b"HTTP/1.0 200 OK\r\n")
     else:
         assert raw == ERR_400

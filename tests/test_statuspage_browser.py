@@ -10,8 +10,8 @@ import time
 import pytest
 
 from opentracker_core._core import Server
-from statusbrowser import chromium, make_traffic, run_chromium
-from trackerproc import Tracker, split_response
+from helpers.statusbrowser import chromium, make_traffic, run_chromium
+from helpers.trackerproc import split_response
 
 pytestmark = pytest.mark.skipif(chromium() is None, reason="chromium is not installed (apt-get install chromium)")
 
@@ -34,10 +34,8 @@ def dom_cell(dom, name):
     return int(m.group(1))
 
 
-@pytest.fixture(scope="module")
-def tracker():
-    with Tracker(impl="ours", config=["tracker.memory_limit 16M"], ipv6=False) as t:
-        yield t
+# The module's `tracker` (conftest.py).
+TRACKER = dict(impl="ours", config=["tracker.memory_limit 16M"], ipv6=False)
 
 
 def test_page_in_the_browser(tracker):

@@ -1,4 +1,5 @@
-"""The swarm store's rules (SPEC.md §5.4-5.7), through the core's Python API."""
+"""The swarm store's rules (docs/compatibility.md, the swarm store), through
+the core's Python API."""
 
 import hashlib
 import struct
@@ -6,7 +7,7 @@ import struct
 import pytest
 
 from opentracker_core import Store, SIZEOF_TORRENT
-from reference import bdecode, bdecode_ordered, compact_peers, udp_announce_reply
+from helpers.reference import bdecode, bdecode_ordered, compact_peers, udp_announce_reply
 
 T0 = 1_700_000_020 // 60 * 60  # a whole minute
 H = hashlib.sha1(b"t0").digest()
@@ -439,7 +440,7 @@ def test_memory_grows_and_returns_to_empty_value():
 
 
 def test_memory_per_peer_and_torrent_within_budget():
-    # DESIGN.md: <= 12 bytes per IPv4 peer, <= 64 per torrent on 32-bit; the
+    # docs/memory.md: <= 12 bytes per IPv4 peer, <= 64 per torrent on 32-bit; the
     # 64-bit figures are larger only by pointer width.
     store = Store(seed=1, now=T0)
     for i in range(2000):

@@ -8,7 +8,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule  # noqa: E402
 
 from opentracker_core import Store  # noqa: E402
-from reference import bdecode, compact_peers, udp_announce_reply  # noqa: E402
+from helpers.reference import bdecode, compact_peers, udp_announce_reply  # noqa: E402
 
 pytestmark = pytest.mark.hypothesis
 

@@ -1,4 +1,5 @@
-"""Byte-exact bodies from SPEC.md §3.6-3.9 and §4.3-4.4."""
+"""Byte-exact bodies as the C original writes them (docs/compatibility.md: HTTP
+announce, stopped, scrape and failure bodies; UDP replies)."""
 
 import hashlib
 import re

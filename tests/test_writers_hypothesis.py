@@ -8,7 +8,7 @@ pytest.importorskip("hypothesis")
 from hypothesis import given, strategies as st  # noqa: E402
 
 from opentracker_core import Store, failure_body  # noqa: E402
-from reference import bdecode, bencode, compact_peers  # noqa: E402
+from helpers.reference import bdecode, bencode, compact_peers  # noqa: E402
 
 pytestmark = pytest.mark.hypothesis
 

@@ -8,9 +8,9 @@ import subprocess
 import pytest
 
 from opentracker_core import _core
+from helpers.trackerproc import same_bytes, split_response
 from test_fullscrape import full_scrape_entries, loaded_tracker, request
 from test_large_answers import body_of, request11
-from trackerproc import same_bytes, split_response
 
 pytestmark = [
     pytest.mark.skipif(not _core.ZSTD, reason="core built without OT_ZSTD=1 (see .ci/run's zstd stage)"),
@@ -26,12 +26,9 @@ def head_of(raw):
     return split_response(raw)[1]
 
 
-@pytest.fixture(scope="module")
-def tracker():
-    t = loaded_tracker(20_000, "zstd", config=["tracker.fullscrape_cache 0"])
-    t.start()
-    yield t
-    t.close()
+def TRACKER(request):
+    """The module's `tracker` (conftest.py): a loaded state."""
+    return loaded_tracker(20_000, "zstd", config=["tracker.fullscrape_cache 0"])
 
 
 def test_zstd_full_scrape_streamed_decodes_to_the_plain_one(tracker):

@@ -30,10 +30,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
 CORPUS = os.path.join(HERE, "corpus")
 if TESTS not in sys.path:
-    sys.path.insert(0, TESTS)   # for reference.py (the bencode oracle)
+    sys.path.insert(0, TESTS)   # for helpers/reference.py (the bencode oracle)
 
 import opentracker_core as core  # noqa: E402
-from reference import bdecode  # noqa: E402
+from helpers.reference import bdecode  # noqa: E402
 
 SEP = b"\n--next--\n"          # between the requests (datagrams) of one input
 MAX_PARTS = 8                  # requests per input: enough for a sequence
@@ -43,7 +43,7 @@ MAX_PARTS = 8                  # requests per input: enough for a sequence
 H = [bytes([65 + i]) * 20 for i in range(8)]
 REDIRECT = "http://example.invalid/tracker"
 
-# SPEC.md 3.10: the error pages, byte for byte.
+# The error pages, byte for byte (docs/compatibility.md, HTTP).
 ERROR_TITLES = [b"400 Invalid Request", b"402 Payment Required", b"403 Not Modest", b"403 Access Denied",
                 b"404 Not Found", b"500 Internal Server Error"]
 
@@ -54,7 +54,7 @@ def error_page(title):
             + body)
 
 
-# "403 Not Modest" has a title but no code path that sends it (SPEC.md 3.10).
+# "403 Not Modest" has a title but no code path that sends it (docs/compatibility.md, HTTP).
 ERROR_PAGES = frozenset(error_page(title) for title in ERROR_TITLES if title != b"403 Not Modest")
 ERR_400 = error_page(b"400 Invalid Request")
 ERR_404 = error_page(b"404 Not Found")

@@ -1,5 +1,6 @@
-"""Fuzz the access-list reader (SPEC.md 7.1) in C against a model written
-from the spec, and the hash sorter against Python's sort.
+"""Fuzz the access-list reader in C against a model written from the
+original's list-file rules (docs/compatibility.md, access lists), and the
+hash sorter against Python's sort.
 
 Input: a selector byte, then
   bit 0 clear: the bytes of a list file. parse_hash_lines (and the shell's

@@ -1,7 +1,8 @@
-"""Fuzz the config parser and the command line (SPEC.md 2, DESIGN.md "Bad
-input"): whatever the bytes, the only failure is a ConfigError (or the
-command line's UsageError) that names where it comes from, and a success
-is a Settings object whose every value is one the tracker can use.
+"""Fuzz the config parser and the command line (docs/compatibility.md: the
+command line and config, and bad input among our deliberate differences):
+whatever the bytes, the only failure is a ConfigError (or the command line's
+UsageError) that names where it comes from, and a success is a Settings
+object whose every value is one the tracker can use.
 
 Input: one selector byte, then
   bit 0 clear: a config file's bytes, read as "fuzz.conf";

@@ -1,4 +1,4 @@
-"""Fuzz the live-sync sender (SPEC.md section 10) against a model of the
+"""Fuzz the live-sync sender (docs/compatibility.md, live sync) against a model of the
 datagrams it must produce.
 
 A server with live sync on sends to a UDP socket of this process on

@@ -1,6 +1,6 @@
-"""Fuzz the query-string scanner against a slow model written from SPEC.md
-3.4 (byte classes, escapes, skipping) and 3.5/3.9 (announce and scrape
-parameters), not from the C code.
+"""Fuzz the query-string scanner against a slow model written from the
+original's rules in docs/compatibility.md, HTTP (byte classes, escapes,
+skipping; announce and scrape parameters), not from the C code.
 
 Input: one selector byte, then the raw query string.
   bit 0     announce (0) or scrape (1)
@@ -13,7 +13,7 @@ Input: one selector byte, then the raw query string.
 The model decides the outcome (400, the missing-hash failure, the access
 refusal, a stop, an announce of a given peer with given flags and numwant,
 a scrape of given hashes); the harness checks the answer byte for byte
-where the spec fixes it, and checks the store for the rest: the announced
+where docs/compatibility.md fixes it, and checks the store for the rest: the announced
 peer is stored with the right seeding flag, a stopped one is gone, counts
 in the body are the store's, a scrape lists the requested known torrents
 in request order.
@@ -28,12 +28,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common  # noqa: E402
-from reference import bdecode_ordered  # noqa: E402
+from helpers.reference import bdecode_ordered  # noqa: E402
 
 TAILS = [b" HTTP/1.0\r\n\r\n", b"\r\n", b"", b"&x HTTP/1.1\n\n"]
 CLIENTS = ["127.0.0.1", "::1", "192.0.2.9", "2001:db8::7"]
 
-# SPEC.md 3.4, one row of the table each.
+# The query's byte classes (docs/compatibility.md, HTTP), one row of the table each.
 ORDINARY = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!%'()*+,-./:;<>_~")
 TERMINATORS = frozenset(b" \r\n\0")
 HARD_INVALID = frozenset(b'"#$[\\]^`{|}')
@@ -95,7 +95,7 @@ class Query:
 
 
 def fixed_int(value):
-    """SPEC.md 3.5: optional '-', decimal digits in 32-bit wrapping
+    """Numbers (docs/compatibility.md, HTTP): optional '-', decimal digits in 32-bit wrapping
     arithmetic. (number as int32, whole value consumed?)"""
     minus = value[:1] == b"-"
     digits = value[1:] if minus else value
@@ -301,8 +301,9 @@ def check_scrape(srv, hashes, resp, body):
 # ---------------------------------------------------------------- grammar (hypothesis)
 
 def inputs():
-    """Hypothesis strategy: parameter lists drawn from the spec's cases
-    (escapes good and bad, every byte class, numbers at their edges)."""
+    """Hypothesis strategy: parameter lists drawn from the cases of
+    docs/compatibility.md, HTTP (escapes good and bad, every byte class,
+    numbers at their edges)."""
     from hypothesis import strategies as st
 
     escaped = st.binary(max_size=24).map(common.pct)

@@ -1,4 +1,5 @@
-"""Fuzz the state-file loader (SPEC.md 9) and the state dump it reads.
+"""Fuzz the state-file loader (docs/compatibility.md, the state file) and the
+state dump it reads.
 
 Input: a selector byte, then the bytes of a state file.
   bits 0-1  access: open, white list (H[0..2], H[4]), black list (H[1]), or

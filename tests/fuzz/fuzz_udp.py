@@ -1,4 +1,4 @@
-"""Fuzz the UDP dispatcher (BEP 15 as SPEC.md section 4 gives it) against a
+"""Fuzz the UDP dispatcher (BEP 15 as docs/compatibility.md, UDP gives it) against a
 model of what each datagram must get.
 
 Input: one setup byte (common.new_server), then up to 8 parts separated by

@@ -1,6 +1,7 @@
 """Requests from addresses that are not loopback, for the checks that depend
-on who asks (stats permission, DESIGN.md point 2; full scrape open to all,
-SPEC.md §6).
+on who asks (stats permission, one of our deliberate differences in
+docs/compatibility.md; full scrape open to all, docs/compatibility.md,
+scrape and full scrape).
 
 Our tracker serves /stats to loopback without any configuration, so a
 refusal can only be seen from another address. `run_in_netns` starts the
@@ -20,9 +21,9 @@ import textwrap
 
 import pytest
 
-from trackerproc import package_path
+from .trackerproc import package_path
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 SERVER4 = "198.51.100.7"           # the tracker listens here (and on 127.0.0.1)
 SERVER6 = "2001:db8::7"

@@ -10,7 +10,7 @@ launcher subclasses the shell's Server to pass `bulk_slice` to configure().
 
 import sys
 
-from trackerproc import Tracker
+from .trackerproc import Tracker
 
 LAUNCHER = """
 import runpy, sys

@@ -17,7 +17,7 @@ import struct
 import subprocess
 import tempfile
 
-from trackerproc import udp_announce_packet, udp_scrape_packet
+from .trackerproc import udp_announce_packet, udp_scrape_packet
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 

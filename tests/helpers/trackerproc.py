@@ -224,7 +224,7 @@ class Tracker:
         """A socket in the tracker's network namespace."""
         if not self.netns:
             return socket.socket(family, kind)
-        from netns import entered
+        from .netns import entered
         with entered(self.netns):
             return socket.socket(family, kind)
 
