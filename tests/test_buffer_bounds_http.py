@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-import opentracker_core as core
+from helpers.testcore import core
 from opentracker import config as otconfig
 from helpers.bounds import (ERROR_400_PARAM, ERROR_404, ERROR_500, OT_ANNOUNCE_BODY_MAX, OT_HTTP_HEAD_ROOM,
                             OT_HTTP_OUT_MAX, OT_HTTP_REQUEST_MAX, OT_MAXMULTISCRAPE, OT_REDIRECT_MAX,
@@ -31,7 +31,7 @@ def test_request_size_in_process(total):
     value (8100 bytes) goes into scratch, which has the same 8193 bytes."""
     srv = new_server()
     x = h("request-size")
-    answer = srv._testhelper_http(padded_request(total, "info_hash=%s&port=1&left=1" % q(x)))
+    answer = srv.answer_http(padded_request(total, "info_hash=%s&port=1&left=1" % q(x)))
     if total > OT_HTTP_REQUEST_MAX:
         assert answer == ERROR_500
         assert srv.counters()["http_errors"][8] == 1
@@ -88,7 +88,7 @@ def test_http_scrape_63_64_65_hashes(count):
     """docs/compatibility.md, scrape: at most 64 hashes answered, the 65th parsed and ignored.
     http_scrape copies a hash into hashes[64 * 20] only while count < 64."""
     srv = new_server()
-    hashes = scrape_swarm(srv.store, OT_MAXMULTISCRAPE + 1, "scrape")
+    hashes = scrape_swarm(srv, OT_MAXMULTISCRAPE + 1, "scrape")
     query = "&".join("info_hash=%s" % q(x) for x in hashes[:count])
     status, _, body = split(http(srv, "/scrape?" + query))
     assert status == "HTTP/1.1 200 OK"
@@ -119,7 +119,7 @@ def test_http_scrape_largest_answer_fits_the_answer_buffer():
     x = h("largest-scrape")
     restore(srv.store, x, U32)
     for i in range(150):
-        srv.store.announce_http(x, "10.3.0.%d" % (i + 1), 6881, seeder=i < 100)
+        srv.announce_http(x, "10.3.0.%d" % (i + 1), 6881, seeder=i < 100)
     query = "&".join(["info_hash=%s" % q(x)] * OT_MAXMULTISCRAPE)
     answer = http(srv, "/scrape?" + query)
     _, _, body = split(answer)
@@ -130,7 +130,7 @@ def test_http_scrape_largest_answer_fits_the_answer_buffer():
     assert worst_entry == 97 <= OT_SCRAPE_ENTRY_MAX
     assert OT_HTTP_HEAD_ROOM + 9 + OT_MAXMULTISCRAPE * 97 + 2 < OT_HTTP_OUT_MAX
     # The Store writer's own buffer (api.pyx, OT_SCRAPE_BODY_MAX) with 65 given: 64 written.
-    assert srv.store.scrape_http([x] * (OT_MAXMULTISCRAPE + 1)) == body
+    assert srv.scrape_http([x] * (OT_MAXMULTISCRAPE + 1)) == body
     assert len(body) <= OT_SCRAPE_BODY_MAX
 
 
@@ -148,7 +148,7 @@ def test_http_announce_worst_case_body():
     x = h("http-worst")
     restore(srv.store, x, U32)
     for i in range(OT_UDP_PEERS_V4):
-        srv.store.announce_http(x, "2001:db8::3:%x" % (i + 1), 6881)
+        srv.announce_http(x, "2001:db8::3:%x" % (i + 1), 6881)
     for numwant in (200, 201, 100000):
         answer = http(srv, "/announce?info_hash=%s&port=7000&left=1&numwant=%d" % (q(x), numwant),
                       client="2001:db8::4:1")
@@ -162,7 +162,7 @@ def test_http_announce_worst_case_body():
         assert worst == 3732 <= OT_ANNOUNCE_BODY_MAX - 364
         assert len(answer) == len(body) + (59 + digits(len(body)) + 4)
     # The Store writer, into its OT_ANNOUNCE_BODY_MAX stack buffer.
-    body = srv.store.announce_http(x, "2001:db8::4:2", 7000, numwant=1000)
+    body = srv.announce_http(x, "2001:db8::4:2", 7000, numwant=1000)
     assert len(bdecode(body)[b"peers6"]) == 200 * 18 and len(body) <= OT_ANNOUNCE_BODY_MAX
 
 
@@ -227,7 +227,7 @@ def test_error_pages_exact():
     Content-Type, Content-Length and a <title>, at most 125 bytes."""
     srv = new_server()
     assert http(srv, "/nothing-here") == ERROR_404
-    assert srv._testhelper_http(b"POST / HTTP/1.0\r\n\r\n") == (
+    assert srv.answer_http(b"POST / HTTP/1.0\r\n\r\n") == (
         b"HTTP/1.0 400 Invalid Request\r\nContent-Type: text/html\r\nContent-Length: 31\r\n\r\n"
         b"<title>Invalid Request</title>\n")
     assert http(srv, "/stats", client="10.16.0.1") == (

@@ -25,7 +25,7 @@ def test_full_scrape_across_the_stage_flush(gzip):
     entry, once, in hash order."""
     srv = new_server(bulk_slice=100000)
     n = 2 * OT_BULK_STAGE // 78 + 7
-    hashes = sorted(scrape_swarm(srv.store, n, "stage"))
+    hashes = sorted(scrape_swarm(srv, n, "stage"))
     extra = b"Accept-Encoding: gzip\r\n" if gzip else b""
     status, headers, body = split(http(srv, "/scrape", extra=extra))
     assert status == "HTTP/1.0 200 OK"
@@ -39,7 +39,7 @@ def test_full_scrape_across_the_stage_flush(gzip):
 def test_statedump_and_tpbs_lines_across_the_stage():
     srv = new_server(bulk_slice=100000)
     n = OT_BULK_STAGE // 60 + 11
-    hashes = sorted(scrape_swarm(srv.store, n, "stage-txt"))
+    hashes = sorted(scrape_swarm(srv, n, "stage-txt"))
     body = split(http(srv, "/stats?mode=tpbs&format=txt"))[2]
     assert body == b"".join(b"%s:1:1\n" % x.hex().upper().encode() for x in hashes)
     body = split(http(srv, "/stats?mode=statedump"))[2]
@@ -62,7 +62,7 @@ def test_gzipped_bulk_header_fits_the_head_room_for_any_body():
     torrents, so the arithmetic is taken from the bytes the tracker writes
     for a small one."""
     srv = new_server()
-    srv.store.announce_http(h("gzip-head"), "10.15.0.1", 6881)
+    srv.announce_http(h("gzip-head"), "10.15.0.1", 6881)
     answer = http(srv, "/scrape", extra=b"Accept-Encoding: gzip\r\n")
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.split(b"\r\n") == [b"HTTP/1.0 200 OK", b"Content-Type: text/plain", b"Content-Encoding: gzip",

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-import opentracker_core as core
+from helpers.testcore import core
 from helpers.bounds import OT_HTTP_HEAD_ROOM, OT_HTTP_OUT_MAX, U64, digits, h, http, new_server, q, split
 
 # ---------------------------------------------------------------- stats answers written into obuf
@@ -86,7 +86,7 @@ def test_top_lists_at_their_size(mode, count):
         peers = i + 1
         seeds = min(peers, (i * 7) % 5)
         for k in range(peers):
-            srv.store.announce_http(x, "10.11.%d.%d" % (k // 250, k % 250 + 1), 6881, seeder=k < seeds)
+            srv.announce_http(x, "10.11.%d.%d" % (k // 250, k % 250 + 1), 6881, seeder=k < seeds)
         torrents.append((x, peers, seeds))
     amount = 10 if mode == "top10" else 100
     status, _, body = split(http(srv, "/stats?mode=" + mode))
@@ -104,7 +104,7 @@ def test_s24s_at_128_networks(networks):
     srv = new_server()
     x = h("s24s-%d" % networks)
     for k in range(networks):
-        srv.store.announce_http(x, "10.12.%d.%d" % (k // 16, (k % 16) * 16 + 1), 6881)
+        srv.announce_http(x, "10.12.%d.%d" % (k // 16, (k % 16) * 16 + 1), 6881)
     status, _, body = split(http(srv, "/stats?mode=s24s"))
     assert status == "HTTP/1.0 200 OK"
     sections = body.decode().split("Networks, limit ")

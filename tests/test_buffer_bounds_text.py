@@ -68,14 +68,14 @@ def test_full_scrape_log_line_into_line128(capfd):
 
 SYSLOG_CHILD = textwrap.dedent("""
     import hashlib, sys
-    import opentracker_core as core
+    from helpers.testcore import core
     srv = core.Server(seed=1)
     srv.configure()
     srv.open_syslog()
     x = hashlib.sha1(b"syslog-bounds").digest()
     q = "".join("%%%02X" % b for b in x)
     pid = "".join("%%%02X" % b for b in b"\\xff" * 20)
-    answer = srv._testhelper_http(("GET /announce?info_hash=" + q + "&peer_id=" + pid
+    answer = srv.answer_http(("GET /announce?info_hash=" + q + "&peer_id=" + pid
                                    + "&port=65535&left=0&event=completed HTTP/1.0\\r\\n\\r\\n").encode(),
                                   "1111:2222:3333:4444:5555:6666:7777:8888")
     sys.stdout.buffer.write(answer.split(b"\\r\\n\\r\\n", 1)[1])
@@ -101,7 +101,9 @@ def test_syslog_line_buffers():
             # not run (one under a private home directory).
             pytest.skip("cannot run Python in a user namespace here: %s" % probe.stderr.decode().strip())
         script = 'mount --bind "$0" /dev && exec "$1" -c "$2"'
-        env = dict(os.environ, PYTHONPATH=package_path())
+        # The child imports the test build (answer_http) through helpers/.
+        tests_dir = os.path.dirname(os.path.abspath(__file__))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([package_path(), tests_dir]))
         child = subprocess.run([unshare, "-Urm", "sh", "-c", script, jail, sys.executable, SYSLOG_CHILD],
                                capture_output=True, env=env, timeout=60)
         assert child.returncode == 0, child.stderr.decode()

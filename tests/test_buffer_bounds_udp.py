@@ -10,7 +10,7 @@ import struct
 
 import pytest
 
-import opentracker_core as core
+from helpers.testcore import core
 from helpers.bounds import (OT_UDP_ANNOUNCE_MAX, OT_UDP_IN_MAX, OT_UDP_OUT_MAX, OT_UDP_PEERS_V4, OT_UDP_PEERS_V6,
                             OT_UDP_SCRAPE_MAX, U32, h, new_server, q, restore)
 from helpers.reference import compact_peers
@@ -22,7 +22,7 @@ CONNECT = struct.pack(">QII", 0x41727101980, 0, 0x1234)
 
 
 def udp_connect(srv, client):
-    reply = srv._testhelper_udp(CONNECT, client)
+    reply = srv.answer_udp(CONNECT, client)
     assert len(reply) == 16 and reply[:8] == struct.pack(">II", 0, 0x1234)
     return reply[8:]
 
@@ -44,10 +44,10 @@ def test_udp_scrape_74_75_76_hashes(count):
     hashes = [h("udp-scrape-%d" % i) for i in range(OT_UDP_SCRAPE_MAX + 1)]
     for i, x in enumerate(hashes):
         restore(srv.store, x, 1000 + i)
-        srv.store.announce_http(x, "10.4.0.%d" % (i + 1), 6881, seeder=True)
+        srv.announce_http(x, "10.4.0.%d" % (i + 1), 6881, seeder=True)
     known = {x: (1, 1000 + i, 0) for i, x in enumerate(hashes)}
     cid = udp_connect(srv, "127.0.0.1")
-    reply = srv._testhelper_udp(cid + struct.pack(">II", 2, 0x7777) + b"".join(hashes[:count]))
+    reply = srv.answer_udp(cid + struct.pack(">II", 2, 0x7777) + b"".join(hashes[:count]))
     answered = min(count, OT_UDP_SCRAPE_MAX)
     assert len(reply) == 8 + 12 * answered
     assert reply == udp_scrape_reply(hashes[:count], known)
@@ -62,16 +62,16 @@ def test_udp_scrape_cut_off_hash_counts_and_answers_zeros(tail):
     srv = new_server()
     hashes = [h("udp-cut-%d" % i) for i in range(OT_UDP_SCRAPE_MAX)]
     for i, x in enumerate(hashes):
-        srv.store.announce_http(x, "10.5.0.%d" % (i + 1), 6881)
+        srv.announce_http(x, "10.5.0.%d" % (i + 1), 6881)
     cid = udp_connect(srv, "127.0.0.1")
     head = cid + struct.pack(">II", 2, 0x7777)
     known = {x: (0, 0, 1) for x in hashes}
     # 74 whole + `tail` bytes of the 75th
-    reply = srv._testhelper_udp(head + b"".join(hashes[:74]) + hashes[74][:tail])
+    reply = srv.answer_udp(head + b"".join(hashes[:74]) + hashes[74][:tail])
     want = hashes[:74] + ([b"cut"] if tail else [])
     assert reply == udp_scrape_reply(want, known)
     # 75 whole + `tail` bytes more: still 75 answers
-    reply = srv._testhelper_udp(head + b"".join(hashes) + b"\x00" * tail)
+    reply = srv.answer_udp(head + b"".join(hashes) + b"\x00" * tail)
     assert reply == udp_scrape_reply(hashes, known)
 
 
@@ -79,15 +79,15 @@ def test_udp_short_datagrams_are_not_read_past_their_end():
     """15 bytes: silence; 16: a connect. An announce needs 98 bytes: 97 is
     silence (nothing read at 96..97, the port)."""
     srv = new_server()
-    assert srv._testhelper_udp(CONNECT[:15]) == b""
-    assert len(srv._testhelper_udp(CONNECT)) == 16
+    assert srv.answer_udp(CONNECT[:15]) == b""
+    assert len(srv.answer_udp(CONNECT)) == 16
     cid = udp_connect(srv, "127.0.0.1")
     x = h("udp-short-announce")
     packet = (cid + struct.pack(">II", 1, 9) + x + b"-XX0001-000000000000"
               + struct.pack(">QQQIIIiH", 0, 5, 0, 0, 0, 0, -1, 6881))
     assert len(packet) == 98
-    assert srv._testhelper_udp(packet[:97]) == b""
-    reply = srv._testhelper_udp(packet)
+    assert srv.answer_udp(packet[:97]) == b""
+    reply = srv.answer_udp(packet)
     action, _, _, leechers, seeders = struct.unpack(">IIIII", reply[:20])
     assert (action, leechers, seeders) == (1, 1, 0)
     assert reply[20:] == socket.inet_aton("127.0.0.1") + struct.pack(">H", 6881)    # itself
@@ -96,7 +96,7 @@ def test_udp_short_datagrams_are_not_read_past_their_end():
 def _udp_announce(srv, cid, info_hash, client, port, numwant, seeder=False):
     packet = (cid + struct.pack(">II", 1, 9) + info_hash + b"-XX0001-000000000000"
               + struct.pack(">QQQIIIiH", 0, 0 if seeder else 5, 0, 0, 0, 0, numwant, port))
-    return srv._testhelper_udp(packet, client)
+    return srv.answer_udp(packet, client)
 
 
 @pytest.mark.parametrize("swarm", [OT_UDP_PEERS_V4 - 1, OT_UDP_PEERS_V4, OT_UDP_PEERS_V4 + 1])
@@ -108,7 +108,7 @@ def test_udp_announce_ipv4_peers(swarm, numwant):
     srv = new_server()
     x = h("udp4-%d" % swarm)
     for i in range(swarm - 1):
-        srv.store.announce_http(x, "10.6.%d.%d" % (i // 250, i % 250 + 1), 6881)
+        srv.announce_http(x, "10.6.%d.%d" % (i // 250, i % 250 + 1), 6881)
     cid = udp_connect(srv, "10.7.0.1")
     reply = _udp_announce(srv, cid, x, "10.7.0.1", 7000, numwant)
     want = min(swarm, OT_UDP_PEERS_V4, numwant if numwant >= 0 else 2 ** 32)
@@ -123,7 +123,7 @@ def test_udp_announce_ipv6_peers(swarm):
     srv = new_server()
     x = h("udp6-%d" % swarm)
     for i in range(swarm - 1):
-        srv.store.announce_http(x, "2001:db8::1:%x" % (i + 1), 6881)
+        srv.announce_http(x, "2001:db8::1:%x" % (i + 1), 6881)
     client = "2001:db8::2:1"
     cid = udp_connect(srv, client)
     reply = _udp_announce(srv, cid, x, client, 7000, -1)
@@ -133,7 +133,7 @@ def test_udp_announce_ipv6_peers(swarm):
     assert len(reply) <= 20 + 18 * OT_UDP_PEERS_V6 == 1208 < OT_UDP_OUT_MAX
     assert len(set(compact_peers(reply[20:], 18))) == want
     # The Store's UDP writer (api.pyx buffer OT_UDP_ANNOUNCE_MAX) agrees.
-    assert len(srv.store.announce_udp(x, client, 7000, numwant=U32)) == 20 + 18 * want
+    assert len(srv.announce_udp(x, client, 7000, numwant=U32)) == 20 + 18 * want
 
 
 def test_udp_error_replies_fit():
@@ -145,7 +145,7 @@ def test_udp_error_replies_fit():
     assert reply[:4] == struct.pack(">I", 3)
     assert reply[8:].startswith(b"Tracker memory limit reached")
     assert len(reply) < OT_UDP_OUT_MAX
-    mismatch = srv._testhelper_udp(b"\x00" * 8 + struct.pack(">II", 2, 5) + b"\x01" * 20)
+    mismatch = srv.answer_udp(b"\x00" * 8 + struct.pack(">II", 2, 5) + b"\x01" * 20)
     assert mismatch == struct.pack(">II", 3, 5) + b"Connection ID missmatch.\x00"
 
 

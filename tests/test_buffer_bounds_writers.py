@@ -6,7 +6,7 @@ and stopped bodies, the state dump's lines, the access-list parser.
 
 import pytest
 
-import opentracker_core as core
+from helpers.testcore import core
 from helpers.bounds import OT_ANNOUNCE_BODY_MAX, U32, h
 from helpers.reference import bdecode
 

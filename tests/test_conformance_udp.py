@@ -180,17 +180,17 @@ def test_design5_connection_id_lives_its_window_and_the_next(window):
     and later. Each answer is judged by the window the core was really in
     when it answered (`server.now`), so a wall clock ticking meanwhile cannot
     fool the test."""
-    from opentracker_core import Server
-    server = Server(seed=5)
+    from helpers.testcore import core
+    server = core.Server(seed=5)
     server.configure(connid_window=window)
-    reply = server._testhelper_udp(connect_packet(0x51))
+    reply = server.answer_udp(connect_packet(0x51))
     assert reply[:8] == struct.pack(">II", 0, 0x51)
     cid, issued = reply[8:], server.now // window
     into = server.now % window
     seen = set()
     for tid, offset in enumerate([0, window - into, 2 * window - into - 1, 2 * window - into, 3 * window, 50 * window]):
-        server._testhelper_clock_offset = offset
-        reply = server._testhelper_udp(udp_announce_packet(cid, sha("window%d" % window), port=1 + tid,
+        server.clock_offset = offset
+        reply = server.answer_udp(udp_announce_packet(cid, sha("window%d" % window), port=1 + tid,
                                                            transaction_id=tid, numwant=0))
         age = server.now // window - issued
         seen.add(min(age, 3))
@@ -200,8 +200,8 @@ def test_design5_connection_id_lives_its_window_and_the_next(window):
             assert reply == struct.pack(">II", 3, tid) + MISMATCH, (offset, age, reply)
     assert seen == {0, 1, 2, 3}
     # A new connect in a later window gives that window's id, which works.
-    cid = server._testhelper_udp(connect_packet(0x52))[8:]
-    assert server._testhelper_udp(udp_scrape_packet(cid, [sha("window%d" % window)], transaction_id=9))[:8] == \
+    cid = server.answer_udp(connect_packet(0x52))[8:]
+    assert server.answer_udp(udp_scrape_packet(cid, [sha("window%d" % window)], transaction_id=9))[:8] == \
         struct.pack(">II", 2, 9)
 
 @pytest.mark.parametrize("length", range(16))

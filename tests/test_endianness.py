@@ -17,8 +17,10 @@ import sys
 
 import pytest
 
-from opentracker_core import Store
+from helpers.testcore import core
 from helpers.reference import bdecode
+
+Store = core.Store
 
 T0 = 1_700_000_020 // 60 * 60
 H = bytes(range(1, 21))

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-import opentracker_core as core
+from helpers.testcore import core
 from opentracker import config
 from helpers.trackerproc import Tracker
 
@@ -35,7 +35,7 @@ SHORT_PATHS = [b"GET /sc", b"GET /x", b"GET /scrape", b"GET /scrape HTTP", b"GET
                                                             "slashes-scrape"])
 def test_short_path_is_not_read_past_its_end(request_bytes):
     srv = core.Server(seed=1)
-    resp = srv._testhelper_http(request_bytes)
+    resp = srv.answer_http(request_bytes)
     assert resp in (common.ERR_400, common.ERR_404), resp[:80]
 
 

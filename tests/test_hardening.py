@@ -167,13 +167,13 @@ def test_new_peer_of_a_known_swarm_at_the_budget_gets_its_peers():
     its peers, and the store (peers, torrents, bytes held) does not change.
     A completion from such a peer still counts a download, as for a new peer
     the store keeps; existing peers are still updated."""
-    from opentracker_core import Server
-    server = Server(seed=3, memory_limit=1 << 20)
+    from helpers.testcore import core
+    server = core.Server(seed=3, memory_limit=1 << 20)
     store = server.store
     kept = h("known-at-budget")
 
     def http(path):
-        return server._testhelper_http(("GET %s HTTP/1.0\r\n\r\n" % path).encode()).partition(b"\r\n\r\n")[2]
+        return server.answer_http(("GET %s HTTP/1.0\r\n\r\n" % path).encode()).partition(b"\r\n\r\n")[2]
 
     def get(info_hash, port, left=1, event=""):
         return http("/announce?info_hash=%s&port=%d&left=%d%s" % (quote_from_bytes(info_hash), port, left, event))
@@ -206,9 +206,9 @@ def test_new_peer_of_a_known_swarm_at_the_budget_gets_its_peers():
         assert b"failure reason" not in body, (port, body)
         assert (body[b"complete"], body[b"incomplete"]) == (0, 6)
         assert sorted(p for _, p in compact_peers(body[b"peers"], 6)) == list(range(1, 7))
-    cid = server._testhelper_udp(struct.pack(">QII", 0x41727101980, 0, 1))[8:]
+    cid = server.answer_udp(struct.pack(">QII", 0x41727101980, 0, 1))[8:]
     for port in range(200, 240):
-        reply = server._testhelper_udp(udp_announce_packet(cid, kept, left=1, port=port, transaction_id=port))
+        reply = server.answer_udp(udp_announce_packet(cid, kept, left=1, port=port, transaction_id=port))
         action, tid, _interval, leechers, seeders = struct.unpack(">IIIII", reply[:20])
         assert (action, tid, leechers, seeders) == (1, port, 6, 0), reply
         assert sorted(p for _, p in compact_peers(reply[20:], 6)) == list(range(1, 7))
@@ -217,14 +217,14 @@ def test_new_peer_of_a_known_swarm_at_the_budget_gets_its_peers():
     assert snapshot() == before
 
     # A completion from an unstored peer is one more download, and only that.
-    reply = server._testhelper_udp(udp_announce_packet(cid, kept, left=0, event=1, port=300, transaction_id=7))
+    reply = server.answer_udp(udp_announce_packet(cid, kept, left=0, event=1, port=300, transaction_id=7))
     assert struct.unpack(">II", reply[:8]) == (1, 7) and len(reply) == 20 + 6 * 6
     assert dict((x, d) for x, _, _, d, _ in store.torrents())[kept] == downloaded + 1
     assert snapshot() == before
 
     # New torrents are still refused, over HTTP and UDP.
     assert MEMORY_REFUSAL in get(h("one-more"), 1)
-    reply = server._testhelper_udp(udp_announce_packet(cid, h("one-more"), port=1, transaction_id=8))
+    reply = server.answer_udp(udp_announce_packet(cid, h("one-more"), port=1, transaction_id=8))
     assert reply == struct.pack(">II", 3, 8) + MEMORY_REFUSAL
     # Operators see both: refused counts the torrents only, the rest apart.
     after = server.counters()
@@ -268,7 +268,7 @@ def test_oldest_idle_connection_goes_first_at_the_limit():
 
 LEAK_STORM = textwrap.dedent(r"""
     import hashlib, os, struct, sys
-    import opentracker_core as core
+    from helpers.testcore import core
 
     def rss():
         return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0])
@@ -281,28 +281,28 @@ LEAK_STORM = textwrap.dedent(r"""
         hashes = [hashlib.sha1(b"%d-%d" % (round_no, i)).digest() for i in range(400)]
         srv.set_access("black", core.sort_hashes(b"".join(hashes[:10])))
         srv.set_dynamic(core.sort_hashes(b"".join(hashes[10:20])), b"")
-        cid = srv._testhelper_udp(struct.pack(">QII", 0x41727101980, 0, 1))[8:]
+        cid = srv.answer_udp(struct.pack(">QII", 0x41727101980, 0, 1))[8:]
         for i in range(6000):
             x = hashes[i % 400]
             q = "".join("%%%02X" % b for b in x)
             ip = "10.%d.%d.%d" % (i % 7, i % 11, i % 13)
             if i % 3 == 0:
-                srv._testhelper_http(("GET /announce?info_hash=%s&port=%d&left=%d HTTP/1.0\r\n\r\n"
+                srv.answer_http(("GET /announce?info_hash=%s&port=%d&left=%d HTTP/1.0\r\n\r\n"
                                       % (q, 1000 + i % 50, i % 2)).encode(), ip)
             elif i % 3 == 1:
                 pkt = (cid + struct.pack(">II", 1, i) + x + b"-XX0001-000000000000" +
                        struct.pack(">QQQIIIiH", 0, i % 2, 0, (2, 1, 3)[i % 3], 0, 0, 50, 2000 + i % 50))
-                srv._testhelper_udp(pkt, ip)
+                srv.answer_udp(pkt, ip)
             else:
-                srv._testhelper_http(("GET /scrape?info_hash=%s HTTP/1.0\r\n\r\n" % q).encode(), ip)
+                srv.answer_http(("GET /scrape?info_hash=%s HTTP/1.0\r\n\r\n" % q).encode(), ip)
             if i % 1000 == 0:
-                srv._testhelper_http(b"GET /scrape HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n")
-                srv._testhelper_http(b"GET /stats?mode=statedump HTTP/1.0\r\n\r\n")
+                srv.answer_http(b"GET /scrape HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n")
+                srv.answer_http(b"GET /stats?mode=statedump HTTP/1.0\r\n\r\n")
             if i % 97 == 0:
-                srv._testhelper_http(os.urandom(200))
+                srv.answer_http(os.urandom(200))
         srv.set_access("open")
         # everything expires: two days on, a full clean
-        srv._testhelper_clock_offset += 2 * 86400
+        srv.clock_offset += 2 * 86400
         srv.store.clean()
         assert srv.store.stats()["torrents"] == 0, srv.store.stats()
 
@@ -321,7 +321,10 @@ def test_long_storm_returns_to_baseline():
     """Announces, stops, scrapes, full scrapes, statedumps, access-list
     swaps and expiry, four times over: the core ends with exactly the blocks
     it started with and the process does not grow between rounds."""
-    out = subprocess.run([sys.executable, "-c", LEAK_STORM], capture_output=True, text=True, timeout=300)
+    # The child imports the test build (answer_http) through helpers/.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.abspath(__file__))] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    out = subprocess.run([sys.executable, "-c", LEAK_STORM], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr
     first, after, live, held, empty = map(int, out.stdout.split())
     assert live == 0, "%d blocks not given back" % live
@@ -348,18 +351,18 @@ def test_wall_clock_set_by_ntp_keeps_ages(jump_days):
     """A router's clock is set by NTP after boot, often by months. Peers must
     neither vanish at once (forward) nor outlive their 45 minutes by the size
     of the jump (backward): ages follow the monotonic clock."""
-    import opentracker_core as core
+    from helpers.testcore import core
     srv = core.Server(seed=1)
     x = h("clock-jump")
     q = "".join("%%%02X" % b for b in x)
-    srv._testhelper_http(("GET /announce?info_hash=%s&port=7&left=1 HTTP/1.0\r\n\r\n" % q).encode())
-    srv._testhelper_set_wall_clock(jump_days * 86400)
+    srv.answer_http(("GET /announce?info_hash=%s&port=7&left=1 HTTP/1.0\r\n\r\n" % q).encode())
+    srv.set_wall_clock(jump_days * 86400)
     srv.store.clean()
     assert [p[1] for p in srv.store.peers(x)] == [7]
-    srv._testhelper_clock_offset += 44 * 60
+    srv.clock_offset += 44 * 60
     srv.store.clean()
     assert len(srv.store.peers(x)) == 1
-    srv._testhelper_clock_offset += 2 * 60
+    srv.clock_offset += 2 * 60
     srv.store.clean()
     assert srv.store.peers(x) == []
-    assert b"opentracker_clock_jumps_total 1" in srv._testhelper_http(b"GET /metrics HTTP/1.0\r\n\r\n")
+    assert b"opentracker_clock_jumps_total 1" in srv.answer_http(b"GET /metrics HTTP/1.0\r\n\r\n")

@@ -63,20 +63,20 @@ def expected_s24s(addresses):
 # ---------------------------------------------------------------- in-process
 
 def in_process(bulk_slice, memory_limit=0):
-    import opentracker_core as core
+    from helpers.testcore import core
     srv = core.Server(seed=5, memory_limit=memory_limit)
     srv.configure(ip_from_query=True, bulk_slice=bulk_slice)
     return srv
 
 
 def announce(srv, info_hash, ip, port):
-    raw = srv._testhelper_http(("GET /announce?info_hash=%s&port=%d&left=1&ip=%s HTTP/1.0\r\n\r\n"
+    raw = srv.answer_http(("GET /announce?info_hash=%s&port=%d&left=1&ip=%s HTTP/1.0\r\n\r\n"
                                 % (quote_from_bytes(info_hash), port, ip)).encode())
     return raw.startswith(b"HTTP/1.1 200 OK") and b"failure reason" not in raw
 
 
 def s24s(srv):
-    status, _, body = split_response(srv._testhelper_http(b"GET /stats?mode=s24s HTTP/1.0\r\n\r\n"))
+    status, _, body = split_response(srv.answer_http(b"GET /stats?mode=s24s HTTP/1.0\r\n\r\n"))
     assert status.startswith("HTTP/1.0 200"), (status, body)
     return body
 

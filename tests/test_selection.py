@@ -10,8 +10,10 @@ leechers-first order; a selection of numwant neighbouring peers passes all
 of that (tests/mutants: selection-not-random).
 """
 
-from opentracker_core import Store
+from helpers.testcore import core
 from helpers.reference import bdecode, compact_peers
+
+Store = core.Store
 
 T0 = 1_700_000_020 // 60 * 60
 SWARM = 1000

@@ -725,13 +725,13 @@ def test_s24s_of_many_peers_built_in_many_small_steps():
 def _in_process_server():
     """A core Server answering in-process (no sockets), with IPv4 and IPv6
     peers from many networks."""
-    import opentracker_core as core
+    from helpers.testcore import core
     srv = core.Server(seed=3)
     srv.configure(ip_from_query=True)
     for i in range(3000):
         ip = "10.%d.%d.%d" % (i % 5, i % 37, i % 251) if i % 4 else "2001:db8:%x::%x" % (i % 9, i)
         q = enc(sha("inproc%d" % (i % 200)))
-        raw = srv._testhelper_http(("GET /announce?info_hash=%s&port=%d&left=%d&ip=%s HTTP/1.0\r\n\r\n"
+        raw = srv.answer_http(("GET /announce?info_hash=%s&port=%d&left=%d&ip=%s HTTP/1.0\r\n\r\n"
                                     % (q, 1 + i, i % 3, ip)).encode())
         assert raw.startswith(b"HTTP/1.1 200 OK"), raw
     return core, srv
@@ -746,7 +746,7 @@ def test_heavy_modes_give_back_every_block_and_their_budget_share():
     core, srv = _in_process_server()
 
     def budget():
-        body = srv._testhelper_http(b"GET /metrics HTTP/1.0\r\n\r\n").partition(b"\r\n\r\n")[2].decode()
+        body = srv.answer_http(b"GET /metrics HTTP/1.0\r\n\r\n").partition(b"\r\n\r\n")[2].decode()
         return int(re.search(r"^opentracker_memory_budget_used_bytes (\d+)$", body, re.M).group(1))
 
     before_budget = budget()
@@ -754,14 +754,14 @@ def test_heavy_modes_give_back_every_block_and_their_budget_share():
     for round_no in range(3):
         for mode in HEAVY:
             for headers in (b"", b"Accept-Encoding: gzip\r\n"):
-                raw = srv._testhelper_http(("GET /stats?mode=%s HTTP/1.0\r\n" % mode).encode() + headers + b"\r\n")
+                raw = srv.answer_http(("GET /stats?mode=%s HTTP/1.0\r\n" % mode).encode() + headers + b"\r\n")
                 status = raw.split(b"\r\n", 1)[0]
                 assert status.endswith(b" 500 Internal Server Error" if mode == "busy" else b" 200 OK"), (mode, raw)
-        srv._testhelper_http(b"GET /scrape HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n")
+        srv.answer_http(b"GET /scrape HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n")
     after = core.allocation_counts()
     assert after[0] - before[0] == after[1] - before[1] > 0
     assert budget() == before_budget
-    s24s = srv._testhelper_http(b"GET /stats?mode=s24s HTTP/1.0\r\n\r\n").partition(b"\r\n\r\n")[2].decode()
+    s24s = srv.answer_http(b"GET /stats?mode=s24s HTTP/1.0\r\n\r\n").partition(b"\r\n\r\n")[2].decode()
     assert [line for line in s24s.split("\n") if line.startswith("Networks")] == [
         "Networks, limit /28:", "Networks, limit /24:", "Networks, limit /64:", "Networks, limit /48:"]
 
@@ -780,7 +780,7 @@ def test_random_stats_queries_never_hurt():
     for _ in range(1500):
         query = b"".join(rng.choice(words) for _ in range(rng.randrange(0, 8)))
         path = rng.choice([b"/stats?", b"/metrics?", b"//stats?", b"/stats"])
-        raw = srv._testhelper_http(b"GET " + path + query + b" HTTP/1.0\r\n\r\n")
+        raw = srv.answer_http(b"GET " + path + query + b" HTTP/1.0\r\n\r\n")
         assert raw.startswith(allowed), (path, query, raw[:80])
         head, _, body = raw.partition(b"\r\n\r\n")
         assert int(re.search(rb"Content-Length: (\d+)", head).group(1)) == len(body)

@@ -9,8 +9,9 @@ import re
 
 import pytest
 
-from opentracker_core import _core
-from opentracker_core._core import Server
+from helpers.testcore import core
+
+_core, Server = core, core.Server
 
 HTML_HEAD = b"HTTP/1.0 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
 ERR_403 = (b"HTTP/1.0 403 Access Denied\r\nContent-Type: text/html\r\nContent-Length: 29\r\n\r\n"
@@ -25,12 +26,12 @@ def announce(server, info_hash, client, port, left):
     from urllib.parse import quote_from_bytes
     req = ("GET /announce?info_hash=%s&port=%d&left=%d&peer_id=-PY0001-000000000000 HTTP/1.0\r\n\r\n"
            % (quote_from_bytes(info_hash), port, left)).encode()
-    answer = server._testhelper_http(req, client=client)
+    answer = server.answer_http(req, client=client)
     assert answer.startswith(b"HTTP/1.1 200 OK"), answer
 
 
 def get(server, target, headers=b"", client="127.0.0.1"):
-    return server._testhelper_http(b"GET %s HTTP/1.0\r\n%s\r\n" % (target, headers), client=client)
+    return server.answer_http(b"GET %s HTTP/1.0\r\n%s\r\n" % (target, headers), client=client)
 
 
 def body(answer):
@@ -109,7 +110,7 @@ def test_page_numbers_equal_everything(server):
             announce(server, h(i), "10.0.%d.%d" % (i, p), 6881, 0 if p % 2 else 100)
     announce(server, h(9), "2001:db8::1", 1, 0)
     announce(server, h(9), "2001:db8::2", 1, 5)
-    server._testhelper_http(b"GET /scrape?info_hash=%s HTTP/1.0\r\n\r\n" % bytes(20).hex().encode())
+    server.answer_http(b"GET /scrape?info_hash=%s HTTP/1.0\r\n\r\n" % bytes(20).hex().encode())
     page = body(get(server, b"/stats?mode=html"))
     xml = body(get(server, b"/stats?mode=everything"))
 
@@ -181,8 +182,8 @@ def points(page, series):
 
 def test_history_is_sampled_per_step_and_drawn(server):
     assert _core.HISTORY_BYTES == 60 * 4 * 4 + 4 * 8 + 8 + 3 * 2 + 2
-    server._testhelper_history_step(1)
-    server._testhelper_history_tick()          # starts the history
+    server.history_step(1)
+    server.history_tick()          # starts the history
     page = body(get(server, b"/stats?mode=html"))
     assert points(page, 0) == [] and b"no samples yet" in page
     for i in range(3):
@@ -192,7 +193,7 @@ def test_history_is_sampled_per_step_and_drawn(server):
     deadline = time.monotonic() + 5
     before = len(points(body(get(server, b"/stats?mode=html")), 0))
     while time.monotonic() < deadline:
-        server._testhelper_history_tick()
+        server.history_tick()
         page = body(get(server, b"/stats?mode=html"))
         if len(points(page, 0)) >= 2:
             break
@@ -209,8 +210,8 @@ def test_history_is_sampled_per_step_and_drawn(server):
 def test_announces_do_not_touch_the_history(server):
     """The history is read and written by the once-a-second tick only: a
     thousand announces between two ticks change nothing in it."""
-    server._testhelper_history_step(3600)
-    server._testhelper_history_tick()
+    server.history_step(3600)
+    server.history_tick()
     first = body(get(server, b"/stats?mode=html"))
     for i in range(1000):
         announce(server, h(i % 7), "10.1.%d.%d" % (i >> 8, i & 255), 1, 1)
@@ -221,23 +222,23 @@ def test_announces_do_not_touch_the_history(server):
 # ---------------------------------------------------------------- the bound
 
 def test_worst_page_fits_and_the_bound_holds_at_the_boundary():
-    n, guard, page = Server(seed=1)._testhelper_status_page(1 << 20, worst=True)
+    n, guard, page = Server(seed=1).status_page(1 << 20, worst=True)
     assert guard and 12000 < n < _core.STATUS_PAGE_MAX // 4, n
     assert page.count(b"18446744073709551615") >= 10 and page.count(b"&quot;") == 512
     assert len(points(page, 0)) == 61
     for cap in (n, n + 1):
-        assert Server(seed=1)._testhelper_status_page(cap, worst=True)[:2] == (n, True)
+        assert Server(seed=1).status_page(cap, worst=True)[:2] == (n, True)
     for cap in (n - 1, n // 2, 100, 0):
-        assert Server(seed=1)._testhelper_status_page(cap, worst=True)[:2] == (-1, True)
+        assert Server(seed=1).status_page(cap, worst=True)[:2] == (-1, True)
 
 
 def test_ordinary_page_at_the_boundary(server):
     for i in range(12):
         announce(server, h(i), "10.2.0.%d" % (i + 1), 1, 0)
-    n, guard, page = server._testhelper_status_page(1 << 16)
+    n, guard, page = server.status_page(1 << 16)
     assert guard and page.endswith(b"</html>\n")
-    assert server._testhelper_status_page(n)[:2] == (n, True)
-    assert server._testhelper_status_page(n - 1)[:2] == (-1, True)
+    assert server.status_page(n)[:2] == (n, True)
+    assert server.status_page(n - 1)[:2] == (-1, True)
 
 
 def test_history_counts_from_the_servers_start(server):

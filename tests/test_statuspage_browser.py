@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from opentracker_core._core import Server
+from helpers.testcore import core
 from helpers.statusbrowser import chromium, make_traffic, run_chromium
 from helpers.trackerproc import split_response
 
@@ -90,9 +90,9 @@ def test_screenshot_renders(tracker, tmp_path):
 
 
 def test_a_stranger_gets_403():
-    server = Server(seed=1)
+    server = core.Server(seed=1)
     for target in (b"/stats?mode=html", b"/stats"):
-        answer = server._testhelper_http(b"GET %s HTTP/1.1\r\nAccept: text/html\r\n\r\n" % target,
+        answer = server.answer_http(b"GET %s HTTP/1.1\r\nAccept: text/html\r\n\r\n" % target,
                                          client="203.0.113.9")
         status, _, body = split_response(answer)
         assert status == "HTTP/1.0 403 Access Denied" and body == b"<title>Access Denied</title>\n"

@@ -6,8 +6,10 @@ import struct
 
 import pytest
 
-from opentracker_core import Store, SIZEOF_TORRENT
+from helpers.testcore import core
 from helpers.reference import bdecode, bdecode_ordered, compact_peers, udp_announce_reply
+
+Store, SIZEOF_TORRENT = core.Store, core.SIZEOF_TORRENT
 
 T0 = 1_700_000_020 // 60 * 60  # a whole minute
 H = hashlib.sha1(b"t0").digest()
@@ -455,7 +457,7 @@ def test_memory_per_peer_and_torrent_within_budget():
 
 
 def test_memory_limit_refuses_new_but_serves_existing():
-    from opentracker_core import StoreFullError
+    StoreFullError = core.StoreFullError
     store = Store(seed=1, now=T0)
     store.memory_limit = store.memory_bytes + 20_000
     admitted = 0

@@ -7,8 +7,10 @@ pytest.importorskip("hypothesis")
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule  # noqa: E402
 
-from opentracker_core import Store  # noqa: E402
+from helpers.testcore import core  # noqa: E402
 from helpers.reference import bdecode, compact_peers, udp_announce_reply  # noqa: E402
+
+Store = core.Store
 
 pytestmark = pytest.mark.hypothesis
 

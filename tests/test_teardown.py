@@ -7,7 +7,7 @@ here every block the core took is given back."""
 
 import gc
 
-import opentracker_core as core
+from helpers.testcore import core
 
 
 def test_server_in_a_cycle_is_collected_with_its_store_alive():
@@ -15,7 +15,7 @@ def test_server_in_a_cycle_is_collected_with_its_store_alive():
     before = core.allocation_counts()
     srv = core.Server(seed=1)
     srv.configure()
-    srv.store.announce_http(b"\x01" * 20, "10.0.0.1", 6881)
+    srv.announce_http(b"\x01" * 20, "10.0.0.1", 6881)
     srv.set_hook(60, srv.counters)      # srv -> bound method -> srv, as the shell passes its own
     assert srv.store.stats()["peers"] == 1
     del srv

@@ -5,7 +5,9 @@ import hashlib
 import re
 import struct
 
-from opentracker_core import Store, failure_body
+from helpers.testcore import core
+
+Store, failure_body = core.Store, core.failure_body
 
 T0 = 1_700_000_020 // 60 * 60
 H = hashlib.sha1(b"t1").digest()

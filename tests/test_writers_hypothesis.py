@@ -7,8 +7,10 @@ import pytest
 pytest.importorskip("hypothesis")
 from hypothesis import given, strategies as st  # noqa: E402
 
-from opentracker_core import Store, failure_body  # noqa: E402
+from helpers.testcore import core  # noqa: E402
 from helpers.reference import bdecode, bencode, compact_peers  # noqa: E402
+
+Store, failure_body = core.Store, core.failure_body
 
 pytestmark = pytest.mark.hypothesis
 

@@ -32,7 +32,7 @@ CORPUS = os.path.join(HERE, "corpus")
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)   # for helpers/reference.py (the bencode oracle)
 
-import opentracker_core as core  # noqa: E402
+from helpers.testcore import core  # noqa: E402
 from helpers.reference import bdecode  # noqa: E402
 
 SEP = b"\n--next--\n"          # between the requests (datagrams) of one input
@@ -114,10 +114,10 @@ def new_server(setup, populate=True):
         srv.set_access("black", H[1])
     srv.set_networks([PROXY_NET])
     if populate:
-        populate_store(srv.store)
+        populate(srv)
     if access == 3:
         srv.store.memory_limit = budget_used(srv) + 400
-    srv._testhelper_clock_offset = (0, 31 * 60, 7200, 3 * 86400)[setup >> 6]
+    srv.clock_offset = (0, 31 * 60, 7200, 3 * 86400)[setup >> 6]
     return srv
 
 
@@ -128,24 +128,24 @@ def limited(setup):
 
 def budget_used(srv):
     """What the memory budget counts now (from /metrics)."""
-    for line in srv._testhelper_http(b"GET /metrics HTTP/1.0\r\n\r\n").split(b"\n"):
+    for line in srv.answer_http(b"GET /metrics HTTP/1.0\r\n\r\n").split(b"\n"):
         if line.startswith(b"opentracker_memory_budget_used_bytes "):
             return int(line.split()[1])
     raise AssertionError("no opentracker_memory_budget_used_bytes in /metrics")
 
 
-def populate_store(store):
+def populate(srv):
     """Swarms to answer with: H[0] with IPv4 and IPv6 peers (seeders,
     leechers, one completed), H[1] with one IPv4 leecher, H[2] known but
     peerless (restored from a state line), H[3] with 60 IPv4 peers."""
     for i in range(6):
-        store.announce_http(H[0], "10.0.0.%d" % (i + 1), 6881 + i, seeder=i % 2 == 0, completed=i == 0)
+        srv.announce_http(H[0], "10.0.0.%d" % (i + 1), 6881 + i, seeder=i % 2 == 0, completed=i == 0)
     for i in range(3):
-        store.announce_http(H[0], "2001:db8::%x" % (i + 1), 7000 + i, seeder=i == 0)
-    store.announce_http(H[1], "192.0.2.1", 51413)
-    store.restore(H[2], 100, 7)
+        srv.announce_http(H[0], "2001:db8::%x" % (i + 1), 7000 + i, seeder=i == 0)
+    srv.announce_http(H[1], "192.0.2.1", 51413)
+    srv.store.restore(H[2], 100, 7)
     for i in range(60):
-        store.announce_http(H[3], "198.51.100.%d" % i, 1024 + i, seeder=i < 20)
+        srv.announce_http(H[3], "198.51.100.%d" % i, 1024 + i, seeder=i < 20)
 
 
 def check_store(store):
@@ -187,7 +187,7 @@ def no_leaks():
 def expire(srv):
     """Age everything out and clean: every torrent that has no peers and
     no recent restore goes, and the store's accounting must still hold."""
-    srv._testhelper_clock_offset += 3 * 86400
+    srv.clock_offset += 3 * 86400
     srv.store.clean()
     check_store(srv.store)
 

@@ -38,7 +38,7 @@ def one_input(data):
         srv = common.new_server(setup)
         for index, request in enumerate(common.split(data[2:])):
             errors = sum(srv.counters()["http_errors"])
-            resp = srv._testhelper_http(request, client_of(selector, index))
+            resp = srv.answer_http(request, client_of(selector, index))
             status, _ = common.check_http(resp, redirect=bool(setup & 4))
             counted = sum(srv.counters()["http_errors"]) - errors
             is_error = not status.endswith(b" 200 OK")

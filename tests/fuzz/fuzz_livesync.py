@@ -142,14 +142,14 @@ def run(srv, cluster, ops):
             elapsed = arg & 3 if arg < 128 else SEND_INTERVAL + (arg - 128)
             waited[0] += elapsed
             waited[1] += elapsed
-            srv._testhelper_livesync_tick(elapsed)
+            srv.livesync_tick(elapsed)
             expect([f for f in (0, 1) if queued[f] and waited[f] >= SEND_INTERVAL])
             continue
         if kind == 7:
             if jumps < MAX_JUMPS:
                 jumps += 1
                 minutes = 11 + arg % 10
-                srv._testhelper_clock_offset += minutes * 60
+                srv.clock_offset += minutes * 60
                 for state in peers.values():
                     state[0] += minutes
             continue
@@ -176,7 +176,7 @@ def run(srv, cluster, ops):
                 news = flags if fresh_completion or state[0] > RENEW_MINUTES else None
                 state[0] = 0
                 state[1] = state[1] or completing
-        reply = srv._testhelper_http(("GET /announce?%s HTTP/1.0\r\n\r\n" % query).encode(), text)
+        reply = srv.answer_http(("GET /announce?%s HTTP/1.0\r\n\r\n" % query).encode(), text)
         assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and b"failure reason" not in reply, reply[:200]
         if news is not None:
             queued[family].append(record(info_hash, raw, port, news))

@@ -55,7 +55,7 @@ def counts(store, info_hash):
 
 
 def connect(srv, client):
-    reply = srv._testhelper_udp(struct.pack(">QII", PROTOCOL_ID, 0, 0x5EED), client)
+    reply = srv.answer_udp(struct.pack(">QII", PROTOCOL_ID, 0, 0x5EED), client)
     assert len(reply) == 16 and reply[:8] == struct.pack(">II", 0, 0x5EED), reply
     return reply[8:]
 
@@ -77,13 +77,13 @@ def one_input(data):
             addr = addr16(client)
             step = STEPS[(control >> 4) & 3]
             if step:
-                srv._testhelper_clock_offset += step
+                srv.clock_offset += step
             if control & 8 and len(packet) >= 8:
                 if not (control & 64 and last):
                     last = connect(srv, client)
                     issued[last] = (addr, srv.now // WINDOW)
                 packet = last + packet[8:]
-            reply = srv._testhelper_udp(packet, client)
+            reply = srv.answer_udp(packet, client)
             check_reply(srv, issued, addr, packet[:IN_MAX], reply, rate_limited)
             if len(reply) == 16 and reply[:4] == b"\0\0\0\0":
                 last = reply[8:]

@@ -2,7 +2,7 @@
 file a component; here what they share): every fixed-size buffer the core
 writes into, proven at its boundary (exactly full, one record or byte short,
 one over) through the paths the server runs: the in-process hooks
-Server._testhelper_http / _testhelper_udp (the loop's own http_respond and
+TestServer.answer_http / answer_udp (the test build) (the loop's own http_respond and
 udp_respond into the loop's obuf / an OT_UDP_OUT_MAX buffer), the Store
 writers of api.pyx, and tracker subprocesses where the loop's own socket
 reads matter (recv into rbuf, recvmmsg into udp_in, recvfrom into the
@@ -29,7 +29,7 @@ import hashlib
 import time
 from urllib.parse import quote_from_bytes
 
-import opentracker_core as core
+from helpers.testcore import core
 
 from .trackerproc import split_response
 
@@ -89,7 +89,7 @@ def new_server(**settings):
 
 
 def http(srv, target, client="127.0.0.1", extra=b""):
-    return srv._testhelper_http(b"GET " + target.encode("latin-1") + b" HTTP/1.0\r\n" + extra + b"\r\n", client)
+    return srv.answer_http(b"GET " + target.encode("latin-1") + b" HTTP/1.0\r\n" + extra + b"\r\n", client)
 
 
 def padded_request(total, query):
@@ -118,12 +118,12 @@ def scrape_entry(info_hash, seeders, completed, leechers):
             % (seeders, completed, leechers))
 
 
-def scrape_swarm(store, n, tag):
+def scrape_swarm(srv, n, tag):
     """n torrents, each with one seeder and one leecher and a downloaded
     counter of 2^32 - 1 (the widest a torrent can carry: a state line)."""
     hashes = [h("%s-%d" % (tag, i)) for i in range(n)]
     for i, x in enumerate(hashes):
-        restore(store, x, U32)
-        store.announce_http(x, "10.1.%d.%d" % (i // 250, i % 250 + 1), 6881, seeder=True)
-        store.announce_http(x, "10.2.%d.%d" % (i // 250, i % 250 + 1), 6881)
+        restore(srv.store, x, U32)
+        srv.announce_http(x, "10.1.%d.%d" % (i // 250, i % 250 + 1), 6881, seeder=True)
+        srv.announce_http(x, "10.2.%d.%d" % (i // 250, i % 250 + 1), 6881)
     return hashes

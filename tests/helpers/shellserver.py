@@ -2,7 +2,7 @@
 requests from any address without root.
 
 The tracker's answer to "who may ask" depends on the client's address;
-over loopback every client is loopback. `Server._testhelper_http(request,
+over loopback every client is loopback. `Server.answer_http(request,
 client=...)` runs the real HTTP handler with any client address, and
 `configured(lines)` gives it the networks exactly as `opentracker -f` does:
 the config file parsed by `config.load`, the networks turned into the
@@ -15,7 +15,7 @@ import tempfile
 
 from opentracker import config
 from opentracker.server import network_entries
-from opentracker_core import Server
+from helpers.testcore import core
 
 
 def configured(lines):
@@ -29,7 +29,7 @@ def configured(lines):
     finally:
         os.unlink(path)
     assert warnings == [], warnings
-    server = Server(seed=1, memory_limit=settings.memory_limit)
+    server = core.Server(seed=1, memory_limit=settings.memory_limit)
     server.configure(stats_path=settings.stats_path, fullscrape=settings.fullscrape,
                      compression=settings.compression)
     server.set_networks(network_entries(settings))
@@ -39,4 +39,4 @@ def configured(lines):
 def get(server, target, client, headers=b""):
     """The raw answer to GET target from `client` (address text)."""
     raw = ("GET %s HTTP/1.0\r\n" % target).encode("latin-1") + headers + b"\r\n"
-    return server._testhelper_http(raw, client)
+    return server.answer_http(raw, client)

@@ -3,7 +3,7 @@ sources and compiler settings plus the in-process entry points
 (opentracker_testcore.pyx). It is never installed; the router's module and
 the wheel carry none of it (docs/architecture.md, "Test builds").
 
-`from testcore import core` gives the module with its test classes under
+`from helpers.testcore import core` gives the module with its test classes under
 the shipped names: core.Server is TestServer (answer_http, answer_udp, the
 clocks), core.Store is TestStore (announce_http, scrape_udp, ...). Every
 other name is the test build's own copy of the shipped module's.
@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 
-HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testbuild")
+HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "testbuild")
 ROOT = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(ROOT, "build", "testcore")
 CORE = os.path.join(ROOT, "src", "opentracker_core")
