@@ -249,7 +249,7 @@ cdef size_t write_udp_announce(uint8_t *buf, uint32_t transaction_id, const ot_t
     if t != NULL:
         seeders = ot_torrent_seeders(t)
         peers = ot_torrent_peers(t)
-    p = put_be32(p, 1)
+    p = put_be32(p, BEP15_ANNOUNCE)
     p = put_be32(p, transaction_id)
     p = put_be32(p, ot_interval(rng))
     p = put_be32(p, peers - seeders)
@@ -261,7 +261,7 @@ cdef size_t write_udp_announce(uint8_t *buf, uint32_t transaction_id, const ot_t
 
 cdef size_t write_udp_connect(uint8_t *buf, uint32_t transaction_id, uint64_t connection_id) noexcept nogil:
     """action 0 | transaction id | connection id: 16 bytes."""
-    cdef uint8_t *p = put_be32(buf, 0)
+    cdef uint8_t *p = put_be32(buf, BEP15_CONNECT)
     p = put_be32(p, transaction_id)
     ot_store_be64(p, connection_id)
     return 16
@@ -275,7 +275,7 @@ cdef size_t write_udp_scrape(uint8_t *buf, uint32_t transaction_id, ot_store *st
     cdef uint8_t *p = buf
     cdef ot_torrent *t
     cdef uint32_t i, seeders, peers
-    p = put_be32(p, 2)
+    p = put_be32(p, BEP15_SCRAPE)
     p = put_be32(p, transaction_id)
     for i in range(count):
         t = store_scrape(st, hashes + i * OT_HASH_SIZE) if i < full else NULL
