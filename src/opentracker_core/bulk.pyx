@@ -12,11 +12,11 @@ cdef uint8_t *put_state_line(uint8_t *p, const ot_torrent *t) noexcept nogil:
     """`<40 HEX>:<base minutes>:<downloaded>\n` (docs/compatibility.md,
     "State dump"): at most 63 bytes."""
     p = put_hex_upper(p, t.hash)
-    p[0] = 58
+    p[0] = c':'
     p = put_uint(p + 1, t.base)
-    p[0] = 58
+    p[0] = c':'
     p = put_uint(p + 1, t.completed)
-    p[0] = 10
+    p[0] = c'\n'
     return p + 1
 
 
@@ -36,14 +36,14 @@ cdef uint8_t *bulk_entry(uint8_t *p, const ot_bulk *b, const ot_torrent *t) noex
         p = put_url_hash(p, t.hash)
     else:
         p = put_hex_upper(p, t.hash)
-    p[0] = 58
+    p[0] = c':'
     p = put_uint(p + 1, seeders)
-    p[0] = 58
+    p[0] = c':'
     p = put_uint(p + 1, peers - seeders)
     if b.format == FORMAT_TXTP:
-        p[0] = 58
+        p[0] = c':'
         p = put_uint(p + 1, t.completed)
-    p[0] = 10
+    p[0] = c'\n'
     return p + 1
 
 

@@ -91,7 +91,7 @@ def parse_hash_lines(bytes data):
     with nogil:
         while i < n:
             start = i
-            while i < n and p[i] != 10:
+            while i < n and p[i] != c'\n':
                 i += 1
             end = i
             i += 1
@@ -118,8 +118,8 @@ def parse_hash_lines(bytes data):
                 count += 1
             else:
                 k = start
-                while k < end and (p[k] == 32 or p[k] == 9):
+                while k < end and (p[k] == c' ' or p[k] == c'\t'):
                     k += 1
-                if k == end or p[k] != 35:  # '#': a comment
+                if k == end or p[k] != c'#':  # a comment
                     skipped += 1
     return sort_hashes(bytes(out[:count * OT_HASH_SIZE])), lines, skipped

@@ -352,10 +352,10 @@ cdef void log_fullscrape(ot_worker *w, ot_conn *c) noexcept nogil:
     cdef uint8_t digits[20]
     cdef int64_t minutes = (w.now - w.t.started) // 60
     cdef size_t nd = <size_t>(put_uint(digits, <uint64_t>(minutes if minutes > 0 else 0)) - digits)
-    p[0] = 91
+    p[0] = c'['
     p += 1
     while nd < 8:
-        p[0] = 48
+        p[0] = c'0'
         p += 1
         nd += 1
     p = put_uint(p, <uint64_t>(minutes if minutes > 0 else 0))

@@ -39,11 +39,11 @@ _init_scan_class()
 
 
 cdef inline int _hexval(uint8_t x) noexcept nogil:
-    if 48 <= x <= 57:
-        return x - 48
+    if c'0' <= x <= c'9':
+        return x - c'0'
     x |= 0x20
-    if 97 <= x <= 102:
-        return x - 87
+    if c'a' <= x <= c'f':
+        return x - c'a' + 10
     return -1
 
 
@@ -61,7 +61,7 @@ cdef ssize_t scan_urlencoded(const uint8_t **sp, uint8_t *dest, int mode) noexce
         s += 1
         if not (scan_class[c] & mode):
             break
-        if c == 37:  # '%'
+        if c == c'%':
             hi = _hexval(s[0])
             if hi < 0:
                 return -1
@@ -72,17 +72,17 @@ cdef ssize_t scan_urlencoded(const uint8_t **sp, uint8_t *dest, int mode) noexce
             c = <uint8_t>((hi << 4) | lo)
         d[0] = c
         d += 1
-    if c == 0 or c == 13 or c == 10 or c == 32:
+    if c == 0 or c == c'\r' or c == c'\n' or c == c' ':
         if d == dest:
             return -2
         s -= 1
-    elif c == 63:  # '?'
+    elif c == c'?':
         if mode != SCAN_PATH:
             return -1
-    elif c == 61:  # '='
+    elif c == c'=':
         if mode != SCAN_PARAM:
             return -1
-    elif c == 38:  # '&'
+    elif c == c'&':
         if mode == SCAN_PATH:
             return -1
         if mode == SCAN_PARAM:
@@ -115,12 +115,12 @@ cdef size_t scan_fixed_int(const uint8_t *data, size_t n, int32_t *out) noexcept
     the whole value was a number)."""
     cdef uint32_t v = 0
     cdef bint minus = False
-    if n and data[0] == 45:  # '-'
+    if n and data[0] == c'-':
         minus = True
         data += 1
         n -= 1
-    while n and 48 <= data[0] <= 57:
-        v = v * 10 + (data[0] - 48)
+    while n and c'0' <= data[0] <= c'9':
+        v = v * 10 + (data[0] - c'0')
         data += 1
         n -= 1
     out[0] = <int32_t>(0u - v) if minus else <int32_t>v
@@ -131,10 +131,10 @@ cdef bint header_complete(const uint8_t *buf, size_t n) noexcept nogil:
     """True once the header has ended: LF LF or CR LF CR LF (so CR LF LF too)."""
     cdef size_t i
     for i in range(1, n):
-        if buf[i] == 10:
-            if buf[i - 1] == 10:
+        if buf[i] == c'\n':
+            if buf[i - 1] == c'\n':
                 return True
-            if i >= 3 and buf[i - 1] == 13 and buf[i - 2] == 10 and buf[i - 3] == 13:
+            if i >= 3 and buf[i - 1] == c'\r' and buf[i - 2] == c'\n' and buf[i - 3] == c'\r':
                 return True
     return False
 
@@ -142,11 +142,11 @@ cdef bint header_complete(const uint8_t *buf, size_t n) noexcept nogil:
 cdef const uint8_t *query_start(const uint8_t *p, const uint8_t *end) noexcept nogil:
     """Tolerate `GET /announce ?info_hash=...`: when the path did not end at
     '?', scan forward to it. NULL when a LF (or the end) comes first."""
-    if (p - 1)[0] == 63:  # '?'
+    if (p - 1)[0] == c'?':
         return p
-    while p < end and p[0] != 63 and p[0] != 10:
+    while p < end and p[0] != c'?' and p[0] != c'\n':
         p += 1
-    if p >= end or p[0] == 10:
+    if p >= end or p[0] == c'\n':
         return NULL
     return p + 1
 
@@ -172,9 +172,9 @@ cdef const uint8_t *find_header(const uint8_t *req, size_t n, const char *lower_
     cdef size_t i
     cdef const uint8_t *v
     for i in range(n):
-        if req[i] == 10 and i + nl + 1 < n and req[i + nl + 1] == 58 and _ieq(req + i + 1, lower_name, nl):
+        if req[i] == c'\n' and i + nl + 1 < n and req[i + nl + 1] == c':' and _ieq(req + i + 1, lower_name, nl):
             v = req + i + nl + 2
-            while v < req + n and (v[0] == 32 or v[0] == 9):
+            while v < req + n and (v[0] == c' ' or v[0] == c'\t'):
                 v += 1
             return v
     return NULL
@@ -225,7 +225,7 @@ cdef int query_next(const uint8_t **p, uint8_t *name, ot_query_keys keys) noexce
 # ---------------------------------------------------------------- Accept-Encoding
 
 cdef inline const uint8_t *_ows(const uint8_t *v, const uint8_t *end) noexcept nogil:
-    while v < end and (v[0] == 32 or v[0] == 9):
+    while v < end and (v[0] == c' ' or v[0] == c'\t'):
         v += 1
     return v
 
@@ -244,7 +244,7 @@ cdef const uint8_t *_coding(const uint8_t *v, const uint8_t *end, int *verdict) 
     tlen = <size_t>(v - tok)
     while True:
         v = _ows(v, end)
-        if v >= end or v[0] != 59:  # ';'
+        if v >= end or v[0] != c';':
             break
         v = _ows(v + 1, end)
         name = v
@@ -252,25 +252,25 @@ cdef const uint8_t *_coding(const uint8_t *v, const uint8_t *end, int *verdict) 
             v += 1
         nlen = <size_t>(v - name)
         v = _ows(v, end)
-        if v < end and v[0] == 61:  # '='
+        if v < end and v[0] == c'=':
             v = _ows(v + 1, end)
-            if nlen == 1 and (name[0] | 0x20) == 113:  # q: 0, 0., 0.0, 0.00, 0.000 are "not acceptable"
-                zero = v < end and v[0] == 48
+            if nlen == 1 and (name[0] | 0x20) == c'q':  # q: 0, 0., 0.0, 0.00, 0.000 are "not acceptable"
+                zero = v < end and v[0] == c'0'
                 digits_nonzero = False
                 v += 1 if zero else 0
-                if zero and v < end and v[0] == 46:
+                if zero and v < end and v[0] == c'.':
                     v += 1
-                    while v < end and 48 <= v[0] <= 57:
-                        digits_nonzero = digits_nonzero or v[0] != 48
+                    while v < end and c'0' <= v[0] <= c'9':
+                        digits_nonzero = digits_nonzero or v[0] != c'0'
                         v += 1
                 zero = zero and not digits_nonzero
             while v < end and v[0] not in b",; \t\r\n":
                 v += 1
-    while v < end and v[0] != 44 and v[0] != 13 and v[0] != 10:
+    while v < end and v[0] != c',' and v[0] != c'\r' and v[0] != c'\n':
         v += 1   # junk after the element: skip it
     if (tlen == 4 and _ieq(tok, b"gzip", 4)) or (tlen == 6 and _ieq(tok, b"x-gzip", 6)):
         verdict[0] = 3 if zero else 1
-    elif tlen == 1 and tok[0] == 42:  # '*'
+    elif tlen == 1 and tok[0] == c'*':
         verdict[0] = 4 if zero else 2
     elif tlen == 4 and _ieq(tok, b"zstd", 4):
         verdict[0] = 6 if zero else 5
@@ -297,9 +297,9 @@ cdef int accepted_codings(const uint8_t *req, size_t n) noexcept nogil:
         v = find_header(line, <size_t>(end - line), b"accept-encoding", 15)
         if v == NULL:
             break
-        while v < end and v[0] != 13 and v[0] != 10:
+        while v < end and v[0] != c'\r' and v[0] != c'\n':
             v = _ows(v, end)
-            if v < end and v[0] == 44:  # empty list element
+            if v < end and v[0] == c',':  # empty list element
                 v += 1
                 continue
             v = _coding(v, end, &verdict)
@@ -309,7 +309,7 @@ cdef int accepted_codings(const uint8_t *req, size_t n) noexcept nogil:
                 star = verdict
             elif verdict == 5 or verdict == 6:
                 zstd = verdict
-            if v < end and v[0] == 44:
+            if v < end and v[0] == c',':
                 v += 1
         # find_header looks for a LF followed by the name: go on from the
         # end of this header line.
@@ -322,7 +322,7 @@ cdef bint request_is_http11(const uint8_t *req, size_t n) noexcept nogil:
     """Does the request line end in HTTP/1.1 (or a later 1.x)? Such a
     client reads chunked transfer coding; an HTTP/1.0 one does not."""
     cdef size_t i = 0
-    while i < n and req[i] != 10 and req[i] != 13:
+    while i < n and req[i] != c'\n' and req[i] != c'\r':
         i += 1
-    return (i >= 8 and req[i - 8] == 72 and req[i - 7] == 84 and req[i - 6] == 84 and req[i - 5] == 80
-            and req[i - 4] == 47 and req[i - 3] == 49 and req[i - 2] == 46 and 49 <= req[i - 1] <= 57)
+    return (i >= 8 and req[i - 8] == c'H' and req[i - 7] == c'T' and req[i - 6] == c'T' and req[i - 5] == c'P'
+            and req[i - 4] == c'/' and req[i - 3] == c'1' and req[i - 2] == c'.' and c'1' <= req[i - 1] <= c'9')

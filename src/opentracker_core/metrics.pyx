@@ -14,13 +14,13 @@ cdef uint8_t *_metric(uint8_t *p, const char *name, const char *kind, const char
     """The `# HELP` and `# TYPE` lines of one metric."""
     p = put_cstr(p, b"# HELP ")
     p = put_cstr(p, name)
-    p[0] = 32
+    p[0] = c' '
     p = put_cstr(p + 1, help)
     p = put_cstr(p, b"\n# TYPE ")
     p = put_cstr(p, name)
-    p[0] = 32
+    p[0] = c' '
     p = put_cstr(p + 1, kind)
-    p[0] = 10
+    p[0] = c'\n'
     return p + 1
 
 
@@ -28,13 +28,13 @@ cdef uint8_t *_sample(uint8_t *p, const char *name, const char *labels, uint64_t
     """`name{labels} value` (labels: the text between the braces, or NULL)."""
     p = put_cstr(p, name)
     if labels != NULL:
-        p[0] = 123  # '{'
+        p[0] = c'{'
         p = put_cstr(p + 1, labels)
-        p[0] = 125  # '}'
+        p[0] = c'}'
         p += 1
-    p[0] = 32
+    p[0] = c' '
     p = put_uint(p + 1, value)
-    p[0] = 10
+    p[0] = c'\n'
     return p + 1
 
 

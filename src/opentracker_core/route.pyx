@@ -15,7 +15,7 @@ cdef ot_span http_respond(ot_worker *w, ot_conn *c, uint8_t *req, size_t n, uint
     if n < 5 or memcmp(req, b"GET /", 5) != 0:
         return http_error(w, out, HTTPERR_400)
     p = req + 4
-    while p[0] == 47:  # '/'
+    while p[0] == c'/':
         p += 1
     path = p
     plen = scan_urlencoded(&p, decoded, SCAN_PATH)
@@ -23,13 +23,13 @@ cdef ot_span http_respond(ot_worker *w, ot_conn *c, uint8_t *req, size_t n, uint
         return http_error(w, out, HTTPERR_302)
     if plen <= 0:
         return http_error(w, out, HTTPERR_404)
-    if decoded[0] == 97 or decoded[0] == 63:  # 'a' (or a decoded '?')
+    if decoded[0] == c'a' or decoded[0] == c'?':  # (or a decoded '?')
         return http_announce(w, c, req, n, p, out)
     # With tracker.fullscrape off, `GET /scrape HTTP/` goes on as a scrape
     # without a query and gets its 400, as the original built without it.
     if w.t.fullscrape and <size_t>(req + n - path) >= 12 and memcmp(path, b"scrape HTTP/", 12) == 0:
         return fullscrape_begin(w, c, req, n, out)
-    if plen >= 2 and decoded[0] == 115 and decoded[1] == 99:  # "sc"
+    if plen >= 2 and decoded[0] == c's' and decoded[1] == c'c':
         return http_scrape(w, c, req, n, p, out)
     if <size_t>plen == w.t.stats_path_len and memcmp(decoded, w.t.stats_path, plen) == 0:
         return stats_respond(w, c, req, n, p, out, MODE_PEER)

@@ -60,7 +60,7 @@ cdef uint8_t *_s24s_section(uint8_t *p, const char *title, const ot_netrec *top,
             continue
         nd = <size_t>(put_uint(digits, top[i].count) - digits)
         while nd < 8:
-            p[0] = 48
+            p[0] = c'0'
             p += 1
             nd += 1
         p = put_uint(p, top[i].count)
@@ -73,9 +73,9 @@ cdef uint8_t *_s24s_section(uint8_t *p, const char *title, const ot_netrec *top,
             memset(addr16, 0, 16)
             ot_store_be64(addr16, net)
         p = put_ip_text(p, addr16)
-        p[0] = 10
+        p[0] = c'\n'
         p += 1
-    p[0] = 10
+    p[0] = c'\n'
     return p + 1
 
 

@@ -178,7 +178,7 @@ cdef ot_span stats_mode_answer(ot_worker *w, ot_conn *c, const uint8_t *req, siz
     elif mode == MODE_RENEW:
         for i in range(OT_PEER_TIMEOUT):
             p = _two_digits(p, i)
-            p[0] = 32
+            p[0] = c' '
             p = put_uint(p + 1, k.renew[i])
             p = put_raw(p, b"\n", 1)
     elif mode == MODE_VERSION:
@@ -186,7 +186,7 @@ cdef ot_span stats_mode_answer(ot_worker *w, ot_conn *c, const uint8_t *req, siz
     elif mode == MODE_NUMWANTS:
         # 201 lines `%03d => %lld`: 201 * 28 bytes at most.
         for i in range(201):
-            p[0] = <uint8_t>(48 + i // 100)
+            p[0] = <uint8_t>(c'0' + i // 100)
             p = _two_digits(p + 1, i % 100)
             p = put_raw(p, b" => ", 4)
             p = put_uint(p, k.numwants[i])
@@ -211,8 +211,8 @@ cdef inline uint64_t _per(uint64_t t) noexcept nogil:
 
 
 cdef inline uint8_t *_two_digits(uint8_t *p, int v) noexcept nogil:
-    p[0] = <uint8_t>(48 + v // 10)
-    p[1] = <uint8_t>(48 + v % 10)
+    p[0] = <uint8_t>(c'0' + v // 10)
+    p[1] = <uint8_t>(c'0' + v % 10)
     return p + 2
 
 

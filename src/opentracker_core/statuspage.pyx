@@ -92,15 +92,15 @@ cdef void pw_text(ot_pw *pw, const uint8_t *text, size_t n) noexcept nogil:
     cdef uint8_t c
     for i in range(n):
         c = text[i]
-        if c == 38:
+        if c == c'&':
             pw_raw(pw, b"&amp;", 5)
-        elif c == 60:
+        elif c == c'<':
             pw_raw(pw, b"&lt;", 4)
-        elif c == 62:
+        elif c == c'>':
             pw_raw(pw, b"&gt;", 4)
-        elif c == 34:
+        elif c == c'"':
             pw_raw(pw, b"&quot;", 6)
-        elif c == 10:
+        elif c == c'\n':
             pw_raw(pw, b"<br>", 4)
         elif c < 32 or c == 127:
             pw_raw(pw, b"?", 1)
@@ -183,7 +183,7 @@ cdef bint status_wanted(const uint8_t *req, size_t n) noexcept nogil:
     cdef const uint8_t *end = req + n
     if v == NULL:
         return False
-    while v + 9 <= end and v[0] != 13 and v[0] != 10:
+    while v + 9 <= end and v[0] != c'\r' and v[0] != c'\n':
         if _ieq(v, b"text/html", 9):
             return True
         v += 1

@@ -39,11 +39,11 @@ cdef uint8_t *_top_section(uint8_t *p, const char *title, size_t tn, int amount,
     p = put_raw(p, title, tn)
     for i in range(amount):
         if top[i].val:
-            p[0] = 9
+            p[0] = c'\t'
             p = put_uint(p + 1, top[i].val)
-            p[0] = 9
+            p[0] = c'\t'
             p = put_hex_upper(p + 1, top[i].hash)
-            p[0] = 10
+            p[0] = c'\n'
             p += 1
     return p
 

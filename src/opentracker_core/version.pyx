@@ -39,7 +39,7 @@ cdef uint8_t *_version_piece(uint8_t *p, const char *text) noexcept nogil:
         n = 64
     for i in range(n):
         c = <uint8_t>text[i]
-        p[i] = c if 32 <= c < 127 and c != 60 and c != 62 and c != 38 else 63
+        p[i] = c if 32 <= c < 127 and c != c'<' and c != c'>' and c != c'&' else c'?'
     return p + n
 
 

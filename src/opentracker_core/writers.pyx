@@ -17,7 +17,7 @@ cdef uint8_t *put_uint(uint8_t *p, uint64_t v) noexcept nogil:
     cdef uint8_t tmp[20]
     cdef int n = 0
     while True:
-        tmp[n] = <uint8_t>(48 + v % 10)
+        tmp[n] = <uint8_t>(c'0' + v % 10)
         n += 1
         v //= 10
         if v == 0:
@@ -44,16 +44,16 @@ cdef uint8_t *put_hex(uint8_t *p, uint64_t v) noexcept nogil:
 
 cdef inline uint8_t *put_bint(uint8_t *p, uint64_t v) noexcept nogil:
     """Bencoded non-negative integer: i<digits>e (at most 22 bytes)."""
-    p[0] = 105  # 'i'
+    p[0] = c'i'
     p = put_uint(p + 1, v)
-    p[0] = 101  # 'e'
+    p[0] = c'e'
     return p + 1
 
 
 cdef inline uint8_t *put_blen(uint8_t *p, uint64_t n) noexcept nogil:
     """Bencoded string length prefix: <digits>: (at most 21 bytes)."""
     p = put_uint(p, n)
-    p[0] = 58  # ':'
+    p[0] = c':'
     return p + 1
 
 
@@ -85,11 +85,11 @@ cdef uint8_t *put_url_hash(uint8_t *p, const uint8_t *hash) noexcept nogil:
     cdef uint8_t c
     for i in range(OT_HASH_SIZE):
         c = hash[i]
-        if (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122) or c in b"$/.=~-_":
+        if (c'0' <= c <= c'9') or (c'A' <= c <= c'Z') or (c'a' <= c <= c'z') or c in b"$/.=~-_":
             p[0] = c
             p += 1
         else:
-            p[0] = 37
+            p[0] = c'%'
             p[1] = _HEX_LOWER[c >> 4]
             p[2] = _HEX_LOWER[c & 15]
             p += 3
@@ -158,7 +158,7 @@ cdef size_t write_http_announce(uint8_t *buf, const ot_torrent *t, uint32_t numw
         p = put_raw(p, b"6:peers6", 8)
         p = put_blen(p, want6 * OT_PEER6_KEY)
         p = peers_write(p, t.peers[1], OT_FAMILY_V6, want6, rng)
-    p[0] = 101  # 'e'
+    p[0] = c'e'
     return <size_t>(p + 1 - buf)
 
 
@@ -196,7 +196,7 @@ cdef inline uint8_t *write_scrape_entry(uint8_t *p, const ot_torrent *t) noexcep
     p = put_bint(p, t.completed)
     p = put_raw(p, b"10:incomplete", 13)
     p = put_bint(p, peers - seeders)
-    p[0] = 101  # 'e'
+    p[0] = c'e'
     return p + 1
 
 
@@ -226,7 +226,7 @@ cdef size_t write_failure(uint8_t *buf, const char *reason, size_t n) noexcept n
     cdef uint8_t *p = put_raw(buf, b"d14:failure reason", 18)
     p = put_blen(p, n)
     p = put_raw(p, reason, n)
-    p[0] = 101  # 'e'
+    p[0] = c'e'
     return <size_t>(p + 1 - buf)
 
 
@@ -249,7 +249,7 @@ cdef size_t write_udp_announce(uint8_t *buf, uint32_t transaction_id, const ot_t
     if t != NULL:
         seeders = ot_torrent_seeders(t)
         peers = ot_torrent_peers(t)
-    p = put_be32(p, 1)
+    p = put_be32(p, BEP15_ANNOUNCE)
     p = put_be32(p, transaction_id)
     p = put_be32(p, ot_interval(rng))
     p = put_be32(p, peers - seeders)
@@ -261,7 +261,7 @@ cdef size_t write_udp_announce(uint8_t *buf, uint32_t transaction_id, const ot_t
 
 cdef size_t write_udp_connect(uint8_t *buf, uint32_t transaction_id, uint64_t connection_id) noexcept nogil:
     """action 0 | transaction id | connection id: 16 bytes."""
-    cdef uint8_t *p = put_be32(buf, 0)
+    cdef uint8_t *p = put_be32(buf, BEP15_CONNECT)
     p = put_be32(p, transaction_id)
     ot_store_be64(p, connection_id)
     return 16
@@ -275,7 +275,7 @@ cdef size_t write_udp_scrape(uint8_t *buf, uint32_t transaction_id, ot_store *st
     cdef uint8_t *p = buf
     cdef ot_torrent *t
     cdef uint32_t i, seeders, peers
-    p = put_be32(p, 2)
+    p = put_be32(p, BEP15_SCRAPE)
     p = put_be32(p, transaction_id)
     for i in range(count):
         t = store_scrape(st, hashes + i * OT_HASH_SIZE) if i < full else NULL
