@@ -201,7 +201,7 @@ def test_stats_path_up_to_255_bytes(length):
     path = "s" * length
     srv = new_server(stats_path=path)
     status, _, body = split(http(srv, "/%s?mode=version" % path))
-    assert status == "HTTP/1.1 200 OK" and body == core._core.version_report()
+    assert status == "HTTP/1.1 200 OK" and body == core.version_report()
     assert http(srv, "/%s?mode=version" % ("s" * (length + 1))) == ERROR_404
     if length > 1:
         assert http(srv, "/%s?mode=version" % ("s" * (length - 1))) == ERROR_404

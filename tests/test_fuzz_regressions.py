@@ -35,7 +35,7 @@ SHORT_PATHS = [b"GET /sc", b"GET /x", b"GET /scrape", b"GET /scrape HTTP", b"GET
                                                             "slashes-scrape"])
 def test_short_path_is_not_read_past_its_end(request_bytes):
     srv = core.Server(seed=1)
-    resp = srv.answer_http(request_bytes)
+    resp = srv.respond_http(request_bytes)     # on a buffer of exactly these bytes
     assert resp in (common.ERR_400, common.ERR_404), resp[:80]
 
 

@@ -1,6 +1,8 @@
 # The Python face of the loop: the Server class the shell configures, feeds
-# with sockets and runs (see loop.pyx for the engine), and the in-process
-# test entry points, which go through the same handlers the loop calls.
+# with sockets and runs (loop.pyx is the engine). It holds the tracker and
+# its one worker; Python reaches them only between loop turns. The tests'
+# in-process entry points are not here but in the test build
+# (tests/testbuild/), so the router's module carries none of them.
 
 import socket as _socket
 
@@ -123,7 +125,6 @@ cdef class Server:
         ot_free(self.w.conns)
         if self.t.store != NULL:
             self.t.store.mem_other -= <uint64_t>self.w.conn_cap * sizeof(ot_conn)
-        if self.t.store != NULL:
             loop_buffers_free(&self.w)
         ot_free(self.t.redirect_url)
         ot_free(self.t.access.list.hashes)

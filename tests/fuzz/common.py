@@ -23,6 +23,7 @@ explores configurations and request sequences as well as request bytes.
 
 import contextlib
 import gzip
+import hashlib
 import os
 import sys
 
@@ -92,14 +93,22 @@ def seeds(target):
 
 # ---------------------------------------------------------------- servers
 
-def new_server(setup, populate=True):
+# A streamed server's extra torrents: peerless ones from state lines, enough
+# that a full scrape or statedump outgrows the stream's window (16 KiB)
+# before it is complete, so its readers get it chunked or until close.
+STREAM_TORRENTS = 400
+
+
+def new_server(setup, populate=True, streamed=False):
     """A fresh server configured from the setup byte:
     bits 0-1 access (open, white list of H[0..2] + H[4], black list of H[1], or
     open but limited: 3 requests a minute per address, modest full scrapes,
     and a memory budget 400 bytes above what the server holds after
     populating), bit 2 redirect URL, bit 3 ip_from_query,
     bit 4 full scrape off, bit 5 compression off, bits 6-7 clock offset
-    (0, +31 min, +2 h, +3 days: ages the populated swarms)."""
+    (0, +31 min, +2 h, +3 days: ages the populated swarms). A streamed
+    server makes its large answers a torrent a slice and holds
+    STREAM_TORRENTS more torrents."""
     srv = core.Server(seed=setup + 1)
     access = setup & 3
     srv.configure(redirect_url=REDIRECT if setup & 4 else None,
@@ -107,14 +116,18 @@ def new_server(setup, populate=True):
                   fullscrape=not setup & 16,
                   compression="off" if setup & 32 else "gzip",
                   rate_limit=3 if access == 3 else 0,
-                  modest_fullscrapes=access == 3)
+                  modest_fullscrapes=access == 3,
+                  bulk_slice=1 if streamed else 0)
     if access == 1:
         srv.set_access("white", core.sort_hashes(H[0] + H[1] + H[2] + H[4]))
     elif access == 2:
         srv.set_access("black", H[1])
     srv.set_networks([PROXY_NET])
     if populate:
-        populate(srv)
+        populate_swarms(srv)
+    if streamed:
+        for i in range(STREAM_TORRENTS):
+            srv.store.restore(hashlib.sha1(b"stream-%d" % i).digest(), 0, i)
     if access == 3:
         srv.store.memory_limit = budget_used(srv) + 400
     srv.clock_offset = (0, 31 * 60, 7200, 3 * 86400)[setup >> 6]
@@ -134,7 +147,7 @@ def budget_used(srv):
     raise AssertionError("no opentracker_memory_budget_used_bytes in /metrics")
 
 
-def populate(srv):
+def populate_swarms(srv):
     """Swarms to answer with: H[0] with IPv4 and IPv6 peers (seeders,
     leechers, one completed), H[1] with one IPv4 leecher, H[2] known but
     peerless (restored from a state line), H[3] with 60 IPv4 peers."""
@@ -197,7 +210,10 @@ def expire(srv):
 def parse_http(resp):
     """(status line, headers dict, body) of one of the tracker's answers,
     asserting the framing: status line, CRLF headers, blank line, and a
-    body exactly as long as Content-Length says."""
+    body delimited one of three ways: exactly as long as Content-Length
+    says; chunked (HTTP/1.1), every chunk's size right and the last chunk
+    last; or, for a streamed HTTP/1.0 answer, until the connection closed.
+    The body returned is the decoded one."""
     assert resp.startswith((b"HTTP/1.0 ", b"HTTP/1.1 ")), resp[:80]
     head, sep, body = resp.partition(b"\r\n\r\n")
     assert sep, "no blank line after the header: %r" % resp[:200]
@@ -208,10 +224,38 @@ def parse_http(resp):
         assert colon and name and b"\n" not in line and b"\r" not in line, line
         assert name not in headers, "header %r twice" % name
         headers[name] = value
-    assert b"Content-Length" in headers, head
+    if b"Transfer-Encoding" in headers:
+        assert headers[b"Transfer-Encoding"] == b"chunked" and b"Content-Length" not in headers, head
+        assert lines[0].startswith(b"HTTP/1.1 "), head
+        return lines[0], headers, dechunk(body)
+    if b"Content-Length" not in headers:
+        # Until close: only a large answer still being made for an HTTP/1.0 client.
+        assert lines[0] == b"HTTP/1.0 200 OK", head
+        return lines[0], headers, body
     assert headers[b"Content-Length"].isdigit(), head
     assert int(headers[b"Content-Length"]) == len(body), (head, len(body))
     return lines[0], headers, body
+
+
+def dechunk(raw):
+    """The body of a chunked answer: each chunk a hex size line, the data and
+    CRLF; a last chunk of size 0 and the blank line end it, nothing after."""
+    out = []
+    pos = 0
+    while True:
+        end = raw.find(b"\r\n", pos)
+        assert end > pos, "no chunk size line at %d: %r" % (pos, raw[pos:pos + 40])
+        line = raw[pos:end]
+        assert all(c in b"0123456789abcdefABCDEF" for c in line), line
+        size = int(line, 16)
+        pos = end + 2
+        if size == 0:
+            assert raw[pos:] == b"\r\n", "after the last chunk: %r" % raw[pos:pos + 40]
+            return b"".join(out)
+        assert len(raw) >= pos + size + 2, "a chunk of %d cut off" % size
+        out.append(raw[pos:pos + size])
+        assert raw[pos + size:pos + size + 2] == b"\r\n", "no CRLF after a chunk of %d" % size
+        pos += size + 2
 
 
 def check_http(resp, redirect=False):
@@ -229,10 +273,11 @@ def check_http(resp, redirect=False):
         return status, body
     ctype = headers.get(b"Content-Type")
     assert ctype in (b"text/plain", b"text/plain; version=0.0.4"), headers
-    expected = {b"Content-Type", b"Content-Length"}
+    expected = {b"Content-Type"} | ({b"Content-Length"} & set(headers)) | ({b"Transfer-Encoding"} & set(headers))
     if headers.get(b"Content-Encoding") is not None:
         assert headers[b"Content-Encoding"] == b"gzip", headers
-        assert status == b"HTTP/1.0 200 OK", status
+        # The original's gzip answers are HTTP/1.0; only a chunked stream says 1.1.
+        assert status == (b"HTTP/1.1 200 OK" if b"Transfer-Encoding" in headers else b"HTTP/1.0 200 OK"), status
         expected.add(b"Content-Encoding")
         body = gzip.decompress(body)
     assert set(headers) == expected, headers

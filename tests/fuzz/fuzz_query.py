@@ -233,7 +233,7 @@ def one_input(data):
         return
     with common.no_leaks():
         srv = common.new_server(setup)
-        resp = srv.answer_http(request, client)
+        resp = srv.respond_http(request, client)   # the scanner on exactly these bytes
         _, body = common.check_http(resp)
         if selector & 1:
             check_scrape(srv, model_scrape(query + TAILS[(selector >> 4) & 3]), resp, body)

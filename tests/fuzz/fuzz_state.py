@@ -4,7 +4,7 @@ state dump it reads.
 Input: a selector byte, then the bytes of a state file.
   bits 0-1  access: open, white list (H[0..2], H[4]), black list (H[1]), or
             open under a tight memory budget (common.new_server)
-  bit 2     start from a populated store (common.populate) rather than
+  bit 2     start from a populated store (common.populate_swarms) rather than
             an empty one
 
 state.load must never raise for any content. Its report accounts for every

@@ -274,6 +274,16 @@ MUTANTS = [
         quick=True,
     ),
     dict(
+        name="chunk-size-one-over",
+        file="src/opentracker_core/stream.pyx",
+        old="        p = put_hex(p, ready)\n",
+        new="        p = put_hex(p, ready + 1)\n",
+        breaks="every chunk of a streamed answer says one byte more than it carries: an HTTP/1.1 client "
+               "reads the next size line as data",
+        tests=["tests/test_fuzz.py -k 'every_seed_file and http'"],
+        quick=True,
+    ),
+    dict(
         name="send-deadline-never-starts",
         file="src/opentracker_core/conn.pyx",
         old="        if verdict & STREAM_PROGRESS or c.listed != OT_LISTED_WRITING:\n            conn_list(w, c, OT_LISTED_WRITING, w.t.send_timeout)\n",

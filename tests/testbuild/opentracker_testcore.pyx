@@ -7,6 +7,10 @@
 
 include "opentracker_core/_core.pyx"
 
+# One exception class with the shipped module, so the shell's code (state.py
+# catches opentracker_core.StoreFullError) sees this build's refusals too.
+from opentracker_core._core import StoreFullError
+
 import socket as _socket
 
 
@@ -161,6 +165,66 @@ cdef class TestServer(Server):
             self.t.fullscrape_cache = cache
             theirs.close()
         return b"".join(got)
+
+    def respond_http(self, bytes request, str client="127.0.0.1"):
+        """The handlers alone (http_respond) on a heap copy of exactly the
+        request's bytes and the NUL the scanner relies on, whether or not
+        its header is complete: a read past the request's end is then a heap
+        overflow the sanitizer run reports, where the loop's read buffer
+        would hide it (the query fuzzer's and the parser regressions' entry).
+        A large answer is made whole here and returned as the loop sends one
+        that is complete before its first byte goes (Content-Length); it is
+        never shared."""
+        cdef ot_worker *w = &self.w
+        cdef ot_conn c
+        cdef ot_reader rd
+        cdef uint8_t *req
+        cdef ot_span span
+        cdef size_t n = len(request)
+        cdef ot_bulk *b
+        cdef ot_block *blk
+        cdef uint8_t head[OT_FRAME_ROOM]
+        cdef int64_t cache = self.t.fullscrape_cache
+        memset(&c, 0, sizeof(ot_conn))
+        memset(&rd, 0, sizeof(ot_reader))
+        c.fd = -1
+        c.prev = c.next = c.rd.rnext = -1
+        c.kind = OT_FD_CLIENT
+        raw = _addr16(client)
+        memcpy(c.addr, <const char *>raw, 16)
+        req = <uint8_t *>ot_malloc(n + 1)
+        if req == NULL:
+            raise MemoryError()
+        memcpy(req, <const char *>request, n)
+        req[n] = 0
+        loop_clock(w)
+        self.t.fullscrape_cache = 0
+        span = http_respond(w, &c, req, n, w.obuf)
+        self.t.fullscrape_cache = cache
+        ot_free(req)
+        b = w.handover
+        w.handover = NULL
+        if b == NULL:
+            return (<char *>w.obuf + span.start)[:span.len]
+        _line_remove(w, b)
+        try:
+            if not b.admitted and not _admit(w, b):
+                b.failed = 1
+            while not b.failed and not b.done:
+                if bulk_slice(w, b, w.bulk_stage):
+                    b.done = 1
+            if b.failed:
+                span = http_error(w, w.obuf, HTTPERR_500)
+                return (<char *>w.obuf + span.start)[:span.len]
+            bulk_served(w, b)
+            parts = [(<char *>head)[:<size_t>(stream_head(head, &rd, b) - head)]]
+            blk = b.first
+            while blk != NULL:
+                parts.append((<char *>block_data(blk))[:blk.len])
+                blk = blk.next
+            return b"".join(parts)
+        finally:
+            bulk_drop(w, b)
 
     def answer_udp(self, bytes packet, str client="127.0.0.1"):
         """Answer one datagram in-process (b"" for silence), as the loop does
