@@ -67,8 +67,9 @@ cdef enum:
 
     # Defaults of the settings that take a number, named once: they are
     # Server.configure()'s keyword defaults and its fallbacks for values out
-    # of range, and a Server starts configured with them. OT_BULK_SLICE
-    # (bulk.pxd) and OT_SYNC_MAX_AGE (livesync.pxd) are the others.
+    # of range, a Server starts configured with them, and config.py's table
+    # reads them through DEFAULTS (server.pyx). OT_BULK_SLICE (bulk.pxd) and
+    # OT_SYNC_MAX_AGE (livesync.pxd) are the others.
     OT_HTTP_TIMEOUT = 30          # tracker.http_timeout: seconds for a request header
     OT_HTTP_SEND_TIMEOUT = 60     # tracker.send_timeout: seconds an answer may make no progress
     OT_FULLSCRAPE_CACHE = 10      # tracker.fullscrape_cache (see config.py for why 10)

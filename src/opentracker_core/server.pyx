@@ -172,8 +172,9 @@ cdef class Server:
                   max_connections=0, bulk_slice=OT_BULK_SLICE, rate_limit=0, modest_fullscrapes=False,
                   send_timeout=OT_HTTP_SEND_TIMEOUT, fullscrape_cache=OT_FULLSCRAPE_CACHE):
         """Apply the settings. Those not given take their defaults, the
-        tracker's: these keyword defaults are where they are named, and a
-        new Server starts configured with them."""
+        tracker's: these keyword defaults are the only place they are named
+        (DEFAULTS exports them to config.py), and a new Server starts
+        configured with them."""
         cdef bytes path = stats_path.encode()
         cdef bytes url
         if not 0 < len(path) <= OT_STATS_PATH_MAX:
@@ -396,3 +397,24 @@ cdef class Server:
             "http_errors": [k.http_errors[i] for i in range(HTTPERR_COUNT)],
             "renew": [k.renew[i] for i in range(OT_PEER_TIMEOUT)],
         }
+
+
+# The defaults of the settings the core applies, by config key, for the
+# shell: config.py's table reads them here instead of naming them again.
+# They are configure()'s keyword defaults, read back from its signature so
+# that they are named there only (most as the OT_* numbers of server.pxd,
+# which its fallbacks use too), and set_livesync()'s, OT_SYNC_MAX_AGE.
+DEFAULTS = {key: Server.configure.__kwdefaults__[keyword] for key, keyword in (
+    ("access.stats_path", "stats_path"),
+    ("tracker.redirect_url", "redirect_url"),
+    ("tracker.fullscrape", "fullscrape"),
+    ("tracker.compression", "compression"),
+    ("tracker.ip_from_query", "ip_from_query"),
+    ("tracker.modest_fullscrapes", "modest_fullscrapes"),
+    ("tracker.rate_limit", "rate_limit"),
+    ("tracker.http_timeout", "http_timeout"),
+    ("tracker.send_timeout", "send_timeout"),
+    ("tracker.fullscrape_cache", "fullscrape_cache"),
+    ("tracker.udp_connid_window", "connid_window"),
+)}
+DEFAULTS["livesync.cluster.send_interval"] = OT_SYNC_MAX_AGE
