@@ -427,7 +427,7 @@ KEYS_TABLE = (
         "announces and scrapes per client address per minute; 0 is no limit"),
     Key("tracker.udp_connid_window", "udp_connid_window", "token", _whole("window", 1), CORE, "seconds",
         "a UDP connection id is valid in the window it was issued in and the next", _short_connid_window),
-    Key("tracker.http_max_connections", "http_max_connections", "token", _whole("connection limit", 1), 4096,
+    Key("tracker.http_max_connections", "http_max_connections", "token", _whole("connection limit", 1), CORE,
         "count", "the HTTP connections open at once"),
     Key("tracker.http_timeout", "http_timeout", "token", _whole("timeout", 1), CORE, "seconds",
         "the seconds a client has to send its request header"),

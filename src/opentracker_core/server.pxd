@@ -74,6 +74,7 @@ cdef enum:
     OT_HTTP_SEND_TIMEOUT = 60     # tracker.send_timeout: seconds an answer may make no progress
     OT_FULLSCRAPE_CACHE = 10      # tracker.fullscrape_cache (see config.py for why 10)
     OT_CONNID_WINDOW = 3600       # tracker.udp_connid_window: seconds
+    OT_HTTP_MAX_CONNECTIONS = 4096    # tracker.http_max_connections
 
 
 cdef struct ot_reader:

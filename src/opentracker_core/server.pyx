@@ -169,8 +169,9 @@ cdef class Server:
 
     def configure(self, *, redirect_url=None, stats_path="stats", fullscrape=True, compression="gzip",
                   ip_from_query=False, http_timeout=OT_HTTP_TIMEOUT, connid_window=OT_CONNID_WINDOW,
-                  max_connections=0, bulk_slice=OT_BULK_SLICE, rate_limit=0, modest_fullscrapes=False,
-                  send_timeout=OT_HTTP_SEND_TIMEOUT, fullscrape_cache=OT_FULLSCRAPE_CACHE):
+                  max_connections=OT_HTTP_MAX_CONNECTIONS, bulk_slice=OT_BULK_SLICE, rate_limit=0,
+                  modest_fullscrapes=False, send_timeout=OT_HTTP_SEND_TIMEOUT,
+                  fullscrape_cache=OT_FULLSCRAPE_CACHE):
         """Apply the settings. Those not given take their defaults, the
         tracker's: these keyword defaults are the only place they are named
         (DEFAULTS exports them to config.py), and a new Server starts
@@ -416,5 +417,6 @@ DEFAULTS = {key: Server.configure.__kwdefaults__[keyword] for key, keyword in (
     ("tracker.send_timeout", "send_timeout"),
     ("tracker.fullscrape_cache", "fullscrape_cache"),
     ("tracker.udp_connid_window", "connid_window"),
+    ("tracker.http_max_connections", "max_connections"),
 )}
 DEFAULTS["livesync.cluster.send_interval"] = OT_SYNC_MAX_AGE
