@@ -26,7 +26,7 @@ import ipaddress
 import re
 from collections import namedtuple
 
-from opentracker_core._core import LIVESYNC_SEND_INTERVAL, MAX_REDIRECT_URL, MAX_STATS_PATH
+from opentracker_core._core import DEFAULTS as CORE_DEFAULTS, MAX_REDIRECT_URL, MAX_STATS_PATH
 
 __all__ = [
     "DEFAULT_ADDRESS", "DEFAULT_PORT", "LIVESYNC_PORT", "KEYS", "KEYS_TABLE",
@@ -329,6 +329,11 @@ def _short_connid_window(value, token):
 
 # ---------------------------------------------------------------- keys
 
+# The default of a setting the core applies is the core's: a Server that is
+# not told otherwise applies it, so it is named there only
+# (opentracker_core.DEFAULTS, by config key) and the table says CORE.
+CORE = object()
+
 # One config key, or (key None) a setting that only an option gives.
 #   field    the Settings field it sets. Several keys may share one; the
 #            first entry of a field gives its default and its place.
@@ -342,7 +347,8 @@ def _short_connid_window(value, token):
 #            A "string" or "token" value replaces what an earlier line said.
 #   parse    value text -> value; ValueError's message is the reason shown.
 #            A "string" without one is kept as given.
-#   default  the value in Settings() when nothing sets it.
+#   default  the value in Settings() when nothing sets it; CORE (above)
+#            for a setting the core applies.
 #   arg, doc the value's form and one line on what the key does, for
 #            listings and opentracker.conf(5).
 #   warn     (value, token) -> a warning for a valid value that is most
@@ -353,6 +359,8 @@ class Key:
     __slots__ = ("key", "field", "kind", "parse", "default", "arg", "doc", "warn")
 
     def __init__(self, key, field, kind, parse, default, arg, doc, warn=None):
+        if default is CORE:
+            default = CORE_DEFAULTS[key]
         self.key, self.field, self.kind, self.parse = key, field, kind, parse
         self.default, self.arg, self.doc, self.warn = default, arg, doc, warn
 
@@ -381,13 +389,13 @@ KEYS_TABLE = (
         "every permission: stats, proxy and live sync"),
     Key("livesync.cluster.node_ip", "livesync_nodes", "net", parse_net, (), "ip[/bits]",
         "a live sync node whose packets are taken"),
-    Key("access.stats_path", "stats_path", "string", _stats_path, "stats", "path",
+    Key("access.stats_path", "stats_path", "string", _stats_path, CORE, "path",
         "the path the stats are served under (a leading / is ignored)"),
     Key("tracker.rootdir", "rootdir", "string", None, None, "dir",
         "started as root, chroot here after binding; otherwise chdir here"),
     Key("tracker.user", "user", "string", None, "nobody", "user",
         "started as root, run as this user (not one with uid or gid 0)"),
-    Key("tracker.redirect_url", "redirect_url", "string", _redirect_url, None, "url",
+    Key("tracker.redirect_url", "redirect_url", "string", _redirect_url, CORE, "url",
         "answer GET / with a redirect to this URL rather than a 404"),
     Key("livesync.cluster.listen", "livesync_listen", "livesync", _livesync_endpoint, None, "ip[:port]",
         "live sync on: join the group on this IPv4 interface address, port 9696 unless given"),
@@ -396,40 +404,40 @@ KEYS_TABLE = (
     Key("livesync.cluster.ttl", "livesync_ttl", "token", _whole("TTL", 0, 255), 1, "ttl",
         "the TTL of the live sync packets sent"),
     Key("livesync.cluster.send_interval", "livesync_send_interval", "token", _whole("interval", 1, 3600),
-        LIVESYNC_SEND_INTERVAL, "seconds", "the longest a peer record waits before a live sync packet takes it"),
+        CORE, "seconds", "the longest a peer record waits before a live sync packet takes it"),
     Key(None, "load_state", "string", None, None, "file",
         "a state dump to load once at start-up"),
     Key("tracker.statefile", "statefile", "string", None, None, "file",
         "keep the torrents' downloaded counts here: loaded at start-up, written periodically and at the end"),
     Key("tracker.statefile_interval", "statefile_interval", "token", _whole("interval", 1), 600, "seconds",
         "the seconds between writes of tracker.statefile"),
-    Key("tracker.fullscrape", "fullscrape", "token", _switch, True, "on|off",
+    Key("tracker.fullscrape", "fullscrape", "token", _switch, CORE, "on|off",
         "answer GET /scrape without an info_hash with every torrent; serve mode=tpbs and mode=statedump"),
-    Key("tracker.compression", "compression", "token", _compression, "gzip", "gzip|off",
+    Key("tracker.compression", "compression", "token", _compression, CORE, "gzip|off",
         "gzip full scrapes and big stats answers when the client's Accept-Encoding lists gzip"),
-    Key("tracker.ip_from_query", "ip_from_query", "token", _switch, False, "on|off",
+    Key("tracker.ip_from_query", "ip_from_query", "token", _switch, CORE, "on|off",
         "announce the address an announce's ip= parameter gives (for debugging)"),
-    Key("tracker.modest_fullscrapes", "modest_fullscrapes", "token", _switch, False, "on|off",
+    Key("tracker.modest_fullscrapes", "modest_fullscrapes", "token", _switch, CORE, "on|off",
         "one full scrape per client address per 5 minutes"),
     Key("tracker.syslog_completed", "syslog_completed", "token", _switch, False, "on|off",
         "log every completed download to syslog"),
     Key("tracker.memory_limit", "memory_limit", "token", parse_size, 0, "size",
         "the memory budget of torrents and peers (25165824, 512K, 24M, 1G); 0 is none", _small_budget),
-    Key("tracker.rate_limit", "rate_limit", "token", _whole("rate"), 0, "count",
+    Key("tracker.rate_limit", "rate_limit", "token", _whole("rate"), CORE, "count",
         "announces and scrapes per client address per minute; 0 is no limit"),
-    Key("tracker.udp_connid_window", "udp_connid_window", "token", _whole("window", 1), 3600, "seconds",
+    Key("tracker.udp_connid_window", "udp_connid_window", "token", _whole("window", 1), CORE, "seconds",
         "a UDP connection id is valid in the window it was issued in and the next", _short_connid_window),
-    Key("tracker.http_max_connections", "http_max_connections", "token", _whole("connection limit", 1), 4096,
+    Key("tracker.http_max_connections", "http_max_connections", "token", _whole("connection limit", 1), CORE,
         "count", "the HTTP connections open at once"),
-    Key("tracker.http_timeout", "http_timeout", "token", _whole("timeout", 1), 30, "seconds",
+    Key("tracker.http_timeout", "http_timeout", "token", _whole("timeout", 1), CORE, "seconds",
         "the seconds a client has to send its request header"),
-    Key("tracker.send_timeout", "send_timeout", "token", _whole("timeout", 1), 60, "seconds",
+    Key("tracker.send_timeout", "send_timeout", "token", _whole("timeout", 1), CORE, "seconds",
         "the seconds an answer may go without the client taking a byte of it before the connection is closed"),
     # 10 s: indexers that poll a router at the same minute share one body
     # (the work and the memory done once), while a lone poll every few
     # minutes never keeps a multi-megabyte body around for long, and what
     # is served is at most 10 s older than the request.
-    Key("tracker.fullscrape_cache", "fullscrape_cache", "token", _whole("seconds", 0, 3600), 10, "seconds",
+    Key("tracker.fullscrape_cache", "fullscrape_cache", "token", _whole("seconds", 0, 3600), CORE, "seconds",
         "full scrapes asked for while one is made, or this long after, read that one (counted in the "
         "memory budget); 0 makes one for each request"),
     Key("listen.udp.workers", "udp_workers", "token", _whole("worker count", 0, 1024), 0, "count",

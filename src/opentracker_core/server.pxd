@@ -40,12 +40,6 @@ cdef enum:
     # most those take (http_head: 122 bytes at worst).
     OT_HTTP_HEAD_ROOM = 128
     OT_HTTP_HEAD_MAX = 128
-    # Seconds an answer may make no progress before its connection goes
-    # (tracker.send_timeout).
-    OT_HTTP_SEND_TIMEOUT = 60
-    # Seconds a complete full scrape is offered to new requesters
-    # (tracker.fullscrape_cache; see config.py for why this default).
-    OT_FULLSCRAPE_CACHE = 10
     # A partial request header's buffer starts at this size and doubles as
     # more arrives, up to OT_HTTP_REQUEST_MAX + 1: an idle connection costs
     # its slot and what it has sent, not a whole request's room.
@@ -70,6 +64,17 @@ cdef enum:
     OT_UDP_SOCKETS = 8
     # Control-message room per datagram: one in6_pktinfo (the larger) fits.
     OT_UDP_CTL = 64
+
+    # Defaults of the settings that take a number, named once: they are
+    # Server.configure()'s keyword defaults and its fallbacks for values out
+    # of range, a Server starts configured with them, and config.py's table
+    # reads them through DEFAULTS (server.pyx). OT_BULK_SLICE (bulk.pxd) and
+    # OT_SYNC_MAX_AGE (livesync.pxd) are the others.
+    OT_HTTP_TIMEOUT = 30          # tracker.http_timeout: seconds for a request header
+    OT_HTTP_SEND_TIMEOUT = 60     # tracker.send_timeout: seconds an answer may make no progress
+    OT_FULLSCRAPE_CACHE = 10      # tracker.fullscrape_cache (see config.py for why 10)
+    OT_CONNID_WINDOW = 3600       # tracker.udp_connid_window: seconds
+    OT_HTTP_MAX_CONNECTIONS = 4096    # tracker.http_max_connections
 
 
 cdef struct ot_reader:

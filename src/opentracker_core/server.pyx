@@ -93,16 +93,8 @@ cdef class Server:
         key = _os.urandom(20)
         memcpy(self.t.connid_key, <const char *>key, 16)
         self.t.tracker_id = int.from_bytes(key[16:], "big")
-        self.t.stats_path_len = 5
-        memcpy(self.t.stats_path, b"stats", 5)
-        self.t.fullscrape = True
-        self.t.compress = True
-        self.t.http_timeout = 30
-        self.t.send_timeout = OT_HTTP_SEND_TIMEOUT
-        self.t.fullscrape_cache = OT_FULLSCRAPE_CACHE
-        self.t.connid_window = 3600
-        self.t.bulk_slice = OT_BULK_SLICE
         self.t.access.mode = OT_ACCESS_OPEN
+        self.configure()        # the defaults, named once: configure()'s keywords
         loop_clock(&self.w)
         self.t.started = self.w.now
         self.w.next_tick = self.w.mono_ms + 1000
@@ -177,9 +169,14 @@ cdef class Server:
         self.w.wakeup_fd = fd
 
     def configure(self, *, redirect_url=None, stats_path="stats", fullscrape=True, compression="gzip",
-                  ip_from_query=False, http_timeout=30, connid_window=3600, max_connections=0,
-                  bulk_slice=OT_BULK_SLICE, rate_limit=0, modest_fullscrapes=False,
-                  send_timeout=OT_HTTP_SEND_TIMEOUT, fullscrape_cache=OT_FULLSCRAPE_CACHE):
+                  ip_from_query=False, http_timeout=OT_HTTP_TIMEOUT, connid_window=OT_CONNID_WINDOW,
+                  max_connections=OT_HTTP_MAX_CONNECTIONS, bulk_slice=OT_BULK_SLICE, rate_limit=0,
+                  modest_fullscrapes=False, send_timeout=OT_HTTP_SEND_TIMEOUT,
+                  fullscrape_cache=OT_FULLSCRAPE_CACHE):
+        """Apply the settings. Those not given take their defaults, the
+        tracker's: these keyword defaults are the only place they are named
+        (DEFAULTS exports them to config.py), and a new Server starts
+        configured with them."""
         cdef bytes path = stats_path.encode()
         cdef bytes url
         if not 0 < len(path) <= OT_STATS_PATH_MAX:
@@ -204,7 +201,7 @@ cdef class Server:
         self.t.http_timeout = http_timeout
         self.t.send_timeout = send_timeout if send_timeout > 0 else OT_HTTP_SEND_TIMEOUT
         self.t.fullscrape_cache = fullscrape_cache if fullscrape_cache >= 0 else 0
-        self.t.connid_window = connid_window if connid_window > 0 else 3600
+        self.t.connid_window = connid_window if connid_window > 0 else OT_CONNID_WINDOW
         self.t.max_conns = max_connections
         self.t.bulk_slice = bulk_slice if bulk_slice > 0 else OT_BULK_SLICE
         self._set_rate_limit(rate_limit)
@@ -402,3 +399,25 @@ cdef class Server:
             "http_errors": [k.http_errors[i] for i in range(HTTPERR_COUNT)],
             "renew": [k.renew[i] for i in range(OT_PEER_TIMEOUT)],
         }
+
+
+# The defaults of the settings the core applies, by config key, for the
+# shell: config.py's table reads them here instead of naming them again.
+# They are configure()'s keyword defaults, read back from its signature so
+# that they are named there only (most as the OT_* numbers of server.pxd,
+# which its fallbacks use too), and set_livesync()'s, OT_SYNC_MAX_AGE.
+DEFAULTS = {key: Server.configure.__kwdefaults__[keyword] for key, keyword in (
+    ("access.stats_path", "stats_path"),
+    ("tracker.redirect_url", "redirect_url"),
+    ("tracker.fullscrape", "fullscrape"),
+    ("tracker.compression", "compression"),
+    ("tracker.ip_from_query", "ip_from_query"),
+    ("tracker.modest_fullscrapes", "modest_fullscrapes"),
+    ("tracker.rate_limit", "rate_limit"),
+    ("tracker.http_timeout", "http_timeout"),
+    ("tracker.send_timeout", "send_timeout"),
+    ("tracker.fullscrape_cache", "fullscrape_cache"),
+    ("tracker.udp_connid_window", "connid_window"),
+    ("tracker.http_max_connections", "max_connections"),
+)}
+DEFAULTS["livesync.cluster.send_interval"] = OT_SYNC_MAX_AGE

@@ -175,14 +175,14 @@ SIZEOF_TORRENT = sizeof(ot_torrent)
 SIZEOF_PEER4 = OT_PEER4_SIZE
 SIZEOF_PEER6 = OT_PEER6_SIZE
 
-# Constants the Python shell needs, named once here so they cannot drift.
+# Constants the Python shell needs, named once here so they cannot drift
+# (the settings' defaults: DEFAULTS, at the end of server.pyx).
 PERM_STATS = OT_PERM_STATS
 PERM_PROXY = OT_PERM_PROXY
 PERM_SYNC = OT_PERM_SYNC
 PERM_ALL = OT_PERM_ALL
 MAX_STATS_PATH = OT_STATS_PATH_MAX
 MAX_REDIRECT_URL = OT_REDIRECT_MAX
-LIVESYNC_SEND_INTERVAL = OT_SYNC_MAX_AGE
 
 
 def _statedump_of(Store store):
