@@ -52,8 +52,8 @@ def test_the_shell_applies_every_core_default():
 
 @pytest.fixture(scope="module")
 def core():
-    testcore = pytest.importorskip("testcore")
-    return testcore.core
+    from helpers.testcore import core
+    return core
 
 
 @pytest.fixture(params=["new", "configure()"])
