@@ -54,7 +54,7 @@ fi
 echo "== build with -fsanitize=$SANITIZERS ($CC)"
 # Always from scratch: a copied tree's timestamps say nothing about a build
 # left in a reused OT_SANITIZE_DIR.
-rm -rf "$WORK/build" "$WORK/src/opentracker_core/_core.c" "$WORK"/src/opentracker_core/_core*.so
+rm -rf "$WORK/build" "$WORK/src/opentracker_core/_core.c" "$WORK"/src/opentracker_core/_core*.so "$WORK"/src/opentracker_testcore*.so
 BUILD_PATH=
 if ! "$PY" -c "import Cython, setuptools" 2>/dev/null; then
     # A CI venv has the package installed but not its build requirements.
@@ -67,11 +67,14 @@ fi
 # -fno-builtin so memcmp, memcpy and friends stay calls into ASan's
 # interceptors, which check the whole range (an inlined fixed-size memcmp
 # that stops at the first difference hides a read past the end).
-(cd "$WORK" && PYTHONPATH=$BUILD_PATH CC=$CC LDSHARED="$CC -shared" OT_SANITIZE=$SANITIZERS \
+# OT_TESTCORE=1: the tests' own build of the core (tests/testbuild/) too, with
+# the same instrumentation, beside it (OT_TESTCORE_PREBUILT below).
+(cd "$WORK" && PYTHONPATH=$BUILD_PATH CC=$CC LDSHARED="$CC -shared" OT_SANITIZE=$SANITIZERS OT_TESTCORE=1 \
     CFLAGS="${CFLAGS:+$CFLAGS }-O1 -fno-wrapv -fno-builtin" \
     "$PY" setup.py -q build_ext --inplace --force >"$WORK/build.log" 2>&1) || { cat "$WORK/build.log"; exit 1; }
-SO=$(ls "$WORK"/src/opentracker_core/_core*.so)
-nm -D "$SO" | grep -c __asan_init >/dev/null || { echo "the build has no ASan instrumentation: $SO"; exit 1; }
+for SO in "$WORK"/src/opentracker_core/_core*.so "$WORK"/src/opentracker_testcore*.so; do
+    nm -D "$SO" | grep -c __asan_init >/dev/null || { echo "the build has no ASan instrumentation: $SO"; exit 1; }
+done
 
 # Runtimes to preload: the ASan one first (it must come before libc's malloc).
 case "$("$CC" --version)" in
@@ -114,12 +117,13 @@ export PYTHONDONTWRITEBYTECODE=1
 # For tests whose figures the sanitizer changes (RSS: shadow memory and the
 # quarantine of freed blocks), so they can skip those checks.
 export OT_SANITIZED=$SANITIZERS
+export OT_TESTCORE_PREBUILT=1
 
 # The suite must import the sanitized copy, not an installed one.
 "$PY" - "$WORK" <<'EOF'
 import sys
-import opentracker, opentracker_core._core as core
-for m in (opentracker, core):
+import opentracker, opentracker_core._core as core, opentracker_testcore as testcore
+for m in (opentracker, core, testcore):
     assert m.__file__.startswith(sys.argv[1]), "imported %s, not the sanitized copy" % m.__file__
 print("== core under test:", core.__file__)
 EOF

@@ -1,6 +1,6 @@
 """The fixed-buffer audit of issue 12 (helpers/bounds.py says how it proves
 every bound and holds the sizes): large answers (full scrape, tpbs,
-statedump): the bulk stage and its flush, the gzipped header in the head
+statedump): the answer stage and its flush, the gzipped header in the head
 room, and the blocks of a streamed answer at their boundaries.
 """
 
@@ -12,19 +12,19 @@ import zlib
 
 import pytest
 
-from helpers.bounds import (OT_BULK_STAGE, OT_HTTP_HEAD_ROOM, U32, digits, h, http, new_server, scrape_entry,
+from helpers.bounds import (OT_ANSWER_STAGE, OT_HTTP_HEAD_ROOM, U32, digits, h, http, new_server, scrape_entry,
                             scrape_swarm, split)
 
-# ---------------------------------------------------------------- the bulk stage (OT_BULK_STAGE)
+# ---------------------------------------------------------------- the answer stage (OT_ANSWER_STAGE)
 
 @pytest.mark.parametrize("gzip", [False, True])
 def test_full_scrape_across_the_stage_flush(gzip):
-    """_scrape_slice flushes the stage whenever less than OT_BULK_ENTRY_MAX
+    """_scrape_slice flushes the stage whenever less than OT_ANSWER_ENTRY_MAX
     (256) is left; with one slice taking every torrent, the widest entries
     (78 bytes) cross the 63552-byte stage twice. The body must be every
     entry, once, in hash order."""
-    srv = new_server(bulk_slice=100000)
-    n = 2 * OT_BULK_STAGE // 78 + 7
+    srv = new_server(answer_slice=100000)
+    n = 2 * OT_ANSWER_STAGE // 78 + 7
     hashes = sorted(scrape_swarm(srv, n, "stage"))
     extra = b"Accept-Encoding: gzip\r\n" if gzip else b""
     status, headers, body = split(http(srv, "/scrape", extra=extra))
@@ -33,12 +33,12 @@ def test_full_scrape_across_the_stage_flush(gzip):
         assert headers["Content-Encoding"] == "gzip"
         body = zlib.decompress(body, 31)
     assert body == b"d5:filesd" + b"".join(scrape_entry(x, 1, U32, 1) for x in hashes) + b"ee"
-    assert len(body) > 2 * OT_BULK_STAGE
+    assert len(body) > 2 * OT_ANSWER_STAGE
 
 
 def test_statedump_and_tpbs_lines_across_the_stage():
-    srv = new_server(bulk_slice=100000)
-    n = OT_BULK_STAGE // 60 + 11
+    srv = new_server(answer_slice=100000)
+    n = OT_ANSWER_STAGE // 60 + 11
     hashes = sorted(scrape_swarm(srv, n, "stage-txt"))
     body = split(http(srv, "/stats?mode=tpbs&format=txt"))[2]
     assert body == b"".join(b"%s:1:1\n" % x.hex().upper().encode() for x in hashes)
@@ -50,7 +50,7 @@ def test_statedump_and_tpbs_lines_across_the_stage():
 
 # ---------------------------------------------------------------- found by this audit
 
-def test_gzipped_bulk_header_fits_the_head_room_for_any_body():
+def test_gzipped_answer_header_fits_the_head_room_for_any_body():
     """The header of a worker-built gzipped answer, as written: HTTP/1.0 200
     OK, Content-Type, Content-Encoding: gzip, Content-Length: 87 bytes plus
     the Content-Length digits. It has to fit OT_HTTP_HEAD_ROOM for every
@@ -76,7 +76,7 @@ def test_gzipped_bulk_header_fits_the_head_room_for_any_body():
 # ---------------------------------------------------------------- streamed answers (issue 15)
 
 # One block of a streamed answer: OT_STREAM_BLOCK (16384) less its 16-byte
-# header (bulk.pxd). A statedump's body is exactly the state file's lines,
+# header (answers.pxd). A statedump's body is exactly the state file's lines,
 # so a state of chosen lines gives a body of exactly the length wanted.
 BLOCK_ROOM = 16384 - 16
 

@@ -323,11 +323,11 @@ def write_state(path, count, label="big"):
     return torrents, minutes
 
 
-def loaded_tracker(count, label, bulk_slice=None, **kw):
+def loaded_tracker(count, label, answer_slice=None, **kw):
     """Our tracker (not started) with `count` torrents to load with -l; the
     state file goes into the tracker's own directory, which the unprivileged
-    user it runs as can read. bulk_slice: the core's slice size (helpers/sliced.py)."""
-    t = sliced_tracker(bulk_slice, **kw) if bulk_slice else Tracker(**kw)
+    user it runs as can read. answer_slice: the core's slice size (helpers/sliced.py)."""
+    t = sliced_tracker(answer_slice, **kw) if answer_slice else Tracker(**kw)
     path = os.path.join(t.dir, "state.txt")
     t.torrents, t.minutes = write_state(path, count, label)
     t.argv += ["-l", path]
@@ -482,12 +482,12 @@ def _http_probe(t, i):
     return took
 
 
-def _announces_during_full_scrapes(bulk_slice):
+def _announces_during_full_scrapes(answer_slice):
     """Announce round-trip times (UDP and HTTP) while SCRAPERS slow readers
     fetch full scrapes of BIG torrents; checks every answer whole. Returns
     (idle times, times during the scrapes). Every reader gets an answer of
     its own (no sharing): the test is about slices, not about sharing."""
-    with loaded_tracker(BIG, "latency", bulk_slice=bulk_slice, config=["tracker.fullscrape_cache 0"]) as t:
+    with loaded_tracker(BIG, "latency", answer_slice=answer_slice, config=["tracker.fullscrape_cache 0"]) as t:
         torrents = t.torrents
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.settimeout(10)

@@ -62,10 +62,10 @@ def expected_s24s(addresses):
 
 # ---------------------------------------------------------------- in-process
 
-def in_process(bulk_slice, memory_limit=0):
+def in_process(answer_slice, memory_limit=0):
     from helpers.testcore import core
     srv = core.Server(seed=5, memory_limit=memory_limit)
-    srv.configure(ip_from_query=True, bulk_slice=bulk_slice)
+    srv.configure(ip_from_query=True, answer_slice=answer_slice)
     return srv
 
 
@@ -93,19 +93,19 @@ v6_address = st.builds("2001:db8:{:x}:{:x}::{:x}".format, st.integers(0, 5), st.
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(addresses=st.lists(st.one_of(v4_address, v4_address, v6_address), min_size=0, max_size=400),
-       bulk_slice=st.sampled_from([1, 2, 3, 7, 256]), torrents=st.integers(1, 40),
+       answer_slice=st.sampled_from([1, 2, 3, 7, 256]), torrents=st.integers(1, 40),
        seed=st.integers(0, 2 ** 32))
-def test_s24s_is_exact_whatever_the_table_size(addresses, bulk_slice, torrents, seed):
+def test_s24s_is_exact_whatever_the_table_size(addresses, answer_slice, torrents, seed):
     """At a slice of 1 or 2 torrents, a crowd of 4,200 more IPv4 peers
     bounds the sort below the keys it would need (32 KiB per torrent of a
     slice), so s24s counts in a table of 256 or 512 slots: a pass is
     narrowed again and again, and the passes that follow pick up what it
     dropped. At bigger slices, with no crowd, it sorts."""
     rng = random.Random(seed)
-    if bulk_slice <= 2:
+    if answer_slice <= 2:
         addresses = addresses + ["10.%d.%d.%d" % (rng.randrange(4), rng.randrange(60), rng.randrange(1, 255))
                                  for _ in range(4200)]
-    srv = in_process(bulk_slice)
+    srv = in_process(answer_slice)
     for i, ip in enumerate(addresses):
         assert announce(srv, sha("s24s-h%d" % (i % torrents)), ip, 1 + i)
     assert s24s(srv) == expected_s24s(addresses)

@@ -13,7 +13,7 @@ include "livesync_in.pyx"    # live sync: datagrams received and applied
 include "udp.pyx"            # BEP 15 requests and connection ids
 include "httpparse.pyx"      # HTTP framing, query scanner, headers
 include "encode.pyx"         # identity, gzip and zstd, a slice at a time
-include "bulk.pyx"           # large answers made in slices, their blocks, sharing and memory
+include "answers.pyx"        # large answers made in slices, their blocks, sharing and memory
 include "top.pyx"            # top10 / top100
 include "s24s_leaders.pyx"   # s24s: the busiest networks of each list, and their text
 include "s24s_sort.pyx"      # s24s: counted by sorting a key per peer, while memory lasts

@@ -200,7 +200,7 @@ cdef void conn_send(ot_worker *w, ot_conn *c, const uint8_t *data, size_t n) noe
 
 cdef void conn_answer(ot_worker *w, ot_conn *c, uint8_t *req, size_t n) noexcept nogil:
     cdef ot_span span = http_respond(w, c, req, n, w.obuf)
-    cdef ot_bulk *b = w.handover
+    cdef ot_answer *b = w.handover
     if b != NULL:
         w.handover = NULL
         conn_stream_start(w, c, b, request_is_http11(req, n))
@@ -208,7 +208,7 @@ cdef void conn_answer(ot_worker *w, ot_conn *c, uint8_t *req, size_t n) noexcept
         conn_send(w, c, w.obuf + span.start, span.len)
 
 
-cdef void conn_stream_start(ot_worker *w, ot_conn *c, ot_bulk *b, bint http11) noexcept nogil:
+cdef void conn_stream_start(ot_worker *w, ot_conn *c, ot_answer *b, bint http11) noexcept nogil:
     """The request is answered by a large answer (a handler left it in
     w.handover): c becomes its reader and stops being listened to (its
     socket is watched again when the answer waits for it to drain)."""

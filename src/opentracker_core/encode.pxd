@@ -1,4 +1,4 @@
-# Content codings of streamed answers (bulk.pyx): identity, gzip through
+# Content codings of streamed answers (answers.pyx): identity, gzip through
 # zlib's C API, and zstd when the core is built with it (OT_ZSTD=1).
 
 from libc.stdint cimport uint8_t

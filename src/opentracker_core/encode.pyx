@@ -1,6 +1,6 @@
 # Streaming content codings for large answers: one call turns some input
 # into as much output as fits the room given, so an answer is compressed a
-# slice at a time into its blocks and never held whole (bulk.pyx).
+# slice at a time into its blocks and never held whole (answers.pyx).
 
 from libc.string cimport memcpy
 

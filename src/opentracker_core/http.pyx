@@ -336,12 +336,12 @@ cdef ot_span fullscrape_begin(ot_worker *w, ot_conn *c, const uint8_t *req, size
         return http_error(w, out, HTTPERR_402_NOTMODEST)
     w.ctr.fullscrape_requests[addr_family(c.addr)] += 1
     log_fullscrape(w, c)
-    if w.t.fullscrape_cache and bulk_join_shared(w, encoding):
+    if w.t.fullscrape_cache and answer_join_shared(w, encoding):
         return ot_span(0, 0)
-    if bulk_begin(w, BULK_FULLSCRAPE, FORMAT_BEN, encoding, NULL, NULL) < 0:
+    if answer_begin(w, ANSWER_FULLSCRAPE, FORMAT_BEN, encoding, NULL, NULL) < 0:
         return http_error(w, out, HTTPERR_500)
     if w.t.fullscrape_cache:
-        bulk_share(w, w.handover)
+        answer_share(w, w.handover)
     return ot_span(0, 0)
 
 

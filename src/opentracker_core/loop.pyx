@@ -2,7 +2,7 @@
 # wakeup fd; each turn reads the clock, answers what is ready without the
 # GIL (conn.pyx for HTTP, udpio.pyx for UDP, livesync_in.pyx for the
 # cluster), sends to large answers' readers within the turn's share
-# (stream.pyx), makes one slice of a large answer (bulk.pyx), closes
+# (stream.pyx), makes one slice of a large answer (answers.pyx), closes
 # connections past their deadlines, and once a second ages a slice of the
 # store. Python runs only between turns, when a signal or the periodic hook
 # asks for it. The worker's fixed buffers are listed here once.
@@ -65,8 +65,8 @@ cdef void stream_poll_udp(ot_worker *w) noexcept nogil:
         on_udp(w, w.udp_fds[i])
 
 
-cdef void stream_wake(ot_worker *w, ot_bulk *b) noexcept nogil:
-    """An answer moved (bulk_step): its readers that wait for it, rather
+cdef void stream_wake(ot_worker *w, ot_answer *b) noexcept nogil:
+    """An answer moved (answer_step): its readers that wait for it, rather
     than for their sockets, get what is new, within the turn's
     OT_TURN_STREAM_BYTES; the others are watched for room to write, so
     that loop_streams serves them in the coming turns."""
@@ -130,7 +130,7 @@ cdef int loop_timeout(ot_worker *w) noexcept nogil:
     """Milliseconds epoll may wait: none while a slice is due, else until
     the next tick or the first deadline."""
     cdef int64_t wake = w.next_tick
-    if w.bulk_head != NULL:
+    if w.answer_head != NULL:
         return 0
     if w.reading.head >= 0 and w.conns[w.reading.head].deadline + 1 < wake:
         wake = w.conns[w.reading.head].deadline + 1
@@ -140,7 +140,7 @@ cdef int loop_timeout(ot_worker *w) noexcept nogil:
 
 
 cdef void loop_tick(ot_worker *w) noexcept nogil:
-    bulk_expire(w)
+    answer_expire(w)
     livesync_tick(w)
     history_tick(&w.t.status.hist, &w.ctr, w.mono)
     store_clean(w.t.store, w.t.clean_cursor, OT_CLEAN_SLICE)
@@ -209,8 +209,8 @@ cdef int loop_run(ot_worker *w) noexcept nogil:
                 on_livesync(w, fd)
         if streams:
             loop_streams(w, events, n)
-        if w.bulk_head != NULL:
-            stream_wake(w, bulk_step(w))
+        if w.answer_head != NULL:
+            stream_wake(w, answer_step(w))
         loop_expire(w)
         if w.mono_ms >= w.next_tick:
             loop_tick(w)
@@ -229,7 +229,7 @@ cdef size_t _loop_buffers(ot_worker *w, void ***where, size_t *size) noexcept no
     where[0] = <void **>&w.rbuf;         size[0] = OT_HTTP_REQUEST_MAX + 1
     where[1] = <void **>&w.obuf;         size[1] = OT_HTTP_OUT_MAX
     where[2] = <void **>&w.scratch;      size[2] = OT_HTTP_REQUEST_MAX + 1
-    where[3] = <void **>&w.bulk_stage;   size[3] = OT_BULK_STAGE
+    where[3] = <void **>&w.answer_stage;   size[3] = OT_ANSWER_STAGE
     where[4] = <void **>&w.udp_in;       size[4] = OT_UDP_BATCH * OT_UDP_IN_MAX
     where[5] = <void **>&w.udp_out;      size[5] = OT_UDP_BATCH * OT_UDP_OUT_MAX
     where[6] = <void **>&w.udp_rmsg;     size[6] = OT_UDP_BATCH * sizeof(mmsghdr)

@@ -165,17 +165,17 @@ cdef ot_span prometheus_answer(ot_worker *w, uint8_t *out) noexcept nogil:
     p = _single(p, b"opentracker_open_connections", b"gauge", b"TCP client connections open now.",
                 w.open_conns)
     p = _single(p, b"opentracker_answers_in_progress", b"gauge",
-                b"Large answers (full scrapes, heavy stats) being built now.", _bulk_count(w))
+                b"Large answers (full scrapes, heavy stats) being built now.", _answer_count(w))
 
     # The exposition format's content type: its version parameter tells
     # scrapers which text format this is.
     return http_ok_as(w, out, <size_t>(p - body), 0, CONTENT_PROMETHEUS)
 
 
-cdef uint64_t _bulk_count(ot_worker *w) noexcept nogil:
+cdef uint64_t _answer_count(ot_worker *w) noexcept nogil:
     """Large answers still being made."""
     cdef uint64_t n = 0
-    cdef ot_bulk *b = w.t.answers
+    cdef ot_answer *b = w.t.answers
     while b != NULL:
         if not b.done:
             n += 1

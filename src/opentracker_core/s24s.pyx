@@ -1,6 +1,6 @@
 # s24s: peers counted per network, the busiest 128 first
 # (docs/compatibility.md, "s24s"), built in steps as a large answer
-# (bulk.pyx): IPv4 by /28 and /24 as the original's v4 build; IPv6, which
+# (answers.pyx): IPv4 by /28 and /24 as the original's v4 build; IPv6, which
 # the original's dual-stack upstream leaves out, by /64 (one LAN: the
 # smallest network a site is given) and /48 (a
 # site's usual allocation), in two more sections that appear only when
@@ -35,7 +35,7 @@ cdef struct ot_s24s:
     ot_netrec top[4][128]     # per level: ranks ascending, top[127] the busiest
 
 
-cdef bint _s24s_by_table(ot_worker *w, ot_bulk *b, ot_s24s *st) noexcept nogil:
+cdef bint _s24s_by_table(ot_worker *w, ot_answer *b, ot_s24s *st) noexcept nogil:
     """Start over with the table: nothing the sort counted is kept."""
     s24s_sort_free(&st.sort)
     memset(st.top, 0, sizeof(st.top))
@@ -44,7 +44,7 @@ cdef bint _s24s_by_table(ot_worker *w, ot_bulk *b, ot_s24s *st) noexcept nogil:
     return s24s_table_start(w, b, &st.table)
 
 
-cdef bint s24s_slice(ot_worker *w, ot_bulk *b) noexcept nogil:
+cdef bint s24s_slice(ot_worker *w, ot_answer *b) noexcept nogil:
     """One step of s24s; True when the answer is over (done or failed)."""
     cdef ot_s24s *st = <ot_s24s *>b.aux
     cdef int rc
@@ -72,8 +72,8 @@ cdef bint s24s_slice(ot_worker *w, ot_bulk *b) noexcept nogil:
     # Counted: the working memory goes before the text takes blocks.
     s24s_sort_free(&st.sort)
     s24s_table_free(&st.table)
-    p = s24s_text(w.bulk_stage, st.top)
-    if not bulk_append(b, w.bulk_stage, <size_t>(p - w.bulk_stage), True):
+    p = s24s_text(w.answer_stage, st.top)
+    if not answer_append(b, w.answer_stage, <size_t>(p - w.answer_stage), True):
         b.failed = 1
     return True
 
@@ -90,7 +90,7 @@ cdef size_t _s24s_aux_memory(const void *aux) noexcept nogil:
     return sizeof(ot_s24s) + s24s_sort_memory(&st.sort) + s24s_table_memory(&st.table)
 
 
-cdef ot_bulk_ops S24S_OPS
+cdef ot_answer_ops S24S_OPS
 S24S_OPS.slice = s24s_slice
 S24S_OPS.aux_free = _s24s_aux_free
 S24S_OPS.aux_memory = _s24s_aux_memory
@@ -103,4 +103,4 @@ cdef int s24s_begin(ot_worker *w, ot_conn *c) noexcept nogil:
     if aux == NULL:
         return -1
     memset(aux, 0, sizeof(ot_s24s))
-    return bulk_begin(w, BULK_WALK, FORMAT_NONE, False, &S24S_OPS, aux)
+    return answer_begin(w, ANSWER_WALK, FORMAT_NONE, False, &S24S_OPS, aux)

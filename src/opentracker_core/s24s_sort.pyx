@@ -42,13 +42,13 @@ cdef inline size_t s24s_sort_memory(const ot_s24s_sort *so) noexcept nogil:
     return so.cap[0] * 4 + so.cap[1] * 8 + so.tmp_size
 
 
-cdef bint _sort_room(ot_worker *w, ot_bulk *b, const ot_s24s_sort *so, size_t more) noexcept nogil:
+cdef bint _sort_room(ot_worker *w, ot_answer *b, const ot_s24s_sort *so, size_t more) noexcept nogil:
     """May the sort take `more` bytes: inside its bound and the budget?"""
-    return (s24s_sort_memory(so) + more <= <size_t>w.t.bulk_slice * OT_S24S_SORT_BYTES_PER_SLICE_TORRENT
+    return (s24s_sort_memory(so) + more <= <size_t>w.t.answer_slice * OT_S24S_SORT_BYTES_PER_SLICE_TORRENT
             and _may_grow(w, b, more))
 
 
-cdef bint s24s_sort_fits(ot_worker *w, ot_bulk *b, const ot_s24s_sort *so) noexcept nogil:
+cdef bint s24s_sort_fits(ot_worker *w, ot_answer *b, const ot_s24s_sort *so) noexcept nogil:
     """Would the store's peers, as they are now, fit: both families' keys and
     the larger family's scratch?"""
     cdef size_t keys4 = <size_t>w.t.store.peer_count[0] * 4, keys6 = <size_t>w.t.store.peer_count[1] * 8
@@ -65,7 +65,7 @@ cdef inline uint64_t _sort_key(const ot_s24s_sort *so, uint32_t fam, size_t i) n
     return (<const uint64_t *>so.keys[1])[i]
 
 
-cdef bint _sort_reserve(ot_worker *w, ot_bulk *b, ot_s24s_sort *so, uint32_t fam, size_t more) noexcept nogil:
+cdef bint _sort_reserve(ot_worker *w, ot_answer *b, ot_s24s_sort *so, uint32_t fam, size_t more) noexcept nogil:
     """Room for `more` keys of a family."""
     cdef size_t cap = so.cap[fam], width = 4 if fam == 0 else 8
     cdef void *keys
@@ -84,9 +84,9 @@ cdef bint _sort_reserve(ot_worker *w, ot_bulk *b, ot_s24s_sort *so, uint32_t fam
     return True
 
 
-cdef int _sort_gather(ot_worker *w, ot_bulk *b, ot_s24s_sort *so) noexcept nogil:
+cdef int _sort_gather(ot_worker *w, ot_answer *b, ot_s24s_sort *so) noexcept nogil:
     """One slice of peers into the key arrays."""
-    cdef ot_torrent *t = bulk_walk_first(w, b)
+    cdef ot_torrent *t = answer_walk_first(w, b)
     cdef uint32_t n = 0
     cdef size_t peers = 0, i
     cdef ot_peervec *v
@@ -98,7 +98,7 @@ cdef int _sort_gather(ot_worker *w, ot_bulk *b, ot_s24s_sort *so) noexcept nogil
         if (not _sort_reserve(w, b, so, 0, w.t.store.peer_count[0])
                 or not _sort_reserve(w, b, so, 1, w.t.store.peer_count[1])):
             return S24S_STEP_NO_ROOM
-    while t != NULL and n < w.t.bulk_slice and peers < <size_t>w.t.bulk_slice * OT_S24S_PEERS_PER_SLICE_TORRENT:
+    while t != NULL and n < w.t.answer_slice and peers < <size_t>w.t.answer_slice * OT_S24S_PEERS_PER_SLICE_TORRENT:
         v = t.peers[0]
         if v != NULL and v.size:
             if not _sort_reserve(w, b, so, 0, v.size):
@@ -122,7 +122,7 @@ cdef int _sort_gather(ot_worker *w, ot_bulk *b, ot_s24s_sort *so) noexcept nogil
             so.n[1] += v.size
             peers += v.size
         n += 1
-        t = bulk_walk_next(w, b, t)
+        t = answer_walk_next(w, b, t)
     return S24S_STEP_DONE if t == NULL else S24S_STEP_MORE
 
 
@@ -197,7 +197,7 @@ cdef void _sort_count(ot_s24s_sort *so, ot_netrec (*top)[128], size_t lo, size_t
             so.run_count[1] = 1
 
 
-cdef int s24s_sort_step(ot_worker *w, ot_bulk *b, ot_s24s_sort *so, ot_netrec (*top)[128]) noexcept nogil:
+cdef int s24s_sort_step(ot_worker *w, ot_answer *b, ot_s24s_sort *so, ot_netrec (*top)[128]) noexcept nogil:
     """One step: a slice of the gathering, or a chunk of a radix pass, or a
     chunk of the counting (which offers networks to `top`)."""
     cdef size_t hi, i, n
@@ -215,7 +215,7 @@ cdef int s24s_sort_step(ot_worker *w, ot_bulk *b, ot_s24s_sort *so, ot_netrec (*
         memset(so.hist, 0, sizeof(so.hist))
         return S24S_STEP_MORE
     n = so.n[so.fam]
-    hi = so.pos + <size_t>w.t.bulk_slice * OT_S24S_KEYS_PER_SLICE_TORRENT
+    hi = so.pos + <size_t>w.t.answer_slice * OT_S24S_KEYS_PER_SLICE_TORRENT
     if hi > n:
         hi = n
     if so.phase == S24S_SORT_HISTOGRAM:

@@ -74,7 +74,7 @@ cdef inline uint64_t _net_pos(uint64_t key, uint32_t level) noexcept nogil:
 cdef inline uint32_t _table_slots_max(const ot_worker *w) noexcept nogil:
     """The largest table: OT_S24S_SLOTS_PER_SLICE_TORRENT slots per torrent of
     a slice, as a power of two."""
-    cdef uint64_t want = <uint64_t>w.t.bulk_slice * OT_S24S_SLOTS_PER_SLICE_TORRENT
+    cdef uint64_t want = <uint64_t>w.t.answer_slice * OT_S24S_SLOTS_PER_SLICE_TORRENT
     cdef uint32_t slots = 16
     while <uint64_t>slots * 2 <= want and slots < (1u << 30):
         slots *= 2
@@ -89,7 +89,7 @@ cdef inline void _table_put(ot_netcount *table, uint32_t mask, const ot_netcount
     table[i] = e[0]
 
 
-cdef bint _table_resize(ot_worker *w, ot_bulk *b, ot_s24s_table *tb, uint32_t slots) noexcept nogil:
+cdef bint _table_resize(ot_worker *w, ot_answer *b, ot_s24s_table *tb, uint32_t slots) noexcept nogil:
     """Move the counts to a table of `slots` slots (more than now), if the
     budget and the largest size allow."""
     cdef uint32_t i
@@ -162,7 +162,7 @@ cdef bint _table_halve(ot_s24s_table *tb) noexcept nogil:
     return True
 
 
-cdef bint _table_count(ot_worker *w, ot_bulk *b, ot_s24s_table *tb, uint64_t key, uint32_t level,
+cdef bint _table_count(ot_worker *w, ot_answer *b, ot_s24s_table *tb, uint64_t key, uint32_t level,
                        uint64_t pos) noexcept nogil:
     """One peer for a network, if its position is in this pass's range.
     False when the table can neither grow nor be narrowed."""
@@ -193,16 +193,16 @@ cdef bint _table_count(ot_worker *w, ot_bulk *b, ot_s24s_table *tb, uint64_t key
     return True
 
 
-cdef int _table_walk(ot_worker *w, ot_bulk *b, ot_s24s_table *tb) noexcept nogil:
+cdef int _table_walk(ot_worker *w, ot_answer *b, ot_s24s_table *tb) noexcept nogil:
     """One slice of the pass."""
-    cdef ot_torrent *t = bulk_walk_first(w, b)
+    cdef ot_torrent *t = answer_walk_first(w, b)
     cdef uint32_t n = 0
     cdef size_t peers = 0, i
     cdef ot_peervec *v
     cdef const uint8_t *rec
     cdef uint32_t a4
     cdef uint64_t a6
-    while t != NULL and n < w.t.bulk_slice and peers < <size_t>w.t.bulk_slice * OT_S24S_PEERS_PER_SLICE_TORRENT:
+    while t != NULL and n < w.t.answer_slice and peers < <size_t>w.t.answer_slice * OT_S24S_PEERS_PER_SLICE_TORRENT:
         v = t.peers[0]
         if v != NULL and v.size:
             rec = ot_peervec_data(v)
@@ -225,11 +225,11 @@ cdef int _table_walk(ot_worker *w, ot_bulk *b, ot_s24s_table *tb) noexcept nogil
                 rec += OT_PEER6_SIZE
             peers += v.size
         n += 1
-        t = bulk_walk_next(w, b, t)
+        t = answer_walk_next(w, b, t)
     return S24S_STEP_DONE if t == NULL else S24S_STEP_MORE
 
 
-cdef bint s24s_table_start(ot_worker *w, ot_bulk *b, ot_s24s_table *tb) noexcept nogil:
+cdef bint s24s_table_start(ot_worker *w, ot_answer *b, ot_s24s_table *tb) noexcept nogil:
     """The table for a first pass over every network: room for two per peer
     at three quarters full if the budget has it (one pass, and no copying
     while it grows), else the first 8 KiB. False when not even that."""
@@ -253,7 +253,7 @@ cdef bint s24s_table_start(ot_worker *w, ot_bulk *b, ot_s24s_table *tb) noexcept
     return True
 
 
-cdef int s24s_table_step(ot_worker *w, ot_bulk *b, ot_s24s_table *tb, ot_netrec (*top)[128]) noexcept nogil:
+cdef int s24s_table_step(ot_worker *w, ot_answer *b, ot_s24s_table *tb, ot_netrec (*top)[128]) noexcept nogil:
     """One step: a slice of a pass, or a part of its merge into `top`.
     S24S_STEP_NO_ROOM when a pass cannot go on (the networks of a single
     position outnumber the table: not with 16 slots or more)."""
@@ -266,7 +266,7 @@ cdef int s24s_table_step(ot_worker *w, ot_bulk *b, ot_s24s_table *tb, ot_netrec 
         tb.phase = S24S_TABLE_MERGE
         tb.pos = 0
         return S24S_STEP_MORE
-    hi = tb.pos + <size_t>w.t.bulk_slice * OT_S24S_KEYS_PER_SLICE_TORRENT
+    hi = tb.pos + <size_t>w.t.answer_slice * OT_S24S_KEYS_PER_SLICE_TORRENT
     if hi > tb.slots:
         hi = tb.slots
     for i in range(tb.pos, hi):

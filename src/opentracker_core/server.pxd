@@ -68,7 +68,7 @@ cdef enum:
     # Defaults of the settings that take a number, named once: they are
     # Server.configure()'s keyword defaults and its fallbacks for values out
     # of range, a Server starts configured with them, and config.py's table
-    # reads them through DEFAULTS (server.pyx). OT_BULK_SLICE (bulk.pxd) and
+    # reads them through DEFAULTS (server.pyx). OT_ANSWER_SLICE (answers.pxd) and
     # OT_SYNC_MAX_AGE (livesync.pxd) are the others.
     OT_HTTP_TIMEOUT = 30          # tracker.http_timeout: seconds for a request header
     OT_HTTP_SEND_TIMEOUT = 60     # tracker.send_timeout: seconds an answer may make no progress
@@ -79,9 +79,9 @@ cdef enum:
 
 cdef struct ot_reader:
     # A connection's place in the large answer it reads. Only stream.pyx
-    # changes these fields; bulk.pyx reads pos and blk_at to know what every
+    # changes these fields; answers.pyx reads pos and blk_at to know what every
     # reader has passed.
-    ot_bulk *bulk             # the answer read, NULL when none
+    ot_answer *answer             # the answer read, NULL when none
     int32_t rnext             # the answer's next reader (fd; -1: none)
     uint8_t http11            # the request was HTTP/1.1: chunked when streamed
     uint8_t framing           # FRAME_*: how the body is delimited, once the header went
@@ -150,7 +150,7 @@ cdef struct ot_tracker:
     int64_t connid_window
     uint8_t connid_key[16]
     uint32_t max_conns        # tracker.http_max_connections; 0: no limit
-    uint32_t bulk_slice       # torrents per slice of a large answer
+    uint32_t answer_slice       # torrents per slice of a large answer
 
     uint32_t tracker_id       # random per process: stats "everything" and live-sync packets
     ot_livesync sync
@@ -161,9 +161,9 @@ cdef struct ot_tracker:
     int64_t clock_offset      # seconds added to the wall clock (tests age swarms without waiting)
     uint32_t clean_cursor     # the next bucket the ageing sweep visits
 
-    # large answers (bulk.pyx)
-    ot_bulk *answers          # every large answer (made, streamed, or kept for sharing)
-    ot_bulk *shared[ENC_COUNT]  # the full scrape offered to new requesters, per encoding
+    # large answers (answers.pyx)
+    ot_answer *answers          # every large answer (made, streamed, or kept for sharing)
+    ot_answer *shared[ENC_COUNT]  # the full scrape offered to new requesters, per encoding
     uint64_t answers_held     # bytes the large answers hold or have reserved
     uint64_t answer_reserve   # the budget kept for them alone (answers_reserve_init)
 
@@ -193,10 +193,10 @@ cdef struct ot_worker:
     bint hook_due
     int64_t hook_interval     # seconds between calls of the Python periodic hook; 0 = none
     int64_t next_hook
-    ot_bulk *handover         # the large answer a handler began or joined for the request
+    ot_answer *handover         # the large answer a handler began or joined for the request
                               # being answered, until its connection takes it (conn.pyx)
-    ot_bulk *bulk_head        # large answers with a slice due, one slice per loop turn
-    ot_bulk *bulk_tail
+    ot_answer *answer_head        # large answers with a slice due, one slice per loop turn
+    ot_answer *answer_tail
     uint64_t queued_held      # bytes of answers waiting in send queues (part of mem_other)
     uint64_t in_held          # bytes of partial request headers (part of mem_other)
     uint64_t turn_sent        # bytes sent to large answers' readers this loop turn
@@ -206,7 +206,7 @@ cdef struct ot_worker:
     uint32_t stream_rotor     # where the next turn's round of those readers starts
 
     # fixed buffers (loop.pyx: _loop_buffers lists them)
-    uint8_t *bulk_stage       # OT_BULK_STAGE bytes: one slice before compression
+    uint8_t *answer_stage       # OT_ANSWER_STAGE bytes: one slice before compression
     uint8_t *udp_in           # OT_UDP_BATCH of each of the UDP batch's buffers
     uint8_t *udp_out
     mmsghdr *udp_rmsg

@@ -18,7 +18,7 @@ def version_report():
     return (<char *>buf)[:end - buf]
 
 
-STATUS_PAGE_MAX = OT_BULK_STAGE
+STATUS_PAGE_MAX = OT_ANSWER_STAGE
 HISTORY_BYTES = sizeof(ot_history)
 # Built with OT_ZSTD=1: large answers offered as zstd to clients that ask.
 ZSTD = bool(ot_zstd_available())
@@ -110,7 +110,7 @@ cdef class Server:
                     close(fd)
         if self.t.store != NULL:
             while self.t.answers != NULL:
-                bulk_drop(&self.w, self.t.answers)
+                answer_drop(&self.w, self.t.answers)
             answers_reserve_free(&self.w)
         if self.w.epfd >= 0:
             close(self.w.epfd)
@@ -170,7 +170,7 @@ cdef class Server:
 
     def configure(self, *, redirect_url=None, stats_path="stats", fullscrape=True, compression="gzip",
                   ip_from_query=False, http_timeout=OT_HTTP_TIMEOUT, connid_window=OT_CONNID_WINDOW,
-                  max_connections=OT_HTTP_MAX_CONNECTIONS, bulk_slice=OT_BULK_SLICE, rate_limit=0,
+                  max_connections=OT_HTTP_MAX_CONNECTIONS, answer_slice=OT_ANSWER_SLICE, rate_limit=0,
                   modest_fullscrapes=False, send_timeout=OT_HTTP_SEND_TIMEOUT,
                   fullscrape_cache=OT_FULLSCRAPE_CACHE):
         """Apply the settings. Those not given take their defaults, the
@@ -203,7 +203,7 @@ cdef class Server:
         self.t.fullscrape_cache = fullscrape_cache if fullscrape_cache >= 0 else 0
         self.t.connid_window = connid_window if connid_window > 0 else OT_CONNID_WINDOW
         self.t.max_conns = max_connections
-        self.t.bulk_slice = bulk_slice if bulk_slice > 0 else OT_BULK_SLICE
+        self.t.answer_slice = answer_slice if answer_slice > 0 else OT_ANSWER_SLICE
         self._set_rate_limit(rate_limit)
         self._set_modest(modest_fullscrapes)
 

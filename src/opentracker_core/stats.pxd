@@ -32,7 +32,7 @@ cdef struct ot_counters:
     uint64_t udp_scrapes[2]
     uint64_t udp_mismatches
     uint64_t udp_send_failures
-    uint64_t fullscrapes              # full-scrape answers sent whole: GET /scrape and mode=tpbs (bulk.pyx)
+    uint64_t fullscrapes              # full-scrape answers sent whole: GET /scrape and mode=tpbs (answers.pyx)
     uint64_t fullscrapes_shared       # GET /scrape requests that read an answer made for another
     uint64_t completed
     uint64_t syncs
@@ -43,7 +43,7 @@ cdef struct ot_counters:
     uint64_t clock_jumps              # times the wall clock was set (loop_clock)
     uint64_t http_errors[9]
     uint64_t renew[45]
-    # Kept by stats.pyx and bulk.pyx:
+    # Kept by stats.pyx and answers.pyx:
     uint64_t fullscrape_size          # body bytes of those answers as sent (gzipped size when gzipped): fscr
     uint64_t fullscrape_requests[2]   # GET /scrape requests, by the client's family (0 IPv4, 1 IPv6)
     uint64_t stats_requests[2]        # requests to the stats path and /metrics, by family
@@ -53,7 +53,7 @@ cdef struct ot_counters:
     uint64_t numwants[201]
 
 
-# /stats modes and tpbs formats (stats.pyx parses them; bulk.pyx writes tpbs).
+# /stats modes and tpbs formats (stats.pyx parses them; answers.pyx writes tpbs).
 cdef enum:
     MODE_PEER = 1
     MODE_TORR

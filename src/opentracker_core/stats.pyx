@@ -1,7 +1,7 @@
 # /stats (docs/compatibility.md, "Stats modes"): permission, mode and format
 # parameters, and the answers computed on the spot (the MRTG modes, herr,
 # renew, version, numwants, everything). The rest start a large answer built
-# in slices: tpbs and statedump (bulk.pyx), top10/top100 (top.pyx), s24s
+# in slices: tpbs and statedump (answers.pyx), top10/top100 (top.pyx), s24s
 # (s24s.pyx); prometheus is metrics.pyx's.
 #
 # The MRTG-style modes are four lines, the last without a newline; rates are
@@ -324,7 +324,7 @@ cdef uint8_t *write_everything(ot_worker *w, uint8_t *p) noexcept nogil:
 cdef ot_span stats_heavy(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n,
                          int mode, int fmt, uint8_t *out) noexcept nogil:
     """Modes that walk every torrent or every peer, built in slices by the
-    loop (bulk.pyx) so announces keep flowing meanwhile."""
+    loop (answers.pyx) so announces keep flowing meanwhile."""
     cdef int encoding = answer_encoding(w, req, n)
     cdef int rc = -1
     if mode == MODE_TPBS:
@@ -332,9 +332,9 @@ cdef ot_span stats_heavy(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n,
         # hung forever); we answer bencoded (docs/compatibility.md, "Quirks
         # fixed"). And
         # gzip only on request, not always as the Debian build.
-        rc = bulk_begin(w, BULK_TPBS, fmt if fmt else FORMAT_BEN, encoding, NULL, NULL)
+        rc = answer_begin(w, ANSWER_TPBS, fmt if fmt else FORMAT_BEN, encoding, NULL, NULL)
     elif mode == MODE_STATEDUMP:
-        rc = bulk_begin(w, BULK_STATEDUMP, FORMAT_NONE, encoding, NULL, NULL)
+        rc = answer_begin(w, ANSWER_STATEDUMP, FORMAT_NONE, encoding, NULL, NULL)
     elif mode == MODE_TOP10 or mode == MODE_TOP100:
         rc = top_begin(w, c, 10 if mode == MODE_TOP10 else 100)
     elif mode == MODE_S24S:

@@ -4,8 +4,8 @@
 # default-src 'none' says so to the browser too). It refreshes itself.
 #
 # It walks the torrents a slice at a time for the top ten, like top10
-# (bulk.pyx), and at the end writes the page in one go into the bulk stage
-# (OT_BULK_STAGE bytes) through a writer that checks the room left at every
+# (answers.pyx), and at the end writes the page in one go into the answer stage
+# (OT_ANSWER_STAGE bytes) through a writer that checks the room left at every
 # write: a page that would not fit is answered 500, never written past the
 # buffer. The largest page possible (every counter at 2^64-1, a full history,
 # ten top torrents, the longest listen text, all of it to be escaped) is
@@ -148,19 +148,19 @@ cdef void _status_insert(ot_statustop *top, uint32_t peers, uint32_t seeds, cons
         top.count += 1
 
 
-cdef bint status_slice(ot_worker *w, ot_bulk *b) noexcept nogil:
+cdef bint status_slice(ot_worker *w, ot_answer *b) noexcept nogil:
     cdef ot_statustop *top = <ot_statustop *>b.aux
-    cdef ot_torrent *t = bulk_walk_first(w, b)
+    cdef ot_torrent *t = answer_walk_first(w, b)
     cdef uint32_t n = 0
     cdef ssize_t len_
-    while t != NULL and n < w.t.bulk_slice:
+    while t != NULL and n < w.t.answer_slice:
         _status_insert(top, ot_torrent_peers(t), ot_torrent_seeders(t), t.hash)
         n += 1
-        t = bulk_walk_next(w, b, t)
+        t = answer_walk_next(w, b, t)
     if t != NULL:
         return False
-    len_ = status_write(w, top, w.bulk_stage, OT_BULK_STAGE)
-    if len_ < 0 or not bulk_append(b, w.bulk_stage, <size_t>len_, True):
+    len_ = status_write(w, top, w.answer_stage, OT_ANSWER_STAGE)
+    if len_ < 0 or not answer_append(b, w.answer_stage, <size_t>len_, True):
         b.failed = 1
     return True
 
@@ -169,12 +169,12 @@ cdef size_t _status_aux_memory(const void *aux) noexcept nogil:
     return sizeof(ot_statustop)
 
 
-cdef ot_bulk_ops STATUS_OPS
+cdef ot_answer_ops STATUS_OPS
 STATUS_OPS.slice = status_slice
 STATUS_OPS.aux_free = _top_aux_free        # a plain ot_free, as top10's
 STATUS_OPS.aux_memory = _status_aux_memory
 STATUS_OPS.content_type = b"text/html; charset=utf-8"
-STATUS_OPS.output_max = OT_BULK_STAGE
+STATUS_OPS.output_max = OT_ANSWER_STAGE
 
 
 cdef bint status_wanted(const uint8_t *req, size_t n) noexcept nogil:
@@ -196,7 +196,7 @@ cdef int status_begin(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n) no
     if aux == NULL:
         return -1
     memset(aux, 0, sizeof(ot_statustop))
-    return bulk_begin(w, BULK_WALK, FORMAT_NONE, answer_encoding(w, req, n), &STATUS_OPS, aux)
+    return answer_begin(w, ANSWER_WALK, FORMAT_NONE, answer_encoding(w, req, n), &STATUS_OPS, aux)
 
 
 # ---------------------------------------------------------------- the page

@@ -2,7 +2,7 @@
 # answer's body (ot_reader, the only code that changes it), the header and
 # the chunk framing, and the sends straight from the answer's blocks.
 #
-# What the answer holds and when a slice is made is bulk.pyx's; what
+# What the answer holds and when a slice is made is answers.pyx's; what
 # happens to the connection (watched, listed for the send deadline, closed)
 # is conn.pyx's, told by the verdict stream_send returns. So this file
 # neither closes nor watches sockets, and conn.pyx never touches a reader.
@@ -40,10 +40,10 @@ cdef enum:
 
 # ---------------------------------------------------------------- joining and leaving
 
-cdef void stream_attach(ot_worker *w, ot_bulk *b, ot_conn *c, bint http11) noexcept nogil:
+cdef void stream_attach(ot_worker *w, ot_answer *b, ot_conn *c, bint http11) noexcept nogil:
     """Make c a reader of b, from the body's first byte."""
     memset(&c.rd, 0, sizeof(ot_reader))
-    c.rd.bulk = b
+    c.rd.answer = b
     c.rd.rnext = b.reader
     c.rd.http11 = http11
     c.rd.blk = b.first if b.first_at == 0 else NULL
@@ -64,7 +64,7 @@ cdef void _frame_free(ot_worker *w, ot_reader *rd) noexcept nogil:
 cdef void stream_detach(ot_worker *w, ot_conn *c) noexcept nogil:
     """c stops reading its answer (done, or gone). The last reader of an
     answer that is not kept for sharing takes it with it."""
-    cdef ot_bulk *b = c.rd.bulk
+    cdef ot_answer *b = c.rd.answer
     cdef int32_t *pp
     _frame_free(w, &c.rd)
     if b == NULL:
@@ -76,16 +76,16 @@ cdef void stream_detach(ot_worker *w, ot_conn *c) noexcept nogil:
             break
         pp = &w.conns[pp[0]].rd.rnext
     c.rd.rnext = -1
-    c.rd.bulk = NULL
+    c.rd.answer = NULL
     c.rd.blk = NULL
     b.readers -= 1
     if b.readers == 0:
         if not (b.shared and b.done and w.mono_ms < b.expires_ms):
-            bulk_drop(w, b)
+            answer_drop(w, b)
         return
-    bulk_release(w, b)
-    if bulk_wants_slice(w, b):
-        bulk_line_push(w, b)
+    answer_release(w, b)
+    if answer_wants_slice(w, b):
+        answer_line_push(w, b)
 
 
 cdef void stream_socket(int32_t fd) noexcept nogil:
@@ -100,7 +100,7 @@ cdef void stream_socket(int32_t fd) noexcept nogil:
 
 # ---------------------------------------------------------------- header and framing
 
-cdef uint8_t *stream_head(uint8_t *p, ot_reader *rd, const ot_bulk *b) noexcept nogil:
+cdef uint8_t *stream_head(uint8_t *p, ot_reader *rd, const ot_answer *b) noexcept nogil:
     """The header of a streamed answer, written when its first byte goes;
     sets how its body is delimited (rd.framing). An answer already complete
     gets a Content-Length and `HTTP/1.0`, byte for byte the original's;
@@ -130,7 +130,7 @@ cdef void _reader_advance(ot_reader *rd) noexcept nogil:
         rd.blk = rd.blk.next
 
 
-cdef bint _stream_frame(ot_reader *rd, const ot_bulk *b) noexcept nogil:
+cdef bint _stream_frame(ot_reader *rd, const ot_answer *b) noexcept nogil:
     """Frame what is ready: the next chunk's size line (chunked), or the
     last chunk once the body is complete. False when nothing is ready."""
     cdef uint64_t ready = b.produced - rd.pos
@@ -158,7 +158,7 @@ cdef bint _stream_frame(ot_reader *rd, const ot_bulk *b) noexcept nogil:
     return True
 
 
-cdef int _stream_begin(ot_worker *w, ot_reader *rd, const ot_bulk *b) noexcept nogil:
+cdef int _stream_begin(ot_worker *w, ot_reader *rd, const ot_answer *b) noexcept nogil:
     """Write the header once enough is made: the whole answer, or a
     window's worth (small answers go whole, with a Content-Length)."""
     if b.failed:
@@ -186,7 +186,7 @@ cdef int stream_send(ot_worker *w, ot_conn *c) noexcept nogil:
     answer's blocks. Returns a STREAM_* verdict for the connection, with
     STREAM_PROGRESS when bytes went."""
     cdef ot_reader *rd = &c.rd
-    cdef ot_bulk *b = rd.bulk
+    cdef ot_answer *b = rd.answer
     cdef iovec iov[OT_STREAM_IOV]
     cdef msghdr msg
     cdef ot_block *blk
@@ -204,10 +204,10 @@ cdef int stream_send(ot_worker *w, ot_conn *c) noexcept nogil:
             if b.failed:
                 return STREAM_OVER | progress     # cut off: a chunked body shows it, a gzip one too
             if b.done:
-                bulk_served(w, b)
+                answer_served(w, b)
                 return STREAM_OVER | progress
-            if bulk_wants_slice(w, b):
-                bulk_line_push(w, b)
+            if answer_wants_slice(w, b):
+                answer_line_push(w, b)
             return STREAM_WAIT_SLICE | progress
         k = 0
         want = 0
@@ -252,9 +252,9 @@ cdef int stream_send(ot_worker *w, ot_conn *c) noexcept nogil:
         rd.chunk_left -= <uint32_t>sent
         _reader_advance(rd)
         progress = STREAM_PROGRESS
-        bulk_release(w, b)
-        if bulk_wants_slice(w, b):
-            bulk_line_push(w, b)
+        answer_release(w, b)
+        if answer_wants_slice(w, b):
+            answer_line_push(w, b)
         if <size_t>wrote < want:
             return STREAM_WAIT_SOCKET | progress
     return STREAM_WAIT_SOCKET | progress

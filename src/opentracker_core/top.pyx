@@ -1,7 +1,7 @@
 # top10 / top100 (docs/compatibility.md, "top10 and top100"): the torrents
 # with the most peers, the most seeders and (as the C original's current
 # master) the most leechers, walked a slice at a time as a large answer
-# (bulk.pyx).
+# (answers.pyx).
 
 from libc.string cimport memcpy, memmove, memset
 
@@ -48,7 +48,7 @@ cdef uint8_t *_top_section(uint8_t *p, const char *title, size_t tn, int amount,
     return p
 
 
-cdef bint top_slice(ot_worker *w, ot_bulk *b) noexcept nogil:
+cdef bint top_slice(ot_worker *w, ot_answer *b) noexcept nogil:
     """The next slice of torrents into the leader lists; at the end,
     `Top N torrents by peers:`, `by seeds:`, then `by leechers:`
     (docs/compatibility.md, "top10 and top100"), zero counts left out: at
@@ -56,21 +56,21 @@ cdef bint top_slice(ot_worker *w, ot_bulk *b) noexcept nogil:
     well inside the stage."""
     cdef ot_topstate *st = <ot_topstate *>b.aux
     cdef int amount = b.format
-    cdef ot_torrent *t = bulk_walk_first(w, b)
+    cdef ot_torrent *t = answer_walk_first(w, b)
     cdef uint32_t n = 0
     cdef uint8_t *p
-    while t != NULL and n < w.t.bulk_slice:
+    while t != NULL and n < w.t.answer_slice:
         _top_insert(st.peers, amount, ot_torrent_peers(t), t.hash)
         _top_insert(st.seeds, amount, ot_torrent_seeders(t), t.hash)
         _top_insert(st.leechers, amount, ot_torrent_peers(t) - ot_torrent_seeders(t), t.hash)
         n += 1
-        t = bulk_walk_next(w, b, t)
+        t = answer_walk_next(w, b, t)
     if t != NULL:
         return False
-    p = _top_section(w.bulk_stage, b" torrents by peers:\n", 20, amount, st.peers)
+    p = _top_section(w.answer_stage, b" torrents by peers:\n", 20, amount, st.peers)
     p = _top_section(p, b" torrents by seeds:\n", 20, amount, st.seeds)
     p = _top_section(p, b" torrents by leechers:\n", 23, amount, st.leechers)
-    if not bulk_append(b, w.bulk_stage, <size_t>(p - w.bulk_stage), True):
+    if not answer_append(b, w.answer_stage, <size_t>(p - w.answer_stage), True):
         b.failed = 1
     return True
 
@@ -85,7 +85,7 @@ cdef size_t _top_aux_memory(const void *aux) noexcept nogil:
     return sizeof(ot_topstate)
 
 
-cdef ot_bulk_ops TOP_OPS
+cdef ot_answer_ops TOP_OPS
 TOP_OPS.slice = top_slice
 TOP_OPS.aux_free = _top_aux_free
 TOP_OPS.aux_memory = _top_aux_memory
@@ -98,4 +98,4 @@ cdef int top_begin(ot_worker *w, ot_conn *c, int amount) noexcept nogil:
     if aux == NULL:
         return -1
     memset(aux, 0, sizeof(ot_topstate))
-    return bulk_begin(w, BULK_WALK, amount, False, &TOP_OPS, aux)
+    return answer_begin(w, ANSWER_WALK, amount, False, &TOP_OPS, aux)

@@ -117,7 +117,7 @@ def new_server(setup, populate=True, streamed=False):
                   compression="off" if setup & 32 else "gzip",
                   rate_limit=3 if access == 3 else 0,
                   modest_fullscrapes=access == 3,
-                  bulk_slice=1 if streamed else 0)
+                  answer_slice=1 if streamed else 0)
     if access == 1:
         srv.set_access("white", core.sort_hashes(H[0] + H[1] + H[2] + H[4]))
     elif access == 2:

@@ -6,7 +6,7 @@ client of even requests, bits 4-6: of odd ones when bit 3 is set; bit 7:
 large answers streamed slice by slice from a server with more torrents, so
 that they go chunked or until close, rather than made whole first), then
 up to 8 requests separated by common.SEP, answered in order by one server
-through the loop's own steps (conn_begin, the stream, bulk_step).
+through the loop's own steps (conn_begin, the stream, answer_step).
 
 After every request: the answer is a documented error page, the redirect,
 or a 200 whose Content-Length is right and whose body is well-formed

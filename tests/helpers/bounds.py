@@ -21,7 +21,7 @@ size limits.
 
 The buffers, their sizes and how each bound is held are listed in the audit
 table of issue 12's note; the constants below mirror the core's
-(server.pxd, consts.pxi, writers.pyx, livesync.pxd, bulk.pxd), and
+(server.pxd, consts.pxi, writers.pyx, livesync.pxd, answers.pxd), and
 test_buffer_bounds_sizes.py checks that they still do.
 """
 
@@ -52,7 +52,7 @@ OT_SCRAPE_ENTRY_MAX = 124         # writers.pyx
 OT_SCRAPE_BODY_MAX = 9 + OT_MAXMULTISCRAPE * OT_SCRAPE_ENTRY_MAX + 2
 OT_UDP_ANNOUNCE_MAX = 1220        # writers.pyx
 OT_SYNC_BUF, OT_SYNC_HEADER = 1480, 8   # livesync.pxd
-OT_BULK_STAGE, OT_BULK_ENTRY_MAX = 512 * 124 + 64, 256   # bulk.pxd
+OT_ANSWER_STAGE, OT_ANSWER_ENTRY_MAX = 512 * 124 + 64, 256   # answers.pxd
 
 U32 = 2 ** 32 - 1
 U64 = 2 ** 64 - 1

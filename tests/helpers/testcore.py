@@ -8,10 +8,12 @@ the shipped names: core.Server is TestServer (answer_http, answer_udp, the
 clocks), core.Store is TestStore (announce_http, scrape_udp, ...). Every
 other name is the test build's own copy of the shipped module's.
 
-It is imported from wherever it already is (a cross build puts it beside
-the target's core), else built once into build/testcore/ with setup.py
-(OT_TESTCORE=only) and rebuilt when a source is newer than the build. That
-needs Cython, as building the core from a checkout does.
+With OT_TESTCORE_PREBUILT set it is imported from the path as it is (the
+sanitizer run and the cross build put it beside the core they test);
+otherwise it is built into build/testcore*/ with setup.py (OT_TESTCORE=only,
+one build per combination of setup.py's switches) and rebuilt when a source
+is newer than the build. That needs Cython, as building the core from a
+checkout does.
 """
 
 import importlib
@@ -21,7 +23,11 @@ import sys
 
 HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "testbuild")
 ROOT = os.path.dirname(os.path.dirname(HERE))
-OUT = os.path.join(ROOT, "build", "testcore")
+# setup.py's switches change what is compiled (a sanitized build, zstd, -O0):
+# each combination has a build of its own, so a run never loads another's.
+SWITCHES = ("OT_SANITIZE", "OT_ZSTD", "OT_DEBUG")
+OUT = os.path.join(ROOT, "build", "testcore" + "".join(
+    "-%s=%s" % (name[3:].lower(), os.environ[name].replace(",", "+")) for name in SWITCHES if os.environ.get(name)))
 CORE = os.path.join(ROOT, "src", "opentracker_core")
 
 
@@ -52,11 +58,10 @@ def _build():
 
 
 def _load():
-    try:
-        if os.environ.get("OT_TESTCORE_PREBUILT"):
-            return importlib.import_module("opentracker_testcore")
-    except ImportError:
-        pass
+    if os.environ.get("OT_TESTCORE_PREBUILT"):
+        # Built beside the core under test (tests/sanitize.sh, a cross
+        # build): that one or none, never a build of another kind.
+        return importlib.import_module("opentracker_testcore")
     so = _built()
     if so is None or max(os.path.getmtime(s) for s in _sources()) > os.path.getmtime(so):
         _build()

@@ -249,8 +249,8 @@ MUTANTS = [
     # ---------------------------------------------------------------- large answers (issue 15)
     dict(
         name="stream-ignores-the-window",
-        file="src/opentracker_core/bulk.pyx",
-        old="    return b.produced - bulk_slowest(w, b, False) < OT_STREAM_WINDOW\n",
+        file="src/opentracker_core/answers.pyx",
+        old="    return b.produced - answer_slowest(w, b, False) < OT_STREAM_WINDOW\n",
         new="    return True\n",
         breaks="a reader that stops reading makes the tracker hold its whole answer",
         tests=["tests/test_fullscrape.py -k window_not_the_answer"],
@@ -258,8 +258,8 @@ MUTANTS = [
     ),
     dict(
         name="stream-blocks-never-freed",
-        file="src/opentracker_core/bulk.pyx",
-        old="    if not b.shared:\n        _blocks_free_before(w, b, bulk_slowest(w, b, True))\n",
+        file="src/opentracker_core/answers.pyx",
+        old="    if not b.shared:\n        _blocks_free_before(w, b, answer_slowest(w, b, True))\n",
         new="    pass\n",
         breaks="memory of a streamed answer is held until its end, however far the reader is",
         tests=["tests/test_fullscrape.py -k window_not_the_answer"],
@@ -318,14 +318,14 @@ MUTANTS = [
     dict(
         name="full-scrapes-never-shared",
         file="src/opentracker_core/http.pyx",
-        old="    if w.t.fullscrape_cache and bulk_join_shared(w, encoding):\n",
+        old="    if w.t.fullscrape_cache and answer_join_shared(w, encoding):\n",
         new="    if False:\n",
         breaks="200 indexers polling at once cost 200 full scrapes of work instead of one",
         tests=["tests/test_large_answers.py -k share_one_answer"],
     ),
     dict(
         name="answers-refused-when-torrents-fill-the-budget",
-        file="src/opentracker_core/bulk.pyx",
+        file="src/opentracker_core/answers.pyx",
         old="    return held if held > w.t.answer_reserve else w.t.answer_reserve\n",
         new="    return held\n",
         breaks="once the torrents fill the memory budget, full scrapes and statedumps answer 500",
@@ -380,5 +380,24 @@ MUTANTS = [
         new='                self.server.set_access("open", b"")\n',
         breaks="a whitelist that cannot be read at start-up lets every torrent in",
         tests=["tests/test_operations.py", "tests/test_accesslist.py"],
+    ),
+    # ---------------------------------------------------------------- structure (issue 22)
+    dict(
+        name="test-entry-point-in-the-shipped-module",
+        file="src/opentracker_core/server.pyx",
+        old="    def flush_livesync(self):\n",
+        new="    def answer_http(self, bytes request):\n        return b\"\"\n\n    def flush_livesync(self):\n",
+        breaks="the router's module carries a test entry point again (flash, and a way in past the loop)",
+        tests=["tests/test_shipped_module.py"],
+        quick=True,
+    ),
+    dict(
+        name="default-exported-is-not-the-one-applied",
+        file="src/opentracker_core/server.pyx",
+        old='    ("tracker.udp_connid_window", "connid_window"),\n',
+        new='    ("tracker.udp_connid_window", "http_timeout"),\n',
+        breaks="config.py, the man pages and --check-config say one connection-id window while the core "
+               "applies another",
+        tests=["tests/test_defaults.py -k connid_window"],
     ),
 ]

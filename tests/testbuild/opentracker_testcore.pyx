@@ -99,7 +99,7 @@ cdef class TestServer(Server):
         until close for HTTP/1.0). Full scrapes are never shared here."""
         cdef ot_worker *w = &self.w
         cdef ot_conn *c
-        cdef ot_bulk *b
+        cdef ot_answer *b
         cdef int32_t fd
         cdef uint32_t gen = 0, before
         cdef uint8_t addr16[16]
@@ -137,19 +137,19 @@ cdef class TestServer(Server):
                 elif c.state == OT_CONN_WRITING:
                     conn_writable(w, fd)
                 elif c.state == OT_CONN_STREAMING:
-                    b = c.rd.bulk
+                    b = c.rd.answer
                     if whole and not c.rd.head_sent and not b.done:
                         _line_remove(w, b)
                         if not b.admitted and not _admit(w, b):
                             b.failed = 1
                         while not b.failed and not b.done:
-                            if bulk_slice(w, b, w.bulk_stage):
+                            if answer_slice(w, b, w.answer_stage):
                                 b.done = 1
                         conn_stream(w, c)
                     elif c.listed == OT_LISTED_WRITING or b.done:
                         conn_stream(w, c)
-                    elif w.bulk_head != NULL:
-                        stream_wake(w, bulk_step(w))
+                    elif w.answer_head != NULL:
+                        stream_wake(w, answer_step(w))
                     else:
                         raise RuntimeError("a large answer waits for memory nothing will free")
             else:
@@ -181,7 +181,7 @@ cdef class TestServer(Server):
         cdef uint8_t *req
         cdef ot_span span
         cdef size_t n = len(request)
-        cdef ot_bulk *b
+        cdef ot_answer *b
         cdef ot_block *blk
         cdef uint8_t head[OT_FRAME_ROOM]
         cdef int64_t cache = self.t.fullscrape_cache
@@ -211,12 +211,12 @@ cdef class TestServer(Server):
             if not b.admitted and not _admit(w, b):
                 b.failed = 1
             while not b.failed and not b.done:
-                if bulk_slice(w, b, w.bulk_stage):
+                if answer_slice(w, b, w.answer_stage):
                     b.done = 1
             if b.failed:
                 span = http_error(w, w.obuf, HTTPERR_500)
                 return (<char *>w.obuf + span.start)[:span.len]
-            bulk_served(w, b)
+            answer_served(w, b)
             parts = [(<char *>head)[:<size_t>(stream_head(head, &rd, b) - head)]]
             blk = b.first
             while blk != NULL:
@@ -224,7 +224,7 @@ cdef class TestServer(Server):
                 blk = blk.next
             return b"".join(parts)
         finally:
-            bulk_drop(w, b)
+            answer_drop(w, b)
 
     def answer_udp(self, bytes packet, str client="127.0.0.1"):
         """Answer one datagram in-process (b"" for silence), as the loop does

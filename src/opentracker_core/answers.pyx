@@ -1,4 +1,4 @@
-# Large answers made in slices and kept in blocks (see bulk.pxd and
+# Large answers made in slices and kept in blocks (see answers.pxd and
 # docs/large-answers.md): the full scrape, tpbs in every format and statedump
 # (docs/compatibility.md, "Full scrape", "tpbs", "State dump"), encoded a
 # slice at a time (encode.pyx). top10/top100, s24s and the status page use
@@ -20,10 +20,10 @@ cdef uint8_t *put_state_line(uint8_t *p, const ot_torrent *t) noexcept nogil:
     return p + 1
 
 
-cdef uint8_t *bulk_entry(uint8_t *p, const ot_bulk *b, const ot_torrent *t) noexcept nogil:
-    """One torrent's line or entry in the bulk's format."""
+cdef uint8_t *answer_entry(uint8_t *p, const ot_answer *b, const ot_torrent *t) noexcept nogil:
+    """One torrent's line or entry in the answer's format."""
     cdef uint32_t seeders = ot_torrent_seeders(t), peers = ot_torrent_peers(t)
-    if b.kind == BULK_STATEDUMP:
+    if b.kind == ANSWER_STATEDUMP:
         return put_state_line(p, t)
     if b.format == FORMAT_BEN:
         return write_scrape_entry(p, t)
@@ -58,10 +58,10 @@ cdef inline size_t block_room() noexcept nogil:
     return OT_STREAM_BLOCK - sizeof(ot_block)
 
 
-cdef size_t bulk_memory(const ot_bulk *b) noexcept nogil:
+cdef size_t answer_memory(const ot_answer *b) noexcept nogil:
     """Bytes this answer holds now: itself, its blocks, its encoder's state
     (counted as allocated) and a walk's working state."""
-    return (sizeof(ot_bulk) + <size_t>b.blocks * OT_STREAM_BLOCK + b.enc.held
+    return (sizeof(ot_answer) + <size_t>b.blocks * OT_STREAM_BLOCK + b.enc.held
             + (b.ops.aux_memory(b.aux) if b.aux != NULL else 0))
 
 
@@ -101,24 +101,24 @@ cdef bint answers_may_take(ot_worker *w, size_t more) noexcept nogil:
     return extra == 0 or not _over_budget(w.t.store, extra)
 
 
-cdef void bulk_account(ot_worker *w, ot_bulk *b) noexcept nogil:
+cdef void answer_account(ot_worker *w, ot_answer *b) noexcept nogil:
     """Bring the answer's share of the answers' memory up to date: its
     reservation, or what it holds when that is more."""
-    cdef size_t now = bulk_memory(b)
+    cdef size_t now = answer_memory(b)
     if now < b.reserved:
         now = b.reserved
     answers_charge(w, <int64_t>now - <int64_t>b.accounted)
     b.accounted = now
 
 
-cdef bint _may_grow(ot_worker *w, ot_bulk *b, size_t more) noexcept nogil:
-    cdef size_t now = bulk_memory(b) + more
+cdef bint _may_grow(ot_worker *w, ot_answer *b, size_t more) noexcept nogil:
+    cdef size_t now = answer_memory(b) + more
     if now <= b.accounted:
         return True
     return answers_may_take(w, now - b.accounted)
 
 
-cdef ot_block *_block_new(ot_worker *w, ot_bulk *b) noexcept nogil:
+cdef ot_block *_block_new(ot_worker *w, ot_answer *b) noexcept nogil:
     cdef ot_block *blk
     if not _may_grow(w, b, OT_STREAM_BLOCK):
         return NULL
@@ -134,11 +134,11 @@ cdef ot_block *_block_new(ot_worker *w, ot_bulk *b) noexcept nogil:
         b.first_at = b.produced
     b.last = blk
     b.blocks += 1
-    bulk_account(w, b)
+    answer_account(w, b)
     return blk
 
 
-cdef bint bulk_append(ot_bulk *b, const uint8_t *src, size_t n, bint finish) noexcept nogil:
+cdef bint answer_append(ot_answer *b, const uint8_t *src, size_t n, bint finish) noexcept nogil:
     """Append body bytes through the answer's encoder; with `finish`, end
     the coding. False when memory is short or the encoder failed."""
     cdef ot_worker *w = b.maker
@@ -161,11 +161,11 @@ cdef bint bulk_append(ot_bulk *b, const uint8_t *src, size_t n, bint finish) noe
             return False
         if rc == ENC_DONE:
             break
-    bulk_account(w, b)
+    answer_account(w, b)
     return True
 
 
-cdef void _blocks_free_before(ot_worker *w, ot_bulk *b, uint64_t at) noexcept nogil:
+cdef void _blocks_free_before(ot_worker *w, ot_answer *b, uint64_t at) noexcept nogil:
     """Free the blocks that end at or before body offset `at` (never the
     one being filled)."""
     cdef ot_block *blk
@@ -178,10 +178,10 @@ cdef void _blocks_free_before(ot_worker *w, ot_bulk *b, uint64_t at) noexcept no
         b.blocks -= 1
         freed = True
     if freed:
-        bulk_account(w, b)
+        answer_account(w, b)
 
 
-cdef uint64_t bulk_slowest(ot_worker *w, const ot_bulk *b, bint block_start) noexcept nogil:
+cdef uint64_t answer_slowest(ot_worker *w, const ot_answer *b, bint block_start) noexcept nogil:
     """Where the slowest reader is: its body offset, or with block_start the
     start of the block it reads (a reader that has not begun is at 0)."""
     cdef int32_t fd = b.reader
@@ -200,43 +200,43 @@ cdef uint64_t bulk_slowest(ot_worker *w, const ot_bulk *b, bint block_start) noe
     return low
 
 
-cdef void bulk_release(ot_worker *w, ot_bulk *b) noexcept nogil:
+cdef void answer_release(ot_worker *w, ot_answer *b) noexcept nogil:
     """Free what every reader has passed, unless the answer is shared (new
     readers start from its first byte)."""
     if not b.shared:
-        _blocks_free_before(w, b, bulk_slowest(w, b, True))
+        _blocks_free_before(w, b, answer_slowest(w, b, True))
 
 
 # ---------------------------------------------------------------- the line and the list
 
-cdef void bulk_line_push(ot_worker *w, ot_bulk *b) noexcept nogil:
+cdef void answer_line_push(ot_worker *w, ot_answer *b) noexcept nogil:
     """Put the answer at the back of the line of answers with a slice due."""
     if b.in_line:
         return
     b.next = NULL
-    if w.bulk_tail != NULL:
-        w.bulk_tail.next = b
+    if w.answer_tail != NULL:
+        w.answer_tail.next = b
     else:
-        w.bulk_head = b
-    w.bulk_tail = b
+        w.answer_head = b
+    w.answer_tail = b
     b.in_line = 1
 
 
-cdef ot_bulk *_line_pop(ot_worker *w) noexcept nogil:
-    cdef ot_bulk *b = w.bulk_head
+cdef ot_answer *_line_pop(ot_worker *w) noexcept nogil:
+    cdef ot_answer *b = w.answer_head
     if b == NULL:
         return NULL
-    w.bulk_head = b.next
-    if w.bulk_head == NULL:
-        w.bulk_tail = NULL
+    w.answer_head = b.next
+    if w.answer_head == NULL:
+        w.answer_tail = NULL
     b.next = NULL
     b.in_line = 0
     return b
 
 
-cdef void _line_remove(ot_worker *w, ot_bulk *b) noexcept nogil:
-    cdef ot_bulk *prev = NULL
-    cdef ot_bulk *x = w.bulk_head
+cdef void _line_remove(ot_worker *w, ot_answer *b) noexcept nogil:
+    cdef ot_answer *prev = NULL
+    cdef ot_answer *x = w.answer_head
     if not b.in_line:
         return
     while x != NULL and x != b:
@@ -245,16 +245,16 @@ cdef void _line_remove(ot_worker *w, ot_bulk *b) noexcept nogil:
     if x == NULL:
         return
     if prev == NULL:
-        w.bulk_head = b.next
+        w.answer_head = b.next
     else:
         prev.next = b.next
-    if w.bulk_tail == b:
-        w.bulk_tail = prev
+    if w.answer_tail == b:
+        w.answer_tail = prev
     b.next = NULL
     b.in_line = 0
 
 
-cdef void bulk_free(ot_worker *w, ot_bulk *b) noexcept nogil:
+cdef void answer_free(ot_worker *w, ot_answer *b) noexcept nogil:
     """Free an answer that is in no line, list or shared slot."""
     cdef ot_block *blk
     if b == NULL:
@@ -271,10 +271,10 @@ cdef void bulk_free(ot_worker *w, ot_bulk *b) noexcept nogil:
     ot_free(b)
 
 
-cdef void bulk_drop(ot_worker *w, ot_bulk *b) noexcept nogil:
+cdef void answer_drop(ot_worker *w, ot_answer *b) noexcept nogil:
     """Take an answer out of everything and free it; answers waiting for
     memory get another chance."""
-    cdef ot_bulk **pp = &w.t.answers
+    cdef ot_answer **pp = &w.t.answers
     _line_remove(w, b)
     if w.t.shared[b.encoding] == b:
         w.t.shared[b.encoding] = NULL
@@ -283,69 +283,69 @@ cdef void bulk_drop(ot_worker *w, ot_bulk *b) noexcept nogil:
             pp[0] = b.next_all
             break
         pp = &pp[0].next_all
-    bulk_free(w, b)
+    answer_free(w, b)
     _wake_waiting(w)
 
 
 cdef void _wake_waiting(ot_worker *w) noexcept nogil:
-    cdef ot_bulk *b = w.t.answers
+    cdef ot_answer *b = w.t.answers
     while b != NULL:
         if not b.admitted and not b.in_line and b.readers:
-            bulk_line_push(w, b)
+            answer_line_push(w, b)
         b = b.next_all
 
 
-cdef void bulk_unshare(ot_worker *w, ot_bulk *b) noexcept nogil:
+cdef void answer_unshare(ot_worker *w, ot_answer *b) noexcept nogil:
     """No new readers from now on; the blocks its readers have passed go."""
     if w.t.shared[b.encoding] == b:
         w.t.shared[b.encoding] = NULL
     b.shared = 0
-    bulk_release(w, b)
+    answer_release(w, b)
 
 
-cdef void bulk_expire(ot_worker *w) noexcept nogil:
+cdef void answer_expire(ot_worker *w) noexcept nogil:
     """Shared answers past their time stop being offered; those nobody
     reads any more are freed (each loop tick)."""
-    cdef ot_bulk *b = w.t.answers
-    cdef ot_bulk *next
+    cdef ot_answer *b = w.t.answers
+    cdef ot_answer *next
     while b != NULL:
         next = b.next_all
         if b.shared and b.done and w.mono_ms >= b.expires_ms:
-            bulk_unshare(w, b)
+            answer_unshare(w, b)
             if b.readers == 0:
-                bulk_drop(w, b)
+                answer_drop(w, b)
         b = next
 
 
 # ---------------------------------------------------------------- served
 
-cdef void bulk_served(ot_worker *w, const ot_bulk *b) noexcept nogil:
+cdef void answer_served(ot_worker *w, const ot_answer *b) noexcept nogil:
     """A reader got the whole body. fscr counts for real
     (docs/compatibility.md, "Quirks fixed"): full-scrape answers, GET /scrape
     and tpbs alike, and their size as sent."""
-    if b.kind == BULK_FULLSCRAPE or b.kind == BULK_TPBS:
+    if b.kind == ANSWER_FULLSCRAPE or b.kind == ANSWER_TPBS:
         w.ctr.fullscrapes += 1
         w.ctr.fullscrape_size += b.produced
 
 
 # ---------------------------------------------------------------- starting and making
 
-cdef int bulk_begin(ot_worker *w, int kind, int fmt, int encoding, const ot_bulk_ops *ops,
+cdef int answer_begin(ot_worker *w, int kind, int fmt, int encoding, const ot_answer_ops *ops,
                     void *aux) noexcept nogil:
     """Begin a large answer for the request being answered, made a slice
-    per loop turn (bulk_step) and streamed as it is made: it is left in
+    per loop turn (answer_step) and streamed as it is made: it is left in
     w.handover, where the connection takes it up (conn.pyx,
     conn_stream_start). `aux` (owned from here on, freed with the answer by
-    ops.aux_free) is a BULK_WALK's working state. Memory is reserved when
+    ops.aux_free) is a ANSWER_WALK's working state. Memory is reserved when
     the first slice is due, not here: a request that finds the budget taken
     waits for it. Returns 0, or -1 when even the answer's own struct cannot
     be allocated (the caller answers 500)."""
-    cdef ot_bulk *b = <ot_bulk *>ot_malloc(sizeof(ot_bulk))
+    cdef ot_answer *b = <ot_answer *>ot_malloc(sizeof(ot_answer))
     if b == NULL:
         if aux != NULL:
             ops.aux_free(aux)
         return -1
-    memset(b, 0, sizeof(ot_bulk))
+    memset(b, 0, sizeof(ot_answer))
     b.kind = <uint8_t>kind
     b.format = <uint8_t>fmt
     b.encoding = <uint8_t>encoding
@@ -355,17 +355,17 @@ cdef int bulk_begin(ot_worker *w, int kind, int fmt, int encoding, const ot_bulk
     b.maker = w
     b.next_all = w.t.answers
     w.t.answers = b
-    bulk_account(w, b)
-    bulk_line_push(w, b)
+    answer_account(w, b)
+    answer_line_push(w, b)
     w.handover = b
     return 0
 
 
-cdef bint bulk_join_shared(ot_worker *w, int encoding) noexcept nogil:
+cdef bint answer_join_shared(ot_worker *w, int encoding) noexcept nogil:
     """Answer with the shared full scrape of this encoding (left in
     w.handover), when there is one that is still offered: being made, or
     complete for less than tracker.fullscrape_cache seconds."""
-    cdef ot_bulk *b = w.t.shared[encoding]
+    cdef ot_answer *b = w.t.shared[encoding]
     if b == NULL or b.failed or (b.done and w.mono_ms >= b.expires_ms):
         return False
     w.handover = b
@@ -373,33 +373,33 @@ cdef bint bulk_join_shared(ot_worker *w, int encoding) noexcept nogil:
     return True
 
 
-cdef void bulk_share(ot_worker *w, ot_bulk *b) noexcept nogil:
+cdef void answer_share(ot_worker *w, ot_answer *b) noexcept nogil:
     """Offer b to later requesters of its encoding, in place of an older
     shared answer (whose readers keep it)."""
-    cdef ot_bulk *old = w.t.shared[b.encoding]
+    cdef ot_answer *old = w.t.shared[b.encoding]
     if old != NULL:
-        bulk_unshare(w, old)
+        answer_unshare(w, old)
         if old.readers == 0:
-            bulk_drop(w, old)
+            answer_drop(w, old)
     w.t.shared[b.encoding] = b
     b.shared = 1
 
 
-cdef inline bint _bencoded(const ot_bulk *b) noexcept nogil:
-    return b.kind == BULK_FULLSCRAPE or (b.kind == BULK_TPBS and b.format == FORMAT_BEN)
+cdef inline bint _bencoded(const ot_answer *b) noexcept nogil:
+    return b.kind == ANSWER_FULLSCRAPE or (b.kind == ANSWER_TPBS and b.format == FORMAT_BEN)
 
 
-cdef size_t _working_set(const ot_bulk *b) noexcept nogil:
+cdef size_t _working_set(const ot_answer *b) noexcept nogil:
     """What an answer reserves when admitted: itself, its encoder, and the
     blocks a slice and the window need (for a walk, its whole result)."""
     cdef size_t blocks = OT_STREAM_BLOCKS
-    if b.kind == BULK_WALK:
+    if b.kind == ANSWER_WALK:
         blocks = b.ops.output_max // block_room() + 2
-    return (sizeof(ot_bulk) + encoder_state_max(b.encoding) + blocks * OT_STREAM_BLOCK
+    return (sizeof(ot_answer) + encoder_state_max(b.encoding) + blocks * OT_STREAM_BLOCK
             + (b.ops.aux_memory(b.aux) if b.aux != NULL else 0))
 
 
-cdef bint _admit(ot_worker *w, ot_bulk *b) noexcept nogil:
+cdef bint _admit(ot_worker *w, ot_answer *b) noexcept nogil:
     """Reserve the working set and start the encoder; False when the budget
     cannot take it now (the answer waits). A failure past the budget marks
     the answer failed (its readers get 500)."""
@@ -408,18 +408,18 @@ cdef bint _admit(ot_worker *w, ot_bulk *b) noexcept nogil:
         return False
     b.reserved = need
     b.admitted = 1
-    bulk_account(w, b)
+    answer_account(w, b)
     if not encoder_begin(&b.enc, b.encoding):
         b.failed = 1
         b.done = 1
         return True
-    if _bencoded(b) and not bulk_append(b, <const uint8_t *>b"d5:filesd", 9, False):
+    if _bencoded(b) and not answer_append(b, <const uint8_t *>b"d5:filesd", 9, False):
         b.failed = 1
         b.done = 1
     return True
 
 
-cdef bint bulk_wants_slice(ot_worker *w, ot_bulk *b) noexcept nogil:
+cdef bint answer_wants_slice(ot_worker *w, ot_answer *b) noexcept nogil:
     """Is a slice due: someone reads, the body is not complete, and the
     slowest reader is close enough behind (a shared answer keeps every
     block, so it goes on while the budget lets it grow)?"""
@@ -430,75 +430,75 @@ cdef bint bulk_wants_slice(ot_worker *w, ot_bulk *b) noexcept nogil:
     if b.shared:
         if _may_grow(w, b, 2 * OT_STREAM_BLOCK):
             return True
-        bulk_unshare(w, b)
-    return b.produced - bulk_slowest(w, b, False) < OT_STREAM_WINDOW
+        answer_unshare(w, b)
+    return b.produced - answer_slowest(w, b, False) < OT_STREAM_WINDOW
 
 
-cdef bint bulk_slice(ot_worker *w, ot_bulk *b, uint8_t *stage) noexcept nogil:
+cdef bint answer_slice(ot_worker *w, ot_answer *b, uint8_t *stage) noexcept nogil:
     """Make the next slice. Returns True when the answer is over: the body
     is complete (trailer and encoder end included), or b.failed is set."""
     cdef bint done
-    if b.kind == BULK_WALK:
+    if b.kind == ANSWER_WALK:
         done = b.ops.slice(w, b)
     else:
         done = _scrape_slice(w, b, stage)
-    bulk_account(w, b)
+    answer_account(w, b)
     return done or b.failed
 
 
-cdef inline ot_torrent *bulk_walk_first(ot_worker *w, const ot_bulk *b) noexcept nogil:
+cdef inline ot_torrent *answer_walk_first(ot_worker *w, const ot_answer *b) noexcept nogil:
     """Where a walk over every torrent resumes: the torrent after the
     cursor, in ascending info_hash order (NULL: the walk is over). A torrent
     added or removed between slices is seen or missed, never visited twice."""
     return store_next(w.t.store, b.cursor if b.has_cursor else NULL)
 
 
-cdef inline ot_torrent *bulk_walk_next(ot_worker *w, ot_bulk *b, const ot_torrent *t) noexcept nogil:
+cdef inline ot_torrent *answer_walk_next(ot_worker *w, ot_answer *b, const ot_torrent *t) noexcept nogil:
     """Mark t walked (the cursor) and return the torrent after it."""
     memcpy(b.cursor, t.hash, OT_HASH_SIZE)
     b.has_cursor = 1
     return store_next(w.t.store, t.hash)
 
 
-cdef bint _scrape_slice(ot_worker *w, ot_bulk *b, uint8_t *stage) noexcept nogil:
-    """The next s.bulk_slice torrents (or their OT_STREAM_SLICE_OUT bytes each) of a
+cdef bint _scrape_slice(ot_worker *w, ot_answer *b, uint8_t *stage) noexcept nogil:
+    """The next s.answer_slice torrents (or their OT_STREAM_SLICE_OUT bytes each) of a
     full scrape, tpbs or statedump in ascending info_hash order, resuming
     after the cursor: a torrent added or removed between slices is seen or
     missed, never listed twice. Torrents are listed as stored, without
     cleaning them first (docs/compatibility.md, "Full scrape")."""
-    cdef ot_torrent *t = bulk_walk_first(w, b)
+    cdef ot_torrent *t = answer_walk_first(w, b)
     cdef uint8_t *p = stage
     cdef uint32_t n = 0
-    cdef uint64_t out_max = <uint64_t>w.t.bulk_slice * OT_STREAM_SLICE_OUT
-    while t != NULL and n < w.t.bulk_slice and <uint64_t>(p - stage) < out_max:
-        if p - stage > OT_BULK_STAGE - OT_BULK_ENTRY_MAX:
+    cdef uint64_t out_max = <uint64_t>w.t.answer_slice * OT_STREAM_SLICE_OUT
+    while t != NULL and n < w.t.answer_slice and <uint64_t>(p - stage) < out_max:
+        if p - stage > OT_ANSWER_STAGE - OT_ANSWER_ENTRY_MAX:
             # Only with a slice size past the default (a test's control that
             # makes answers whole): the stage goes into the answer first.
-            if not bulk_append(b, stage, <size_t>(p - stage), False):
+            if not answer_append(b, stage, <size_t>(p - stage), False):
                 b.failed = 1
                 return True
             out_max -= <uint64_t>(p - stage)
             p = stage
-        p = bulk_entry(p, b, t)
+        p = answer_entry(p, b, t)
         n += 1
-        t = bulk_walk_next(w, b, t)
+        t = answer_walk_next(w, b, t)
     if t == NULL and _bencoded(b):
         p = put_raw(p, b"ee", 2)
-    if not bulk_append(b, stage, <size_t>(p - stage), t == NULL):
+    if not answer_append(b, stage, <size_t>(p - stage), t == NULL):
         b.failed = 1
         return True
     return t == NULL
 
 
-cdef ot_bulk *bulk_step(ot_worker *w) noexcept nogil:
+cdef ot_answer *answer_step(ot_worker *w) noexcept nogil:
     """One slice of the answer at the head of the line, per loop turn:
     however many large answers are being made, an announce waits behind at
     most one slice. Returns the answer that moved (the loop sends its
     readers what is new), or NULL."""
-    cdef ot_bulk *b = _line_pop(w)
+    cdef ot_answer *b = _line_pop(w)
     if b == NULL:
         return NULL
-    if not bulk_wants_slice(w, b):
+    if not answer_wants_slice(w, b):
         return NULL
     if not b.admitted:
         if not _admit(w, b):
@@ -510,10 +510,10 @@ cdef ot_bulk *bulk_step(ot_worker *w) noexcept nogil:
             return b
         if b.done:
             return b                  # failed at the start: its readers get 500
-    if bulk_slice(w, b, w.bulk_stage):
+    if answer_slice(w, b, w.answer_stage):
         b.done = 1
         if b.shared:
             b.expires_ms = w.mono_ms + w.t.fullscrape_cache * 1000
-    elif bulk_wants_slice(w, b):
-        bulk_line_push(w, b)
+    elif answer_wants_slice(w, b):
+        answer_line_push(w, b)
     return b
