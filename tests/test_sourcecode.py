@@ -128,3 +128,18 @@ def test_components_are_included_in_dependency_order():
             if j is not None and j > i:
                 late.add("%s.pyx calls %s() of %s.pyx" % (name, m.group(1), order[j]))
     assert not late, sorted(late)
+
+
+def test_every_component_is_at_most_600_lines():
+    """One job per file: a component that outgrows 600 lines is doing two."""
+    long = {p.name: n for p in CORE.glob("*.pyx") if (n := len(p.read_text().splitlines())) > 600}
+    assert not long, long
+
+
+def test_every_component_is_named_in_the_readme_or_the_design_notes():
+    """A maintainer who opens the README's component table or docs/ finds
+    every file of the core there."""
+    top = CORE.parent.parent
+    text = (top / "README.md").read_text() + "".join(p.read_text() for p in (top / "docs").glob("*.md"))
+    missing = [p.name for p in sorted(CORE.glob("*.p[xy][xd]")) if "`%s`" % p.name not in text and p.name not in text]
+    assert not missing, missing
