@@ -56,6 +56,14 @@ for dist in "$sdist" "$wheel"; do
         [ -f "$venv/share/man/$page" ] || die "$kind: $page not installed"
     done
     ok "$kind: man pages installed under share/man"
+    # The tests' entry points live in a test build (tests/testbuild/) that is
+    # never installed; the router's module must not name them.
+    so=$("$venv/bin/python" -c 'import opentracker_core._core as c; print(c.__file__)')
+    if strings "$so" | grep -q "_testhelper\|answer_http\|respond_http\|TestServer"; then
+        die "$kind: the installed module carries test entry points ($so)"
+    fi
+    "$venv/bin/python" -c 'import opentracker_testcore' 2>/dev/null && die "$kind: the test build was installed"
+    ok "$kind: the installed module names no test entry point (strings), and the test build is not installed"
     printf 'listen.tcp_udp 127.0.0.1:%d\ntracker.user nobody\n' "$port" > "$work/ot.conf"
     "$venv/bin/opentracker" -f "$work/ot.conf" --check-config > /dev/null || die "$kind: --check-config refused"
     ok "$kind: --check-config"

@@ -250,3 +250,25 @@ def test_history_counts_from_the_servers_start(server):
     time.sleep(1.05)
     p = points(body(get(server, b"/stats?mode=html")), 0)
     assert len(p) == 1 and p[0][0] == 1180 and p[0][1] < 160
+
+
+def axis_labels(page):
+    """The chart's y-axis labels, top to bottom, and its legend's rates."""
+    axis = re.findall(rb'<text x="48" text-anchor="end" y="\d+">([^<]*)</text>', page)
+    legend = re.findall(rb'</span>[^<]* ([^ <]*)/s', page)
+    return [a.decode() for a in axis], [r.decode() for r in legend]
+
+
+def test_chart_labels_fit_their_column_at_any_load():
+    """The y axis' labels are right-aligned in 48 of the chart's 1200 units:
+    rates are written as a person reads them (no "200000000.0"), whole
+    numbers without ".0", thousands and millions with k and M. At the
+    largest (2^32 - 1 a minute) the top is 80M/s."""
+    _, _, page = Server(seed=1).status_page(1 << 20, worst=True)
+    axis, legend = axis_labels(page)
+    assert axis == ["80M", "60M", "40M", "20M", "0"], axis
+    assert legend and all(re.fullmatch(r"\d+(\.\d)?[kM]?", r) and len(r) <= 5 for r in legend), legend
+    _, _, page = Server(seed=1).status_page(1 << 20)
+    axis, legend = axis_labels(page)
+    assert axis == ["0.4", "0.3", "0.2", "0.1", "0"], axis
+    assert legend == ["0"] * 4, legend

@@ -101,7 +101,7 @@ cdef struct ot_answer:
     uint8_t failed            # it stopped short (memory): readers are cut off
     uint8_t shared            # ot_tracker.shared[encoding] is this answer: new readers may join
     ot_encoder enc
-    const ot_answer_ops *ops    # ANSWER_WALK: the walk's slice and state
+    const ot_answer_ops *ops  # ANSWER_WALK: the walk's slice and state
     void *aux                 # ANSWER_WALK: the walk's working state, freed by answer_free
     ot_block *first           # the oldest block still held (body offset first_at)
     ot_block *last            # the block being filled
@@ -109,10 +109,10 @@ cdef struct ot_answer:
     uint64_t produced         # body bytes made so far
     uint32_t blocks           # blocks held
     uint32_t readers          # connections reading it
-    int32_t reader            # the first of them (fds, linked through ot_conn.rnext); -1: none
+    int32_t reader            # the first of them (fds, linked through ot_reader.rnext); -1: none
     int64_t expires_ms        # shared and done: joinable until then (monotonic ms)
     size_t reserved           # its working set, reserved when admitted
     size_t accounted          # what it counts in the answers' memory now: max(reserved, held)
     ot_worker *maker          # the worker whose line makes its slices
-    ot_answer *next             # in the line of answers with a slice due
-    ot_answer *next_all         # in the list of every answer (ot_tracker.answers)
+    ot_answer *next           # in the line of answers with a slice due
+    ot_answer *next_all       # in the list of every answer (ot_tracker.answers)

@@ -81,7 +81,7 @@ cdef struct ot_reader:
     # A connection's place in the large answer it reads. Only stream.pyx
     # changes these fields; answers.pyx reads pos and blk_at to know what every
     # reader has passed.
-    ot_answer *answer             # the answer read, NULL when none
+    ot_answer *answer         # the answer read, NULL when none
     int32_t rnext             # the answer's next reader (fd; -1: none)
     uint8_t http11            # the request was HTTP/1.1: chunked when streamed
     uint8_t framing           # FRAME_*: how the body is delimited, once the header went
@@ -129,13 +129,18 @@ cdef struct ot_fdlist:
 cdef struct ot_tracker:
     # What every worker loop shares: the swarms, the access lists, the
     # settings, the cluster, the large answers and the status page's
-    # history. One per process. Today one worker touches it, between loop
-    # turns Python does (set-up, reloads); docs/architecture.md says how
-    # several workers will share it.
+    # history. One per process. Who may touch each group is said above it;
+    # "the loop" is today's one worker, Python runs only between its turns.
+    # docs/architecture.md, "Who owns what", says what a second worker needs.
+
+    # The swarms and their memory budget: the loop (announces, ageing, large
+    # answers' walks) and Python between turns (state load and save).
     ot_store *store
+    # Read by the loop; replaced whole by Python (reload, access fifos).
     ot_access access
 
-    # settings, written by Python before the loop runs and on reload
+    # Settings: written by Python (Server.configure) before the loop runs,
+    # read by the loop.
     uint8_t *redirect_url
     size_t redirect_len
     uint8_t stats_path[OT_STATS_PATH_MAX + 1]
@@ -143,16 +148,18 @@ cdef struct ot_tracker:
     bint fullscrape
     bint compress             # large answers may be compressed (gzip, or zstd where built)
     bint ip_from_query
-    bint syslog_completed     # one syslog line per completed download (docs/compatibility.md, logging)
+    bint syslog_completed     # one syslog line per completed download (the original's WANT_SYSLOGS)
     int64_t http_timeout      # seconds for a request header
     int64_t send_timeout      # seconds an answer may go without progress
     int64_t fullscrape_cache  # seconds a complete full scrape is shared; 0: never shared
     int64_t connid_window
     uint8_t connid_key[16]
     uint32_t max_conns        # tracker.http_max_connections; 0: no limit
-    uint32_t answer_slice       # torrents per slice of a large answer
-
+    uint32_t answer_slice     # torrents per slice of a large answer
     uint32_t tracker_id       # random per process: stats "everything" and live-sync packets
+
+    # Written by the loop as it serves (Python sets them up and flushes the
+    # cluster's queue at shutdown).
     ot_livesync sync
     ot_ratelimit rate
     ot_modest modest
@@ -161,8 +168,9 @@ cdef struct ot_tracker:
     int64_t clock_offset      # seconds added to the wall clock (tests age swarms without waiting)
     uint32_t clean_cursor     # the next bucket the ageing sweep visits
 
-    # large answers (answers.pyx)
-    ot_answer *answers          # every large answer (made, streamed, or kept for sharing)
+    # Large answers (answers.pyx): made by the loop, offered to every
+    # requester while shared.
+    ot_answer *answers        # every large answer (made, streamed, or kept for sharing)
     ot_answer *shared[ENC_COUNT]  # the full scrape offered to new requesters, per encoding
     uint64_t answers_held     # bytes the large answers hold or have reserved
     uint64_t answer_reserve   # the budget kept for them alone (answers_reserve_init)
@@ -171,9 +179,9 @@ cdef struct ot_tracker:
 cdef struct ot_worker:
     # One event loop: its epoll set, descriptors, buffers, counters and
     # clock. Only its own thread touches these (Python too, but only between
-    # the loop's turns).
+    # the loop's turns: it adds listeners and reads the counters).
     ot_tracker *t
-    ot_counters ctr
+    ot_counters ctr           # this loop's; /stats adds up every worker's
 
     # clocks: wall seconds for the store and connection ids, monotonic for deadlines
     int64_t now
@@ -182,7 +190,7 @@ cdef struct ot_worker:
 
     int epfd
     int wakeup_fd
-    ot_conn *conns
+    ot_conn *conns            # by fd (conn.pyx)
     int32_t conn_cap
     ot_fdlist reading
     ot_fdlist writing
@@ -193,9 +201,9 @@ cdef struct ot_worker:
     bint hook_due
     int64_t hook_interval     # seconds between calls of the Python periodic hook; 0 = none
     int64_t next_hook
-    ot_answer *handover         # the large answer a handler began or joined for the request
+    ot_answer *handover       # the large answer a handler began or joined for the request
                               # being answered, until its connection takes it (conn.pyx)
-    ot_answer *answer_head        # large answers with a slice due, one slice per loop turn
+    ot_answer *answer_head    # large answers with a slice due, one slice per loop turn
     ot_answer *answer_tail
     uint64_t queued_held      # bytes of answers waiting in send queues (part of mem_other)
     uint64_t in_held          # bytes of partial request headers (part of mem_other)
@@ -206,7 +214,7 @@ cdef struct ot_worker:
     uint32_t stream_rotor     # where the next turn's round of those readers starts
 
     # fixed buffers (loop.pyx: _loop_buffers lists them)
-    uint8_t *answer_stage       # OT_ANSWER_STAGE bytes: one slice before compression
+    uint8_t *answer_stage     # OT_ANSWER_STAGE bytes: one slice before compression
     uint8_t *udp_in           # OT_UDP_BATCH of each of the UDP batch's buffers
     uint8_t *udp_out
     mmsghdr *udp_rmsg

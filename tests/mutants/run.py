@@ -11,7 +11,8 @@ exact old text, the new text). For each selected mutant this runner
   2. applies the patch there; it stops at once, before building anything,
      when the old text is not found exactly once (the list must stay in step
      with the code),
-  3. builds the core in the copy (`python setup.py -q build_ext --inplace`,
+  3. builds the core and the tests' build of it (tests/testbuild/) in the
+     copy (`OT_TESTCORE=1 python setup.py -q build_ext --inplace`,
      with CFLAGS -O0 unless --optimize) when the patch touches it; a mutant
      of the Python shell reuses one unmutated build of the core, made once
      per run,
@@ -107,6 +108,9 @@ def build(copy, log):
         # -O0 (last on the command line, so it wins) compiles in less than
         # half the time; the tests judge behaviour, not speed.
         env["CFLAGS"] = (env.get("CFLAGS", "") + " -O0").strip()
+    # The test build beside the core, from the same mutated sources (the
+    # tests load it through OT_TESTCORE_PREBUILT, child_env).
+    env["OT_TESTCORE"] = "1"
     done = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=copy, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT)
     with open(log, "ab") as f:
@@ -118,6 +122,7 @@ def child_env(copy):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.path.join(copy, "src")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["OT_TESTCORE_PREBUILT"] = "1"
     env.pop("OT_IMPL", None)
     return env
 
@@ -168,8 +173,12 @@ class Runner:
                 copy_tree(self.root, self.files, copy)
                 if not build(copy, os.path.join(self.workdir, "_unmutated.log")):
                     raise RuntimeError("the unmutated core does not build: see %s/_unmutated.log" % self.workdir)
-                core = os.path.join(copy, "src", "opentracker_core")
-                self._base = [os.path.join(core, n) for n in os.listdir(core) if n.endswith(".so")]
+                # (built file, its folder in a copy): the core and the test build
+                core = os.path.join("src", "opentracker_core")
+                self._base = [(os.path.join(copy, core, n), core) for n in os.listdir(os.path.join(copy, core))
+                              if n.endswith(".so")]
+                self._base += [(os.path.join(copy, "src", n), "src") for n in os.listdir(os.path.join(copy, "src"))
+                               if n.startswith("opentracker_testcore") and n.endswith(".so")]
             return self._base
 
     def run(self, mutant):
@@ -183,8 +192,8 @@ class Runner:
                 if not build(copy, log):
                     return mutant, None, "does not build (see %s)" % log, time.monotonic() - start
             else:
-                for so in self.base_core():
-                    shutil.copy2(so, os.path.join(copy, "src", "opentracker_core"))
+                for so, folder in self.base_core():
+                    shutil.copy2(so, os.path.join(copy, folder))
             killed, by = run_tests(copy, mutant, log)
             return mutant, killed, by, time.monotonic() - start
         except Exception as e:  # reported as "not judged", never as killed
