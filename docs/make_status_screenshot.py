@@ -10,8 +10,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
-from statusbrowser import chromium, make_traffic, run_chromium  # noqa: E402
-from trackerproc import Tracker  # noqa: E402
+from helpers.statusbrowser import chromium, make_traffic, run_chromium  # noqa: E402
+from helpers.trackerproc import Tracker  # noqa: E402
 
 
 def main():

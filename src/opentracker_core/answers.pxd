@@ -4,7 +4,7 @@
 # (top.pyx), s24s (s24s.pyx) and the status page (statuspage.pyx).
 #
 # An answer's body lives in a chain of blocks. A reader (a connection,
-# loop.pyx) holds its place in the body; a block is freed once every reader
+# stream.pyx) holds its place in the body; a block is freed once every reader
 # is past it, and a slice is made only while the readers are less than
 # OT_STREAM_WINDOW behind. So per requester the tracker holds a slice or two
 # plus what the kernel has not yet taken, never the whole body.

@@ -461,7 +461,7 @@ cdef inline ot_torrent *answer_walk_next(ot_worker *w, ot_answer *b, const ot_to
 
 
 cdef bint _scrape_slice(ot_worker *w, ot_answer *b, uint8_t *stage) noexcept nogil:
-    """The next s.answer_slice torrents (or their OT_STREAM_SLICE_OUT bytes each) of a
+    """The next w.t.answer_slice torrents (or their OT_STREAM_SLICE_OUT bytes each) of a
     full scrape, tpbs or statedump in ascending info_hash order, resuming
     after the cursor: a torrent added or removed between slices is seen or
     missed, never listed twice. Torrents are listed as stored, without

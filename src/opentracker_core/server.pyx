@@ -1,8 +1,9 @@
 # The Python face of the loop: the Server class the shell configures, feeds
-# with sockets and runs (loop.pyx is the engine). It holds the tracker and
-# its one worker; Python reaches them only between loop turns. The tests'
-# in-process entry points are not here but in the test build
-# (tests/testbuild/), so the router's module carries none of them.
+# with sockets and runs (loop.pyx, conn.pyx, udpio.pyx and stream.pyx are the
+# engine). It holds the tracker and its one worker; Python reaches them only
+# between loop turns. The tests' in-process entry points are not here but in
+# the test build (tests/testbuild/), so the router's module carries none of
+# them.
 
 import socket as _socket
 
