@@ -1,8 +1,8 @@
 # The request-rate history behind the status page's chart (statuspage.pyx):
 # announces and scrapes per protocol, one sample a minute for the last hour,
-# in a fixed ring inside the server (ot_history, status.pxd: 1,016 bytes on
-# x86-64). Sampled from the loop's one-second tick, never per request, so an
-# announce costs what it did.
+# in a fixed ring in the tracker's state (ot_tracker.status.hist; ot_history,
+# status.pxd: 1,008 bytes on x86-64). Sampled from the loop's one-second
+# tick, never per request, so an announce costs what it did.
 
 from libc.stdint cimport UINT32_MAX
 
