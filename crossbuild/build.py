@@ -8,9 +8,10 @@
    says which include dirs, macros, libraries and flags to use.
 2. Per target, two builds of every extension module:
    gnu-<target>/site   Debian's cross gcc against the glibc sysroot; imported by
-                       the target's Python under qemu (tests, memory).
+                       the target's Python under qemu (tests, memory); with
+                       the tests' build of the core (opentracker_testcore).
    musl-<target>/site  zig cc for musl (soft-float on MIPS), stripped: what the
-                       .ipk ships.
+                       .ipk ships (the core alone).
    Each site/ also holds the packages' .py files, so it is an importable tree.
 """
 
@@ -29,6 +30,9 @@ OUT = os.environ.get("OT_XBUILD_OUT", os.path.join(CACHE, "out"))
 PYVER = "3.11"
 JOBS = int(os.environ.get("OT_XBUILD_JOBS", "2"))
 COMMON = ["-shared", "-fPIC", "-Os", "-g0", "-fwrapv", "-fno-strict-aliasing", "-DNDEBUG"]
+# The tests' build of the core (tests/testbuild/): compiled for the glibc
+# sites the tests run under qemu, never for the musl one that ships.
+TESTCORE = "opentracker_testcore"
 
 
 def targets():
@@ -51,6 +55,9 @@ def copy_tree():
     for name in ("setup.py", "pyproject.toml", "README.md"):
         if os.path.exists(os.path.join(REPO, name)):
             shutil.copy2(os.path.join(REPO, name), tree)
+    # The tests' build of the core (extmeta.py asks for it): its sources only.
+    shutil.copytree(os.path.join(REPO, "tests", "testbuild"), os.path.join(tree, "tests", "testbuild"),
+                    ignore=shutil.ignore_patterns("*.c", "*.so", "__pycache__"))
     return tree
 
 
@@ -95,6 +102,8 @@ def compile_cmds(t, kind, tree, meta, site):
     sr = os.path.join(CACHE, "sysroot-" + t["name"])
     jobs = []
     for ext in meta["ext_modules"]:
+        if kind == "musl" and ext["name"] == TESTCORE:
+            continue                  # the router's build ships no test entry points
         parts = ext["name"].split(".")
         out = os.path.join(site, *parts[:-1], parts[-1] + ".so")
         flags = list(COMMON)

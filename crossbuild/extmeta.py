@@ -25,6 +25,9 @@ setuptools.setup = _capture
 sys.argv = ["setup.py", "--name"]
 for var in ("OT_DEBUG", "OT_SANITIZE", "OT_ANNOTATE"):
     os.environ.pop(var, None)
+# The tests' build of the core too (tests/testbuild/): the in-process tests
+# under qemu need it; build.py leaves it out of what ships.
+os.environ["OT_TESTCORE"] = "1"
 with open("setup.py") as f:
     code = compile(f.read(), "setup.py", "exec")
 # cythonize reports on stdout: keep stdout for the JSON.
