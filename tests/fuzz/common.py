@@ -118,16 +118,18 @@ def new_server(setup, populate=True, streamed=False):
                   rate_limit=3 if access == 3 else 0,
                   modest_fullscrapes=access == 3,
                   answer_slice=1 if streamed else 0)
-    if access == 1:
-        srv.set_access("white", core.sort_hashes(H[0] + H[1] + H[2] + H[4]))
-    elif access == 2:
-        srv.set_access("black", H[1])
-    srv.set_networks([PROXY_NET])
+    # The swarms first: the access list below then decides what answers see
+    # of them, as after a reload that drops a torrent the store still holds.
     if populate:
         populate_swarms(srv)
     if streamed:
         for i in range(STREAM_TORRENTS):
             srv.store.restore(hashlib.sha1(b"stream-%d" % i).digest(), 0, i)
+    if access == 1:
+        srv.set_access("white", core.sort_hashes(H[0] + H[1] + H[2] + H[4]))
+    elif access == 2:
+        srv.set_access("black", H[1])
+    srv.set_networks([PROXY_NET])
     if access == 3:
         srv.store.memory_limit = budget_used(srv) + 400
     srv.clock_offset = (0, 31 * 60, 7200, 3 * 86400)[setup >> 6]

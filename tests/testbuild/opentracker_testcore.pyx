@@ -341,7 +341,9 @@ cdef ot_torrent *_announce(ot_worker *w, dict outcome, bytes info_hash, object i
     rc = tracker_announce(w, h, &peer, NULL, &res)
     if rc == OT_REFUSED_MEMORY:
         raise StoreFullError("memory limit reached")
-    if rc == OT_NOMEM:
+    if rc == OT_REFUSED_ACCESS:
+        raise PermissionError("the access list refuses this info_hash")
+    if rc != OT_OK:
         raise MemoryError()
     outcome.clear()
     outcome.update(new_torrent=bool(res.new_torrent), new_peer=bool(res.new_peer), completed=bool(res.completed),
