@@ -99,9 +99,9 @@ run() {   # run LOG CMD...: the tool's output to LOG, the exit status kept
 }
 enabled() { [ -L "$R/etc/rc.d/S95opentracker" ]; }
 # The tool's first complaint in LOG (opkg: " * function: text", apk: "ERROR: text"
-# and the solver's lines after it).
+# and the solver's reasons after it).
 first_error() {
-    grep -E '^ \* [a-z_]+: |^ERROR: |conflicts:|breaks:' "$1" | grep -v pkg_get_installed_files | head -2 \
+    grep -E '^ \* [a-z_]+: |^ERROR: | (error|arch|conflicts|breaks): ' "$1" | grep -v pkg_get_installed_files | head -3 \
         | sed -E 's/^ \* [a-z_]+: //; s/^ERROR: //; s/^ +//' | tr '\n' ' ' | sed 's/ *$//'
 }
 
