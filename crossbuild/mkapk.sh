@@ -4,7 +4,8 @@
 # $PKGDIR/tree-<target>), laid out as the 25.12 buildroot's
 # include/package-pack.mk lays out its packages:
 #   - version: apk's rules, <version>-r<release> (the .ipk's is <version>-<release>);
-#   - arch: OpenWrt's name (mips_24kc ...); depends: the .ipk's Depends;
+#   - arch: OpenWrt's name (mips_24kc ...); depends: the .ipk's Depends, with
+#     python3-light~3.11 (the files are CPython 3.11's; see DEPENDS below);
 #   - provides: each PROVIDES entry with the version (opentracker=0.1.0-r1):
 #     apk allows one package of a versioned name installed at a time, which
 #     is how the 25.12 buildroot turns the C package's name into a conflict
@@ -42,7 +43,12 @@ IPKVER=$(field Version)
 VER=${IPKVER%-*}-r${IPKVER##*-}
 "$APK" version --check "$VER" > /dev/null || die "'$VER' is not a valid apk version"
 ARCH=$(field Architecture)
-DEPENDS=$(field Depends | tr -d ' ' | tr ',' ' ')
+# The .ipk's Depends, with python3-light held to this build's Python
+# (~3.11: any 3.11.x): the .pyc files and the extension are CPython 3.11's,
+# and a 25.12 router's python3 is newer, so there apk must refuse the
+# package rather than install one that cannot import (24.10 ships 3.11, the
+# .ipk needs no such bound).
+DEPENDS=$(field Depends | tr -d ' ' | tr ',' '\n' | sed "s/^python3-light\$/python3-light~$PYVER/" | tr '\n' ' ' | sed 's/ $//')
 provides=
 for p in $(sed -n 's/^ *PROVIDES:=//p' "$XB_DIR/openwrt/Makefile" | sed 's/\$(if \$(CONFIG_USE_APK),\([^)]*\))/\1/'); do
     [ "$p" = "$PKG" ] || provides+=" $p=$VER"
