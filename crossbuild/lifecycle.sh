@@ -29,6 +29,8 @@
 #   signature  (apk) `apk verify` accepts the package with the test key and
 #              refuses it without; unsigned, `apk add` refuses it unless
 #              --allow-untrusted
+#   python     (apk) refused on a root whose python3-light is 25.12's 3.13
+#              (the package's files are CPython 3.11's)
 # --mutant KIND: the same run with a broken package (check.sh requires it to
 # fail, at the step that catches KIND); ipk mutants by mutantipk.py
 # --control, apk mutants by mkapk.sh --mutant.
@@ -209,5 +211,12 @@ if [ "$fmt" = apk ]; then
     run "$W/untrusted.log" "$APK" --root "$R" --no-network --no-cache --allow-untrusted add "$unsigned" \
         || bad "an unsigned package is refused even with --allow-untrusted"
     ok "verify: accepted with the key, refused without; unsigned: refused, installs with --allow-untrusted"
+    step=python
+    router_root "$R" "$fmt" 3.13.9-r1
+    if run "$W/py313.log" pm apk "$R" install "$pkg"; then
+        bad "installs on a root with python3-light 3.13"
+    fi
+    grep -q 'python3-light' "$W/py313.log" || bad "refused beside python3-light 3.13, but not for it"
+    ok "refused beside python3-light 3.13.9: $(first_error "$W/py313.log")"
 fi
 echo "lifecycle $fmt: all steps passed ($(tool_label "$fmt"))"

@@ -37,10 +37,12 @@ chroot_bin() {
     done
 }
 
-# router_root ROOT FORMAT: a fresh copy of the image, its shell and
-# stand-ins, and the package database of FORMAT's tool.
+# router_root ROOT FORMAT [PYVERSION]: a fresh copy of the image, its shell
+# and stand-ins, and the package database of FORMAT's tool. PYVERSION (apk
+# only) is the version the database gives python3-light (default the
+# image's, 3.11.2-r1; lifecycle.sh's python step gives it 25.12's).
 router_root() {
-    local r=$1 fmt=$2 image=$CACHE/muslroot-$T_NAME/root
+    local r=$1 fmt=$2 pyv=${3:-3.11.2-r1} image=$CACHE/muslroot-$T_NAME/root
     [ -f "$CACHE/muslroot-$T_NAME/.ok" ] || die "$T_NAME: no musl userland (run muslroot.sh)"
     [ -x "$PKGTOOLS/opkg" ] && [ -x "$APK" ] || die "no package tools in $PKGTOOLS (run pkgtools.sh)"
     rm -rf "$r"
@@ -67,8 +69,8 @@ router_root() {
             rm -rf "$r/usr/lib/opkg"
             mkdir -p "$r/etc/apk/keys"
             cp "$OUT/apk-key/test.pem" "$r/etc/apk/keys/opentracker-test.pem"
-            apk_base_packages
-            "$APK" --root "$r" --arch "$T_OWRT" --initdb --no-network --no-cache add "$OUT/apk-base-$T_NAME"/*.apk \
+            apk_base_packages "$pyv"
+            "$APK" --root "$r" --arch "$T_OWRT" --initdb --no-network --no-cache add "$OUT/apk-base-$T_NAME-$pyv"/*.apk \
                 > "$r/../apk-initdb.log" 2>&1 || { cat "$r/../apk-initdb.log"; die "$T_NAME: apk --initdb failed"; }
             ;;
         *) die "unknown package format $fmt" ;;
@@ -95,11 +97,11 @@ opkg_image_lists() {
 # The image's packages as apk knows them (the names the .apk depends on;
 # versions as muslroot.sh builds them), signed with the test key.
 apk_base_packages() {
-    local d=$OUT/apk-base-$T_NAME p empty
+    local pyv=$1 d=$OUT/apk-base-$T_NAME-$1 p
     [ -f "$d/.ok" ] && return 0
     rm -rf "$d"
     mkdir -p "$d/empty"
-    for p in libc=1.2.5-r1 zlib=1.2.13-r1 libpython3=3.11.2-r1 python3-base=3.11.2-r1 python3-light=3.11.2-r1; do
+    for p in libc=1.2.5-r1 zlib=1.2.13-r1 libpython3=$pyv python3-base=$pyv python3-light=$pyv; do
         "$APK" mkpkg --sign-key "$OUT/apk-key/test.rsa" --info "name:${p%%=*}" --info "version:${p#*=}" \
             --info "arch:$T_OWRT" --info "description:image package (crossbuild muslroot)" \
             --files "$d/empty" --output "$d/${p%%=*}.apk"
