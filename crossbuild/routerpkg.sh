@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The emulated router's package manager (sourced by router.sh and
 # lifecycle.sh after lib.sh and target_load): a root whose package database
 # the real tool owns, and the tool's own commands on it.
