@@ -203,7 +203,7 @@ table=$OUT/results/table.md
             "$t" "$(val "$t" tests_passed tests)" "$(val "$t" tests_failed tests)" "$(val "$t" tests_seconds tests)" \
             "$(val "$t" so_bytes so)" "$(val "$t" so_xz_bytes so)" "$(val "$t" so_check so)" \
             "$(val "$t" ipk_bytes ipk)" "$(val "$t" ipk_check ipk)" \
-            "$(val "$t" apk_bytes apk)" "$(val "$t" apk_version apk)" \
+            "$(val "$t" apk_bytes apk)" "$(val "$t" apk_version apk), $(val "$t" apk_check apk)" \
             "$(mib "$(val "$t" core_bytes mem)")" "$(val "$t" bytes_per_peer mem)" "$(val "$t" bytes_per_torrent mem)" \
             "$(mib "$(val "$t" base_rss mem)")" "$(mib "$(val "$t" full_rss mem)")" "$(mib "$(val "$t" peak_rss mem)")" \
             "$(val "$t" mem_budget mem)"

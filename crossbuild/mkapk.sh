@@ -134,9 +134,18 @@ apk=$out/$PKG-$VER.apk
 rm -rf "$w"
 [ "$(head -c 3 "$apk")" = ADB ] || die "$apk does not start with the ADB magic"
 if [ -z "$mutant" ] && [ -z "${OT_PKG_DIR:-}" ]; then
-    # The run's package: its figures for the table.
+    # The run's package: apk verify must accept it with the test key (a
+    # keys directory holding only its public half) and refuse it without.
+    mkdir -p "$OUT/apk-key/trusted" "$OUT/apk-key/none"
+    cp "$OUT/apk-key/test.pem" "$OUT/apk-key/trusted/"
+    "$APK" verify --keys-dir "$OUT/apk-key/trusted" "$apk" || die "apk verify refuses $apk with the test key"
+    if out=$("$APK" verify --keys-dir "$OUT/apk-key/none" "$apk" 2>&1); then
+        die "apk verify accepts $apk without the key"
+    fi
+    echo "$out" | grep -q UNTRUSTED || die "apk verify refuses $apk without the key, but not as untrusted: $out"
+    echo "without the key: $out"
     mkdir -p "$OUT/results"
-    printf 'apk=%s\napk_bytes=%s\napk_version=%s\napk_provides=%s\n' "$(basename "$apk")" "$(stat -c %s "$apk")" \
-        "$VER" "$provides" > "$OUT/results/$T_NAME.apk"
+    printf 'apk=%s\napk_bytes=%s\napk_version=%s\napk_provides=%s\napk_check=%s\n' "$(basename "$apk")" "$(stat -c %s "$apk")" \
+        "$VER" "$provides" "ADB, verify ok with the key, untrusted without" > "$OUT/results/$T_NAME.apk"
 fi
 echo "$apk"
