@@ -9,10 +9,14 @@
 # 3. the endianness test proven to catch a byte-order bug (host, mutated build);
 # 4. per target: pytest under qemu-user, checks of the shipped .so, the memory
 #    budget (100,000 torrents / 500,000 peers), the .ipk assembled and checked
-#    (and rebuilt to the same bytes), then the .ipk on the emulated router
-#    (router.sh: installed, started by its init script, network tests, e2e,
-#    memory with mallocng beside the C original), and once a run a broken
-#    package proven to fail there (router_mutant);
+#    (and rebuilt to the same bytes), the .apk made from the same files by
+#    apk mkpkg (pkgtools.sh builds apk-tools and opkg from ../shared/vendor-src),
+#    then each on its emulated router (router.sh: installed by opkg on a
+#    24.10-like root, by apk on a 25.12-like one, started by its init script,
+#    network tests, e2e, memory with mallocng beside the C original; then
+#    lifecycle.sh: upgrade, reinstall, remove, conflicts, signature), and
+#    once a run broken packages proven to fail there (router_mutant,
+#    lifecycle_mutants);
 # 5. the OpenWrt files' own checks (ash syntax, UCI translation);
 # then prints the tables and exits non-zero if anything failed.
 # Environment: OT_XBUILD_CACHE, OT_XBUILD_OUT, HYPOTHESIS_PROFILE (default dev),
@@ -31,6 +35,9 @@ fail() { failures+=("$1"); }
 mkdir -p "$CACHE"
 step host-deps bash "$XB_DIR/host-deps.sh" $targets
 step sysroots bash "$XB_DIR/sysroot.sh" $targets
+# apk-tools 3 and opkg-lede from ../shared/vendor-src: apk makes the .apk of
+# every target, and both install on the emulated routers.
+step pkgtools bash "$XB_DIR/pkgtools.sh" || { tail -5 "$OUT/logs/pkgtools.log" 2> /dev/null; die "package tools failed"; }
 # The emulated router (musl userland, .ipk installed, network tests, memory)
 # for OT_XBUILD_ROUTER's targets (default: all the run's targets).
 router_targets=${OT_XBUILD_ROUTER-$targets}
@@ -90,7 +97,7 @@ router_mutant() {
     mkdir -p "$OUT/mutant-ipk"
     mut=$OUT/mutant-ipk/$(basename "$ipk")
     "$VENV/bin/python" "$XB_DIR/mutantipk.py" "$ipk" "$mut"
-    if bash "$XB_DIR/router.sh" "$t" --ipk "$mut" --smoke-only --name "$t-mutant"; then
+    if bash "$XB_DIR/router.sh" "$t" --format ipk --pkg "$mut" --smoke-only --no-c --name "$t-mutant"; then
         echo "router.sh PASSES a package whose launcher imports logging (not in python3-light): it catches nothing"
         return 1
     fi
@@ -107,7 +114,7 @@ router_mutant() {
     esac
     "$VENV/bin/python" "$XB_DIR/mutantipk.py" "$ipk" "$mut" --core-target "$other" --cpu "$T_CPU" \
         --include "$CACHE/pyinc-musl-$T_NAME/python$PYVER" --zlib "$CACHE/zlib-musl-$T_NAME"
-    if bash "$XB_DIR/router.sh" "$t" --ipk "$mut" --smoke-only --name "$t-mutant-fp" > "$OUT/results/$t-mutant-fp.out" 2>&1; then
+    if bash "$XB_DIR/router.sh" "$t" --format ipk --pkg "$mut" --smoke-only --no-c --name "$t-mutant-fp" > "$OUT/results/$t-mutant-fp.out" 2>&1; then
         cat "$OUT/results/$t-mutant-fp.out"
         echo "router.sh PASSES a package whose .so is built for $other: it catches nothing"
         return 1
@@ -115,6 +122,27 @@ router_mutant() {
     grep -q "float ABI" "$OUT/results/$t-mutant-fp.out" \
         || { cat "$OUT/results/$t-mutant-fp.out"; echo "the float-ABI mutant failed, but not for its float ABI"; return 1; }
     echo "mutant (.so built for $other): refused on the emulated router: $(grep -o 'float ABI.*' "$OUT/results/$t-mutant-fp.out" | head -1)"
+}
+
+# Each life-cycle step must catch a package broken for it: FORMAT:MUTANT:STEP
+# (mutantipk.py --control for the .ipk, mkapk.sh --mutant for the .apk).
+LIFECYCLE_MUTANTS="ipk:conffiles:upgrade ipk:arch:install ipk:conflicts:conflicts ipk:prerm:remove
+    apk:conffiles:install apk:arch:install apk:provides:conflicts apk:prerm:remove apk:restart:upgrade
+    apk:unsigned:install"
+lifecycle_mutants() {
+    local t=$1 spec fmt kind want out
+    for spec in $LIFECYCLE_MUTANTS; do
+        IFS=: read -r fmt kind want <<< "$spec"
+        out=$OUT/results/$t-$fmt-mutant-$kind.out
+        if bash "$XB_DIR/lifecycle.sh" "$t" "$fmt" --mutant "$kind" > "$out" 2>&1; then
+            cat "$out"
+            echo "lifecycle.sh PASSES the $fmt package broken by '$kind': it catches nothing"
+            return 1
+        fi
+        grep -q "^lifecycle $fmt $want: FAILED" "$out" \
+            || { tail -8 "$out"; echo "the $fmt mutant '$kind' failed, but not at its step ($want)"; return 1; }
+        echo "mutant $fmt/$kind: caught at $want: $(sed -n "s/^lifecycle $fmt $want: FAILED: //p" "$out" | head -1)"
+    done
 }
 
 for t in $targets; do
@@ -134,13 +162,27 @@ for t in $targets; do
         sum=$(sha256sum < "$ipk")
         OT_XBUILD_QUIET=0 bash "$XB_DIR/mkipk.sh" "$t" > /dev/null
         [ "$sum" = "$(sha256sum < "$ipk")" ] || { echo "ipk-$t: rebuild gave other bytes"; fail "ipk-$t-reproducible"; }
+        if step "apk-$t" bash "$XB_DIR/mkapk.sh" "$t"; then
+            tail -1 "$OUT/logs/apk-$t.log"
+        else
+            fail "apk-$t"
+        fi
         if on_router "$t"; then
-            step "router-$t" bash "$XB_DIR/router.sh" "$t" || fail "router-$t"
-            grep -E '^(so_imported|ours_|c_|py_base|net_|router_budget)' "$OUT/logs/router-$t.log" || true
+            for fmt in ipk apk; do
+                [ -f "$OUT/results/$t.$fmt" ] || continue
+                # The C original's figures do not depend on the format: measured once.
+                step "router-$t-$fmt" bash "$XB_DIR/router.sh" "$t" --format "$fmt" $([ $fmt = apk ] && echo --no-c) \
+                    || fail "router-$t-$fmt"
+                grep -E '^(tool|so_imported|ours_|c_|py_base|net_|router_budget)' "$OUT/logs/router-$t-$fmt.log" || true
+                step "lifecycle-$t-$fmt" bash "$XB_DIR/lifecycle.sh" "$t" "$fmt" || fail "lifecycle-$t-$fmt"
+                grep -E '^lifecycle' "$OUT/logs/lifecycle-$t-$fmt.log" || true
+            done
         fi
         if on_router "$t" && [ "$t" = "${router_targets%% *}" ]; then
             step router-mutant router_mutant "$t" || fail router-mutant
             grep -E '^mutant' "$OUT/logs/router-mutant.log" || true
+            step lifecycle-mutants lifecycle_mutants "$t" || fail lifecycle-mutants
+            grep -E '^mutant' "$OUT/logs/lifecycle-mutants.log" || true
         fi
     else
         fail "ipk-$t"
@@ -154,38 +196,46 @@ val() { sed -n "s/^$2=//p" "$OUT/results/$1.$3" 2> /dev/null | head -1; }
 mib() { [ -n "$1" ] && echo "scale=1; $1 / 1048576" | bc || echo "-"; }
 table=$OUT/results/table.md
 {
-    echo "| target | tests (qemu) | shipped .so (musl, stripped) | xz | .so checks | ipk | core MiB | B/peer | B/torrent | RSS base | RSS full | RSS peak | budget |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| target | tests (qemu) | shipped .so (musl, stripped) | xz | .so checks | ipk | apk | core MiB | B/peer | B/torrent | RSS base | RSS full | RSS peak | budget |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     for t in $targets; do
-        printf '| %s | %s passed, %s failed (%ss) | %s B | %s B | %s | %s B %s | %s | %s | %s | %s MiB | %s MiB | %s MiB | %s |\n' \
+        printf '| %s | %s passed, %s failed (%ss) | %s B | %s B | %s | %s B %s | %s B %s | %s | %s | %s | %s MiB | %s MiB | %s MiB | %s |\n' \
             "$t" "$(val "$t" tests_passed tests)" "$(val "$t" tests_failed tests)" "$(val "$t" tests_seconds tests)" \
             "$(val "$t" so_bytes so)" "$(val "$t" so_xz_bytes so)" "$(val "$t" so_check so)" \
             "$(val "$t" ipk_bytes ipk)" "$(val "$t" ipk_check ipk)" \
+            "$(val "$t" apk_bytes apk)" "$(val "$t" apk_version apk), $(val "$t" apk_check apk)" \
             "$(mib "$(val "$t" core_bytes mem)")" "$(val "$t" bytes_per_peer mem)" "$(val "$t" bytes_per_torrent mem)" \
             "$(mib "$(val "$t" base_rss mem)")" "$(mib "$(val "$t" full_rss mem)")" "$(mib "$(val "$t" peak_rss mem)")" \
             "$(val "$t" mem_budget mem)"
     done
     echo
-    echo "On the emulated router (musl 1.2.5 + mallocng, CPython 3.11 python3-light, the .ipk installed and started by its init script; RSS = guest only, qemu excluded):"
+    echo "On the emulated router (musl 1.2.5 + mallocng, CPython 3.11 python3-light; the package installed by the router's own tool and started by its init script; RSS = guest only, qemu excluded):"
     echo
-    echo "| target | network tests (qemu, e2e incl.) | .ipk's .so imported | ours RSS base / full / peak | C original base / full / peak | B/peer (RSS) | B/peer (core) | python3-light base | budget |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| target | package | installed by | life cycle | network tests (qemu, e2e incl.) | package's .so imported | ours RSS base / full / peak | C original base / full / peak | B/peer (RSS) | B/peer (core) | python3-light base | budget |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
     for t in $router_targets; do
+      for fmt in ipk apk; do
         r=router
-        peers=$(val "$t" ours_peers $r)
-        if [ -n "$(val "$t" c_full_rss $r)" ]; then
-            cc="$(mib "$(val "$t" c_base_rss $r)") / $(mib "$(val "$t" c_full_rss $r)") / $(mib "$(val "$t" c_peak_rss $r)") MiB"
+        tf=$t-$fmt
+        peers=$(val "$tf" ours_peers $r)
+        if [ -n "$(val "$tf" c_full_rss $r)" ]; then
+            cc="$(mib "$(val "$tf" c_base_rss $r)") / $(mib "$(val "$tf" c_full_rss $r)") / $(mib "$(val "$tf" c_peak_rss $r)") MiB"
+        elif [ $fmt = apk ] && [ -n "$(val "$t-ipk" c_full_rss $r)" ]; then
+            cc="(the .ipk row's)"
         else
             cc="none (no Debian $t)"
         fi
-        printf '| %s | %s passed, %s failed (%s, %ss) | %s | %s / %s / %s MiB | %s | %s | %s | %s MiB | %s |\n' "$t" \
-            "$(val "$t" net_passed $r)" "$(val "$t" net_failed $r)" "e2e $(val "$t" net_e2e $r)" "$(val "$t" net_seconds $r)" \
-            "$(val "$t" so_imported $r)" \
-            "$(mib "$(val "$t" ours_base_rss $r)")" "$(mib "$(val "$t" ours_full_rss $r)")" "$(mib "$(val "$t" ours_peak_rss $r)")" \
+        lc=$(grep -c ': ok' "$OUT/results/$tf.lifecycle" 2> /dev/null || true)
+        printf '| %s | .%s | %s | %s | %s passed, %s failed (%s, %ss) | %s | %s / %s / %s MiB | %s | %s | %s | %s MiB | %s |\n' "$t" "$fmt" \
+            "$(val "$tf" tool $r)" "${lc:-0} steps ok" \
+            "$(val "$tf" net_passed $r)" "$(val "$tf" net_failed $r)" "e2e $(val "$tf" net_e2e $r)" "$(val "$tf" net_seconds $r)" \
+            "$(val "$tf" so_imported $r)" \
+            "$(mib "$(val "$tf" ours_base_rss $r)")" "$(mib "$(val "$tf" ours_full_rss $r)")" "$(mib "$(val "$tf" ours_peak_rss $r)")" \
             "$cc" \
-            "$( [ -n "$peers" ] && [ "$peers" -gt 0 ] && echo "scale=1; ($(val "$t" ours_full_rss $r) - $(val "$t" ours_base_rss $r)) / $peers" | bc || echo -)" \
-            "$( [ -n "$peers" ] && [ "$peers" -gt 0 ] && echo "scale=1; $(val "$t" core_peer_bytes $r) / $peers" | bc || echo -)" \
-            "$(mib "$(val "$t" py_base_rss $r)")" "$(val "$t" router_budget $r)"
+            "$( [ -n "$peers" ] && [ "$peers" -gt 0 ] && echo "scale=1; ($(val "$tf" ours_full_rss $r) - $(val "$tf" ours_base_rss $r)) / $peers" | bc || echo -)" \
+            "$( [ -n "$peers" ] && [ "$peers" -gt 0 ] && echo "scale=1; $(val "$tf" core_peer_bytes $r) / $peers" | bc || echo -)" \
+            "$(mib "$(val "$tf" py_base_rss $r)")" "$(val "$tf" router_budget $r)"
+      done
     done
 } > "$table"
 echo

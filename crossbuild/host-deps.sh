@@ -15,6 +15,9 @@ ZIG_PIN=${OT_XBUILD_ZIG:-ziglang==0.17.1}
 
 # python3-libtorrent: the end-to-end test's clients (router.sh).
 pkgs="qemu-user-static mmdebstrap binutils bc xz-utils busybox shellcheck gcc zlib1g-dev python3-libtorrent"
+# pkgtools.sh: apk-tools (meson, libssl), opkg-lede and libubox (cmake, json-c
+# for libubox's configure), openssl for the test signing key.
+pkgs+=" meson ninja-build pkg-config libssl-dev cmake libjson-c-dev openssl"
 for t in $targets; do
     target_load "$t"
     pkgs+=" gcc-$T_GNU"

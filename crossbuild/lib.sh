@@ -156,3 +156,17 @@ python_source() {
         touch "$src/.ok"
     fi
 }
+
+# vendor_src: the directory of the pinned package-manager sources
+# (apk-tools, opkg-lede, libubox; pkgtools.sh). OT_VENDOR_SRC overrides; the
+# default is shared/vendor-src beside the checkout, as CI lays it out. Never
+# downloaded: without it, say so and fail.
+vendor_src() {
+    local d=${OT_VENDOR_SRC:-$(dirname "$REPO")/shared/vendor-src}
+    if [ ! -f "$d/SHA256SUMS" ]; then
+        echo "crossbuild: no vendor sources at $d (expected apk-tools, opkg-lede and libubox tarballs with SHA256SUMS," \
+            "the shared/ directory beside the checkout); set OT_VENDOR_SRC. Nothing is downloaded." >&2
+        return 1
+    fi
+    (cd "$d" && pwd)
+}

@@ -5,6 +5,10 @@
 # same tree gives the same bytes), from the shipped musl build
 # ($OUT/musl-<target>/site) and crossbuild/openwrt/files, then check it.
 #   crossbuild/mkipk.sh TARGET        -> $OUT/ipk/opentracker-py_<ver>-<rel>_<arch>.ipk
+# OT_PKG_RELEASE overrides the Makefile's PKG_RELEASE and OT_PKG_DIR the
+# output directory (the life-cycle tests' "newer build"). The package's tree
+# stays in $OT_PKG_DIR/tree-<target> (CONTROL/ included): mkapk.sh makes the
+# .apk from the same files.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 [ $# -eq 1 ] || die "usage: mkipk.sh TARGET"
@@ -18,15 +22,17 @@ files=$XB_DIR/openwrt/files
 # builds (same binary and init script paths, same default port), so the two
 # are never installed together (openwrt/Makefile says the same).
 PKG=$(sed -n 's/^PKG_NAME:=//p' "$XB_DIR/openwrt/Makefile")
-PROVIDES=$(sed -n 's/^ *PROVIDES:=//p' "$XB_DIR/openwrt/Makefile")
+# (opentracker6 is provided for apk only: see mkapk.sh.)
+PROVIDES=$(sed -n 's/^ *PROVIDES:=//p' "$XB_DIR/openwrt/Makefile" | sed 's/ *\$(if \$(CONFIG_USE_APK),[^)]*)//')
 CONFLICTS=$(sed -n 's/^ *CONFLICTS:=//p' "$XB_DIR/openwrt/Makefile" | sed 's/ \+/, /g')
 VER=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$REPO/src/opentracker/_version.py")
 [ -n "$VER" ] || die "no __version__ in src/opentracker/_version.py"
-REL=$(sed -n 's/^PKG_RELEASE:=//p' "$XB_DIR/openwrt/Makefile")
+REL=${OT_PKG_RELEASE:-$(sed -n 's/^PKG_RELEASE:=//p' "$XB_DIR/openwrt/Makefile")}
+PKGDIR=${OT_PKG_DIR:-$OUT/ipk}
 USERID=$(sed -n 's/^ *USERID:=//p' "$XB_DIR/openwrt/Makefile")
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$REPO" log -1 --format=%ct 2> /dev/null || echo 1700000000)}
 
-w=$OUT/ipk/work-$T_NAME
+w=$PKGDIR/work-$T_NAME
 R=$w/root
 rm -rf "$w"
 mkdir -p "$R/usr/lib/python$PYVER/site-packages" "$R/usr/bin" "$R/usr/libexec" "$R/etc/init.d" \
@@ -72,7 +78,12 @@ printf '%s\n' '#!/bin/sh' '[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0' \
     'default_postinst $0 $@' > "$R/CONTROL/postinst"
 printf '%s\n' '#!/bin/sh' '[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0' \
     '. ${IPKG_INSTROOT}/lib/functions.sh' 'default_prerm $0 $@' > "$R/CONTROL/prerm"
-chmod 0755 "$R/CONTROL/postinst" "$R/CONTROL/prerm"
+# The Makefile's Package/opentracker-py/postinst, which the buildroot ships
+# as postinst-pkg (default_postinst sources it): restart on upgrade.
+sed -n '/^define Package\/opentracker-py\/postinst$/,/^endef$/p' "$XB_DIR/openwrt/Makefile" | sed '1d;$d;s/\$\$/$/g' \
+    > "$R/CONTROL/postinst-pkg"
+grep -q 'restart' "$R/CONTROL/postinst-pkg" || die "no Package/opentracker-py/postinst in openwrt/Makefile"
+chmod 0755 "$R/CONTROL/postinst" "$R/CONTROL/prerm" "$R/CONTROL/postinst-pkg"
 chmod 0644 "$R/CONTROL/control" "$R/CONTROL/conffiles"
 
 TAR=(tar --format=gnu --numeric-owner --owner=0 --group=0 --sort=name --mtime="@$SOURCE_DATE_EPOCH")
@@ -80,7 +91,9 @@ TAR=(tar --format=gnu --numeric-owner --owner=0 --group=0 --sort=name --mtime="@
 sed -i "s/^Installed-Size: .*/Installed-Size: $(zcat "$w/data.tar.gz" | wc -c)/" "$R/CONTROL/control"
 (cd "$R/CONTROL" && "${TAR[@]}" -cf - . | gzip -9n > "$w/control.tar.gz")
 echo 2.0 > "$w/debian-binary"
-ipk=$OUT/ipk/${PKG}_$VER-${REL}_$T_OWRT.ipk
+ipk=$PKGDIR/${PKG}_$VER-${REL}_$T_OWRT.ipk
 (cd "$w" && "${TAR[@]}" -cf - ./debian-binary ./data.tar.gz ./control.tar.gz | gzip -9n > "$ipk")
+rm -rf "$PKGDIR/tree-$T_NAME"
+mv "$R" "$PKGDIR/tree-$T_NAME"
 rm -rf "$w"
 "$VENV/bin/python" "$XB_DIR/checkipk.py" "$T_NAME" "$ipk"

@@ -12,6 +12,12 @@ With --core-target, the launcher is left alone and the core extension is
 rebuilt from this run's generated C ($OUT/tree, $OUT/meta.json) for another
 zig target: the other float ABI (hard-float on soft-float MIPS). The rest of
 the package is the real one, byte for byte.
+
+With --control KIND, the data is left alone and control.tar.gz is broken
+for one step of the life cycle under opkg (lifecycle.sh): conffiles (no
+conffiles list: an upgrade overwrites the admin's change), arch (another
+target's Architecture), conflicts (no Conflicts field: installs beside the
+C opentracker), prerm (no prerm: a removal leaves the service running).
 """
 
 import argparse
@@ -73,6 +79,7 @@ def main():
     ap.add_argument("--cpu")
     ap.add_argument("--include")
     ap.add_argument("--zlib")
+    ap.add_argument("--control", choices=["conffiles", "arch", "conflicts", "prerm"])
     a = ap.parse_args()
     with open(a.src, "rb") as f:
         outer = read(f.read())
@@ -91,7 +98,31 @@ def main():
             return lines[0] + MUTATION + b"".join(lines[1:])
         return data
 
+    def control(info, data):
+        if info.name == "./control" and a.control in ("arch", "conflicts"):
+            lines = data.decode().splitlines(keepends=True)
+            if a.control == "arch":
+                # the other byte order's MIPS, else a MIPS arch
+                arch = next(ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("Architecture:"))
+                other = {"mips_24kc": "mipsel_24kc"}.get(arch, "mips_24kc")
+                lines = ["Architecture: %s\n" % other if ln.startswith("Architecture:") else ln for ln in lines]
+            else:
+                lines = [ln for ln in lines if not ln.startswith("Conflicts:")]
+            hit.append(1)
+            return "".join(lines).encode()
+        return data
+
     def package(info, data):
+        if a.control and info.name == "./control.tar.gz":
+            members = read(data)
+            if a.control in ("conffiles", "prerm"):
+                kept = [(m, d) for m, d in members if m.name != "./" + a.control]
+                if len(kept) < len(members):
+                    hit.append(1)
+                members = kept
+            return rebuild(members, control)
+        if a.control:
+            return data
         if info.name == "./data.tar.gz":
             return rebuild(read(data), launcher)
         return data

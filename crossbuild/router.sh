@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# The shipped package on an emulated router (issue 14): the .ipk installed
-# into the musl userland of muslroot.sh as opkg would, started as OpenWrt
-# starts it, then the project's network tests and the memory figures against
-# it from the host over loopback.
-#   crossbuild/router.sh TARGET [--ipk FILE] [--smoke-only] [--name NAME]
+# The shipped package on an emulated router (issue 14), installed by the
+# router's own package manager (issue 24): the .ipk by opkg on a 24.10-like
+# root, the .apk by apk on a 25.12-like root; started as OpenWrt starts it,
+# then the project's network tests and the memory figures against it from
+# the host over loopback.
+#   crossbuild/router.sh TARGET [--format ipk|apk] [--pkg FILE] [--smoke-only] [--no-c] [--name NAME]
+# (--no-c: leave out the C original's figures, which do not depend on the
+# package format; check.sh measures them on the .ipk's run only.)
 #
-# 1. A fresh copy of $CACHE/muslroot-TARGET/root (the "image"), plus the
-#    base-files parts the package's scripts use: BusyBox (Debian's, x86-64:
-#    the scripts are shell, run natively in a chroot of the root), and
-#    stand-ins for /lib/functions.sh and /etc/rc.common with procd's shell
-#    API (openwrt/standin/): procd is not here, so the stand-in records the
-#    instance the init script asks for.
-# 2. ipkinstall.py: the package's files into the root, opkg's database; then
-#    the postinst, in the chroot, as opkg runs it on a live router: it adds
-#    Require-User's account, enables the init script and starts it. The
-#    init script runs the UCI translator on /etc/config/opentracker (loopback
-#    listen addresses set first, as an admin would with uci) and asks procd
-#    for the instance: the record.
+# 1. routerpkg.sh's router_root: a fresh copy of $CACHE/muslroot-TARGET/root
+#    (the "image") with BusyBox (Debian's, x86-64: the scripts are shell,
+#    run natively in a chroot of the root), stand-ins for /lib/functions.sh
+#    and /etc/rc.common with procd's shell API (openwrt/standin/: procd is
+#    not here, so the stand-in records the instance the init script asks
+#    for), and the package database of the format's tool (opkg's status and
+#    /etc/opkg.conf; apk's /lib/apk/db, /etc/apk/keys with the run's key).
+# 2. The tool installs the package (`opkg install` in the root, `apk --root
+#    ROOT add`) and runs its scripts as on a live router: the account from
+#    Require-User / .rusers, the init script enabled and started. The admin
+#    then sets loopback listen addresses in /etc/config/opentracker (as `uci
+#    set` would) and restarts the service: the init script runs the UCI
+#    translator and asks procd for the instance: the record.
 # 3. routerrun.py starts the recorded command from the installed files under
 #    qemu-<arch>-static -L ROOT (launcher, musl CPython, musl .so): the .so
 #    must be the one mapped; then memory (loadgen over UDP), python3-light's
@@ -24,26 +28,35 @@
 # 4. The network tests (tests/trackerproc.py's OT_EMULATOR* variables):
 #    conformance HTTP/UDP, dual stack, bad input, SIGHUP whitelist reload,
 #    SIGTERM writing the state file, libtorrent end to end.
-# Results: $OUT/results/NAME.router (key=value), logs in $OUT/router-NAME/.
+# The life cycle (upgrade, reinstall, remove, conflicts) is lifecycle.sh's.
+# Results: $OUT/results/NAME.router (key=value; NAME defaults to
+# TARGET-FORMAT), logs in $OUT/router-NAME/.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-[ $# -ge 1 ] || die "usage: router.sh TARGET [--ipk FILE] [--smoke-only] [--name NAME]"
+[ $# -ge 1 ] || die "usage: router.sh TARGET [--format ipk|apk] [--pkg FILE] [--smoke-only] [--name NAME]"
 target_load "$1"
 shift
-ipk= smoke=0 name=$T_NAME
+pkgfile= smoke=0 name= fmt=ipk noc=0
 while [ $# -gt 0 ]; do
     case $1 in
-        --ipk) ipk=$2; shift ;;
+        --format) fmt=$2; shift ;;
+        --pkg|--ipk) pkgfile=$2; shift ;;
         --smoke-only) smoke=1 ;;
+        --no-c) noc=1 ;;
         --name) name=$2; shift ;;
         *) die "router.sh: unknown option $1" ;;
     esac
     shift
 done
-[ -n "$ipk" ] || ipk=$(ls "$OUT"/ipk/*_"$T_OWRT".ipk)
-[ -f "$ipk" ] || die "$T_NAME: no package $ipk"
-image=$CACHE/muslroot-$T_NAME/root
-[ -f "$CACHE/muslroot-$T_NAME/.ok" ] || die "$T_NAME: no musl userland (run muslroot.sh)"
+. "$XB_DIR/routerpkg.sh"
+name=${name:-$T_NAME-$fmt}
+case $fmt in
+    ipk) [ -n "$pkgfile" ] || pkgfile=$(ls "$OUT"/ipk/*_"$T_OWRT".ipk) ;;
+    apk) [ -n "$pkgfile" ] || pkgfile=$(ls "$OUT/ipk/apk-$T_NAME"/*.apk) ;;
+    *) die "router.sh: format ipk or apk, not $fmt" ;;
+esac
+[ -f "$pkgfile" ] || die "$T_NAME: no package $pkgfile"
+PKG=$(sed -n 's/^PKG_NAME:=//p' "$XB_DIR/openwrt/Makefile")
 
 W=$OUT/router-$name
 R=$W/root
@@ -55,34 +68,20 @@ mkdir -p "$W"
 put() { echo "$1=$2" >> "$res"; echo "$1=$2"; }
 
 # ---------------------------------------------------------------- 1. image
-cp -a "$image" "$R"
-install -D -m 0755 "$(readlink -f /bin/busybox)" "$R/bin/busybox"
-for lib in $(ldd /bin/busybox | grep -oE '/[^ ]+'); do install -D -m 0755 "$lib" "$R$lib"; done
-mkdir -p "$R/sbin" "$R/usr/sbin" "$R/usr/bin"
-chroot "$R" /bin/busybox --install -s
-cat "$XB_DIR/openwrt/test/functions.sh" "$XB_DIR/openwrt/standin/functions-pkg.sh" > "$R/lib/functions.sh"
-install -m 0755 "$XB_DIR/openwrt/standin/rc.common" "$R/etc/rc.common"
-mkdir -p "$R/var/run" "$R/tmp" "$R/dev"
-mknod -m 0666 "$R/dev/null" c 1 3
-chmod 1777 "$R/tmp"
+router_root "$R" "$fmt"
+put tool "$(tool_label "$fmt")"
 
 # ---------------------------------------------------------------- 2. install, start
-# Never beside the feed's C build: on a root that has the C `opentracker`
-# (or `opentracker6`) installed, the install must be refused.
-for c in opentracker opentracker6; do
-    mkdir -p "$W/with-$c/usr/lib/opkg"
-    cp "$R/usr/lib/opkg/status" "$W/with-$c/usr/lib/opkg/status"
-    printf 'Package: %s\nVersion: 2021-08-23-1\nDepends: libc, zlib, libpthread\nStatus: install user installed\nArchitecture: %s\n\n' \
-        "$c" "$T_OWRT" >> "$W/with-$c/usr/lib/opkg/status"
-    if "$VENV/bin/python" "$XB_DIR/ipkinstall.py" "$W/with-$c" "$ipk" --arch "$T_OWRT" > /dev/null 2> "$W/with-$c.err"; then
-        die "$T_NAME: the package installs beside the C $c"
-    fi
-    grep -q "conflicts with the installed $c" "$W/with-$c.err" || { cat "$W/with-$c.err"; die "$T_NAME: refused beside $c, but not for the conflict"; }
-    rm -rf "$W/with-$c"
-done
-put conflicts "refused beside opentracker, opentracker6"
-pkg=$("$VENV/bin/python" "$XB_DIR/ipkinstall.py" "$R" "$ipk" --arch "$T_OWRT")
-put package "$pkg $(basename "$ipk")"
+rc=0
+pm "$fmt" "$R" install "$pkgfile" > "$W/install.log" 2>&1 || rc=$?
+sed 's/^/    | /' "$W/install.log"
+[ $rc -eq 0 ] || die "$T_NAME: $(tool_label "$fmt") refused $(basename "$pkgfile") (exit $rc)"
+put package "$PKG $(pm "$fmt" "$R" version "$PKG") $(basename "$pkgfile")"
+case $fmt in
+    ipk) filelist=$R/usr/lib/opkg/info/$PKG.list ;;
+    apk) filelist=$R/lib/apk/packages/$PKG.list ;;
+esac
+[ -f "$filelist" ] || die "$T_NAME: no file list $filelist after the install"
 # The float ABI of every installed ELF file must be the image's (libc.so's).
 # At run time nothing checks it: musl's loader does not, and qemu's CPU has
 # an FPU, so a hard-float .so in a soft-float package runs here (and breaks
@@ -93,22 +92,24 @@ want=$(fpabi "$R/lib/libc.so")
 while read -r f; do
     [ -f "$R$f" ] && head -c 4 "$R$f" | grep -q "ELF" || continue
     [ "$(fpabi "$R$f")" = "$want" ] || die "$T_NAME: $f: float ABI '$(fpabi "$R$f")', the image's is '$want'"
-done < "$R/usr/lib/opkg/info/$pkg.list"
+done < "$filelist"
 put float_abi "${want:-none (same for all)}"
+# The package's scripts, run by the tool: account, enabled, started.
+grep -q "^opentracker:\*:6969:6969:" "$R/etc/passwd" || die "$T_NAME: the install did not add the opentracker user"
+[ -L "$R/etc/rc.d/S95opentracker" ] || die "$T_NAME: the install did not enable the init script"
+rec=$R/var/run/procd/opentracker.main
+[ -f "$rec" ] || die "$T_NAME: the install did not start the service (no procd instance)"
 # The admin's settings, as `uci set` would write them: loopback only (this
-# machine's traffic stays on loopback), both families, a free port.
+# machine's traffic stays on loopback), both families, a free port; then
+# the service restarted with them.
 port=$("$VENV/bin/python" -c 'import sys; sys.path.insert(0, sys.argv[1]); from trackerproc import free_port; print(free_port())' "$REPO/tests")
 conf=$R/etc/config/opentracker
 grep -q "^	list listen_tcp_udp '0.0.0.0:6969'" "$conf" || die "$T_NAME: the package's UCI file has no default listen line"
 sed -i "s|^	list listen_tcp_udp '0.0.0.0:6969'|	list listen_tcp_udp '127.0.0.1:$port'\n	list listen_tcp_udp '[::1]:$port'|" "$conf"
-# opkg on a running router: postinst configure (default_postinst: account,
-# enable, start).
-env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$R" /bin/sh "/usr/lib/opkg/info/$pkg.postinst" configure \
-    > "$W/postinst.log" 2>&1 || { cat "$W/postinst.log"; die "$T_NAME: postinst failed"; }
-grep -q "^opentracker:\*:6969:6969:" "$R/etc/passwd" || die "$T_NAME: postinst did not add the opentracker user"
-[ -L "$R/etc/rc.d/S95opentracker" ] || die "$T_NAME: postinst did not enable the init script"
-rec=$R/var/run/procd/opentracker.main
-[ -f "$rec" ] || { cat "$W/postinst.log"; die "$T_NAME: the init script asked procd for no instance"; }
+env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$R" /etc/init.d/opentracker restart \
+    > "$W/restart.log" 2>&1 || { cat "$W/restart.log"; die "$T_NAME: /etc/init.d/opentracker restart failed"; }
+[ -f "$rec" ] || { cat "$W/restart.log"; die "$T_NAME: the init script asked procd for no instance"; }
+grep -q "$port" "$R/var/etc/opentracker.conf" || die "$T_NAME: the restart did not write the admin's listen addresses"
 # The UCI translator on its own gives what the init script wrote.
 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$R" /usr/libexec/opentracker-uciconf main > "$W/uciconf.out"
 cmp -s "$W/uciconf.out" "$R/var/etc/opentracker.conf" || die "$T_NAME: /var/etc/opentracker.conf is not the translator's output"
@@ -125,7 +126,7 @@ if [ ! -x "$loadgen" ] || [ "$REPO/bench/loadgen.c" -nt "$loadgen" ]; then
     gcc -O2 -o "$loadgen.tmp" "$REPO/bench/loadgen.c" && mv "$loadgen.tmp" "$loadgen"
 fi
 copt=()
-[ "$T_DEB" != "-" ] && [ -x "$CACHE/csysroot-$T_NAME/usr/bin/opentracker" ] && copt=(--csysroot "$CACHE/csysroot-$T_NAME")
+[ $noc = 0 ] && [ "$T_DEB" != "-" ] && [ -x "$CACHE/csysroot-$T_NAME/usr/bin/opentracker" ] && copt=(--csysroot "$CACHE/csysroot-$T_NAME")
 mem=(--torrents "$(echo ${OT_XBUILD_MEM:-100000 500000} | cut -d' ' -f1)" --peers "$(echo ${OT_XBUILD_MEM:-100000 500000} | cut -d' ' -f2)")
 runopt=(--loadgen "$loadgen" --work "$W" "${mem[@]}" "${copt[@]}")
 [ $smoke = 1 ] && runopt+=(--smoke-only)
@@ -155,7 +156,7 @@ emu=(env PYTHONPATH="$CACHE/pylib-target:$W/hostcore" PYTHONDONTWRITEBYTECODE=1
     OT_EMULATOR="qemu-$T_QEMU-static -U PYTHONPATH -L $R" OT_EMULATOR_ROOT="$R" OT_EMULATOR_COMMAND="$cmd0")
 # (-U: the host side's PYTHONPATH is not the router's; the guest gets none.)
 # The tests' Tracker must be the installed package under qemu: its argv, and
-# the .ipk's .so mapped in the process it starts.
+# the package's .so mapped in the process it starts.
 (cd "$OUT/testtree/tests" && "${emu[@]}" "$VENV/bin/python" -c '
 import sys, trackerproc
 t = trackerproc.Tracker()
@@ -163,7 +164,7 @@ assert t.argv[0].startswith("qemu-"), t.argv
 t.start()
 try:
     maps = open("/proc/%d/maps" % t.proc.pid).read()
-    assert sys.argv[1] + "/usr/lib/python3.11/site-packages/opentracker_core/" in maps, "the .ipk .so is not mapped"
+    assert sys.argv[1] + "/usr/lib/python3.11/site-packages/opentracker_core/" in maps, "the installed .so is not mapped"
     assert t.get("/stats?mode=version")[0].endswith("200 OK")
 finally:
     t.close()

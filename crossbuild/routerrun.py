@@ -10,7 +10,7 @@ under `qemu-<arch>-static -B BASE -L ROOT`; a script's #! line is followed
 here, because qemu-user runs ELF files only.
 
 Checks and measures, writing key=value lines to stdout:
-  so_imported     the .ipk's extension module, the root's musl libc.so and
+  so_imported     the package's extension module, the root's musl libc.so and
                   libpython are mapped into the emulated process (read from
                   the qemu process's /proc/PID/maps: qemu maps guest files
                   from their host paths)
