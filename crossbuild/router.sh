@@ -25,7 +25,7 @@
 #    qemu-<arch>-static -L ROOT (launcher, musl CPython, musl .so): the .so
 #    must be the one mapped; then memory (loadgen over UDP), python3-light's
 #    base, and the C original from the Debian sysroot where there is one.
-# 4. The network tests (tests/trackerproc.py's OT_EMULATOR* variables):
+# 4. The network tests (tests/helpers/trackerproc.py's OT_EMULATOR* variables):
 #    conformance HTTP/UDP, dual stack, bad input, SIGHUP whitelist reload,
 #    SIGTERM writing the state file, libtorrent end to end.
 # The life cycle (upgrade, reinstall, remove, conflicts) is lifecycle.sh's.
@@ -102,7 +102,7 @@ rec=$R/var/run/procd/opentracker.main
 # The admin's settings, as `uci set` would write them: loopback only (this
 # machine's traffic stays on loopback), both families, a free port; then
 # the service restarted with them.
-port=$("$VENV/bin/python" -c 'import sys; sys.path.insert(0, sys.argv[1]); from trackerproc import free_port; print(free_port())' "$REPO/tests")
+port=$("$VENV/bin/python" -c 'import sys; sys.path.insert(0, sys.argv[1]); from helpers.trackerproc import free_port; print(free_port())' "$REPO/tests")
 conf=$R/etc/config/opentracker
 grep -q "^	list listen_tcp_udp '0.0.0.0:6969'" "$conf" || die "$T_NAME: the package's UCI file has no default listen line"
 sed -i "s|^	list listen_tcp_udp '0.0.0.0:6969'|	list listen_tcp_udp '127.0.0.1:$port'\n	list listen_tcp_udp '[::1]:$port'|" "$conf"
@@ -152,13 +152,16 @@ cmd0=$(sed -n 's/^arg //p' "$rec" | head -1)
 # Some network test files also hold in-process tests of the core: those run
 # on the host, against a host build of the same generated C.
 "$VENV/bin/python" "$XB_DIR/hostcore.py" "$W/hostcore"
-emu=(env PYTHONPATH="$CACHE/pylib-target:$W/hostcore" PYTHONDONTWRITEBYTECODE=1
+# OT_TESTCORE_PREBUILT: in-process tests in these files use hostcore's build
+# of the tests' core (hostcore.py builds it beside the core).
+emu=(env PYTHONPATH="$CACHE/pylib-target:$W/hostcore" PYTHONDONTWRITEBYTECODE=1 OT_TESTCORE_PREBUILT=1
     OT_EMULATOR="qemu-$T_QEMU-static -U PYTHONPATH -L $R" OT_EMULATOR_ROOT="$R" OT_EMULATOR_COMMAND="$cmd0")
 # (-U: the host side's PYTHONPATH is not the router's; the guest gets none.)
 # The tests' Tracker must be the installed package under qemu: its argv, and
 # the package's .so mapped in the process it starts.
 (cd "$OUT/testtree/tests" && "${emu[@]}" "$VENV/bin/python" -c '
-import sys, trackerproc
+import sys
+from helpers import trackerproc
 t = trackerproc.Tracker()
 assert t.argv[0].startswith("qemu-"), t.argv
 t.start()
