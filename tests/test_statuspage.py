@@ -216,7 +216,11 @@ def test_announces_do_not_touch_the_history(server):
     for i in range(1000):
         announce(server, h(i % 7), "10.1.%d.%d" % (i >> 8, i & 255), 1, 1)
     page = body(get(server, b"/stats?mode=html"))
-    assert len(points(page, 0)) == len(points(first, 0)) <= 1
+    # The point in progress at the right edge (x 1180) is drawn from the live
+    # counters once a second has passed, which on a slow machine (qemu) it
+    # may have; the samples the history holds must not change.
+    completed = [[p for p in points(q, 0) if p[0] != 1180] for q in (first, page)]
+    assert completed[0] == completed[1] == [], completed
 
 
 # ---------------------------------------------------------------- the bound
