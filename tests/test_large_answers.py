@@ -280,11 +280,14 @@ def test_the_header_deadline_gives_whole_seconds():
         times = []
         for i in range(4):
             time.sleep(0.27 * i)          # different phases of the tracker's tick
+            # Timed from before the connection exists, so the tracker's
+            # deadline (from its accept) cannot start before `start`,
+            # however late this process gets the CPU back.
+            start = time.monotonic()
             s = socket.create_connection(("127.0.0.1", t.port))
             # A byte, so that the kernel hands the connection over at once
             # (TCP_DEFER_ACCEPT holds silent ones back).
             s.sendall(b"G")
-            start = time.monotonic()
             s.settimeout(5)
             assert s.recv(1) == b""
             times.append(time.monotonic() - start)
