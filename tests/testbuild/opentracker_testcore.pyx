@@ -14,6 +14,16 @@ from opentracker_core._core import StoreFullError
 import socket as _socket
 
 
+def siphash24_tag(bytes key, bytes msg):
+    """includes/siphash.h's SipHash-2-4 tag of msg under a 16-byte key, as
+    the reference writes it (little-endian): for the published vectors."""
+    cdef uint64_t tag
+    if len(key) != 16:
+        raise ValueError("a SipHash key is 16 bytes")
+    tag = ot_siphash24(<const unsigned char *><const char *>key, <const unsigned char *><const char *>msg, len(msg))
+    return tag.to_bytes(8, "little")
+
+
 def _addr16(str client):
     """A client address as the core keeps it, from text (Python side)."""
     cdef uint8_t addr16[16]
