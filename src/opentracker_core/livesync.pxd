@@ -62,7 +62,7 @@ cdef struct ot_livesync:
     int keyed
     int accept_unsigned           # with a key, still take type 0 and 1 packets (migration)
     uint8_t key[2][16]            # [0] the key, [1] the one before it
-    int64_t old_key_until         # monotonic seconds: key[1] is taken before this
+    int64_t old_key_until         # monotonic seconds: key[1] is taken until this one ends
     uint64_t seq                  # the last sequence sent
     ot_sync_sender *senders       # OT_SYNC_SENDERS slots, with a key (in mem_other)
     uint64_t packets_bad_mac      # keyed type, tag wrong or missing

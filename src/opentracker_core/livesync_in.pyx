@@ -6,11 +6,12 @@ from libc.string cimport memcmp, memcpy
 
 cdef bint livesync_tag_ok(ot_worker *w, const uint8_t *pkt, size_t n) noexcept nogil:
     """A keyed packet's last 8 bytes are the tag of the rest under our key,
-    or under the one before it while that is still taken."""
+    or under the one before it while that is still taken: at least one send
+    interval after the reload (monotonic seconds are whole: up to one more)."""
     cdef uint64_t tag = ot_sip_load_le64(pkt + n - OT_SYNC_MAC)
     if ot_siphash24(w.t.sync.key[0], pkt, n - OT_SYNC_MAC) == tag:
         return True
-    return w.mono < w.t.sync.old_key_until and ot_siphash24(w.t.sync.key[1], pkt, n - OT_SYNC_MAC) == tag
+    return w.mono <= w.t.sync.old_key_until and ot_siphash24(w.t.sync.key[1], pkt, n - OT_SYNC_MAC) == tag
 
 
 cdef bint livesync_fresh(ot_worker *w, uint32_t id, uint64_t seq) noexcept nogil:
