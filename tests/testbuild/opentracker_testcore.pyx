@@ -257,6 +257,13 @@ cdef class TestServer(Server):
         self.t.sync.flushed_at[1] -= elapsed
         livesync_tick(&self.w)
 
+    def livesync_receive(self):
+        """Read and apply the datagrams waiting on the cluster socket, as the
+        loop does when it is readable (keyed ones checked first)."""
+        loop_clock(&self.w)
+        if self.t.sync.in_fd >= 0:
+            on_livesync(&self.w, self.t.sync.in_fd)
+
     def history_step(self, int seconds):
         """Shorten the status page's sampling step (tests: a chart in seconds)."""
         self.t.status.hist.step = <uint16_t>seconds
