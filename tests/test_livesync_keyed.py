@@ -106,7 +106,11 @@ def key_file(directory, key, name="cluster.key"):
 def keyed_node(key=KEY1, extra=()):
     sync_port = free_port()
     t = Tracker(config=["livesync.cluster.listen 127.0.0.1:%d" % sync_port,
-                        "livesync.cluster.node_ip 127.0.0.1", "livesync.cluster.send_interval 1"] + list(extra))
+                        "livesync.cluster.node_ip 127.0.0.1", "livesync.cluster.send_interval 1",
+                        "tracker.statefile_interval 1"] + list(extra))
+    os.mkdir(t.path("state"))
+    os.chmod(t.path("state"), 0o777)        # the tracker, started as root, writes as nobody
+    t.add_config("tracker.statefile %s" % t.path("state/state.txt"))
     t.key_path = key_file(t.dir, key)
     t.add_config("livesync.cluster.key %s" % t.key_path)
     t.sync_port = sync_port
@@ -215,9 +219,11 @@ def test_replay_window_takes_late_packets_once(node):
     send(node, signed(OTHER, 0, [record4(x, "10.7.6.3", 3)], seq=next_seq()))
     assert wait_for(lambda: scrape(node, x)[b"incomplete"] == 3)
     y = h("keyed-window-old")
-    for seq in (first + 3, (int(time.time()) - 3600) << 32):
+    # below the window; an hour old from a sender never heard; an hour ahead
+    for sender, seq in ((OTHER, first + 3), (b"\x09\x09\x09\x09", (int(time.time()) - 3600) << 32),
+                        (b"\x0a\x0a\x0a\x0a", (int(time.time()) + 3600) << 32)):
         before = livesync_packets(node)
-        send(node, signed(OTHER, 0, [record4(y, "10.7.6.9", 9)], seq=seq))
+        send(node, signed(sender, 0, [record4(y, "10.7.6.9", 9)], seq=seq))
         after = settle(node, before)
         assert after["replay"] == before["replay"] + 1, seq
     assert scrape(node, y)[b"incomplete"] == 0
@@ -236,6 +242,9 @@ def test_the_key_is_shown_nowhere(node):
     texts = [node.get(path)[2] for path in ("/stats?mode=everything", "/metrics", "/stats?mode=prometheus",
                                             "/stats?mode=version", "/")]
     texts.append(node.stderr().encode())
+    assert wait_for(lambda: os.path.exists(node.path("state/state.txt")))
+    with open(node.path("state/state.txt"), "rb") as f:
+        texts.append(f.read())
     for text in texts:
         assert KEY1.hex().encode() not in text and KEY1 not in text
 
@@ -276,6 +285,24 @@ def test_reload_takes_the_new_key_and_the_old_one_for_one_send_interval():
         send(t, signed(OTHER, 0, [record4(x, "10.7.9.5", 5)], key=KEY2))
         assert wait_for(lambda: scrape(t, x)[b"incomplete"] == 4)
         assert KEY2.hex() not in t.stderr()
+
+
+def test_replay_table_is_counted_in_the_budget():
+    """The senders' table: 64 slots of 32 bytes, in mem_other (the buffers'
+    share of /metrics) from the first key on, once."""
+    srv = core.Server()
+    srv.configure()
+
+    def buffers():
+        body = srv.answer_http(b"GET /metrics HTTP/1.0\r\n\r\n", "127.0.0.1").decode()
+        return int(body.split('opentracker_memory_bytes{use="buffers"} ')[1].split()[0])
+
+    before = buffers()
+    srv.set_livesync_key(KEY1)
+    assert buffers() == before + 2048
+    srv.set_livesync_key(KEY2)
+    assert buffers() == before + 2048
+    del srv
 
 
 # ---------------------------------------------------------------- the key file
