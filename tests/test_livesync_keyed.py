@@ -18,7 +18,7 @@ import pytest
 
 from helpers import netns
 from helpers.testcore import core
-from helpers.trackerproc import Tracker, c_binary, free_port
+from helpers.trackerproc import Tracker, free_port
 from test_livesync import (SEEDING, STOPPED, h, livesync_packets, packet, peers_of, record4, record6, scrape,
                            sniffer, drain, wait_for)
 
@@ -430,32 +430,3 @@ def test_key_rotation_keeps_the_cluster_in_sync():
             for t in (a, b):
                 t.close()
 
-
-@cluster
-@pytest.mark.skipif(c_binary() is None, reason="the C opentracker is not installed")
-def test_mixed_cluster_of_a_c_node_and_a_keyed_node():
-    """The migration window, with the C original: the keyed node takes the C
-    node's unsigned packets (accept_unsigned on); the C node drops the keyed
-    node's packets as of an unknown type and goes on."""
-    x, y = h("mixed-from-c"), h("mixed-from-keyed")
-    with netns.Lan(2) as lan:
-        (ca, ka), (cb, kb) = zip(lan.hosts, lan.addresses)
-        nodes = []
-        try:
-            c = Tracker(impl="c", whitelist=[x, y], netns=ca,
-                        config=["livesync.cluster.listen %s:9696" % ka, "livesync.cluster.node_ip %s" % kb])
-            nodes.append(c.start())
-            k = Tracker(config=["livesync.cluster.listen %s:9696" % kb, "livesync.cluster.node_ip %s" % ka,
-                                "livesync.cluster.send_interval 1", "livesync.cluster.accept_unsigned on"],
-                        netns=cb)
-            k.add_config("livesync.cluster.key %s" % key_file(k.dir, KEY1))
-            nodes.append(k.start())
-            announce(c, x, 5301)
-            assert wait_for(lambda: scrape(k, x)[b"incomplete"] == 1, timeout=30)   # the C node sends every 15 s
-            announce(k, y, 5302)
-            time.sleep(2.5)
-            assert livesync_packets(k)["sent"] >= 1
-            assert scrape(c, y)[b"incomplete"] == 0 and c.proc.poll() is None
-        finally:
-            for t in nodes:
-                t.close()
