@@ -15,7 +15,7 @@ import re
 import stat
 import sys
 
-from . import accesslist, config, state
+from . import accesslist, clusterkey, config, state
 
 PROG = "opentracker"
 _HASH_LINE = re.compile(rb"[0-9A-Fa-f]{40}(?![0-9A-Fa-f])")
@@ -65,6 +65,7 @@ def _check_files(settings, report):
     _check_access_list(settings, report, server)
     _check_fifos(settings, report)
     _check_state(settings, report, server)
+    _check_cluster_key(settings, report)
 
 
 def _check_user_and_root(settings, report):
@@ -161,3 +162,32 @@ def _check_state(settings, report, server):
             report.warn("%s: %d more bad line(s)" % (config.printable(path), result.bad - len(result.first_bad)))
         if result.refused or result.duplicates or result.over_budget:
             report.warn(result.describe(path))
+
+
+def _check_cluster_key(settings, report):
+    """livesync.cluster.key: a file start-up can read a key from. The
+    message names the config line and the file, never what it holds."""
+    path = settings.livesync_key
+    if not path:
+        return
+    try:
+        clusterkey.read(path)
+    except ValueError as e:
+        where = _line_of(settings, "livesync.cluster.key")
+        report.error("%slivesync.cluster.key: %s (start-up would stop)" % (where + ": " if where else "", e))
+
+
+def _line_of(settings, key):
+    """file:line of the last config line that sets key, or None."""
+    found = None
+    for name in settings.config_files:
+        try:
+            with open(name, "rb") as f:
+                lines = f.read(config.MAX_FILE_BYTES).split(b"\n")
+        except OSError:
+            continue
+        for number, line in enumerate(lines, 1):
+            words = line.split(None, 1)
+            if words and words[0] == key.encode():
+                found = "%s:%d" % (config.printable(name), number)
+    return found

@@ -405,6 +405,11 @@ KEYS_TABLE = (
         "the TTL of the live sync packets sent"),
     Key("livesync.cluster.send_interval", "livesync_send_interval", "token", _whole("interval", 1, 3600),
         CORE, "seconds", "the longest a peer record waits before a live sync packet takes it"),
+    Key("livesync.cluster.key", "livesync_key", "string", None, None,
+        "file", "sign live sync packets and take only signed ones: a secret of 32 hex digits shared by the "
+        "nodes (openssl rand -hex 16); reread on SIGHUP, the old key taken one send interval more"),
+    Key("livesync.cluster.accept_unsigned", "livesync_accept_unsigned", "token", _switch, False, "on|off",
+        "with livesync.cluster.key, also take unsigned packets (C nodes, during a migration)"),
     Key(None, "load_state", "string", None, None, "file",
         "a state dump to load once at start-up"),
     Key("tracker.statefile", "statefile", "string", None, None, "file",

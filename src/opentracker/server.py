@@ -12,6 +12,7 @@ import socket
 from opentracker_core import Server
 from opentracker_core._core import PERM_ALL, PERM_PROXY, PERM_STATS, PERM_SYNC
 
+from . import clusterkey
 from .accesslist import AccessControl
 from .errors import EXIT_FATAL, StartupError, say
 from .signals import SignalRouter
@@ -163,6 +164,17 @@ def drop_privileges(settings):
 _V4_MAPPED = bytes(10) + b"\xff\xff"   # ::ffff:0:0/96
 
 
+def reload_cluster_key(server, settings):
+    """SIGHUP: the cluster key file again. The key before it is still taken
+    for one send interval; a file that cannot be used keeps the old key."""
+    try:
+        key = clusterkey.read(settings.livesync_key)
+    except ValueError as e:
+        say("opentracker: livesync.cluster.key not reloaded, the key in use stays: %s" % e)
+        return
+    server.set_livesync_key(key, settings.livesync_accept_unsigned)
+
+
 def network_entries(settings):
     """The blessed networks as the core wants them: 16-byte address (IPv4
     as IPv4-mapped), prefix length over 16 bytes, permission bits."""
@@ -227,6 +239,12 @@ def _run(settings):
     if sync is not None:
         server.set_livesync(sync[0].detach(), sync[1].detach(), settings.livesync_group,
                             settings.livesync_listen.port, settings.livesync_send_interval)
+        if settings.livesync_key:
+            # read before privileges are dropped: the file may be root's alone
+            try:
+                server.set_livesync_key(clusterkey.read(settings.livesync_key), settings.livesync_accept_unsigned)
+            except ValueError as e:
+                raise StartupError("livesync.cluster.key: %s" % e) from None
     if settings.syslog_completed:
         server.open_syslog()
     drop_privileges(settings)
@@ -256,7 +274,12 @@ def _run(settings):
     def stop(signum):
         server.stop()
 
-    router = SignalRouter(server, on_reload=access.load, on_stop=stop)
+    def reload():
+        access.load()
+        if sync is not None and settings.livesync_key:
+            reload_cluster_key(server, settings)
+
+    router = SignalRouter(server, on_reload=reload, on_stop=stop)
     router.install()
     try:
         server.run()

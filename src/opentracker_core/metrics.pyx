@@ -5,8 +5,9 @@
 # same labels, so a scraper sees a stable set of series from the first
 # request on (zeros included).
 #
-# Size: about 6.1 KiB with every counter at 0; each of the 58 samples can
-# grow by at most 19 digits, so the answer stays under 7.2 KiB, inside the
+# Size: about 6.7 KiB with every counter at 0 (6,887 bytes with live sync's
+# keyed counters); each of the 63 samples can grow by at most 19 digits, so
+# the answer stays under 7.9 KiB (8,051 bytes widened), inside the
 # answer buffer (OT_HTTP_OUT_MAX); tests/test_metrics.py checks that margin.
 
 
@@ -137,11 +138,17 @@ cdef ot_span prometheus_answer(ot_worker *w, uint8_t *out) noexcept nogil:
     p = _single(p, b"opentracker_livesync_records_total", b"counter",
                 b"Peer records received from live-sync cluster nodes.", k.syncs)
     name = b"opentracker_livesync_packets_total"
-    p = _metric(p, name, b"counter", b"Live-sync datagrams, by fate (bad: truncated, oversized, unknown type).")
+    # bad: truncated, oversized, unknown type; bad_mac, replay, unsigned: refused
+    # with a cluster key (docs/cluster-keys.md, "Counted"). The help is short:
+    # the body's margin in the answer buffer (tests/test_buffer_bounds_stats.py).
+    p = _metric(p, name, b"counter", b"Live-sync datagrams, by fate (docs/cluster-keys.md).")
     p = _sample(p, name, b"result=\"sent\"", w.t.sync.packets_sent)
     p = _sample(p, name, b"result=\"applied\"", w.t.sync.packets_received)
     p = _sample(p, name, b"result=\"ignored\"", w.t.sync.packets_ignored)
     p = _sample(p, name, b"result=\"bad\"", w.t.sync.packets_bad)
+    p = _sample(p, name, b"result=\"bad_mac\"", w.t.sync.packets_bad_mac)
+    p = _sample(p, name, b"result=\"replay\"", w.t.sync.packets_replay)
+    p = _sample(p, name, b"result=\"unsigned\"", w.t.sync.packets_unsigned)
 
     # The budget's own accounting (store_held), split by use, plus the
     # answers queued for sending, which it does not count.

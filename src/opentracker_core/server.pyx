@@ -73,6 +73,8 @@ cdef class Server:
         self.w.epfd = -1
         self.w.wakeup_fd = -1
         self.t.sync.in_fd = self.t.sync.out_fd = -1
+        self.t.sync.header = OT_SYNC_HEADER
+        self.t.sync.room = OT_SYNC_BUF
         self.w.reading.head = self.w.reading.tail = -1
         self.w.writing.head = self.w.writing.tail = -1
         self._py_fds = {}
@@ -126,6 +128,10 @@ cdef class Server:
         ot_free(self.t.access.nets)
         ot_free(self.t.rate.table)
         ot_free(self.t.modest.table)
+        if self.t.sync.senders != NULL:
+            ot_free(self.t.sync.senders)
+            if self.t.store != NULL:
+                self.t.store.mem_other -= OT_SYNC_SENDERS * sizeof(ot_sync_sender)
         self.t.store = NULL
         Py_XDECREF(self._store_kept)
         self._store_kept = NULL
@@ -260,11 +266,39 @@ cdef class Server:
             livesync_flush(&self.w, 0)
             livesync_flush(&self.w, 1)
 
+    def set_livesync_key(self, bytes key, bint accept_unsigned=False):
+        """Sign and check live-sync packets with a 16-byte SipHash-2-4 key
+        (docs/cluster-keys.md). Given again (a reload), the key before is
+        still taken for one send interval. What is queued leaves first,
+        signed as it was queued. The key is kept nowhere else."""
+        cdef size_t size = OT_SYNC_SENDERS * sizeof(ot_sync_sender)
+        if len(key) != 16:
+            raise ValueError("a cluster key is 16 bytes")
+        if self.t.sync.senders == NULL:
+            self.t.sync.senders = <ot_sync_sender *>ot_malloc(size)
+            if self.t.sync.senders == NULL:
+                raise MemoryError()
+            memset(self.t.sync.senders, 0, size)
+            self.t.store.mem_other += size
+        if self.t.sync.out_fd >= 0:
+            livesync_flush(&self.w, 0)
+            livesync_flush(&self.w, 1)
+        if self.t.sync.keyed:
+            memcpy(self.t.sync.key[1], self.t.sync.key[0], 16)
+            self.t.sync.old_key_until = self.w.mono + self.t.sync.max_age
+        memcpy(self.t.sync.key[0], <const char *>key, 16)
+        self.t.sync.keyed = 1
+        self.t.sync.accept_unsigned = accept_unsigned
+        self.t.sync.header = OT_SYNC_KEYED_HEADER
+        self.t.sync.room = OT_SYNC_BUF - OT_SYNC_MAC
+
     def livesync_counters(self):
         cdef ot_livesync *y = &self.t.sync
         return {"packets_sent": y.packets_sent, "records_sent": y.records_sent,
                 "packets_received": y.packets_received, "packets_ignored": y.packets_ignored,
-                "packets_bad": y.packets_bad, "records_received": self.w.ctr.syncs}
+                "packets_bad": y.packets_bad, "records_received": self.w.ctr.syncs,
+                "packets_bad_mac": y.packets_bad_mac, "packets_replay": y.packets_replay,
+                "packets_unsigned": y.packets_unsigned}
 
     def open_syslog(self):
         """Log each completed download to syslog from now on. Call it before a

@@ -24,6 +24,18 @@ Each datagram must be at most 1480 bytes, carry the tracker's id and
 its family's type, and hold exactly the records the model queued, in
 order. The core must give back every block after the input.
 
+Keyed live sync (docs/cluster-keys.md). Setup bit 6: the sender has a
+cluster key; every datagram must then carry the keyed type, a sequence
+above the last and a right SipHash-2-4 tag, around the same records.
+Setup bit 7: the keyed parser instead. The rest of the input is datagrams
+(common.SEP between them) sent to a keyed server's cluster socket from a
+blessed address (setup bit 0: accept_unsigned on). A datagram's first byte
+says what it becomes (bits 0-1): 0 its other bytes as they are, 1 signed
+right with a fresh sequence, 2 signed with another key, 3 the last signed
+one again; bit 2 the family of a signed one. The model predicts the fate
+of each (applied, bad, bad_mac, replay, unsigned, ignored) and the records
+applied, exactly.
+
     python tests/fuzz/fuzz_livesync.py -max_total_time=600
 """
 
@@ -32,6 +44,7 @@ import select
 import socket
 import struct
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,6 +57,10 @@ HEADER = 8
 RECORD = (28, 40)             # IPv4, IPv6
 CAPACITY = tuple((DATAGRAM_MAX - HEADER) // r for r in RECORD)   # 52, 36
 SEEDING, COMPLETED, STOPPED = 0x80, 0x40, 0x20
+KEY, OTHER_KEY = bytes(range(16)), bytes(range(16, 32))
+KEYED = 0x6F740000
+KEYED_HEADER, TAG = 16, 8
+KEYED_SENDER, KEYED_PARSER = 0x40, 0x80
 RENEW_MINUTES = 10            # a re-announce older than this is news
 MAX_JUMPS = 2                 # 2 x 20 minutes + 1 stays below the 45-minute timeout
 
@@ -95,25 +112,30 @@ def new_server(setup, cluster):
     inbound = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     outbound = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     srv.set_livesync(inbound.detach(), outbound.detach(), "127.0.0.1", cluster.port, SEND_INTERVAL)
+    if setup & KEYED_SENDER:
+        srv.set_livesync_key(KEY)
     return srv
 
 
 def one_input(data):
     if not data:
         return
+    if data[0] & KEYED_PARSER:
+        return receive(data[0], data[1:])
     setup, ops = data[0], data[1:1 + 2 * MAX_OPS]
     cluster = Cluster()
     try:
         with common.no_leaks():
             srv = new_server(setup, cluster)
-            run(srv, cluster, ops)
+            run(srv, cluster, ops, keyed=bool(setup & KEYED_SENDER))
             del srv
     finally:
         cluster.close()
 
 
-def run(srv, cluster, ops):
+def run(srv, cluster, ops, keyed=False):
     tracker_id = struct.pack("=I", srv.tracker_id)
+    last_seq = [0]
     peers = {}                  # (family, raw, port, hash) -> [age in minutes, completion counted]
     queued = ([], [])           # records the model expects in the next datagram, per family
     waited = [0, 0]             # seconds since the family's last flush
@@ -122,6 +144,13 @@ def run(srv, cluster, ops):
     def check(datagram, family):
         assert len(datagram) <= DATAGRAM_MAX, len(datagram)
         assert datagram[:4] == tracker_id, datagram[:8]
+        if keyed:
+            assert struct.unpack(">I", datagram[4:8])[0] == KEYED + family, datagram[:8]
+            seq = struct.unpack(">Q", datagram[8:16])[0]
+            assert seq > last_seq[0], (seq, last_seq[0])
+            last_seq[0] = seq
+            assert common.core.siphash24_tag(KEY, datagram[:-TAG]) == datagram[-TAG:], "bad tag"
+            datagram = datagram[:4] + struct.pack(">I", family) + datagram[KEYED_HEADER:-TAG]
         assert struct.unpack(">I", datagram[4:8])[0] == family, datagram[:8]
         body = datagram[HEADER:]
         assert body and len(body) % RECORD[family] == 0, len(datagram)
@@ -189,6 +218,103 @@ def run(srv, cluster, ops):
     assert counters["records_sent"] >= 0 and counters["packets_bad"] == 0, counters
 
 
+# ---------------------------------------------------------------- the keyed parser
+
+V4_MAPPED_LOOPBACK = bytes(10) + b"\xff\xff" + bytes([127, 0, 0, 1])
+PERM_SYNC = 4
+SENDER = b"\x01\x02\x03\x04"
+
+
+def receive(setup, body):
+    parts = common.split(body)
+    inbound = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    inbound.bind(("127.0.0.1", 0))
+    port = inbound.getsockname()[1]
+    sink = Cluster()
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender.bind(("127.0.0.1", 0))
+    try:
+        with common.no_leaks():
+            srv = common.core.Server(seed=setup + 1)
+            srv.configure()
+            outbound = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            srv.set_livesync(inbound.detach(), outbound.detach(), "127.0.0.1", sink.port, SEND_INTERVAL)
+            srv.set_networks([(V4_MAPPED_LOOPBACK, 128, PERM_SYNC)])
+            srv.set_livesync_key(KEY, bool(setup & 1))
+            apply_parts(srv, sender, port, parts, bool(setup & 1))
+            del srv
+    finally:
+        inbound.close()
+        sender.close()
+        sink.close()
+
+
+def predict_records(n, header, rec, fate):
+    """An authentic packet of n bytes whose records start at header: its
+    fate and the records applied (the original's rule for a cut-off one)."""
+    whole, stub = divmod(n - header, rec)
+    if stub:
+        fate["bad"] += 1
+    if whole:
+        fate["applied"] += 1
+    return whole
+
+
+def apply_parts(srv, sender, port, parts, accept_unsigned):
+    own = struct.pack("=I", srv.tracker_id)
+    sender_id = SENDER if SENDER != own else b"\x04\x03\x02\x01"
+    seq = int(time.time()) << 32
+    last = None
+    for part in parts:
+        how = part[0] if part else 0
+        payload = part[1:]
+        fate = dict.fromkeys(("applied", "bad", "bad_mac", "replay", "unsigned", "ignored"), 0)
+        records = 0
+        if how & 3 == 0:
+            data = payload
+            n = len(data)
+            kind = struct.unpack(">I", data[4:8])[0] if n >= 8 else None
+            if n <= HEADER or n > DATAGRAM_MAX:
+                fate["bad"] += 1
+            elif data[:4] == own:
+                fate["ignored"] += 1
+            elif kind in (0, 1):
+                if accept_unsigned:
+                    records = predict_records(n, HEADER, RECORD[kind], fate)
+                else:
+                    fate["unsigned"] += 1
+            elif kind - KEYED in (0, 1):
+                fate["bad_mac"] += 1        # a right tag by chance: 2^-64
+            else:
+                fate["bad"] += 1
+        elif how & 3 == 3 and last is not None:
+            data = last
+            fate["replay"] += 1
+        else:
+            family = (how >> 2) & 1
+            seq += 1
+            head = sender_id + struct.pack(">IQ", KEYED + family, seq) + payload[:DATAGRAM_MAX - KEYED_HEADER - TAG]
+            data = head + common.core.siphash24_tag(KEY if how & 3 != 2 else OTHER_KEY, head)
+            if how & 3 == 2:
+                fate["bad_mac"] += 1
+            else:
+                last = data
+                records = predict_records(len(data) - TAG, KEYED_HEADER, RECORD[family], fate)
+        before = srv.livesync_counters()
+        sender.sendto(data, ("127.0.0.1", port))
+        srv.livesync_receive()
+        after = srv.livesync_counters()
+        got = {"applied": after["packets_received"] - before["packets_received"],
+               "bad": after["packets_bad"] - before["packets_bad"],
+               "bad_mac": after["packets_bad_mac"] - before["packets_bad_mac"],
+               "replay": after["packets_replay"] - before["packets_replay"],
+               "unsigned": after["packets_unsigned"] - before["packets_unsigned"],
+               "ignored": after["packets_ignored"] - before["packets_ignored"]}
+        assert got == fate, (how, len(data), data[:24].hex(), got, fate)
+        assert after["records_received"] - before["records_received"] == records, (records, after, before)
+        common.check_store(srv.store)
+
+
 # ---------------------------------------------------------------- grammar (hypothesis)
 
 def inputs():
@@ -204,7 +330,14 @@ def inputs():
         st.integers(0, 1), st.booleans(), st.integers(0, 255), st.integers(30, 120))
     ops = st.lists(st.one_of(op, op, op, burst), min_size=1, max_size=60).map(b"".join)
     many = st.builds(lambda setup, body: bytes([setup]) + body, st.integers(0, 255), ops)
-    return st.one_of(many, many, many, st.binary(max_size=300), common.mutated(common.seeds("livesync")))
+    datagram = st.builds(lambda how, body: bytes([how]) + body, st.integers(0, 255),
+                         st.one_of(st.binary(max_size=64), st.binary(min_size=1400, max_size=1500),
+                                   st.builds(lambda n, fill: bytes([fill]) * n, st.integers(0, 1600),
+                                             st.integers(0, 255))))
+    parsed = st.builds(lambda setup, parts: bytes([KEYED_PARSER | setup]) + common.SEP.join(parts),
+                       st.integers(0, 127), st.lists(datagram, min_size=1, max_size=common.MAX_PARTS))
+    return st.one_of(many, many, many, parsed, parsed, st.binary(max_size=300),
+                     common.mutated(common.seeds("livesync")))
 
 
 if __name__ == "__main__":

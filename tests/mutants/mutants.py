@@ -167,9 +167,9 @@ MUTANTS = [
     dict(
         name="livesync-flush-at-1452",
         file="src/opentracker_core/livesync.pyx",
-        old=("    # (1448 bytes), where that rule would let the 37th run past the buffer.\n"
-             "    if w.t.sync.len[family] + rec > OT_SYNC_BUF:\n"),
-        new=("    # (1448 bytes), where that rule would let the 37th run past the buffer.\n"
+        old=("    # bytes left (52 x 28 + 24 = 1480, 36 x 40 + 24 = 1464).\n"
+             "    if w.t.sync.len[family] + rec > w.t.sync.room:\n"),
+        new=("    # bytes left (52 x 28 + 24 = 1480, 36 x 40 + 24 = 1464).\n"
              "    if w.t.sync.len[family] >= 1452:\n"),
         breaks="issue 12: a full IPv6 live-sync datagram waits for the next record or the timer",
         tests=["tests/test_fuzz.py -k 'seed_file and livesync'", "tests/test_fuzz.py -k livesync",
@@ -183,6 +183,64 @@ MUTANTS = [
         new="        if False:\n",
         breaks="live-sync packets from any address change the swarm",
         tests=["tests/test_livesync.py"],
+    ),
+    # ---------------------------------------------------------------- keyed live sync (docs/cluster-keys.md)
+    dict(
+        name="livesync-mac-accepts-anything",
+        file="src/opentracker_core/livesync_in.pyx",
+        old="    if ot_siphash24(w.t.sync.key[0], pkt, n - OT_SYNC_MAC) == tag:\n",
+        new="    if True:\n",
+        breaks="with a cluster key, a forged or altered packet from a blessed address changes the swarm",
+        tests=["tests/test_livesync_keyed.py -k 'flipped or without_a_good_tag'"],
+        quick=True,
+    ),
+    dict(
+        name="livesync-replay-window-never-rejects",
+        file="src/opentracker_core/livesync_in.pyx",
+        old="        if d >= OT_SYNC_WINDOW or (s.seen >> d) & 1:\n",
+        new="        if False:\n",
+        breaks="with a cluster key, a captured packet sent again re-adds a peer that stopped",
+        tests=["tests/test_livesync_keyed.py -k replay"],
+    ),
+    dict(
+        name="livesync-stale-sequence-taken",
+        file="src/opentracker_core/livesync_in.pyx",
+        old="    if secs < w.now - OT_SYNC_FRESH or secs > w.now + OT_SYNC_FRESH:\n",
+        new="    if False:\n",
+        breaks="with a cluster key, a packet captured an hour ago is taken by a node that never heard its sender",
+        tests=["tests/test_livesync_keyed.py -k replay_window"],
+    ),
+    dict(
+        name="livesync-old-key-never-expires",
+        file="src/opentracker_core/livesync_in.pyx",
+        old="    return w.mono <= w.t.sync.old_key_until and ot_siphash24(",
+        new="    return True and ot_siphash24(",
+        breaks="after a key rotation, whoever has the old key can still feed the cluster",
+        tests=["tests/test_livesync_keyed.py -k reload"],
+    ),
+    dict(
+        name="livesync-unsigned-taken-with-a-key",
+        file="src/opentracker_core/livesync_in.pyx",
+        old="            if w.t.sync.keyed and not w.t.sync.accept_unsigned:\n",
+        new="            if False:\n",
+        breaks="with a cluster key, a forged packet of the original's kind changes the swarm",
+        tests=["tests/test_livesync_keyed.py -k forged_unsigned"],
+    ),
+    dict(
+        name="livesync-key-not-reloaded",
+        file="src/opentracker/server.py",
+        old="            reload_cluster_key(server, settings)\n",
+        new="            pass\n",
+        breaks="SIGHUP does not take the new cluster key: a rotated cluster stops hearing the node",
+        tests=["tests/test_livesync_keyed.py -k reload"],
+    ),
+    dict(
+        name="livesync-sender-tag-unsent",
+        file="src/opentracker_core/livesync.pyx",
+        old="        n += OT_SYNC_MAC\n",
+        new="",
+        breaks="a keyed node's packets go out without their tag and no keyed node takes them",
+        tests=["tests/test_livesync_keyed.py -k two_keyed_nodes"],
     ),
     # ---------------------------------------------------------------- writers and the HTTP scanner
     dict(

@@ -14,6 +14,16 @@ from opentracker_core._core import StoreFullError
 import socket as _socket
 
 
+def siphash24_tag(bytes key, bytes msg):
+    """includes/siphash.h's SipHash-2-4 tag of msg under a 16-byte key, as
+    the reference writes it (little-endian): for the published vectors."""
+    cdef uint64_t tag
+    if len(key) != 16:
+        raise ValueError("a SipHash key is 16 bytes")
+    tag = ot_siphash24(<const unsigned char *><const char *>key, <const unsigned char *><const char *>msg, len(msg))
+    return tag.to_bytes(8, "little")
+
+
 def _addr16(str client):
     """A client address as the core keeps it, from text (Python side)."""
     cdef uint8_t addr16[16]
@@ -246,6 +256,13 @@ cdef class TestServer(Server):
         self.t.sync.flushed_at[0] -= elapsed
         self.t.sync.flushed_at[1] -= elapsed
         livesync_tick(&self.w)
+
+    def livesync_receive(self):
+        """Read and apply the datagrams waiting on the cluster socket, as the
+        loop does when it is readable (keyed ones checked first)."""
+        loop_clock(&self.w)
+        if self.t.sync.in_fd >= 0:
+            on_livesync(&self.w, self.t.sync.in_fd)
 
     def history_step(self, int seconds):
         """Shorten the status page's sampling step (tests: a chart in seconds)."""

@@ -10,6 +10,7 @@ cdef extern from "otbytes.h" nogil:
 
 cdef extern from "siphash.h" nogil:
     uint64_t ot_siphash24(const unsigned char *key, const unsigned char *data, size_t length)
+    uint64_t ot_sip_load_le64(const unsigned char *p)
 
 cdef extern from "alloc.h" nogil:
     void *ot_malloc(size_t n)

@@ -1,6 +1,9 @@
-/* SipHash-2-4 (Aumasson and Bernstein), the keyed hash behind UDP connection
-   ids: a 64-bit MAC of the client address and a time window under a random
-   per-process key, so ids cannot be forged without the key. */
+/* SipHash-2-4 (Aumasson and Bernstein, "SipHash: a fast short-input PRF",
+   INDOCRYPT 2012), the keyed hash behind UDP connection ids (a 64-bit MAC of
+   the client address and a time window under a random per-process key, so
+   ids cannot be forged without the key) and the tags of keyed live-sync
+   packets (docs/cluster-keys.md). Proved with the 64 test vectors of the
+   paper's reference implementation (tests/test_livesync_keyed.py). */
 #ifndef OT_SIPHASH_H
 #define OT_SIPHASH_H
 #include <stddef.h>
