@@ -162,6 +162,24 @@ cdef ot_span prometheus_answer(ot_worker *w, uint8_t *out) noexcept nogil:
     p = _single(p, b"opentracker_memory_answer_reserve_bytes", b"gauge",
                 b"Part of the budget kept for large answers alone (counted in use=answers, used or not).",
                 w.t.answer_reserve)
+    # How announce intervals are chosen (tracker.pyx, interval_for).
+    name = b"opentracker_announce_interval_seconds"
+    p = _metric(p, name, b"gauge", b"Announce interval before its spread of a tenth either side: "
+                b"tracker.announce_interval (base), the most tracker.adaptive_interval tells (ceiling), "
+                b"and what the last announce was told (last).")
+    p = _sample(p, name, b"kind=\"base\"", interval_base(w.t))
+    p = _sample(p, name, b"kind=\"ceiling\"", OT_INTERVAL_CEILING if w.t.adaptive_interval else interval_base(w.t))
+    p = _sample(p, name, b"kind=\"last\"", w.t.last_interval if w.t.adaptive_interval else interval_base(w.t))
+    name = b"opentracker_announce_interval_steps"
+    p = _metric(p, name, b"gauge", b"Steps of half the base the adaptive interval adds: for the last "
+                b"announce's swarm size (swarm), and for the tracker's load now (load).")
+    p = _sample(p, name, b"reason=\"swarm\"", w.t.last_swarm_steps)
+    p = _sample(p, name, b"reason=\"load\"", w.t.load_steps)
+    name = b"opentracker_load_permille"
+    p = _metric(p, name, b"gauge", b"The adaptive interval's inputs, measured while it is on: the "
+                b"process's CPU share (smoothed) and the memory budget's fill.")
+    p = _sample(p, name, b"source=\"cpu\"", w.t.cpu_permille)
+    p = _sample(p, name, b"source=\"memory\"", w.t.mem_permille)
     p = _single(p, b"opentracker_open_connections", b"gauge", b"TCP client connections open now.",
                 w.open_conns)
     p = _single(p, b"opentracker_answers_in_progress", b"gauge",

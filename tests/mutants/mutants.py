@@ -19,8 +19,8 @@ MUTANTS = [
     dict(
         name="peer-timeout-one-minute-late",
         file="src/opentracker_core/store.pyx",
-        old="        if age < OT_PEER_TIMEOUT:\n",
-        new="        if age <= OT_PEER_TIMEOUT:\n",
+        old="        if age < ot_peer_timeout(src[ksize]):\n",
+        new="        if age <= ot_peer_timeout(src[ksize]):\n",
         breaks="peers live a minute past the 45-minute timeout",
         tests=["tests/test_store.py -k expire", "tests/test_store.py", "tests/test_store_stateful.py"],
         quick=True,
