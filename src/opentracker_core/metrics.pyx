@@ -5,8 +5,8 @@
 # same labels, so a scraper sees a stable set of series from the first
 # request on (zeros included).
 #
-# Size: about 6.1 KiB with every counter at 0; each of the 58 samples can
-# grow by at most 19 digits, so the answer stays under 7.2 KiB, inside the
+# Size: about 7.6 KiB with every counter at 0; each of the 67 samples can
+# grow by at most 19 digits, so the answer stays under 8.9 KiB, inside the
 # answer buffer (OT_HTTP_OUT_MAX); tests/test_metrics.py checks that margin.
 
 
