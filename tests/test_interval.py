@@ -104,6 +104,16 @@ def test_steps_by_swarm_size_up_to_the_ceiling(size, nominal):
     assert nominal <= core.INTERVAL_CEILING == 7200
 
 
+@pytest.mark.parametrize("base,size,nominal", [(3600, 51, 5400), (3600, 101, 7200), (3600, 5000, 7200),
+                                               (7200, 5000, 7200), (600, 5000, 2400)])
+def test_the_ceiling_holds_whatever_the_base(base, size, nominal):
+    srv = server(announce_interval=base, adaptive_interval=True)
+    h = sha("ceiling%d-%d" % (base, size))
+    swarm(srv, h, size)
+    assert srv.last_outcome["interval"] == nominal
+    assert srv.last_outcome["timeout_class"] == max(0, -(-nominal // 900) - 2)
+
+
 def test_configured_base_interval_and_its_spread():
     srv = server(announce_interval=3600)
     h = sha("base3600")
@@ -172,14 +182,16 @@ def test_long_interval_peer_still_expires_at_one_and_a_half_times_it():
 
 
 def test_untouched_torrent_ages_long_peers_by_the_whole_time():
-    """A torrent left alone longer than 45 minutes (no clean in between)
-    ages its peers by all of it, so a long peer's timeout still holds."""
-    srv = server(adaptive_interval=True)
-    h = sha("untouched")
-    swarm(srv, h, 600)
-    srv.clock_offset += 140 * 60
-    srv.store.clean()
-    assert (ip(600), 6881) not in peers_of(srv, h)
+    """A torrent left alone for hours (no clean in between: a stopped clock,
+    a suspended router) ages its peers by all of it, up to the longest
+    timeout, so a long peer's timeout still holds."""
+    for minutes in (140, 300):
+        srv = server(adaptive_interval=True)
+        h = sha("untouched")
+        swarm(srv, h, 1601)           # the last peers are told 7200 s: 180 minutes
+        srv.clock_offset += minutes * 60
+        srv.store.clean()
+        assert (ip(1601), 6881) in peers_of(srv, h) if minutes < 180 else peers_of(srv, h) == set()
 
 
 def test_short_interval_peers_keep_the_originals_45_minutes():
