@@ -447,7 +447,7 @@ KEYS_TABLE = (
     Key("tracker.announce_interval", "announce_interval", "token",
         _whole("interval", INTERVAL_MIN, INTERVAL_CEILING), CORE, "seconds",
         "the announce interval clients are told, a tenth either way drawn per answer (min interval half of it); "
-        "peers are forgotten after 1.5 times it without an announce"),
+        "peers are forgotten after 1.5 times it (45 minutes at least) without an announce"),
     Key("tracker.adaptive_interval", "adaptive_interval", "token", _switch, CORE, "on|off",
         "lengthen the interval by half of tracker.announce_interval for each doubling of a swarm past 50 peers "
         "and for the tracker's CPU and memory load, up to %d seconds" % INTERVAL_CEILING),
