@@ -5,8 +5,8 @@
 # same labels, so a scraper sees a stable set of series from the first
 # request on (zeros included).
 #
-# Size: about 7.6 KiB with every counter at 0; each of the 67 samples can
-# grow by at most 19 digits, so the answer stays under 8.9 KiB, inside the
+# Size: about 6.8 KiB with every counter at 0; each of the 61 samples can
+# grow by at most 19 digits, so the answer stays under 8 KiB, inside the
 # answer buffer (OT_HTTP_OUT_MAX); tests/test_metrics.py checks that margin.
 
 
@@ -162,24 +162,12 @@ cdef ot_span prometheus_answer(ot_worker *w, uint8_t *out) noexcept nogil:
     p = _single(p, b"opentracker_memory_answer_reserve_bytes", b"gauge",
                 b"Part of the budget kept for large answers alone (counted in use=answers, used or not).",
                 w.t.answer_reserve)
-    # How announce intervals are chosen (tracker.pyx, interval_for).
-    name = b"opentracker_announce_interval_seconds"
-    p = _metric(p, name, b"gauge", b"Announce interval before its spread of a tenth either side: "
-                b"tracker.announce_interval (base), the most tracker.adaptive_interval tells (ceiling), "
-                b"and what the last announce was told (last).")
-    p = _sample(p, name, b"kind=\"base\"", interval_base(w.t))
-    p = _sample(p, name, b"kind=\"ceiling\"", OT_INTERVAL_CEILING if w.t.adaptive_interval else interval_base(w.t))
-    p = _sample(p, name, b"kind=\"last\"", w.t.last_interval if w.t.adaptive_interval else interval_base(w.t))
-    name = b"opentracker_announce_interval_steps"
-    p = _metric(p, name, b"gauge", b"Steps of half the base the adaptive interval adds: for the last "
-                b"announce's swarm size (swarm), and for the tracker's load now (load).")
-    p = _sample(p, name, b"reason=\"swarm\"", w.t.last_swarm_steps)
-    p = _sample(p, name, b"reason=\"load\"", w.t.load_steps)
-    name = b"opentracker_load_permille"
-    p = _metric(p, name, b"gauge", b"The adaptive interval's inputs, measured while it is on: the "
-                b"process's CPU share (smoothed) and the memory budget's fill.")
-    p = _sample(p, name, b"source=\"cpu\"", w.t.cpu_permille)
-    p = _sample(p, name, b"source=\"memory\"", w.t.mem_permille)
+    # The interval last told (tracker.pyx, interval_for); how it was chosen
+    # is in mode=everything. One sample: the margin test_buffer_bounds_stats
+    # keeps for new metrics is nearly used up.
+    p = _single(p, b"opentracker_announce_interval_seconds", b"gauge",
+                b"Announce interval last told, before its spread.",
+                w.t.last_interval if w.t.adaptive_interval and w.t.last_interval else interval_base(w.t))
     p = _single(p, b"opentracker_open_connections", b"gauge", b"TCP client connections open now.",
                 w.open_conns)
     p = _single(p, b"opentracker_answers_in_progress", b"gauge",
