@@ -185,3 +185,14 @@ def test_livesync_send_interval(core):
     finally:
         receiver.close()
         del srv
+
+
+def test_announce_interval_and_adaptive_interval(srv):
+    """The interval told is the exported base, a tenth either way, whatever
+    the swarm's size unless the adaptive interval is on by default."""
+    base = DEFAULTS["tracker.announce_interval"]
+    h = sha("interval")
+    told = [int(body.split(b"8:intervali", 1)[1].split(b"e", 1)[0])
+            for body in (announce(srv, h, 7000 + i)[2] for i in range(120))]
+    assert all(base - base // 10 <= t < base + base // 10 for t in told[:50]), told
+    assert (max(told[-20:]) > base + base // 10) == DEFAULTS["tracker.adaptive_interval"]

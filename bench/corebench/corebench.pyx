@@ -47,6 +47,6 @@ def announce_loop(Store store, uint32_t torrents, uint32_t peers, uint64_t annou
             peer.flags = PEER_FLAG_SEEDING if (n & 3) == 0 else 0
             peer.from_sync = 0
             if store_announce(st, hash, &peer, &res) == OT_OK and write_reply:
-                write_http_announce(buf, res.torrent, OT_NUMWANT_DEFAULT, &st.rng)
+                write_http_announce(buf, res.torrent, OT_NUMWANT_DEFAULT, OT_ANNOUNCE_INTERVAL, &st.rng)
     elapsed = time.perf_counter() - started
     return elapsed

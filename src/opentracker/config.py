@@ -26,7 +26,8 @@ import ipaddress
 import re
 from collections import namedtuple
 
-from opentracker_core._core import DEFAULTS as CORE_DEFAULTS, MAX_REDIRECT_URL, MAX_STATS_PATH
+from opentracker_core._core import DEFAULTS as CORE_DEFAULTS, INTERVAL_CEILING, INTERVAL_MIN, MAX_REDIRECT_URL, \
+    MAX_STATS_PATH
 
 __all__ = [
     "DEFAULT_ADDRESS", "DEFAULT_PORT", "LIVESYNC_PORT", "KEYS", "KEYS_TABLE",
@@ -445,6 +446,16 @@ KEYS_TABLE = (
     Key("tracker.fullscrape_cache", "fullscrape_cache", "token", _whole("seconds", 0, 3600), CORE, "seconds",
         "full scrapes asked for while one is made, or this long after, read that one (counted in the "
         "memory budget); 0 makes one for each request"),
+    # docs/compatibility.md, "Adaptive announce intervals": the ceiling is
+    # where a peer's timeout (1.5 times its interval) still fits the record's
+    # age byte with room; the base may not exceed it.
+    Key("tracker.announce_interval", "announce_interval", "token",
+        _whole("interval", INTERVAL_MIN, INTERVAL_CEILING), CORE, "seconds",
+        "the announce interval clients are told, a tenth either way drawn per answer (min interval half of it); "
+        "peers are forgotten after 1.5 times it (45 minutes at least) without an announce"),
+    Key("tracker.adaptive_interval", "adaptive_interval", "token", _switch, CORE, "on|off",
+        "lengthen the interval by half of tracker.announce_interval for each doubling of a swarm past 50 peers "
+        "and for the tracker's CPU and memory load, up to %d seconds" % INTERVAL_CEILING),
     Key("listen.udp.workers", "udp_workers", "token", _whole("worker count", 0, 1024), 0, "count",
         "accepted for the C original's config files; no effect"),
     Key(None, "config_files", None, None, (), "file",

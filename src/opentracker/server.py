@@ -261,6 +261,8 @@ def _run(settings):
         max_connections=settings.http_max_connections,
         rate_limit=settings.rate_limit,
         modest_fullscrapes=settings.modest_fullscrapes,
+        announce_interval=settings.announce_interval,
+        adaptive_interval=settings.adaptive_interval,
     )
     server.set_networks(network_entries(settings))
     access = AccessControl(server, settings)

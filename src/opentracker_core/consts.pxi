@@ -29,14 +29,26 @@ cdef enum:
     PEER_FLAG_STOPPED = 0x20      # only in requests and live-sync records
     PEER_FLAG_FROM_SYNC = 0x10    # learned through live sync
 
-    # Ageing, in minutes (docs/compatibility.md, "Ageing and expiry").
+    # Ageing, in minutes (docs/compatibility.md, "Ageing and expiry"). A
+    # peer's timeout follows the interval it was last told: the low three
+    # bits of its flags byte hold a timeout class c, whose timeout is
+    # ceil(45 * (2 + c) / 2) minutes (store.pxd, ot_peer_timeout): class 0 is
+    # the original's 45, class 6 is 180, class 7 (203) is the longest.
     OT_PEER_TIMEOUT = 45
+    OT_PEER_TIMEOUT_MAX = 203
+    PEER_CLASS_MASK = 0x07
     OT_TORRENT_TIMEOUT = 1440
 
-    # Announce interval: 1800 - 180 + rand % 360, i.e. 1620..1979 seconds;
-    # min interval is half of it (HTTP only).
-    OT_INTERVAL_LOW = 1620
-    OT_INTERVAL_SPREAD = 360
+    # Announce interval, nominal seconds (tracker.announce_interval; the
+    # default is the original's). A client is told nominal - nominal/10 +
+    # rand % (2 * (nominal/10)): 1620..1979 for 1800; min interval is half
+    # of what it is told (HTTP only). tracker.adaptive_interval lengthens it
+    # by half the base per step of swarm size and load (tracker.pyx), up to
+    # the ceiling (docs/compatibility.md, "Adaptive announce intervals").
+    OT_ANNOUNCE_INTERVAL = 1800
+    OT_INTERVAL_MIN = 60
+    OT_INTERVAL_CEILING = 7200
+    OT_INTERVAL_STEPS_MAX = 6
 
     # Peers in one answer: HTTP numwant default and cap; UDP caps per family,
     # 66 IPv6 peers keep the datagram near 1200 bytes as current upstream does.

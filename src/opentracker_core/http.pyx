@@ -255,12 +255,13 @@ cdef ot_span http_announce(ot_worker *w, ot_conn *c, const uint8_t *req, size_t 
     w.ctr.tcp_announces[addr_family(addr)] += 1
     if stopped:
         t = tracker_stop(w, hash, &peer)
-        return http_ok(w, out, write_http_stopped(out + OT_HTTP_HEAD_ROOM, t, &w.t.store.rng), False)
+        return http_ok(w, out, write_http_stopped(out + OT_HTTP_HEAD_ROOM, t, interval_base(w.t),
+                                                           &w.t.store.rng), False)
     peer.flags = flags
     rc = tracker_announce(w, hash, &peer, peer_id if have_peer_id else NULL, &res)
     if rc == OT_OK:
         return http_ok(w, out, write_http_announce(out + OT_HTTP_HEAD_ROOM, res.torrent, <uint32_t>numwant,
-                                                &w.t.store.rng), False)
+                                                res.interval, &w.t.store.rng), False)
     if rc == OT_REFUSED_ACCESS:
         return http_failure(w, out, b"Requested download is not authorized for use with this tracker.", 63)
     if rc == OT_REFUSED_MEMORY:

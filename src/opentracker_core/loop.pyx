@@ -143,6 +143,8 @@ cdef void loop_tick(ot_worker *w) noexcept nogil:
     answer_expire(w)
     livesync_tick(w)
     history_tick(&w.t.status.hist, &w.ctr, w.mono)
+    if w.t.adaptive_interval:
+        interval_load_tick(w)
     store_clean(w.t.store, w.t.clean_cursor, OT_CLEAN_SLICE)
     w.t.clean_cursor = (w.t.clean_cursor + OT_CLEAN_SLICE) % OT_BUCKET_COUNT
     w.next_tick = w.mono_ms + 1000

@@ -157,6 +157,20 @@ cdef struct ot_tracker:
     uint32_t max_conns        # tracker.http_max_connections; 0: no limit
     uint32_t answer_slice     # torrents per slice of a large answer
     uint32_t tracker_id       # random per process: stats "everything" and live-sync packets
+    uint32_t interval         # tracker.announce_interval: nominal seconds (0: OT_ANNOUNCE_INTERVAL)
+    bint adaptive_interval    # tracker.adaptive_interval (tracker.pyx, interval_for)
+
+    # The adaptive interval's inputs and its last choice (tracker.pyx):
+    # written by the loop (the tick and each announce), read by /stats.
+    int64_t cpu_ns            # process CPU time at the last tick
+    int64_t cpu_mono_ns       # monotonic time then
+    int64_t cpu_load          # the CPU share, permille times 16 (smoothed)
+    uint32_t cpu_permille
+    uint32_t mem_permille     # the memory budget's fill (0 without a limit)
+    uint32_t load_steps       # steps the load adds to every interval now
+    uint32_t last_interval    # nominal seconds the last adaptive answer told
+    uint32_t last_peers       # its swarm's size
+    uint8_t last_swarm_steps  # the steps that size gave
 
     # Written by the loop as it serves (Python sets them up and flushes the
     # cluster's queue at shutdown).

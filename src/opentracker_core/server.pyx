@@ -179,7 +179,8 @@ cdef class Server:
                   ip_from_query=False, http_timeout=OT_HTTP_TIMEOUT, connid_window=OT_CONNID_WINDOW,
                   max_connections=OT_HTTP_MAX_CONNECTIONS, answer_slice=OT_ANSWER_SLICE, rate_limit=0,
                   modest_fullscrapes=False, send_timeout=OT_HTTP_SEND_TIMEOUT,
-                  fullscrape_cache=OT_FULLSCRAPE_CACHE):
+                  fullscrape_cache=OT_FULLSCRAPE_CACHE, announce_interval=OT_ANNOUNCE_INTERVAL,
+                  adaptive_interval=False):
         """Apply the settings. Those not given take their defaults, the
         tracker's: these keyword defaults are the only place they are named
         (DEFAULTS exports them to config.py), and a new Server starts
@@ -211,6 +212,12 @@ cdef class Server:
         self.t.connid_window = connid_window if connid_window > 0 else OT_CONNID_WINDOW
         self.t.max_conns = max_connections
         self.t.answer_slice = answer_slice if answer_slice > 0 else OT_ANSWER_SLICE
+        self.t.interval = (announce_interval if OT_INTERVAL_MIN <= announce_interval <= OT_INTERVAL_CEILING
+                           else OT_ANNOUNCE_INTERVAL)
+        if adaptive_interval and not self.t.adaptive_interval:
+            self.t.cpu_mono_ns = 0        # the CPU share is measured from the next tick
+            self.t.cpu_load = self.t.cpu_permille = self.t.mem_permille = self.t.load_steps = 0
+        self.t.adaptive_interval = adaptive_interval
         self._set_rate_limit(rate_limit)
         self._set_modest(modest_fullscrapes)
 
@@ -454,5 +461,7 @@ DEFAULTS = {key: Server.configure.__kwdefaults__[keyword] for key, keyword in (
     ("tracker.fullscrape_cache", "fullscrape_cache"),
     ("tracker.udp_connid_window", "connid_window"),
     ("tracker.http_max_connections", "max_connections"),
+    ("tracker.announce_interval", "announce_interval"),
+    ("tracker.adaptive_interval", "adaptive_interval"),
 )}
 DEFAULTS["livesync.cluster.send_interval"] = OT_SYNC_MAX_AGE

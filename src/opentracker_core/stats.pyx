@@ -302,7 +302,10 @@ cdef uint8_t *write_everything(ot_worker *w, uint8_t *p) noexcept nogil:
     p = _xml_count(p, b"      <scrape>", _both(k.udp_scrapes), b"</scrape>\n")
     p = _xml_count(p, b"      <missmatch>", k.udp_mismatches, b"</missmatch>\n    </udp>\n")
     p = _xml_count(p, b"    <livesync>\n      <count>", k.syncs, b"</count>\n    </livesync>\n")
-    p = put_cstr(p, b"  </connections>\n  <debug>\n    <renew>\n")
+    p = put_cstr(p, b"  </connections>\n")
+    if w.t.adaptive_interval or interval_base(w.t) != OT_ANNOUNCE_INTERVAL:
+        p = _everything_interval(w.t, p)
+    p = put_cstr(p, b"  <debug>\n    <renew>\n")
     for i in range(OT_PEER_TIMEOUT):
         p = put_cstr(p, b"      <count interval=\"")
         p = _two_digits(p, i)
@@ -317,6 +320,24 @@ cdef uint8_t *write_everything(ot_worker *w, uint8_t *p) noexcept nogil:
     # original's counter, which nothing incremented either.
     p = put_cstr(p, b"    <mutex_stall>\n      <count>0</count>\n    </mutex_stall>\n")
     return put_cstr(p, b"  </debug>\n</stats>")
+
+
+cdef uint8_t *_everything_interval(ot_tracker *t, uint8_t *p) noexcept nogil:
+    """How announce intervals are chosen (docs/compatibility.md, "Adaptive
+    announce intervals"): only when they differ from the original's, so its
+    XML stays byte for byte. At most ~420 bytes."""
+    p = put_cstr(p, b"  <announce_interval>\n")
+    p = _xml_count(p, b"    <base>", interval_base(t), b"</base>\n")
+    p = _xml_count(p, b"    <adaptive>", 1 if t.adaptive_interval else 0, b"</adaptive>\n")
+    p = _xml_count(p, b"    <ceiling>", OT_INTERVAL_CEILING if t.adaptive_interval else interval_base(t),
+                   b"</ceiling>\n")
+    p = _xml_count(p, b"    <last>", t.last_interval if t.adaptive_interval else interval_base(t), b"</last>\n")
+    p = _xml_count(p, b"    <last_swarm_peers>", t.last_peers, b"</last_swarm_peers>\n")
+    p = _xml_count(p, b"    <last_swarm_steps>", t.last_swarm_steps, b"</last_swarm_steps>\n")
+    p = _xml_count(p, b"    <load_steps>", t.load_steps, b"</load_steps>\n")
+    p = _xml_count(p, b"    <cpu_permille>", t.cpu_permille, b"</cpu_permille>\n")
+    p = _xml_count(p, b"    <memory_permille>", t.mem_permille, b"</memory_permille>\n")
+    return put_cstr(p, b"  </announce_interval>\n")
 
 
 # ---------------------------------------------------------------- heavy modes

@@ -69,6 +69,8 @@ cdef struct ot_announce_result:
     uint8_t completed         # this announce added one to "downloaded"
     uint8_t unstored          # a new peer answered but not kept: mem_limit reached
     int renew_age             # the peer's age in minutes before this announce; -1 if it is new
+    uint8_t *record           # the peer's record (see "Important" above); NULL when not stored
+    uint32_t interval         # nominal seconds the answer tells (tracker_announce fills it)
 
 
 cdef inline uint32_t ot_key_size(int family) noexcept nogil:
@@ -115,5 +117,26 @@ cdef inline uint32_t rng_next(ot_rng *r) noexcept nogil:
     return <uint32_t>((z ^ (z >> 31)) >> 32)
 
 
-cdef inline uint32_t ot_interval(ot_rng *r) noexcept nogil:
-    return OT_INTERVAL_LOW + rng_next(r) % OT_INTERVAL_SPREAD
+cdef inline uint32_t ot_interval(ot_rng *r, uint32_t nominal) noexcept nogil:
+    """The interval one answer tells: nominal -/+ a tenth, drawn per answer
+    (1620..1979 for the original's 1800, the same draw)."""
+    cdef uint32_t tenth = nominal // 10
+    if tenth == 0:
+        return nominal
+    return nominal - tenth + rng_next(r) % (2 * tenth)
+
+
+cdef inline uint32_t ot_peer_timeout(uint8_t flags) noexcept nogil:
+    """Minutes a peer lives without announcing, by the timeout class in its
+    flags byte: 45, 68, 90, 113, 135, 158, 180, 203 (class 0 the original's)."""
+    return (OT_PEER_TIMEOUT * (2 + (flags & PEER_CLASS_MASK)) + 1) // 2
+
+
+cdef inline uint8_t ot_timeout_class(uint32_t nominal) noexcept nogil:
+    """The smallest timeout class whose timeout is at least 1.5 times the
+    nominal interval (the original's 45 minutes for 30), so a peer told up
+    to nominal + a tenth outlives its next announce by a third of it."""
+    cdef uint32_t c = (nominal + 899) // 900
+    if c <= 2:
+        return 0
+    return <uint8_t>(c - 2 if c - 2 < PEER_CLASS_MASK else PEER_CLASS_MASK)

@@ -257,8 +257,9 @@ cdef void _peervec_fit(ot_store *st, ot_torrent *t, int family) noexcept nogil:
 
 
 cdef uint32_t _peervec_age(ot_store *st, ot_torrent *t, int family, uint32_t elapsed) noexcept nogil:
-    """Add `elapsed` minutes to every peer's age and drop those reaching the
-    peer timeout, keeping the order. Returns the number dropped."""
+    """Add `elapsed` minutes to every peer's age and drop those reaching
+    their timeout (its class's, ot_peer_timeout), keeping the order. Returns
+    the number dropped."""
     cdef ot_peervec *v = t.peers[family]
     cdef uint32_t rsize = ot_rec_size(family), ksize = ot_key_size(family)
     cdef uint8_t *data
@@ -273,7 +274,7 @@ cdef uint32_t _peervec_age(ot_store *st, ot_torrent *t, int family, uint32_t ela
     src = dst = data
     while src < end:
         age = src[ksize + 1] + elapsed
-        if age < OT_PEER_TIMEOUT:
+        if age < ot_peer_timeout(src[ksize]):
             if dst != src:
                 memcpy(dst, src, rsize)
             dst[ksize + 1] = <uint8_t>age
@@ -303,7 +304,8 @@ cdef bint torrent_clean(ot_store *st, ot_torrent *t) noexcept nogil:
     if elapsed > OT_PEER_TIMEOUT:
         if ot_torrent_peers(t) == 0:
             return t.completed == 0
-        elapsed = OT_PEER_TIMEOUT
+        if elapsed > OT_PEER_TIMEOUT_MAX:
+            elapsed = OT_PEER_TIMEOUT_MAX     # every class's peers go
     _peervec_age(st, t, OT_FAMILY_V4, <uint32_t>elapsed)
     _peervec_age(st, t, OT_FAMILY_V6, <uint32_t>elapsed)
     if ot_torrent_peers(t):
@@ -342,6 +344,7 @@ cdef int store_announce(ot_store *st, const uint8_t *hash, const ot_peer_in *p,
     res.unstored = 0
     res.renew_age = -1
     res.torrent = NULL
+    res.record = NULL
 
     # A completion only counts from a peer that has nothing left.
     if (flags & (PEER_FLAG_COMPLETED | PEER_FLAG_SEEDING)) == PEER_FLAG_COMPLETED:
@@ -411,10 +414,11 @@ cdef int store_announce(ot_store *st, const uint8_t *hash, const ot_peer_in *p,
             t.completed += 1
             res.completed = 1
 
-    rec[ksize] = flags
+    rec[ksize] = flags            # timeout class 0 until the tracker sets it
     rec[ksize + 1] = 0
     t.base = st.now_minutes
     res.torrent = t
+    res.record = rec
     return OT_OK
 
 

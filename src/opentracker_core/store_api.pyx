@@ -183,6 +183,8 @@ PERM_SYNC = OT_PERM_SYNC
 PERM_ALL = OT_PERM_ALL
 MAX_STATS_PATH = OT_STATS_PATH_MAX
 MAX_REDIRECT_URL = OT_REDIRECT_MAX
+INTERVAL_MIN = OT_INTERVAL_MIN              # tracker.announce_interval's range, seconds
+INTERVAL_CEILING = OT_INTERVAL_CEILING      # and the adaptive interval's ceiling
 
 
 def _statedump_of(Store store):

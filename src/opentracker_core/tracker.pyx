@@ -14,6 +14,11 @@ cdef int tracker_announce(ot_worker *w, const uint8_t *hash, const ot_peer_in *p
         return OT_REFUSED_ACCESS
     rc = store_announce(w.t.store, hash, p, res)
     if rc == OT_OK:
+        res.interval = interval_for(w.t, ot_torrent_peers(res.torrent))
+        if res.record != NULL:
+            # The peer lives as long as the interval it is told asks
+            # (docs/compatibility.md, "Adaptive announce intervals").
+            res.record[ot_key_size(p.family)] |= ot_timeout_class(res.interval)
         # Tell the cluster what is news: a new peer, one back after a while,
         # or a fresh completion; never what came from the cluster itself. A
         # peer the budget kept out is news too: a node with room can keep it.
@@ -74,3 +79,74 @@ cdef void syslog_completed(ot_worker *w, const uint8_t *hash, const ot_peer_in *
     addr_of_peer(addr16, p)
     put_ip_text(<uint8_t *>ip, addr16)[0] = 0
     syslog(LOG_INFO, "time=%s event=completed info_hash=%s peer_id=%s ip=%s", when, hash_hex, id_hex, ip)
+
+
+# ---------------------------------------------------------------- announce intervals
+# docs/compatibility.md, "Adaptive announce intervals". Off (the default),
+# every answer tells tracker.announce_interval (1800: the original's bytes).
+# On, the interval grows by half the base per step, up to OT_INTERVAL_CEILING:
+# a step for each doubling of the swarm past 50 peers (a numwant's worth),
+# and the load's steps, taken once a second by interval_load_tick.
+
+cdef inline uint32_t interval_base(const ot_tracker *t) noexcept nogil:
+    return t.interval if t.interval else OT_ANNOUNCE_INTERVAL
+
+
+cdef inline uint32_t swarm_steps(uint32_t peers) noexcept nogil:
+    """0 up to 50 peers, then one per doubling: 51..100 1, ..., over 1600 6."""
+    cdef uint32_t steps = 0, limit = OT_NUMWANT_DEFAULT
+    while peers > limit and steps < OT_INTERVAL_STEPS_MAX:
+        steps += 1
+        limit *= 2
+    return steps
+
+
+cdef uint32_t interval_for(ot_tracker *t, uint32_t peers) noexcept nogil:
+    """The nominal interval an announce to a swarm of `peers` is told, and
+    what it was made of (kept for /stats)."""
+    cdef uint32_t base = interval_base(t), steps, nominal
+    if not t.adaptive_interval:
+        return base
+    steps = swarm_steps(peers)
+    t.last_swarm_steps = <uint8_t>steps
+    t.last_peers = peers
+    steps += t.load_steps
+    if steps > OT_INTERVAL_STEPS_MAX:
+        steps = OT_INTERVAL_STEPS_MAX
+    nominal = base + base * steps // 2
+    if nominal > OT_INTERVAL_CEILING:
+        nominal = OT_INTERVAL_CEILING if base < OT_INTERVAL_CEILING else base
+    t.last_interval = nominal
+    return nominal
+
+
+cdef void interval_load_tick(ot_worker *w) noexcept nogil:
+    """Once a second: the loop's CPU share (process CPU time over monotonic
+    time, smoothed over about 16 s) and the memory budget's fill, in
+    permille, and the steps they add to every interval: CPU from 50 % (one
+    step, and one more per 12.5 %), memory from 75 % (the same)."""
+    cdef ot_tracker *t = w.t
+    cdef timespec ts
+    cdef int64_t cpu_ns, mono_ns, share
+    cdef uint64_t held, cpu_steps = 0, mem_steps = 0
+    if clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0:
+        return
+    cpu_ns = <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+    mono_ns = w.mono_ms * 1000000
+    if t.cpu_mono_ns and mono_ns > t.cpu_mono_ns:
+        share = (cpu_ns - t.cpu_ns) * 1000 // (mono_ns - t.cpu_mono_ns)
+        share = 0 if share < 0 else (1000 if share > 1000 else share)
+        # fixed point: cpu_load is permille times 16
+        t.cpu_load += share - t.cpu_load // 16
+    t.cpu_ns = cpu_ns
+    t.cpu_mono_ns = mono_ns
+    t.cpu_permille = <uint32_t>(t.cpu_load // 16)
+    t.mem_permille = 0
+    if t.store.mem_limit:
+        held = store_held(t.store) * 1000 // t.store.mem_limit
+        t.mem_permille = <uint32_t>(held if held < 1000 else 1000)
+    if t.cpu_permille >= 500:
+        cpu_steps = 1 + (t.cpu_permille - 500) // 125
+    if t.mem_permille >= 750:
+        mem_steps = 1 + (t.mem_permille - 750) // 125
+    t.load_steps = <uint32_t>(cpu_steps if cpu_steps > mem_steps else mem_steps)

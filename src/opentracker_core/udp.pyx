@@ -81,7 +81,7 @@ cdef size_t _udp_announce(ot_worker *w, const uint8_t *pkt, const uint8_t *addr1
     peer_from_addr(&peer, addr16, ot_load_be16(pkt + BEP15_PORT))
     if event == BEP15_EVENT_STOPPED:
         t = tracker_stop(w, pkt + BEP15_INFO_HASH, &peer)
-        return write_udp_announce(out, tid, t, peer.family, 0, &w.t.store.rng)
+        return write_udp_announce(out, tid, t, peer.family, 0, interval_base(w.t), &w.t.store.rng)
     if ot_load_be64(pkt + BEP15_LEFT) == 0:
         peer.flags |= PEER_FLAG_SEEDING
     if event == BEP15_EVENT_COMPLETED:
@@ -89,7 +89,7 @@ cdef size_t _udp_announce(ot_worker *w, const uint8_t *pkt, const uint8_t *addr1
     rc = tracker_announce(w, pkt + BEP15_INFO_HASH, &peer, NULL, &res)
     if rc == OT_OK:
         return write_udp_announce(out, tid, res.torrent, peer.family, ot_load_be32(pkt + BEP15_NUMWANT),
-                                  &w.t.store.rng)
+                                  res.interval, &w.t.store.rng)
     if rc == OT_REFUSED_ACCESS:
         # The original's refusal: the bare 8-byte header of an announce reply.
         ot_store_be32(out, BEP15_ANNOUNCE)

@@ -133,12 +133,13 @@ cdef void announce_split(const ot_torrent *t, uint32_t numwant, uint32_t *want4,
 
 
 cdef size_t write_http_announce(uint8_t *buf, const ot_torrent *t, uint32_t numwant,
-                                ot_rng *rng) noexcept nogil:
+                                uint32_t nominal, ot_rng *rng) noexcept nogil:
     """The announce success body (docs/compatibility.md, "Announce answer"
     and "Dual stack"): `peers` always present, `peers6` only when it carries
-    peers. numwant <= 200, so at most OT_ANNOUNCE_BODY_MAX bytes."""
+    peers; the interval drawn around `nominal` seconds (ot_interval). numwant
+    <= 200 and nominal < 2^32, so at most OT_ANNOUNCE_BODY_MAX bytes."""
     cdef uint32_t seeders = ot_torrent_seeders(t), peers = ot_torrent_peers(t)
-    cdef uint32_t interval = ot_interval(rng), want4, want6
+    cdef uint32_t interval = ot_interval(rng, nominal), want4, want6
     cdef uint8_t *p = buf
     announce_split(t, numwant, &want4, &want6)
     p = put_raw(p, b"d8:complete", 11)
@@ -162,12 +163,13 @@ cdef size_t write_http_announce(uint8_t *buf, const ot_torrent *t, uint32_t numw
     return <size_t>(p + 1 - buf)
 
 
-cdef size_t write_http_stopped(uint8_t *buf, const ot_torrent *t, ot_rng *rng) noexcept nogil:
+cdef size_t write_http_stopped(uint8_t *buf, const ot_torrent *t, uint32_t nominal,
+                               ot_rng *rng) noexcept nogil:
     """The event=stopped body (docs/compatibility.md, "event=stopped"): counts
     after removal (0/0 for an unknown torrent, t == NULL), no downloaded key,
     empty peers. At most 150 bytes."""
     cdef uint32_t seeders = 0, peers = 0
-    cdef uint32_t interval = ot_interval(rng)
+    cdef uint32_t interval = ot_interval(rng, nominal)
     cdef uint8_t *p = buf
     if t != NULL:
         seeders = ot_torrent_seeders(t)
@@ -239,7 +241,7 @@ cdef enum:
 
 
 cdef size_t write_udp_announce(uint8_t *buf, uint32_t transaction_id, const ot_torrent *t,
-                               int family, uint32_t numwant, ot_rng *rng) noexcept nogil:
+                               int family, uint32_t numwant, uint32_t nominal, ot_rng *rng) noexcept nogil:
     """action 1 | transaction id | interval | leechers | seeders | peers of the
     requester's family (200 IPv4 or 66 IPv6 at most). t == NULL (a stop of an
     unknown torrent) gives zero counts. At most OT_UDP_ANNOUNCE_MAX bytes."""
@@ -251,7 +253,7 @@ cdef size_t write_udp_announce(uint8_t *buf, uint32_t transaction_id, const ot_t
         peers = ot_torrent_peers(t)
     p = put_be32(p, BEP15_ANNOUNCE)
     p = put_be32(p, transaction_id)
-    p = put_be32(p, ot_interval(rng))
+    p = put_be32(p, ot_interval(rng, nominal))
     p = put_be32(p, peers - seeders)
     p = put_be32(p, seeders)
     if t != NULL and numwant:

@@ -334,6 +334,12 @@ cdef class TestServer(Server):
             self.t.clock_offset = value
             loop_clock(&self.w)
 
+    def interval_tick(self):
+        """Take the adaptive interval's load now, as the loop's tick does."""
+        interval_load_tick(&self.w)
+        return dict(cpu_permille=self.t.cpu_permille, memory_permille=self.t.mem_permille,
+                    load_steps=self.t.load_steps)
+
     def set_wall_clock(self, int seconds):
         """Move the wall clock as an operator or NTP would (a jump)."""
         self.t.clock_offset += seconds
@@ -364,7 +370,9 @@ cdef ot_torrent *_announce(ot_worker *w, dict outcome, bytes info_hash, object i
         raise MemoryError()
     outcome.clear()
     outcome.update(new_torrent=bool(res.new_torrent), new_peer=bool(res.new_peer), completed=bool(res.completed),
-                   renew_age=res.renew_age, stored=not res.unstored)
+                   renew_age=res.renew_age, stored=not res.unstored, interval=res.interval,
+                   timeout_class=(res.record[ot_key_size(peer.family)] & PEER_CLASS_MASK)
+                   if res.record != NULL else None)
     return res.torrent
 
 
@@ -372,11 +380,12 @@ cdef bytes _announce_http(ot_worker *w, dict outcome, bytes info_hash, ip, int p
                           int numwant):
     cdef uint8_t buf[OT_ANNOUNCE_BODY_MAX]
     cdef ot_torrent *t = _announce(w, outcome, info_hash, ip, port, seeder, completed)
+    cdef uint32_t nominal = outcome["interval"]
     if numwant < 0:
         numwant = OT_NUMWANT_DEFAULT
     elif numwant > OT_NUMWANT_MAX:
         numwant = OT_NUMWANT_MAX
-    return (<char *>buf)[:write_http_announce(buf, t, numwant, &w.t.store.rng)]
+    return (<char *>buf)[:write_http_announce(buf, t, numwant, nominal, &w.t.store.rng)]
 
 
 cdef bytes _stop_http(ot_worker *w, bytes info_hash, ip, int port):
@@ -384,7 +393,7 @@ cdef bytes _stop_http(ot_worker *w, bytes info_hash, ip, int port):
     cdef ot_peer_in peer
     _pack_peer(ip, port, &peer)
     cdef ot_torrent *t = tracker_stop(w, _hash_ptr(info_hash), &peer)
-    return (<char *>buf)[:write_http_stopped(buf, t, &w.t.store.rng)]
+    return (<char *>buf)[:write_http_stopped(buf, t, interval_base(w.t), &w.t.store.rng)]
 
 
 cdef bytes _scrape_http(ot_worker *w, hashes):
@@ -404,10 +413,12 @@ cdef bytes _announce_udp(ot_worker *w, dict outcome, bytes info_hash, ip, int po
     if event == 3:
         _pack_peer(ip, port, &peer)
         t = tracker_stop(w, _hash_ptr(info_hash), &peer)
-        return (<char *>buf)[:write_udp_announce(buf, transaction_id, t, peer.family, 0, &w.t.store.rng)]
+        return (<char *>buf)[:write_udp_announce(buf, transaction_id, t, peer.family, 0, interval_base(w.t),
+                                                                &w.t.store.rng)]
     t = _announce(w, outcome, info_hash, ip, port, seeder, event == 1)
     _pack_peer(ip, port, &peer)
-    return (<char *>buf)[:write_udp_announce(buf, transaction_id, t, peer.family, numwant, &w.t.store.rng)]
+    return (<char *>buf)[:write_udp_announce(buf, transaction_id, t, peer.family, numwant,
+                                                            <uint32_t>outcome["interval"], &w.t.store.rng)]
 
 
 cdef bytes _scrape_udp(ot_worker *w, hashes, unsigned int transaction_id):

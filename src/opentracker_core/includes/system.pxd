@@ -36,6 +36,7 @@ cdef extern from "<time.h>" nogil:
         CLOCK_REALTIME_COARSE
         CLOCK_MONOTONIC
         CLOCK_MONOTONIC_COARSE
+        CLOCK_PROCESS_CPUTIME_ID
     int clock_gettime(int clk, timespec *ts)
 
 
