@@ -5,9 +5,9 @@
 # same labels, so a scraper sees a stable set of series from the first
 # request on (zeros included).
 #
-# Size: about 6.9 KiB with every counter at 0 (live sync's keyed counters and
+# Size: about 6.8 KiB with every counter at 0 (live sync's keyed counters and
 # the announce interval's gauge included); each of the 64 samples can grow by
-# at most 19 digits, so the answer stays within about 8.1 KiB, inside the
+# at most 19 digits, so the answer stays within 7.9 KiB (8,023 bytes widened), inside the
 # answer buffer (OT_HTTP_OUT_MAX); tests/test_metrics.py checks that margin.
 
 
@@ -61,9 +61,9 @@ cdef ot_span prometheus_answer(ot_worker *w, uint8_t *out) noexcept nogil:
     p = _single(p, b"opentracker_uptime_seconds", b"gauge", b"Seconds since the tracker started.",
                 server_uptime(w))
     p = _single(p, b"opentracker_start_time_seconds", b"gauge",
-                b"When the tracker started, in seconds since the epoch.", <uint64_t>w.t.started)
+                b"Start time, in seconds since the epoch.", <uint64_t>w.t.started)
 
-    p = _single(p, b"opentracker_torrents", b"gauge", b"Torrents held, with or without peers.",
+    p = _single(p, b"opentracker_torrents", b"gauge", b"Torrents held (peerless ones too).",
                 st.torrent_count)
     name = b"opentracker_peers"
     p = _metric(p, name, b"gauge", b"Peers held (seeds included), by address family.")
@@ -74,9 +74,9 @@ cdef ot_span prometheus_answer(ot_worker *w, uint8_t *out) noexcept nogil:
     p = _sample(p, name, b"family=\"ipv4\"", st.seeder_count[0])
     p = _sample(p, name, b"family=\"ipv6\"", st.seeder_count[1])
     p = _single(p, b"opentracker_completed_total", b"counter",
-                b"Downloads reported completed (the torrents' downloaded counters) since start.", k.completed)
+                b"Downloads completed since start.", k.completed)
     p = _single(p, b"opentracker_clock_jumps_total", b"counter",
-                b"Times the wall clock was set while running (ages were kept across).", k.clock_jumps)
+                b"Wall clock jumps while running (ages kept).", k.clock_jumps)
 
     name = b"opentracker_requests_total"
     p = _metric(p, name, b"counter", b"Requests handled, by protocol, address family and kind.")
@@ -97,7 +97,7 @@ cdef ot_span prometheus_answer(ot_worker *w, uint8_t *out) noexcept nogil:
 
     name = b"opentracker_connections_total"
     p = _metric(p, name, b"counter",
-                b"TCP connections accepted and UDP datagrams received, by protocol and address family.")
+                b"TCP accepts and UDP datagrams, by protocol and address family.")
     p = _sample(p, name, b"protocol=\"tcp\",family=\"ipv4\"", k.tcp_accepts[0])
     p = _sample(p, name, b"protocol=\"tcp\",family=\"ipv6\"", k.tcp_accepts[1])
     p = _sample(p, name, b"protocol=\"udp\",family=\"ipv4\"", k.udp_datagrams[0])
@@ -118,23 +118,23 @@ cdef ot_span prometheus_answer(ot_worker *w, uint8_t *out) noexcept nogil:
     p = _single(p, b"opentracker_udp_connection_id_mismatches_total", b"counter",
                 b"UDP announces and scrapes answered \"Connection ID missmatch.\".", k.udp_mismatches)
     p = _single(p, b"opentracker_udp_send_failures_total", b"counter",
-                b"UDP answers the kernel would not take (send buffer full).", k.udp_send_failures)
+                b"UDP answers the kernel refused (send buffer full).", k.udp_send_failures)
     name = b"opentracker_refused_total"
     p = _metric(p, name, b"counter", b"Announces refused, by reason.")
     p = _sample(p, name, b"reason=\"access_list\"", k.refused_access)
     p = _sample(p, name, b"reason=\"memory_limit\"", k.refused_memory)
     p = _sample(p, name, b"reason=\"rate_limit\"", k.refused_rate)
     p = _single(p, b"opentracker_peers_not_stored_total", b"counter",
-                b"New peers of known torrents not stored at tracker.memory_limit; "
-                b"announces among them still got the swarm's peers.", k.unstored_peers)
+                b"New peers of known torrents not stored at tracker.memory_limit (still answered).",
+                k.unstored_peers)
 
     p = _single(p, b"opentracker_fullscrapes_total", b"counter",
-                b"Full-scrape answers sent whole (GET /scrape and stats mode tpbs).", k.fullscrapes)
+                b"Full scrapes sent whole (GET /scrape, mode=tpbs).", k.fullscrapes)
     p = _single(p, b"opentracker_fullscrape_bytes_total", b"counter",
-                b"Bytes of those answers as sent (compressed size when gzipped).", k.fullscrape_size)
+                b"Bytes of those as sent (compressed when gzipped).", k.fullscrape_size)
     p = _single(p, b"opentracker_fullscrapes_shared_total", b"counter",
-                b"GET /scrape requests answered from a full scrape made for an earlier one "
-                b"(tracker.fullscrape_cache).", k.fullscrapes_shared)
+                b"Full scrapes shared with an earlier request (tracker.fullscrape_cache).",
+                k.fullscrapes_shared)
     p = _single(p, b"opentracker_livesync_records_total", b"counter",
                 b"Peer records received from live-sync cluster nodes.", k.syncs)
     name = b"opentracker_livesync_packets_total"
@@ -167,7 +167,7 @@ cdef ot_span prometheus_answer(ot_worker *w, uint8_t *out) noexcept nogil:
     p = _single(p, b"opentracker_memory_limit_bytes", b"gauge",
                 b"tracker.memory_limit (0: no limit).", st.mem_limit)
     p = _single(p, b"opentracker_memory_answer_reserve_bytes", b"gauge",
-                b"Part of the budget kept for large answers alone (counted in use=answers, used or not).",
+                b"Budget kept for large answers alone (in use=answers, used or not).",
                 w.t.answer_reserve)
     # The interval last told (tracker.pyx, interval_for); how it was chosen
     # is in mode=everything. One sample: the margin test_buffer_bounds_stats
@@ -178,7 +178,7 @@ cdef ot_span prometheus_answer(ot_worker *w, uint8_t *out) noexcept nogil:
     p = _single(p, b"opentracker_open_connections", b"gauge", b"TCP client connections open now.",
                 w.open_conns)
     p = _single(p, b"opentracker_answers_in_progress", b"gauge",
-                b"Large answers (full scrapes, heavy stats) being built now.", _answer_count(w))
+                b"Large answers (full scrapes, heavy stats) being made.", _answer_count(w))
 
     # The exposition format's content type: its version parameter tells
     # scrapers which text format this is.
