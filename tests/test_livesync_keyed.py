@@ -18,7 +18,7 @@ import pytest
 
 from helpers import netns
 from helpers.testcore import core
-from helpers.trackerproc import Tracker, free_port
+from helpers.trackerproc import Tracker, free_port, package_path
 from test_livesync import (SEEDING, STOPPED, h, livesync_packets, packet, peers_of, record4, record6, scrape,
                            sniffer, drain, wait_for)
 
@@ -315,11 +315,7 @@ def check_config(tmp_path, key_text):
     lines.append("livesync.cluster.key %s" % (tmp_path / "k"))
     conf.write_text("\n".join(lines) + "\n")
     return subprocess.run([sys.executable, "-m", "opentracker", "--check-config", "-f", str(conf)],
-                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=_src()))
-
-
-def _src():
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=package_path()))
 
 
 @pytest.mark.parametrize("text, reason", [("", "is empty"), ("\n  \n", "is empty"), (None, "cannot be read"),
