@@ -226,20 +226,21 @@ cdef void conn_stream(ot_worker *w, ot_conn *c) noexcept nogil:
     """Send a large answer's reader what is ready (stream_send) and do what
     its verdict asks of the connection."""
     cdef int verdict = stream_send(w, c)
+    cdef int what = verdict & STREAM_VERDICT
     cdef ot_span span
-    if verdict & STREAM_VERDICT == STREAM_OVER:
+    if what == STREAM_OVER:
         conn_close(w, c.fd)
-    elif verdict & STREAM_VERDICT == STREAM_REFUSED:
+    elif what == STREAM_REFUSED:
         stream_detach(w, c)
         span = http_error(w, w.obuf, HTTPERR_500)
         conn_send(w, c, w.obuf + span.start, span.len)
-    elif verdict & STREAM_VERDICT == STREAM_WAIT_SLICE:
+    elif what == STREAM_WAIT_SLICE:
         # Caught up: wait for the next slice, with no deadline (the wait is
         # the tracker's, not the client's) and no events.
         conn_unlist(w, c)
         if conn_unwatch(w, c) < 0:
             conn_close(w, c.fd)
-    elif verdict & STREAM_VERDICT == STREAM_WAIT_SOCKET:
+    elif what == STREAM_WAIT_SOCKET:
         # The socket is full: wait for it to drain, within
         # tracker.send_timeout of the last progress.
         if verdict & STREAM_PROGRESS or c.listed != OT_LISTED_WRITING:

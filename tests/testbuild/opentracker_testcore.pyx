@@ -70,6 +70,17 @@ def _drain_into(sock, list got):
         got.append(piece)
 
 
+cdef void _make_whole(ot_worker *w, ot_answer *b) noexcept nogil:
+    """Make a large answer to its end now, out of the line (its window and
+    the loop's one slice a turn do not apply): failed, or done."""
+    _line_remove(w, b)
+    if not b.admitted and not _admit(w, b):
+        b.failed = 1
+    while not b.failed and not b.done:
+        if answer_slice(w, b, w.answer_stage):
+            b.done = 1
+
+
 cdef class TestServer(Server):
     """A Server with entry points that answer requests in-process through
     the loop's own steps, announces and scrapes through its own tracker
@@ -149,12 +160,7 @@ cdef class TestServer(Server):
                 elif c.state == OT_CONN_STREAMING:
                     b = c.rd.answer
                     if whole and not c.rd.head_sent and not b.done:
-                        _line_remove(w, b)
-                        if not b.admitted and not _admit(w, b):
-                            b.failed = 1
-                        while not b.failed and not b.done:
-                            if answer_slice(w, b, w.answer_stage):
-                                b.done = 1
+                        _make_whole(w, b)
                         conn_stream(w, c)
                     elif c.listed == OT_LISTED_WRITING or b.done:
                         conn_stream(w, c)
@@ -216,13 +222,8 @@ cdef class TestServer(Server):
         w.handover = NULL
         if b == NULL:
             return (<char *>w.obuf + span.start)[:span.len]
-        _line_remove(w, b)
         try:
-            if not b.admitted and not _admit(w, b):
-                b.failed = 1
-            while not b.failed and not b.done:
-                if answer_slice(w, b, w.answer_stage):
-                    b.done = 1
+            _make_whole(w, b)
             if b.failed:
                 span = http_error(w, w.obuf, HTTPERR_500)
                 return (<char *>w.obuf + span.start)[:span.len]
