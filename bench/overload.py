@@ -63,6 +63,7 @@ import fsreaders
 S = "overload"
 ANNOUNCE_MIX = "2,5,2,0"   # the storm's announce events, no scrapes
 SCRAPE_MIX = "0,0,0,100"
+FLOOD_CHECK = 16  # the flood checks every 16th full scrape's body whole; the rest by length only
 VARIANTS = {"ours": "ours", "ours_off": "ours, shedding off", "c": "C original"}
 
 
@@ -412,6 +413,7 @@ def measure(st, impl, a, pid, port, loadgen, gen_cpu, server_cpu):
                                                        "--fullscrape-rate", load["fullscrape_rate"],
                                                        "--fullscrape-conns", a.ov_fullscrape_conns,
                                                        "--fullscrape-timeout", a.ov_fullscrape_timeout,
+                                                       "--fullscrape-check", FLOOD_CHECK,
                                                        "--duration", flood_s] + _common(a, port), gen_cpu)))
         end = time.monotonic() + a.ov_warmup
         while time.monotonic() < end:
@@ -469,6 +471,16 @@ def measure(st, impl, a, pid, port, loadgen, gen_cpu, server_cpu):
                 "unfinished_at_end": f["unfinished_at_end"], "seconds_p50": f["seconds_p50"],
                 "seconds_p99": f["seconds_p99"], "seconds": fl["window_seconds"],
                 "validation_errors": fl["validation_errors"]}
+    # what the generators reached, in the load's announce-equivalents over its capacity: one CPU
+    # sends all of it, and a flood it cannot send must not pass for one the server withstood
+    offered = busy["sent_per_second"] or 0
+    flood = 0.0
+    if scrapes:
+        flood += scrapes["sent_per_second"] * (load["scrape_eq"] or 0)
+    if full and full["seconds"]:
+        flood += full["started"] / full["seconds"] * (load["fullscrape_eq"] or 0)
+    busy["flood_sent_of_capacity"] = round(flood / load["capacity"], 3) if load["capacity"] else None
+    busy["announces_sent_of_capacity"] = round(offered / load["capacity"], 3) if load["capacity"] else None
     busy["server_cpu_us_per_request"] = _per(c1 - c0, busy["answered"] + _in_window(scrapes, win) +
                                              _in_window(full, win, "ok"))
 
@@ -531,6 +543,7 @@ METRICS = [
     ("ov_p99", "overload: announce p99, ms", (S, "busy", "p99_ms"), 1, "%.3f"),
     ("ov_ratio", "  p99 / idle p99", (S, "busy", "p99_over_idle"), 1, "%.2f"),
     ("ov_sent", "overload: announces sent/s", (S, "busy", "sent_per_second"), 1, "%.0f"),
+    ("ov_flood_sent", "  flood sent, capacities", (S, "busy", "flood_sent_of_capacity"), 1, "%.2f"),
     ("sc_sent", "scrapes sent/s", (S, "scrapes", "sent_per_second"), 1, "%.0f"),
     ("sc_ok", "scrapes answered", (S, "scrapes", "answered"), 1, "%.0f"),
     ("sc_shed", "scrapes shed (overloaded)", (S, "scrapes", "shed"), 1, "%.0f"),
