@@ -8,10 +8,32 @@
  *       the benchmark's info_hashes as 40 lowercase hex digits a line (a whitelist)
  *   loadgen populate --udp-port PORT --torrents T --peers P [options]
  *       announce every peer once over UDP (event=started, numwant=0)
- *   loadgen run      --proto udp|http --udp-port PORT --tcp-port PORT --duration S [options]
+ *   loadgen run      --proto udp|http|none --udp-port PORT --tcp-port PORT --duration S [options]
  *       re-announce existing peers (mix of none/started/completed/stopped) and scrape,
- *       for a fixed duration, optionally paced (--rate) and optionally with full-scrape
- *       slow readers (--fs-readers) on the TCP port
+ *       for a fixed duration, optionally paced (--rate), open loop (--open-loop) and
+ *       optionally with full-scrape slow readers (--fs-readers) or a full-scrape flood
+ *       (--fullscrape-rate / --fullscrape-conns) on the TCP port; --proto none: full scrapes only
+ *
+ * Options (run; populate takes the first block):
+ *   --torrents T --peers P --seed N   the population (hashes from the seed)
+ *   --host A (127.0.0.1; must be in 127/8) --udp-port N --tcp-port N
+ *   --sockets S (32)      UDP sockets = source addresses
+ *   --window W (128)      UDP requests in flight at most (closed loop), split over the sockets
+ *   --timeout S (1)       a request not answered in S is lost (transport error "timeout")
+ *   --max-seconds S (900) populate's bound
+ *   --duration S (10)     run: generating time; in-flight requests get min(timeout, 2 s) more
+ *   --rate R (0)          requests/s (0: as fast as the window allows); without --open-loop a
+ *                         sender that fell behind catches up, and never beyond the window
+ *   --open-loop 0|1       with --rate, UDP: requests leave at R whatever comes back (below)
+ *   --delay S (0)         run: after the BEP 15 connects wait S before the first request
+ *   --http-conns C (64)   HTTP: connections at once, one request each
+ *   --numwant N (50)      --mix s,c,x,q (2,5,2,5): % started, completed, stopped, scrape
+ *   --scrape-hashes N (8) a scrape asks 1..N random hashes (N <= 74); --scrape-exact 1: N each
+ *   --rx-stamp 0|1        UDP latency from kernel receive stamps (below)
+ *   --fs-readers N --fs-chunk B (4096) --fs-interval-ms MS (5) --fs-rcvbuf B (16384)
+ *                         full-scrape slow readers (below)
+ *   --fullscrape-rate R (0) --fullscrape-conns C (0; 64 with a rate) --fullscrape-timeout S (5)
+ *   --fullscrape-check N (1)  the full-scrape flood (below)
  *
  * Peers.  Peer p (0 <= p < P) belongs to torrent t = p % T; k = p / T is its index in the
  * torrent.  It announces from source address number s = (k + t) % S (S = --sockets; the
@@ -34,6 +56,25 @@
  * request's the moment before sendmmsg, so what another process on this CPU costs us in
  * scheduling delay does not count as the server's latency.
  *
+ * Open loop (--open-loop 1, with --rate): the in-flight table is sized for every request that
+ * can be pending, rate x (timeout + 0.3 s) x 1.25 over the sockets (at most 65535 a socket), and
+ * a request that still finds no free slot (or only sockets without a connection id) is counted
+ * as skipped ("open_loop.skipped") and never sent late, so the offered rate does not bend to the
+ * server's. Requests go out in batches at most every 0.1 ms (epoll_pwait2 sleeps in between, so
+ * several generators can share one CPU). Lost requests are counted per kind ("lost").
+ *
+ * Shed answers (issue 25) are not validation errors: a UDP action 3 error packet whose message
+ * is "overloaded" counts in "shed" (udp_announce, udp_scrape, udp_connect); an HTTP 503 counts
+ * in shed.http, and in shed.http_retry_after when it has a Retry-After header.
+ *
+ * Full-scrape flood (--fullscrape-rate R, --fullscrape-conns C): each connection sends
+ * `GET /scrape HTTP/1.0` and reads to the close. With R, one new connection every 1/R s
+ * whatever is open, at most C at once (a start due beyond that is counted as skipped);
+ * without R, C connections back to back (closed loop). Counted: 200 (body checked whole:
+ * every --fullscrape-check'th one by fscheck.h, the others only Content-Length = bytes, their
+ * bodies discarded in the kernel with MSG_TRUNC), 503 (and with Retry-After), other status,
+ * bad body, refused, reset, timeout (--fullscrape-timeout), skipped, unfinished at the end.
+ *
  * Full-scrape slow readers (--fs-readers N): N connections each send `GET /scrape HTTP/1.0`
  * (no query: the full scrape), with SO_RCVBUF --fs-rcvbuf, and read --fs-chunk bytes every
  * --fs-interval-ms; starts are staggered by 250 ms, and a reader starts its next full scrape
@@ -41,11 +82,12 @@
  *
  * Validation (a reply arrived and is wrong: "validation" errors):
  *   UDP: length >= 8; action = the request's (1 announce, 2 scrape, 0 connect), an action 3
- *   error packet or an 8-byte announce answer (refused by the access list) is an error;
+ *   error packet (but "overloaded": shed) or an 8-byte announce answer (refused by the access
+ *   list) is an error;
  *   transaction id = one in flight; announce: length = 20 + 6n, n <= numwant, for a non-stop
  *   seeders + leechers >= 1 and n <= seeders + leechers, for a stop length = 20, every peer
  *   in 127.0.0.0/8, interval > 0; scrape: length = 8 + 12 * hashes; connect: length >= 16.
- *   HTTP: status line "HTTP/1.x 200", header ends with CRLF CRLF, Content-Length present
+ *   HTTP: status line "HTTP/1.x 200" (a 503 is shed, not an error), header ends with CRLF CRLF, Content-Length present
  *   and equal to the body's length, body one well-formed bencoded dict; announce: no
  *   "failure reason", keys complete, incomplete, interval and peers (a string of 6n
  *   bytes, n <= numwant, peers in 127/8); scrape: key files, a dict of 20-byte keys whose
@@ -101,7 +143,7 @@ static struct {
     int mix_started, mix_completed, mix_stopped, mix_scrape;
     int fs_readers, fs_chunk, fs_interval_ms, fs_rcvbuf;
     int rx_stamp, open_loop, scrape_exact;
-    double fsc_rate, fsc_timeout;
+    double fsc_rate, fsc_timeout, delay;
     int fsc_conns, fsc_check;
 } O = {
     .proto = "udp", .host = "127.0.0.1", .torrents = 1000, .peers = 10000, .seed = 1,
@@ -125,7 +167,7 @@ static void usage(void) {
             "  [--numwant N] [--mix started,completed,stopped,scrape] [--scrape-hashes N]\n"
             "  [--fs-readers N] [--fs-chunk B] [--fs-interval-ms MS] [--fs-rcvbuf B] [--rx-stamp 0|1]\n"
             "  [--open-loop 0|1] [--scrape-exact 0|1] [--fullscrape-rate R] [--fullscrape-conns C]\n"
-            "  [--fullscrape-timeout S] [--fullscrape-check N]   (--proto none: full scrapes only)\n");
+            "  [--fullscrape-timeout S] [--fullscrape-check N] [--delay S]   (--proto none: full scrapes only)\n");
     exit(1);
 }
 
@@ -168,6 +210,7 @@ static void parse_args(int argc, char **argv) {
         else if (!strcmp(k, "--fullscrape-conns")) O.fsc_conns = atoi(v);
         else if (!strcmp(k, "--fullscrape-timeout")) O.fsc_timeout = atof(v);
         else if (!strcmp(k, "--fullscrape-check")) O.fsc_check = atoi(v);
+        else if (!strcmp(k, "--delay")) O.delay = atof(v);
         else usage();
     }
     if (O.torrents < 1 || O.torrents > 100000000ULL) die("--torrents out of range");
@@ -188,6 +231,7 @@ static void parse_args(int argc, char **argv) {
     if (O.fsc_rate > 0 && O.fsc_conns == 0) O.fsc_conns = 64;
     if (O.fsc_timeout <= 0 || O.fsc_timeout > 600) die("--fullscrape-timeout out of range");
     if (O.fsc_check < 1) die("--fullscrape-check must be at least 1");
+    if (O.delay < 0 || O.delay > 600) die("--delay out of range");
     if (O.fs_readers < 0 || O.fs_readers > 256) die("--fs-readers out of range");
     if (O.fs_chunk < 1 || O.fs_chunk > 65536) die("--fs-chunk out of range");
     if (O.fs_interval_ms < 0 || O.fs_interval_ms > 10000) die("--fs-interval-ms out of range");
@@ -1505,6 +1549,11 @@ static int run_loop(void) {
         fsc_sink = malloc(FSC_SINK);
         if (!fsc || !fsc_sink) die("out of memory");
         for (int i = 0; i < O.fsc_conns; i++) fsc[i].fd = -1;
+    }
+    /* --delay: connected first, load later (clients keep a connection id for two minutes) */
+    for (uint64_t until = now_ns() + (uint64_t)(O.delay * 1e9); !stop_flag && now_ns() < until;) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
     }
     t_start = now_ns();
     double dur = populate_mode ? O.max_seconds : O.duration;

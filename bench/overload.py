@@ -8,15 +8,19 @@ has started (pinned to the first CPU) and populated, per implementation:
    server CPU of one announce; 74-hash UDP scrapes at full speed, and HTTP full scrapes
    (`GET /scrape HTTP/1.0`, 2 connections back to back), give the server CPU of one of each,
    in announce-equivalents (its CPU / one announce's CPU). Server CPU is utime+stime from
-   /proc/PID/stat over the run, divided by the requests answered.
+   /proc/PID/stat over the run, divided by the requests answered (full scrapes: one connection
+   at a time, divided by the answers that began with 200, whole or cut short: the C original
+   cuts some short).
 2. Idle: announces alone, open loop at --ov-announce-share x C (half by default), latency from
    kernel receive stamps (loadgen --rx-stamp 1), p50/p99, and loss: announces not answered
    within --timeout (1 s).
 3. Overload: the same announces, and beside them an open-loop flood whose server cost is
    --ov-flood x C announce-equivalents a second (2 by default): --ov-fullscrape-share of that
-   cost (1/4) in full scrapes, the rest (3/4) in 74-hash UDP scrapes. The floods start
-   --ov-warmup seconds before the announces and end after them; the announces' run is the
-   measuring window (server CPU, UDP queue, /metrics).
+   cost (1/4) in full scrapes, the rest (3/4) in 74-hash UDP scrapes. The announcer gets its
+   connection ids first (as clients hold one for two minutes; otherwise a server that drops
+   the flood's datagrams drops the connects too, and the figure measures those), then the
+   floods start, and --ov-warmup seconds later the announces; the floods end after them. The
+   announces' run is the measuring window (server CPU, UDP queue, /metrics).
 
 Open loop: every generator sends at its rate whatever comes back (loadgen --open-loop 1; the
 in-flight table is sized for rate x timeout, and what finds no slot is counted as lost, never
@@ -84,8 +88,8 @@ def add_arguments(ap):
     g.add_argument("--ov-fullscrape-share", type=float, default=0.25,
                    help="share of the flood's cost in full scrapes, the rest 74-hash scrapes (default 0.25)")
     g.add_argument("--ov-scrape-hashes", type=int, default=74, help="hashes per UDP scrape (default 74)")
-    g.add_argument("--ov-fullscrape-conns", type=int, default=64,
-                   help="full scrapes open at once at most (default 64)")
+    g.add_argument("--ov-fullscrape-conns", type=int, default=256,
+                   help="full scrapes open at once at most (default 256)")
     g.add_argument("--ov-fullscrape-timeout", type=float, default=5.0,
                    help="a full scrape not read whole in this time is lost, s (default 5)")
     g.add_argument("--ov-basis", choices=("ours", "own"), default="ours",
@@ -277,9 +281,10 @@ def capacity(st, a, port, pid, loadgen, gen_cpu):
                            ["--proto", "udp", "--mix", SCRAPE_MIX, "--scrape-hashes", a.ov_scrape_hashes,
                             "--scrape-exact", 1])
     fsc, fsc_cpu = _closed(st, a, port, pid, loadgen, gen_cpu,
-                           ["--proto", "none", "--fullscrape-conns", 2,
+                           ["--proto", "none", "--fullscrape-conns", 1,
                             "--fullscrape-timeout", a.ov_fullscrape_timeout])
-    n_ann, n_scr, n_fs = ann["counts"]["announce_ok"], scr["counts"]["scrape_ok"], fsc["fullscrape_flood"]["ok"]
+    ff = fsc["fullscrape_flood"]
+    n_ann, n_scr, n_fs = ann["counts"]["announce_ok"], scr["counts"]["scrape_ok"], ff["ok"] + ff["bad_body"]
     us_ann, us_scr, us_fs = _per(ann_cpu, n_ann), _per(scr_cpu, n_scr), _per(fsc_cpu, n_fs)
     ok = us_ann and us_scr and us_fs
     return {
@@ -291,8 +296,9 @@ def capacity(st, a, port, pid, loadgen, gen_cpu):
         "fullscrapes_per_second": round(n_fs / fsc["window_seconds"], 2) if fsc["window_seconds"] else None,
         "fullscrape_cpu_us": us_fs,
         "fullscrape_eq": round(us_fs / us_ann, 2) if ok else None,
-        "fullscrape_bytes": round(fsc["fullscrape_flood"]["bytes"] / n_fs) if n_fs else None,
-        "validation_errors": ann["validation_errors"] + scr["validation_errors"] + fsc["validation_errors"],
+        "fullscrape_bytes": round(ff["bytes"] / n_fs) if n_fs else None,
+        "fullscrapes_cut_short": ff["bad_body"],
+        "validation_errors": ann["validation_errors"] + scr["validation_errors"] + fsc["validation_errors"] - ff["bad_body"],
         "transport_errors": ann["transport_errors"] + scr["transport_errors"] + fsc["transport_errors"],
         "shed": {"announce": ann["shed"], "scrape": scr["shed"],
                  "fullscrape_503": fsc["fullscrape_flood"]["status_503"]},
@@ -300,9 +306,9 @@ def capacity(st, a, port, pid, loadgen, gen_cpu):
     }
 
 
-def prober_args(a, port, rate, duration):
+def prober_args(a, port, rate, duration, delay=0.0):
     return [str(x) for x in ["run", "--proto", "udp", "--mix", ANNOUNCE_MIX, "--rate", rate, "--open-loop", 1,
-                             "--rx-stamp", 1, "--duration", duration] + _common(a, port)]
+                             "--rx-stamp", 1, "--duration", duration, "--delay", delay] + _common(a, port)]
 
 
 def announce_figures(res):
@@ -317,6 +323,7 @@ def announce_figures(res):
             "shed_pct": round(100.0 * shed / sent, 3) if sent else None,
             "p50_ms": lat["p50"] / 1000.0, "p99_ms": lat["p99"] / 1000.0, "p999_ms": lat["p999"] / 1000.0,
             "max_ms": lat["max"] / 1000.0, "sent_per_second": res["sent"]["per_second"],
+            "sockets_without_connection_id": res["errors"]["transport"].get("udp_no_connection_id", 0),
             "late_replies": res["errors"]["transport"].get("late_reply", 0)}
 
 
@@ -398,11 +405,19 @@ def measure(st, impl, a, pid, port, loadgen, gen_cpu, server_cpu):
     idle["server_busy"] = round(idle_cpu / idle_res["elapsed_seconds"], 3)
 
     # overload
-    flood_s = a.ov_warmup + a.ov_duration + 1.0 + 2.0  # the announces' connect and drain inside it
+    connect_s = 0.5  # the announcer's connects, on an idle server, take milliseconds
+    flood_s = a.ov_warmup + a.ov_duration + 2.0  # the announces' drain inside it
     floods = []
     m0 = read_metrics(port)
     rcvbuf = udp_rcvbuf(port)
+    prober = None
     try:
+        t_spawn = time.monotonic()
+        prober = _spawn(st, [loadgen] + prober_args(a, port, load["announce_rate"], a.ov_duration,
+                                                    connect_s + a.ov_warmup), gen_cpu)
+        time.sleep(connect_s)
+        if prober.poll() is not None:
+            raise RuntimeError("the announcer ended early (status %s)" % prober.returncode)
         if load["scrape_rate"] > 0:
             floods.append(("scrapes", _spawn(st, [loadgen, "run", "--proto", "udp", "--mix", SCRAPE_MIX,
                                                   "--scrape-hashes", a.ov_scrape_hashes, "--scrape-exact", 1,
@@ -415,7 +430,7 @@ def measure(st, impl, a, pid, port, loadgen, gen_cpu, server_cpu):
                                                        "--fullscrape-timeout", a.ov_fullscrape_timeout,
                                                        "--fullscrape-check", FLOOD_CHECK,
                                                        "--duration", flood_s] + _common(a, port), gen_cpu)))
-        end = time.monotonic() + a.ov_warmup
+        end = t_spawn + connect_s + a.ov_warmup
         while time.monotonic() < end:
             for what, p in floods:
                 if p.poll() not in (None, 0):
@@ -424,7 +439,6 @@ def measure(st, impl, a, pid, port, loadgen, gen_cpu, server_cpu):
         sampler = QueueSampler(port)
         k0, c0, t0 = fsreaders.cpu_ticks(), st.cpu_seconds(pid), time.monotonic()
         ut0 = _utime_stime(pid)
-        prober = _spawn(st, [loadgen] + prober_args(a, port, load["announce_rate"], a.ov_duration), gen_cpu)
         sampler.wait(st, prober, a.ov_duration + 60, "the announces")
         k1, c1, t1 = fsreaders.cpu_ticks(), st.cpu_seconds(pid), time.monotonic()
         ut1 = _utime_stime(pid)
@@ -434,8 +448,8 @@ def measure(st, impl, a, pid, port, loadgen, gen_cpu, server_cpu):
         for what, p in floods:
             flood_res[what] = _collect(st, p, "the %s flood" % what, flood_s + 60)
     finally:
-        for _what, p in floods:
-            if p.poll() is None:
+        for p in [p for _what, p in floods] + [prober]:
+            if p is not None and p.poll() is None:
                 st.stop_process(p)
     busy = announce_figures(busy_res)
     win = t1 - t0
@@ -465,12 +479,14 @@ def measure(st, impl, a, pid, port, loadgen, gen_cpu, server_cpu):
     if fl:
         f = fl["fullscrape_flood"]
         full = {"rate": load["fullscrape_rate"], "started": f["started"], "ok": f["ok"], "status_503": f["status_503"],
-                "retry_after": f["retry_after"], "failed": f["refused"] + f["reset"] + f["timeout"] + f["status_other"],
+                "retry_after": f["retry_after"],
+                "failed": f["refused"] + f["reset"] + f["timeout"] + f["status_other"] + f["bad_body"],
                 "refused": f["refused"], "reset": f["reset"], "timeout": f["timeout"],
                 "status_other": f["status_other"], "bad_body": f["bad_body"], "skipped": f["skipped"],
                 "unfinished_at_end": f["unfinished_at_end"], "seconds_p50": f["seconds_p50"],
                 "seconds_p99": f["seconds_p99"], "seconds": fl["window_seconds"],
-                "validation_errors": fl["validation_errors"]}
+                # a full scrape cut short (the C original's) is a failed one, counted above
+                "validation_errors": fl["validation_errors"] - f["bad_body"]}
     # what the generators reached, in the load's announce-equivalents over its capacity: one CPU
     # sends all of it, and a flood it cannot send must not pass for one the server withstood
     offered = busy["sent_per_second"] or 0
@@ -485,7 +501,7 @@ def measure(st, impl, a, pid, port, loadgen, gen_cpu, server_cpu):
                                              _in_window(full, win, "ok"))
 
     verr = (cap["validation_errors"] + idle_res["validation_errors"] + busy_res["validation_errors"] +
-            sum(r["validation_errors"] for r in flood_res.values()))
+            (scrapes["validation_errors"] if scrapes else 0) + (full["validation_errors"] if full else 0))
     out = {
         "capacity": cap, "load": load, "idle": idle, "busy": busy, "scrapes": scrapes, "fullscrapes": full,
         "validation_errors": verr,
@@ -543,6 +559,7 @@ METRICS = [
     ("ov_p99", "overload: announce p99, ms", (S, "busy", "p99_ms"), 1, "%.3f"),
     ("ov_ratio", "  p99 / idle p99", (S, "busy", "p99_over_idle"), 1, "%.2f"),
     ("ov_sent", "overload: announces sent/s", (S, "busy", "sent_per_second"), 1, "%.0f"),
+    ("ov_noid", "  sockets without conn. id", (S, "busy", "sockets_without_connection_id"), 1, "%.0f"),
     ("ov_flood_sent", "  flood sent, capacities", (S, "busy", "flood_sent_of_capacity"), 1, "%.2f"),
     ("sc_sent", "scrapes sent/s", (S, "scrapes", "sent_per_second"), 1, "%.0f"),
     ("sc_ok", "scrapes answered", (S, "scrapes", "answered"), 1, "%.0f"),
@@ -554,6 +571,8 @@ METRICS = [
     ("fs_ra", "  with Retry-After", (S, "fullscrapes", "retry_after"), 1, "%.0f"),
     ("fs_failed", "full scrapes failed", (S, "fullscrapes", "failed"), 1, "%.0f"),
     ("fs_skipped", "full scrapes skipped (cap)", (S, "fullscrapes", "skipped"), 1, "%.0f"),
+    ("fs_short", "  failed: cut short", (S, "fullscrapes", "bad_body"), 1, "%.0f"),
+    ("fs_timeout", "  failed: timeout", (S, "fullscrapes", "timeout"), 1, "%.0f"),
     ("ov_busy", "overload: server process CPU, %", (S, "busy", "server_busy"), 100, "%.0f"),
     ("ov_sys", "  of it system, s", (S, "busy", "server_system_seconds"), 1, "%.2f"),
     ("ov_core", "  server's core busy, %", (S, "busy", "server_core_busy"), 100, "%.0f"),
