@@ -25,6 +25,10 @@ translate() {   # translate CONFIG-FILE -> stdout, stderr
 }
 # Each cases/NAME.uci is translated. Its expected result:
 #   NAME.conf     the config, exactly, and nothing on stderr;
+#   NAME.keyconf  the same, for a config naming a cluster key file, which
+#                 `--check-config` opens (tests/test_check_config.py checks
+#                 every .conf as it is; tests/test_uci.py checks these with
+#                 a key file made where they say);
 #   NAME.err      refused: exit status not 0, stderr exactly this.
 # The shipped /etc/config/opentracker is cases/default.uci.
 cmp -s "$files/opentracker.config" "$here/cases/default.uci" \
@@ -32,7 +36,9 @@ cmp -s "$files/opentracker.config" "$here/cases/default.uci" \
 for case in "$here"/cases/*.uci; do
     name=$(basename "$case" .uci)
     expected=
-    [ -f "${case%.uci}.conf" ] && expected=${case%.uci}.conf
+    for ext in conf keyconf; do
+        [ -f "${case%.uci}.$ext" ] && expected=${case%.uci}.$ext
+    done
     if [ -n "$expected" ]; then
         if ! translate "$case" > "$work/out" 2> "$work/err"; then
             echo "FAIL: $name: translation failed: $(cat "$work/err")"; fails=$((fails + 1)); continue
@@ -51,7 +57,7 @@ for case in "$here"/cases/*.uci; do
             echo "FAIL: $name: unexpected message"; fails=$((fails + 1)); continue
         fi
     else
-        echo "FAIL: $name: no $name.conf or $name.err"; fails=$((fails + 1)); continue
+        echo "FAIL: $name: no $name.conf, $name.keyconf or $name.err"; fails=$((fails + 1)); continue
     fi
     echo "ok: $name"
 done
@@ -59,7 +65,8 @@ done
 # parser (OT_CONF_PYTHON + OT_CONF_PYTHONPATH: a host Python and a tree with
 # the opentracker package; skipped when not given).
 if [ -n "${OT_CONF_PYTHONPATH:-}" ]; then
-    for conf in "$here"/cases/*.conf; do
+    for conf in "$here"/cases/*.conf "$here"/cases/*.keyconf; do
+        [ -f "$conf" ] || continue
         if PYTHONPATH=$OT_CONF_PYTHONPATH "${OT_CONF_PYTHON:-python3}" -c '
 import sys
 from opentracker.config import load
