@@ -5,6 +5,7 @@
                                    [--duration S] [--repeats N] [--protocol udp|http|both]
                                    [--quick] [--json]
     python bench/announce_storm.py --fs-readers N [--fs-slow M] [--fs-gzip] [...]
+    python bench/announce_storm.py --overload [--ov-duration S] [--ov-flood X] [...]
 
 For each repeat and each implementation (the order alternates between repeats) it starts a
 fresh tracker pinned to CPU 0 with a whitelist of the benchmark's T torrents, populates P
@@ -17,6 +18,11 @@ reply is validated by the generator; validation errors are counted and printed.
 With --fs-readers N (or --fs-slow M) it runs the many-indexers scenario instead of the storm:
 after population, N (and M slow) concurrent full-scrape readers for a fixed time, and the
 announce probe idle and during them (bench/fsreaders.py, bench/fsreaders.c).
+
+With --overload it runs the overload scenario instead (issue 25): capacity and request costs,
+then paced announces at half the capacity idle and beside an open-loop flood of 74-hash UDP
+scrapes and HTTP full scrapes worth twice the capacity; ours with shedding on and off, and the
+C original (bench/overload.py).
 
 The load generator is built with the system C compiler into a cache directory
 ($XDG_CACHE_HOME or ~/.cache, /opentracker-bench/), named by the hash of bench/loadgen.c.
@@ -42,6 +48,7 @@ import tempfile
 import time
 
 import fsreaders
+import overload
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -406,7 +413,10 @@ def summarize_run(res, cpu_s):
 def measure_impl(impl, a, loadgen, workdir, whitelist, first_hash, c_binary, env, cpus, fs_binary=None):
     server_cpu, gen_cpu = cpus
     common = ["--torrents", a.torrents, "--peers", a.peers, "--sockets", a.sockets, "--timeout", a.timeout]
-    tr = Tracker(impl, workdir, whitelist, c_binary, env, server_cpu)
+    ov = overload.enabled(a)
+    tr = Tracker(overload.tracker_impl(impl) if ov else impl, workdir, whitelist, c_binary, env, server_cpu)
+    if ov:
+        overload.prepare_config(impl, tr.config)
     out = {"impl": impl}
     try:
         t0 = time.monotonic()
@@ -428,7 +438,10 @@ def measure_impl(impl, a, loadgen, workdir, whitelist, first_hash, c_binary, env
         if fs_binary:
             out[fsreaders.S] = fsreaders.measure(sys.modules[__name__], impl, a, pid, tr.port, loadgen, fs_binary,
                                                  gen_cpu, server_cpu)
-        for proto in ([] if fs_binary else a.protos):
+        if ov:
+            out[overload.S] = overload.measure(sys.modules[__name__], impl, a, pid, tr.port, loadgen, gen_cpu,
+                                               server_cpu)
+        for proto in ([] if fs_binary or ov else a.protos):
             c0 = cpu_seconds(pid)
             res = run_loadgen(loadgen, ["run", "--proto", proto, "--udp-port", tr.port, "--tcp-port", tr.port,
                                         "--duration", a.duration, "--window", a.window,
@@ -438,7 +451,7 @@ def measure_impl(impl, a, loadgen, workdir, whitelist, first_hash, c_binary, env
             log("  %s %s: %.0f announces/s, p99 %.2f ms, %s us CPU/request, errors %d/%d" % (
                 impl, proto, res["announces_per_second"], out[proto]["p99_ms"],
                 out[proto]["server_cpu_us_per_request"], res["validation_errors"], res["transport_errors"]))
-        if a.probe_duration > 0 and not fs_binary:
+        if a.probe_duration > 0 and not fs_binary and not ov:
             proto = "udp" if "udp" in a.protos else "http"
             probe = ["run", "--proto", proto, "--udp-port", tr.port, "--tcp-port", tr.port,
                      "--duration", a.probe_duration, "--rate", a.probe_rate, "--window", a.window,
@@ -529,7 +542,7 @@ def summarize(runs, impls, metrics=None):
         for r in runs:
             if r.get("impl") != impl or "error" in r:
                 continue
-            for part in ("populate", "udp", "http", "fullscrape_probe", fsreaders.S):
+            for part in ("populate", "udp", "http", "fullscrape_probe", fsreaders.S, overload.S):
                 if part in r:
                     verr += r[part]["validation_errors"]
                     terr += r[part]["transport_errors"]
@@ -543,6 +556,8 @@ def summarize(runs, impls, metrics=None):
         s["failed_runs"] = [r["error"] for r in runs if r.get("impl") == impl and "error" in r]
         if metrics is fsreaders.METRICS:
             s.update(fsreaders.summarize_extra(runs, impl))
+        if metrics is overload.METRICS:
+            s.update(overload.summarize_extra(runs, impl))
         summary[impl] = s
     return summary
 
@@ -557,6 +572,9 @@ def fmt_cell(m, fmt, spread):
 
 
 def print_table(report):
+    if overload.enabled_params(report["params"]):
+        overload.print_table(sys.modules[__name__], report)
+        return
     a = report["params"]
     mi = report["machine"]
     s = report["summary"]
@@ -664,8 +682,16 @@ def parse_args(argv=None):
                     help="measure nothing: one table from reports saved with --save by the same command "
                          "(runs taken when the machine was quiet, one repeat at a time)")
     fsreaders.add_arguments(ap)
+    overload.add_arguments(ap)
     a = ap.parse_args(argv)
     quick = a.quick
+    if overload.enabled(a):
+        if fsreaders.enabled(a):
+            ap.error("--overload and --fs-readers/--fs-slow are separate scenarios")
+        try:
+            overload.apply_defaults(a, quick)
+        except ValueError as e:
+            ap.error(str(e))
     if fsreaders.enabled(a):
         try:
             fsreaders.apply_defaults(a, quick)
@@ -680,6 +706,12 @@ def parse_args(argv=None):
         ap.error("torrents, peers, repeats and duration must be positive")
     a.protos = ["udp", "http"] if a.protocol == "both" else [a.protocol]
     return a
+
+
+def scenario_metrics(params):
+    if overload.enabled_params(params):
+        return overload.METRICS
+    return fsreaders.METRICS if fsreaders.enabled_params(params) else METRICS
 
 
 def merge_reports(paths):
@@ -701,7 +733,7 @@ def merge_reports(paths):
     merged["seconds"] = sum(r["seconds"] for r in reports)
     merged["uptime"] = " | ".join(r.get("uptime") or "-" for r in reports)
     merged["commit"] = " ".join(sorted({r["commit"] for r in reports}))
-    metrics = fsreaders.METRICS if fsreaders.enabled_params(first["params"]) else METRICS
+    metrics = scenario_metrics(first["params"])
     merged["summary"] = summarize(merged["runs"], first["impls"], metrics)
     return merged
 
@@ -730,6 +762,9 @@ def main(argv=None):
             return 2
         log("no C opentracker binary found: measuring ours only")
         impls = ["ours"]
+    notes = []
+    if overload.enabled(a):
+        impls, notes = overload.variants(a, impls, sys.modules[__name__], child_env())
     ncpu = len(os.sched_getaffinity(0))
     cpus = (0, 1) if ncpu >= 2 else (None, None)
     if ncpu >= 2:
@@ -741,6 +776,8 @@ def main(argv=None):
     runs = []
     report = {"params": {k: v for k, v in vars(a).items()}, "machine": machine_info(), "commit": git_commit(),
               "cpus": list(cpus), "c_binary": c_binary, "impls": impls, "uptime": loadavg()}
+    if notes:
+        report["overload_notes"] = notes
     started = time.monotonic()
     try:
         loadgen = build_loadgen()
@@ -775,7 +812,7 @@ def main(argv=None):
         shutil.rmtree(workdir, ignore_errors=True)
     report["seconds"] = round(time.monotonic() - started, 1)
     report["runs"] = runs
-    report["summary"] = summarize(runs, impls, fsreaders.METRICS if fsreaders.enabled(a) else METRICS)
+    report["summary"] = summarize(runs, impls, scenario_metrics(vars(a)))
     ok = all("error" not in r for r in runs) and all(report["summary"][i]["validation_errors"] == 0 for i in impls)
     report["ok"] = ok
     if a.save:

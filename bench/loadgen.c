@@ -8,10 +8,32 @@
  *       the benchmark's info_hashes as 40 lowercase hex digits a line (a whitelist)
  *   loadgen populate --udp-port PORT --torrents T --peers P [options]
  *       announce every peer once over UDP (event=started, numwant=0)
- *   loadgen run      --proto udp|http --udp-port PORT --tcp-port PORT --duration S [options]
+ *   loadgen run      --proto udp|http|none --udp-port PORT --tcp-port PORT --duration S [options]
  *       re-announce existing peers (mix of none/started/completed/stopped) and scrape,
- *       for a fixed duration, optionally paced (--rate) and optionally with full-scrape
- *       slow readers (--fs-readers) on the TCP port
+ *       for a fixed duration, optionally paced (--rate), open loop (--open-loop) and
+ *       optionally with full-scrape slow readers (--fs-readers) or a full-scrape flood
+ *       (--fullscrape-rate / --fullscrape-conns) on the TCP port; --proto none: full scrapes only
+ *
+ * Options (run; populate takes the first block):
+ *   --torrents T --peers P --seed N   the population (hashes from the seed)
+ *   --host A (127.0.0.1; must be in 127/8) --udp-port N --tcp-port N
+ *   --sockets S (32)      UDP sockets = source addresses
+ *   --window W (128)      UDP requests in flight at most (closed loop), split over the sockets
+ *   --timeout S (1)       a request not answered in S is lost (transport error "timeout")
+ *   --max-seconds S (900) populate's bound
+ *   --duration S (10)     run: generating time; in-flight requests get min(timeout, 2 s) more
+ *   --rate R (0)          requests/s (0: as fast as the window allows); without --open-loop a
+ *                         sender that fell behind catches up, and never beyond the window
+ *   --open-loop 0|1       with --rate, UDP: requests leave at R whatever comes back (below)
+ *   --delay S (0)         run: after the BEP 15 connects wait S before the first request
+ *   --http-conns C (64)   HTTP: connections at once, one request each
+ *   --numwant N (50)      --mix s,c,x,q (2,5,2,5): % started, completed, stopped, scrape
+ *   --scrape-hashes N (8) a scrape asks 1..N random hashes (N <= 74); --scrape-exact 1: N each
+ *   --rx-stamp 0|1        UDP latency from kernel receive stamps (below)
+ *   --fs-readers N --fs-chunk B (4096) --fs-interval-ms MS (5) --fs-rcvbuf B (16384)
+ *                         full-scrape slow readers (below)
+ *   --fullscrape-rate R (0) --fullscrape-conns C (0; 64 with a rate) --fullscrape-timeout S (5)
+ *   --fullscrape-check N (1)  the full-scrape flood (below)
  *
  * Peers.  Peer p (0 <= p < P) belongs to torrent t = p % T; k = p / T is its index in the
  * torrent.  It announces from source address number s = (k + t) % S (S = --sockets; the
@@ -34,6 +56,25 @@
  * request's the moment before sendmmsg, so what another process on this CPU costs us in
  * scheduling delay does not count as the server's latency.
  *
+ * Open loop (--open-loop 1, with --rate): the in-flight table is sized for every request that
+ * can be pending, rate x (timeout + 0.3 s) x 1.25 over the sockets (at most 65535 a socket), and
+ * a request that still finds no free slot (or only sockets without a connection id) is counted
+ * as skipped ("open_loop.skipped") and never sent late, so the offered rate does not bend to the
+ * server's. Requests go out in batches at most every 0.1 ms (epoll_pwait2 sleeps in between, so
+ * several generators can share one CPU). Lost requests are counted per kind ("lost").
+ *
+ * Shed answers (issue 25) are not validation errors: a UDP action 3 error packet whose message
+ * is "overloaded" counts in "shed" (udp_announce, udp_scrape, udp_connect); an HTTP 503 counts
+ * in shed.http, and in shed.http_retry_after when it has a Retry-After header.
+ *
+ * Full-scrape flood (--fullscrape-rate R, --fullscrape-conns C): each connection sends
+ * `GET /scrape HTTP/1.0` and reads to the close. With R, one new connection every 1/R s
+ * whatever is open, at most C at once (a start due beyond that is counted as skipped);
+ * without R, C connections back to back (closed loop). Counted: 200 (body checked whole:
+ * every --fullscrape-check'th one by fscheck.h, the others only Content-Length = bytes, their
+ * bodies discarded in the kernel with MSG_TRUNC), 503 (and with Retry-After), other status,
+ * bad body, refused, reset, timeout (--fullscrape-timeout), skipped, unfinished at the end.
+ *
  * Full-scrape slow readers (--fs-readers N): N connections each send `GET /scrape HTTP/1.0`
  * (no query: the full scrape), with SO_RCVBUF --fs-rcvbuf, and read --fs-chunk bytes every
  * --fs-interval-ms; starts are staggered by 250 ms, and a reader starts its next full scrape
@@ -41,11 +82,12 @@
  *
  * Validation (a reply arrived and is wrong: "validation" errors):
  *   UDP: length >= 8; action = the request's (1 announce, 2 scrape, 0 connect), an action 3
- *   error packet or an 8-byte announce answer (refused by the access list) is an error;
+ *   error packet (but "overloaded": shed) or an 8-byte announce answer (refused by the access
+ *   list) is an error;
  *   transaction id = one in flight; announce: length = 20 + 6n, n <= numwant, for a non-stop
  *   seeders + leechers >= 1 and n <= seeders + leechers, for a stop length = 20, every peer
  *   in 127.0.0.0/8, interval > 0; scrape: length = 8 + 12 * hashes; connect: length >= 16.
- *   HTTP: status line "HTTP/1.x 200", header ends with CRLF CRLF, Content-Length present
+ *   HTTP: status line "HTTP/1.x 200" (a 503 is shed, not an error), header ends with CRLF CRLF, Content-Length present
  *   and equal to the body's length, body one well-formed bencoded dict; announce: no
  *   "failure reason", keys complete, incomplete, interval and peers (a string of 6n
  *   bytes, n <= numwant, peers in 127/8); scrape: key files, a dict of 20-byte keys whose
@@ -80,6 +122,9 @@
 
 #include "fscheck.h"
 
+/* BEP 15's limit: 16 + 20 * 74 = 1496 bytes, a scrape that fits a 1500-byte MTU */
+#define MAX_SCRAPE 74
+
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
@@ -97,13 +142,16 @@ static struct {
     double duration, rate, timeout, max_seconds;
     int mix_started, mix_completed, mix_stopped, mix_scrape;
     int fs_readers, fs_chunk, fs_interval_ms, fs_rcvbuf;
-    int rx_stamp;
+    int rx_stamp, open_loop, scrape_exact;
+    double fsc_rate, fsc_timeout, delay;
+    int fsc_conns, fsc_check;
 } O = {
     .proto = "udp", .host = "127.0.0.1", .torrents = 1000, .peers = 10000, .seed = 1,
     .sockets = 32, .window = 128, .http_conns = 64, .numwant = 50, .scrape_hashes = 8,
     .duration = 10, .rate = 0, .timeout = 1.0, .max_seconds = 900,
     .mix_started = 2, .mix_completed = 5, .mix_stopped = 2, .mix_scrape = 5,
     .fs_readers = 0, .fs_chunk = 4096, .fs_interval_ms = 5, .fs_rcvbuf = 16384,
+    .fsc_rate = 0, .fsc_timeout = 5.0, .fsc_conns = 0, .fsc_check = 1,
 };
 
 static void die(const char *msg) {
@@ -117,7 +165,9 @@ static void usage(void) {
             "  [--host 127.0.0.1] [--udp-port N] [--tcp-port N] [--proto udp|http] [--duration S]\n"
             "  [--rate R] [--timeout S] [--max-seconds S] [--sockets S] [--window W] [--http-conns C]\n"
             "  [--numwant N] [--mix started,completed,stopped,scrape] [--scrape-hashes N]\n"
-            "  [--fs-readers N] [--fs-chunk B] [--fs-interval-ms MS] [--fs-rcvbuf B] [--rx-stamp 0|1]\n");
+            "  [--fs-readers N] [--fs-chunk B] [--fs-interval-ms MS] [--fs-rcvbuf B] [--rx-stamp 0|1]\n"
+            "  [--open-loop 0|1] [--scrape-exact 0|1] [--fullscrape-rate R] [--fullscrape-conns C]\n"
+            "  [--fullscrape-timeout S] [--fullscrape-check N] [--delay S]   (--proto none: full scrapes only)\n");
     exit(1);
 }
 
@@ -154,16 +204,34 @@ static void parse_args(int argc, char **argv) {
         else if (!strcmp(k, "--fs-interval-ms")) O.fs_interval_ms = atoi(v);
         else if (!strcmp(k, "--fs-rcvbuf")) O.fs_rcvbuf = atoi(v);
         else if (!strcmp(k, "--rx-stamp")) O.rx_stamp = atoi(v);
+        else if (!strcmp(k, "--open-loop")) O.open_loop = atoi(v);
+        else if (!strcmp(k, "--scrape-exact")) O.scrape_exact = atoi(v);
+        else if (!strcmp(k, "--fullscrape-rate")) O.fsc_rate = atof(v);
+        else if (!strcmp(k, "--fullscrape-conns")) O.fsc_conns = atoi(v);
+        else if (!strcmp(k, "--fullscrape-timeout")) O.fsc_timeout = atof(v);
+        else if (!strcmp(k, "--fullscrape-check")) O.fsc_check = atoi(v);
+        else if (!strcmp(k, "--delay")) O.delay = atof(v);
         else usage();
     }
     if (O.torrents < 1 || O.torrents > 100000000ULL) die("--torrents out of range");
     if (O.peers > 4000000000ULL) die("--peers out of range");
     if (O.sockets < 1 || O.sockets > 16000) die("--sockets out of range (1..16000)");
     if (O.window < O.sockets) O.window = O.sockets;
-    if (O.window / O.sockets > 4096) die("--window too large");
+    if (O.open_loop && O.rate <= 0) die("--open-loop needs --rate");
+    if (O.open_loop) { /* see "Open loop" above: room for every request that can be pending */
+        double per = O.rate * (O.timeout + 0.3) * 1.25 / O.sockets + 8;
+        if (per > 65535) die("--open-loop: --rate x --timeout too large for --sockets (65535 a socket)");
+        O.window = (int)per * O.sockets;
+    } else if (O.window / O.sockets > 4096) die("--window too large");
     if (O.http_conns < 0 || O.http_conns > 20000) die("--http-conns out of range");
     if (O.numwant < 0 || O.numwant > 200) die("--numwant out of range (0..200)");
-    if (O.scrape_hashes < 1 || O.scrape_hashes > 64) die("--scrape-hashes out of range (1..64)");
+    if (O.scrape_hashes < 1 || O.scrape_hashes > MAX_SCRAPE) die("--scrape-hashes out of range (1..74)");
+    if (O.fsc_rate < 0 || O.fsc_rate > 100000) die("--fullscrape-rate out of range");
+    if (O.fsc_conns < 0 || O.fsc_conns > 4096) die("--fullscrape-conns out of range (0..4096)");
+    if (O.fsc_rate > 0 && O.fsc_conns == 0) O.fsc_conns = 64;
+    if (O.fsc_timeout <= 0 || O.fsc_timeout > 600) die("--fullscrape-timeout out of range");
+    if (O.fsc_check < 1) die("--fullscrape-check must be at least 1");
+    if (O.delay < 0 || O.delay > 600) die("--delay out of range");
     if (O.fs_readers < 0 || O.fs_readers > 256) die("--fs-readers out of range");
     if (O.fs_chunk < 1 || O.fs_chunk > 65536) die("--fs-chunk out of range");
     if (O.fs_interval_ms < 0 || O.fs_interval_ms > 10000) die("--fs-interval-ms out of range");
@@ -302,7 +370,12 @@ static const char *evname[4] = {"none", "completed", "started", "stopped"};
 
 static hist_t lat_announce, lat_scrape;
 static uint64_t n_sent, n_connect_ok, n_announce_ok, n_scrape_ok, n_announce_win, n_scrape_win,
-    n_events[4], n_scrape_hashes;
+    n_events[4], n_scrape_hashes, n_scrape_sent;
+/* Shed answers (issue 25) are counted apart from validation errors: a BEP 15 error packet whose
+   message is "overloaded" (per kind of request) and an HTTP 503 (with or without Retry-After). */
+static uint64_t n_shed[3], n_http_shed, n_http_retry_after;
+static uint64_t n_lost[2];    /* per kind: timed out, or still unanswered at the end */
+static uint64_t n_skipped;    /* open loop: due but no free slot, so never sent (lost too) */
 static uint64_t t_start, t_deadline, t_end;
 static uint64_t fs_started, fs_completed, fs_bytes;
 static hist_t fs_time;
@@ -324,7 +397,7 @@ static void count_ok(int kind, uint64_t sent_ns, uint64_t now) {
 }
 
 /* A request to make: who announces what. */
-typedef struct { int kind, event, nh; uint64_t peer; uint64_t tor[64]; } req_t;
+typedef struct { int kind, event, nh; uint64_t peer; uint64_t tor[MAX_SCRAPE]; } req_t;
 
 /* restart queue: peers that stopped, to be re-announced with event=started */
 #define RQ 65536
@@ -346,7 +419,7 @@ static void choose_random(req_t *r) {
     if (x < O.mix_scrape) {
         r->kind = K_SCRAPE;
         r->peer = rnd_below(npeers);
-        r->nh = 1 + (int)rnd_below(O.scrape_hashes);
+        r->nh = O.scrape_exact ? O.scrape_hashes : 1 + (int)rnd_below(O.scrape_hashes);
         for (int i = 0; i < r->nh; i++) r->tor[i] = rnd_below(O.torrents);
         return;
     }
@@ -382,12 +455,14 @@ typedef struct {
     uint8_t busy, kind, event, nh, attempts, has_dead;
 } uslot_t;
 
+typedef struct { uint16_t slot, stage; } pend_t;
+
 typedef struct {
     int fd, ok, npend, inflight, nfree;
     uint8_t connid[8];
     uint32_t connect_tx;
     uint16_t *freelist;
-    uint16_t *pend;
+    pend_t *pend;
 } usock_t;
 
 #define UBUF 1536
@@ -395,8 +470,12 @@ typedef struct {
 #define RXBUF 2048
 static usock_t *us;
 static uslot_t *uslots;
-static uint8_t *utx;           /* per slot request bytes */
-static uint16_t *utxlen;
+/* Requests are written to a staging area and sent from there, not kept per slot: an open-loop
+   table of 100,000+ slots would otherwise hold 1.5 KB each for bytes needed only until sendmmsg. */
+#define NSTAGE 2048
+static uint8_t *stage;
+static uint16_t stagelen[NSTAGE];
+static int stage_used;
 static int upw;                /* slots per socket */
 static uint64_t u_inflight;
 static uint8_t rxbuf[RXN][RXBUF];
@@ -405,6 +484,7 @@ static int epfd;
 #define TAG_UDP 1ULL
 #define TAG_HTTP 2ULL
 #define TAG_FS 3ULL
+#define TAG_FSC 4ULL
 #define TAG(t, i) (((t) << 32) | (uint64_t)(i))
 
 static void udp_open(void) {
@@ -413,13 +493,12 @@ static void udp_open(void) {
     upw = O.window / O.sockets;
     if (upw < 1) upw = 1;
     uslots = calloc((size_t)O.sockets * upw, sizeof *uslots);
-    utx = malloc((size_t)O.sockets * upw * UBUF);
-    utxlen = calloc((size_t)O.sockets * upw, sizeof *utxlen);
-    if (!us || !uslots || !utx || !utxlen) die("out of memory");
+    stage = malloc((size_t)NSTAGE * UBUF);
+    if (!us || !uslots || !stage) die("out of memory");
     for (int i = 0; i < O.sockets; i++) {
         usock_t *s = &us[i];
         s->freelist = malloc(upw * sizeof(uint16_t));
-        s->pend = malloc(upw * sizeof(uint16_t));
+        s->pend = malloc(upw * sizeof(pend_t));
         if (!s->freelist || !s->pend) die("out of memory");
         for (int j = 0; j < upw; j++) s->freelist[j] = (uint16_t)(upw - 1 - j);
         s->nfree = upw;
@@ -435,6 +514,14 @@ static void udp_open(void) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG(TAG_UDP, i)};
         epoll_ctl(epfd, EPOLL_CTL_ADD, s->fd, &ev);
     }
+}
+
+/* a BEP 15 error packet (action 3) whose message is "overloaded": a shed request */
+static int is_overloaded(const uint8_t *b, int len) {
+    static const char msg[] = "overloaded";
+    int n = len - 8;
+    while (n > 0 && b[8 + n - 1] == 0) n--; /* a C string's NUL, if sent */
+    return n == (int)sizeof msg - 1 && !memcmp(b + 8, msg, n);
 }
 
 /* BEP 15 connect on every socket: up to 5 rounds of 1 s. */
@@ -461,7 +548,11 @@ static void udp_connect_all(void) {
                     ssize_t len = recv(us[i].fd, b, sizeof b, MSG_DONTWAIT);
                     if (len < 0) break;
                     if (len < 16) { verr[len < 8 ? V_UDP_SHORT : V_UDP_CONNECT]++; continue; }
-                    if (get32(b) == 3) { verr[V_UDP_ERROR_PACKET]++; continue; }
+                    if (get32(b) == 3) {
+                        if (is_overloaded(b, (int)len)) n_shed[K_CONNECT]++;
+                        else verr[V_UDP_ERROR_PACKET]++;
+                        continue;
+                    }
                     if (get32(b) != 0) { verr[V_UDP_ACTION]++; continue; }
                     if (get32(b + 4) != us[i].connect_tx) {
                         if ((get32(b + 4) & 0xC000ffffu) == (0xC0000000u | (uint32_t)i)) terr[T_LATE]++;
@@ -481,10 +572,9 @@ static void udp_connect_all(void) {
     terr[T_UDP_NO_CONNECTION_ID] += (uint64_t)missing;
 }
 
-static int build_udp(int si, int j, const req_t *r) {
+static int build_udp(int si, int j, const req_t *r, uint8_t *b) {
     usock_t *s = &us[si];
     uslot_t *sl = &uslots[(size_t)si * upw + j];
-    uint8_t *b = utx + ((size_t)si * upw + j) * UBUF;
     sl->gen++;
     uint32_t tx = ((uint32_t)sl->gen << 16) | (uint32_t)j;
     memcpy(b, s->connid, 8);
@@ -514,11 +604,15 @@ static int build_udp(int si, int j, const req_t *r) {
     return 98;
 }
 
-/* Fill the window (up to budget new requests), then one sendmmsg per socket. */
+static void udp_flush(void);
+
+/* Fill the window (up to budget new requests), then one sendmmsg per socket (and one more
+   round whenever the staging area is full). */
 static uint64_t udp_generate(uint64_t budget, uint64_t now) {
     uint64_t made = 0;
     int misses = 0;
     while (made < budget && misses < 4 * O.sockets + 8) {
+        if (stage_used == NSTAGE) udp_flush();
         req_t r;
         int si, attempts = 0;
         if (populate_mode) {
@@ -554,22 +648,27 @@ static uint64_t udp_generate(uint64_t budget, uint64_t now) {
         usock_t *s = &us[si];
         int j = s->freelist[--s->nfree];
         uslot_t *sl = &uslots[(size_t)si * upw + j];
-        utxlen[(size_t)si * upw + j] = (uint16_t)build_udp(si, j, &r);
+        int k = stage_used++;
+        stagelen[k] = (uint16_t)build_udp(si, j, &r, stage + (size_t)k * UBUF);
         sl->busy = 1;
         sl->attempts = (uint8_t)attempts;
-        s->pend[s->npend++] = (uint16_t)j;
+        s->pend[s->npend++] = (pend_t){(uint16_t)j, (uint16_t)k};
         made++;
     }
-    /* send */
-    for (int si = 0; si < O.sockets; si++) {
+    udp_flush();
+    (void)now;
+    return made;
+}
+
+static void udp_flush(void) {
+    for (int si = 0; si < O.sockets && stage_used; si++) {
         usock_t *s = &us[si];
         if (!s->npend) continue;
         struct mmsghdr mm[s->npend];
         struct iovec iov[s->npend];
         for (int i = 0; i < s->npend; i++) {
-            size_t idx = (size_t)si * upw + s->pend[i];
-            iov[i].iov_base = utx + idx * UBUF;
-            iov[i].iov_len = utxlen[idx];
+            iov[i].iov_base = stage + (size_t)s->pend[i].stage * UBUF;
+            iov[i].iov_len = stagelen[s->pend[i].stage];
             memset(&mm[i], 0, sizeof mm[i]);
             mm[i].msg_hdr.msg_iov = &iov[i];
             mm[i].msg_hdr.msg_iovlen = 1;
@@ -584,7 +683,7 @@ static uint64_t udp_generate(uint64_t budget, uint64_t now) {
         }
         if (!O.rx_stamp) t = now_ns();
         for (int i = 0; i < s->npend; i++) {
-            int j = s->pend[i];
+            int j = s->pend[i].slot;
             uslot_t *sl = &uslots[(size_t)si * upw + j];
             if (i < sent) {
                 sl->sent_ns = t;
@@ -592,7 +691,7 @@ static uint64_t udp_generate(uint64_t budget, uint64_t now) {
                 u_inflight++;
                 n_sent++;
                 if (sl->kind == K_ANNOUNCE) n_events[sl->event]++;
-                else n_scrape_hashes += sl->nh;
+                else { n_scrape_hashes += sl->nh; n_scrape_sent++; }
             } else { /* could not send: free the slot */
                 terr[T_SEND]++;
                 sl->busy = 0;
@@ -601,8 +700,7 @@ static uint64_t udp_generate(uint64_t budget, uint64_t now) {
         }
         s->npend = 0;
     }
-    (void)now;
-    return made;
+    stage_used = 0;
 }
 
 static void udp_free_slot(int si, int j) {
@@ -642,6 +740,11 @@ static void udp_reply(int si, const uint8_t *b, int len, uint64_t now) {
         return;
     }
     int e = -1;
+    if (action == 3 && is_overloaded(b, len)) {
+        n_shed[sl->kind]++;
+        udp_free_slot(si, (int)j);
+        return;
+    }
     if (action == 3) e = V_UDP_ERROR_PACKET;
     else if (action != (sl->kind == K_SCRAPE ? 2u : 1u)) e = V_UDP_ACTION;
     else if (sl->kind == K_SCRAPE) e = len == 8 + 12 * sl->nh ? -1 : V_UDP_LENGTH;
@@ -708,6 +811,7 @@ static void udp_expire(uint64_t now, int at_end) {
             uslot_t *sl = &uslots[(size_t)si * upw + j];
             if (!sl->busy || (!at_end && sl->sent_ns + limit > now)) continue;
             terr[at_end ? T_UNANSWERED_AT_END : T_TIMEOUT]++;
+            n_lost[sl->kind == K_SCRAPE]++;
             sl->has_dead = 1;
             sl->dead_gen = sl->gen;
             if (populate_mode && !at_end && sl->attempts + 1 < 4) rq_push(sl->peer | ((uint64_t)(sl->attempts + 1) << 40));
@@ -916,6 +1020,13 @@ static int parse_head(const char *b, int len, int *status, long long *cl) {
     return (int)(end - b);
 }
 
+/* Is there a Retry-After header in the head (b, len: up to the blank line)? */
+static int has_retry_after(const char *b, int len) {
+    for (int i = 0; i + 14 < len; i++)
+        if (b[i] == '\n' && !strncasecmp(b + i + 1, "Retry-After:", 12)) return 1;
+    return 0;
+}
+
 static void http_start(int idx, uint64_t now);
 
 static void http_finish(hconn_t *c, int eof, uint64_t now) {
@@ -926,14 +1037,18 @@ static void http_finish(hconn_t *c, int eof, uint64_t now) {
     else {
         int hl = parse_head(c->buf, c->len, &status, &cl);
         if (hl <= 0) e = c->len >= HBUF ? V_HTTP_TOO_LONG : V_HTTP_FRAMING;
-        else if (status != 200) e = V_HTTP_STATUS;
+        else if (status == 503) {
+            n_http_shed++;
+            n_http_retry_after += (uint64_t)has_retry_after(c->buf, hl);
+            e = -2;
+        } else if (status != 200) e = V_HTTP_STATUS;
         else if (cl < 0 || cl != c->len - hl) e = c->len >= HBUF ? V_HTTP_TOO_LONG : V_HTTP_LENGTH;
         else if (c->kind == K_SCRAPE) e = check_scrape_body(c->buf + hl, c->buf + c->len, c->nh);
         else e = check_announce_body(c->buf + hl, c->buf + c->len, c->event);
     }
     (void)eof;
     if (e >= 0) verr[e]++;
-    else {
+    else if (e == -1) {
         count_ok(c->kind, c->start_ns, now);
         if (c->kind == K_ANNOUNCE && c->event == EV_STOPPED) rq_push(c->peer);
     }
@@ -975,7 +1090,7 @@ static void http_start(int idx, uint64_t now) {
     h_active++;
     n_sent++;
     if (r.kind == K_ANNOUNCE) n_events[r.event]++;
-    else n_scrape_hashes += r.nh;
+    else { n_scrape_hashes += r.nh; n_scrape_sent++; }
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET | EPOLLRDHUP, .data.u64 = TAG(TAG_HTTP, idx)};
     if (connect(fd, (struct sockaddr *)&tcp_srv, sizeof tcp_srv) < 0 && errno != EINPROGRESS) {
         http_abort(c, T_CONNECT);
@@ -1138,6 +1253,173 @@ static void fs_read(fsr_t *f, uint64_t now) {
     b_feed(&f->b, (const uint8_t *)p, (size_t)(e - p));
 }
 
+/* ------------------------------------------------------------------ full-scrape flood */
+
+/* Fast full-scrape clients (--fullscrape-rate / --fullscrape-conns): each connection sends
+   `GET /scrape HTTP/1.0` and reads everything to the close, checking a 200's body whole. Open
+   loop with a rate: one new connection every 1/R s whatever is still open, at most C at once (a
+   start due while C are open is skipped and counted). Without a rate: C connections back to back
+   (closed loop, for the server's cost of one full scrape). Level-triggered, so a connection
+   delivering many megabytes is read a bounded amount per event and the others still get served. */
+enum { C_FREE, C_CONNECTING, C_READING };
+typedef struct {
+    int fd, state, headlen, hdr_done, status, retry_after, check;
+    uint64_t start_ns;
+    long long cl, body;
+    char head[1024];
+    bstate_t b;
+} fsc_t;
+static fsc_t *fsc;
+static int fsc_active;
+static uint64_t fsc_due, fsc_started, fsc_ok, fsc_503, fsc_503_retry_after, fsc_status_other,
+    fsc_bad_body, fsc_refused, fsc_reset, fsc_timeout, fsc_skipped, fsc_at_end, fsc_bytes;
+static hist_t fsc_time, fsc_time_503;
+static uint8_t fsc_buf[65536];
+static uint8_t *fsc_sink; /* MSG_TRUNC does not copy; a buffer of the length passed all the same */
+#define FSC_SINK (1 << 20)
+
+static void fsc_close(fsc_t *c) {
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+    c->state = C_FREE;
+    fsc_active--;
+}
+
+static void fsc_start(int i, uint64_t now) {
+    fsc_t *c = &fsc[i];
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) { terr[T_SOCKET]++; return; }
+    int one = 1;
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    /* source addresses after the UDP sockets' and the slow readers' */
+    struct sockaddr_in src = {.sin_family = AF_INET,
+                              .sin_addr.s_addr = htonl(src_addr(O.sockets + O.fs_readers + i))};
+    if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) { close(fd); terr[T_SOCKET]++; return; }
+    memset(c, 0, sizeof *c);
+    b_init(&c->b);
+    c->fd = fd;
+    c->cl = -1;
+    c->state = C_CONNECTING;
+    c->start_ns = now;
+    c->check = fsc_started % (uint64_t)O.fsc_check == 0;
+    fsc_active++;
+    fsc_started++;
+    if (connect(fd, (struct sockaddr *)&tcp_srv, sizeof tcp_srv) < 0 && errno != EINPROGRESS) {
+        if (errno == ECONNREFUSED) fsc_refused++; else fsc_reset++;
+        fsc_close(c);
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = TAG(TAG_FSC, i)};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void fsc_finish(fsc_t *c, uint64_t now) {
+    uint64_t us = (now - c->start_ns) / 1000;
+    if (!c->hdr_done) fsc_status_other++; /* closed before a whole header */
+    else if (c->status == 503) {
+        fsc_503++;
+        fsc_503_retry_after += (uint64_t)c->retry_after;
+        hadd(&fsc_time_503, us);
+    } else if (c->status != 200) fsc_status_other++;
+    else if ((c->cl >= 0 && c->cl != c->body) ||
+             (c->check && (c->b.err || c->b.st != B_END || c->b.entries > (long long)O.torrents))) {
+        fsc_bad_body++;
+        verr[c->cl >= 0 && c->cl != c->body ? V_FS_LENGTH : V_FS_BODY]++;
+    } else {
+        fsc_ok++;
+        hadd(&fsc_time, us);
+    }
+    fsc_close(c);
+}
+
+static void fsc_event(int i, uint64_t now) {
+    fsc_t *c = &fsc[i];
+    if (c->state == C_FREE) return;
+    if (c->state == C_CONNECTING) {
+        int err = 0;
+        socklen_t sl = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl);
+        static const char req[] = "GET /scrape HTTP/1.0\r\nUser-Agent: loadgen full scrape\r\n\r\n";
+        if (err) {
+            if (err == ECONNREFUSED) fsc_refused++; else fsc_reset++;
+            fsc_close(c);
+            return;
+        }
+        if (send(c->fd, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1)) {
+            fsc_reset++;
+            fsc_close(c);
+            return;
+        }
+        c->state = C_READING;
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = TAG(TAG_FSC, i)};
+        epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+        return;
+    }
+    for (int rounds = 0; rounds < 4; rounds++) {
+        /* a body not checked is discarded in the kernel (MSG_TRUNC): a flood reads hundreds of
+           megabytes a second, and copying them would take the generators' CPU from the others */
+        int drop = c->hdr_done && !c->check;
+        ssize_t n = drop ? recv(c->fd, fsc_sink, FSC_SINK, MSG_DONTWAIT | MSG_TRUNC)
+                         : recv(c->fd, fsc_buf, sizeof fsc_buf, MSG_DONTWAIT);
+        if (n == 0) { fsc_finish(c, now); return; }
+        if (n < 0) {
+            if (errno == EAGAIN) return;
+            /* a reset after a whole answer (the server closed with unread bytes) is still one */
+            if (c->hdr_done && c->cl >= 0 && c->body == c->cl) fsc_finish(c, now);
+            else { fsc_reset++; fsc_close(c); }
+            return;
+        }
+        fsc_bytes += (uint64_t)n;
+        const char *p = (const char *)fsc_buf, *e = p + n;
+        if (!c->hdr_done) {
+            int take = (int)(e - p);
+            if (take > (int)sizeof c->head - c->headlen) take = (int)sizeof c->head - c->headlen;
+            memcpy(c->head + c->headlen, p, take);
+            c->headlen += take;
+            long long cl;
+            int hl = parse_head(c->head, c->headlen, &c->status, &cl);
+            if (hl < 0 || (hl == 0 && c->headlen >= (int)sizeof c->head)) {
+                fsc_status_other++;
+                fsc_close(c);
+                return;
+            }
+            if (hl == 0) continue;
+            c->hdr_done = 1;
+            c->cl = cl;
+            c->retry_after = has_retry_after(c->head, hl);
+            p += hl - (c->headlen - take);
+        }
+        c->body += e - p;
+        if (c->status == 200 && c->check && !drop) b_feed(&c->b, (const uint8_t *)p, (size_t)(e - p));
+    }
+}
+
+/* Start what is due: open loop, one per 1/rate since t_start; closed loop, fill every free one. */
+static void fsc_generate(uint64_t now) {
+    if (O.fsc_rate > 0) {
+        uint64_t due = (uint64_t)(O.fsc_rate * (double)(now - t_start) / 1e9) + 1;
+        for (; fsc_due < due; fsc_due++) {
+            int i = 0;
+            while (i < O.fsc_conns && fsc[i].state != C_FREE) i++;
+            if (i == O.fsc_conns) { fsc_skipped++; continue; }
+            fsc_start(i, now);
+        }
+    } else {
+        for (int i = 0; i < O.fsc_conns; i++)
+            if (fsc[i].state == C_FREE) fsc_start(i, now);
+    }
+}
+
+static void fsc_expire(uint64_t now, int at_end) {
+    uint64_t limit = (uint64_t)(O.fsc_timeout * 1e9);
+    for (int i = 0; i < O.fsc_conns; i++) {
+        fsc_t *c = &fsc[i];
+        if (c->state == C_FREE || (!at_end && c->start_ns + limit > now)) continue;
+        if (at_end) fsc_at_end++; else fsc_timeout++;
+        fsc_close(c);
+    }
+}
+
 /* ------------------------------------------------------------------ output */
 
 static void print_hist(const char *name, const hist_t *h, int comma) {
@@ -1184,9 +1466,26 @@ static void print_json(void) {
     print_hist("scrape", &lat_scrape, 0);
     printf("  },\n");
     printf("  \"fullscrape\": {\"readers\": %d, \"started\": %" PRIu64 ", \"completed\": %" PRIu64
-           ", \"bytes\": %" PRIu64 ", \"seconds_p50\": %.3f, \"seconds_max\": %.3f}\n}\n",
+           ", \"bytes\": %" PRIu64 ", \"seconds_p50\": %.3f, \"seconds_max\": %.3f},\n",
            O.fs_readers, fs_started, fs_completed, fs_bytes, (double)hpct(&fs_time, .5) / 1e6,
            (double)fs_time.max / 1e6);
+    uint64_t ann_sent = n_events[0] + n_events[1] + n_events[2] + n_events[3];
+    printf("  \"sent\": {\"announce\": %" PRIu64 ", \"scrape\": %" PRIu64 ", \"per_second\": %.1f},\n",
+           ann_sent, n_scrape_sent, window > 0 ? (double)n_sent / window : 0.0);
+    printf("  \"open_loop\": {\"enabled\": %d, \"skipped\": %" PRIu64 "},\n", O.open_loop, n_skipped);
+    printf("  \"lost\": {\"announce\": %" PRIu64 ", \"scrape\": %" PRIu64 "},\n", n_lost[0], n_lost[1]);
+    printf("  \"shed\": {\"udp_announce\": %" PRIu64 ", \"udp_scrape\": %" PRIu64 ", \"udp_connect\": %" PRIu64
+           ", \"http\": %" PRIu64 ", \"http_retry_after\": %" PRIu64 "},\n",
+           n_shed[K_ANNOUNCE], n_shed[K_SCRAPE], n_shed[K_CONNECT], n_http_shed, n_http_retry_after);
+    printf("  \"fullscrape_flood\": {\"rate\": %.2f, \"conns\": %d, \"started\": %" PRIu64 ", \"ok\": %" PRIu64
+           ", \"status_503\": %" PRIu64 ", \"retry_after\": %" PRIu64 ", \"status_other\": %" PRIu64
+           ", \"bad_body\": %" PRIu64 ", \"refused\": %" PRIu64 ", \"reset\": %" PRIu64 ", \"timeout\": %" PRIu64
+           ", \"skipped\": %" PRIu64 ", \"unfinished_at_end\": %" PRIu64 ", \"bytes\": %" PRIu64
+           ", \"seconds_p50\": %.4f, \"seconds_p99\": %.4f, \"seconds_max\": %.4f, \"seconds_503_p50\": %.4f}\n}\n",
+           O.fsc_rate, O.fsc_conns, fsc_started, fsc_ok, fsc_503, fsc_503_retry_after, fsc_status_other,
+           fsc_bad_body, fsc_refused, fsc_reset, fsc_timeout, fsc_skipped, fsc_at_end, fsc_bytes,
+           (double)hpct(&fsc_time, .5) / 1e6, (double)hpct(&fsc_time, .99) / 1e6, (double)fsc_time.max / 1e6,
+           (double)hpct(&fsc_time_503, .5) / 1e6);
     fflush(stdout);
 }
 
@@ -1207,9 +1506,12 @@ static int mode_hashes(void) {
 static int run_loop(void) {
     int udp = populate_mode || !strcmp(O.proto, "udp");
     int http = !populate_mode && !strcmp(O.proto, "http");
-    if (!udp && !http) die("--proto must be udp or http");
+    int none = !populate_mode && !strcmp(O.proto, "none");
+    if (!udp && !http && !none) die("--proto must be udp, http or none");
+    if (none && !O.fs_readers && !O.fsc_conns) die("--proto none: nothing to do without full scrapes");
+    if (O.open_loop && !udp) die("--open-loop is for UDP requests (full scrapes have --fullscrape-rate)");
     if (udp && !O.udp_port) die("--udp-port is required");
-    if ((http || O.fs_readers) && !O.tcp_port) die("--tcp-port is required");
+    if ((http || O.fs_readers || O.fsc_conns) && !O.tcp_port) die("--tcp-port is required");
     if (O.peers == 0) die("--peers must be at least 1");
     make_hashes();
     rng ^= O.seed * 0x9E3779B97F4A7C15ULL + (uint64_t)getpid();
@@ -1242,6 +1544,17 @@ static int run_loop(void) {
             fs_idle_until[i] = now_ns() + (uint64_t)i * 250000000ULL; /* staggered starts */
         }
     }
+    if (O.fsc_conns) {
+        fsc = calloc(O.fsc_conns, sizeof *fsc);
+        fsc_sink = malloc(FSC_SINK);
+        if (!fsc || !fsc_sink) die("out of memory");
+        for (int i = 0; i < O.fsc_conns; i++) fsc[i].fd = -1;
+    }
+    /* --delay: connected first, load later (clients keep a connection id for two minutes) */
+    for (uint64_t until = now_ns() + (uint64_t)(O.delay * 1e9); !stop_flag && now_ns() < until;) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
     t_start = now_ns();
     double dur = populate_mode ? O.max_seconds : O.duration;
     t_deadline = t_start + (uint64_t)(dur * 1e9);
@@ -1253,16 +1566,22 @@ static int run_loop(void) {
         uint64_t now = now_ns();
         int generating = now < t_deadline && !stop_flag;
         if (populate_mode && pop_next >= O.peers && rq_tail == rq_head) generating = 0;
-        if (!generating && u_inflight == 0 && h_active == 0) break;
+        if (!generating && u_inflight == 0 && h_active == 0 && fsc_active == 0) break;
         if (now >= t_hard || (stop_flag && now >= t_deadline)) break;
         if (stop_flag && t_deadline > now) { t_deadline = now; t_hard = now + (uint64_t)(drain * 1e9); }
         /* budget: paced or as many as the window takes */
         uint64_t budget = UINT64_MAX;
         if (O.rate > 0) {
             uint64_t allowed = (uint64_t)(O.rate * (double)(now - t_start) / 1e9) + 1;
-            budget = allowed > n_sent ? allowed - n_sent : 0;
+            budget = allowed > n_sent + n_skipped ? allowed - n_sent - n_skipped : 0;
         }
-        if (generating && udp && budget) budget -= udp_generate(budget, now);
+        if (generating && udp && budget) {
+            uint64_t made = udp_generate(budget, now);
+            /* open loop: what found no slot is not sent later but lost, so no catch-up burst */
+            if (O.open_loop && made < budget) n_skipped += budget - made;
+            budget -= made;
+        }
+        if (generating && O.fsc_conns) fsc_generate(now);
         if (generating && http) {
             for (int i = 0; i < O.http_conns && budget; i++)
                 if (hc[i].state == H_FREE) { http_start(i, now); budget--; }
@@ -1281,9 +1600,11 @@ static int run_loop(void) {
             }
         }
         if (generating && O.rate > 0) {
-            double next = (double)(n_sent + 1) / O.rate * 1e9 + (double)t_start;
-            int w = next > (double)now ? (int)((next - (double)now) / 1e6) : 0;
-            if (w < wait_ms) wait_ms = w;
+            if (!O.open_loop) { /* open loop: see below */
+                double next = (double)(n_sent + 1) / O.rate * 1e9 + (double)t_start;
+                int w = next > (double)now ? (int)((next - (double)now) / 1e6) : 0;
+                if (w < wait_ms) wait_ms = w;
+            }
         } else if (generating && udp && u_inflight < (uint64_t)upw * O.sockets / 2) {
             wait_ms = 0;
         }
@@ -1291,9 +1612,29 @@ static int run_loop(void) {
         if (now - last_expire > 50000000ULL) {
             if (udp) udp_expire(now, 0);
             if (http) http_expire(now, 0);
+            if (O.fsc_conns) fsc_expire(now, 0);
             last_expire = now;
         }
-        int n = epoll_wait(epfd, evs, 256, wait_ms);
+        int n;
+        if (O.open_loop || O.fsc_rate > 0) {
+            /* Open loop sleeps to the next due start (in steps of at least 0.1 ms, which then go
+               out together) instead of spinning: the scenario runs several generators on one CPU,
+               and a spinning one would make the others' sends late and bursty. */
+            uint64_t wait_ns = (uint64_t)wait_ms * 1000000ULL, next;
+            if (generating && O.open_loop) {
+                next = t_start + (uint64_t)((double)(n_sent + n_skipped) / O.rate * 1e9);
+                if (next <= now) next = now;
+                if (next - now < wait_ns) wait_ns = next - now;
+            }
+            if (generating && O.fsc_rate > 0) {
+                next = t_start + (uint64_t)((double)fsc_due / O.fsc_rate * 1e9);
+                if (next <= now) next = now;
+                if (next - now < wait_ns) wait_ns = next - now;
+            }
+            if (wait_ns < 100000) wait_ns = 100000;
+            struct timespec ts = {.tv_sec = (time_t)(wait_ns / 1000000000ULL), .tv_nsec = (long)(wait_ns % 1000000000ULL)};
+            n = epoll_pwait2(epfd, evs, 256, &ts, NULL);
+        } else n = epoll_wait(epfd, evs, 256, wait_ms);
         uint64_t t = now_ns();
         for (int e = 0; e < n; e++) {
             uint64_t tag = evs[e].data.u64 >> 32;
@@ -1301,11 +1642,13 @@ static int run_loop(void) {
             if (tag == TAG_UDP) udp_readable(idx);
             else if (tag == TAG_HTTP) http_event(idx, evs[e].events, t);
             else if (tag == TAG_FS) fs_event(idx, t);
+            else if (tag == TAG_FSC) fsc_event(idx, t);
         }
     }
     t_end = now_ns();
     if (udp) udp_expire(t_end, 1);
     if (http) http_expire(t_end, 1);
+    if (O.fsc_conns) fsc_expire(t_end, 1);
     for (int i = 0; i < O.fs_readers; i++) fs_close(&fs[i]);
     print_json();
     return 0;

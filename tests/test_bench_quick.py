@@ -4,7 +4,8 @@ Runs `python bench/announce_storm.py --quick --impl ours --json` (and the same a
 Debian C binary when it is installed) as a subprocess and checks that the run completed,
 that the load generator validated every reply (no validation errors, no failed full scrape)
 and that each phase counted something; then the same for the many-indexers scenario
-(`--fs-readers`, small). It asserts no speed: the figures are printed only.
+(`--fs-readers`, small) and for the overload scenario (`--overload`, short). It asserts no
+speed: the figures are printed only.
 """
 
 import json
@@ -121,6 +122,49 @@ def test_bench_fsreaders_quick_c():
     """The original may drop a full scrape asked for while it sends another: counted, not failed."""
     proc, report = run_quick("c", *FS_QUICK)
     check_fs_report(proc, report, "c")
+
+
+OV_QUICK = ("--overload", "--ov-duration", "1.5", "--ov-warmup", "0.5", "--ov-cost-duration", "1")
+
+
+def test_bench_overload_quick_ours():
+    """The overload scenario end to end on ours: every phase counted something, no reply was
+    invalid, and with shedding on (once the core has it) the flood was answered in part with
+    "overloaded" / 503 + Retry-After while the paced announces were still answered."""
+    proc, report = run_quick("ours", *OV_QUICK)
+    assert proc.returncode == 0, proc.stderr
+    impls = report["impls"]
+    assert impls[0] == "ours", impls
+    shedding = "ours_off" in impls  # the core knows `tracker.shedding`
+    for impl in impls:
+        runs = [r for r in report["runs"] if r["impl"] == impl]
+        assert runs, (impl, report["summary"])
+        for r in runs:
+            assert "error" not in r, r.get("error")
+            assert "udp" not in r and "fullscrape_probe" not in r, "the scenario replaces the storm's runs"
+            m = r["overload"]
+            cap = m["capacity"]
+            assert cap["announces_per_second"] > 0 and cap["scrape_eq"] and cap["fullscrape_eq"], cap
+            assert m["load"]["announce_rate"] > 0 and m["load"]["scrape_rate"] > 0 and m["load"]["fullscrape_rate"] > 0
+            assert m["idle"]["answered"] > 0 and m["idle"]["p99_ms"] > 0
+            assert m["busy"]["answered"] > 0, m["busy"]
+            assert m["busy"]["sent"] >= m["busy"]["answered"] + m["busy"]["shed"]
+            assert m["scrapes"]["sent"] > 0 and m["scrapes"]["answered"] > 0, m["scrapes"]
+            f = m["fullscrapes"]
+            assert f["started"] > 0 and f["ok"] + f["status_503"] > 0, f
+            assert f["bad_body"] == 0, f
+            assert m["validation_errors"] == 0, (m["loadgen_idle"]["errors"], m["loadgen_busy"]["errors"])
+            assert m["busy"]["metrics_shed"] is not None, "ours answers GET /metrics"
+            shed = m["scrapes"]["shed"] + f["status_503"] + m["busy"]["shed"]
+            if impl == "ours" and shedding:
+                assert shed > 0, (m["scrapes"], f, m["busy"])
+                assert f["retry_after"] == f["status_503"], f
+                assert sum(m["busy"]["metrics_shed"].values()) > 0, m["busy"]["metrics_shed"]
+            if impl == "ours_off" or not shedding:
+                assert shed == 0, (m["scrapes"], f, m["busy"])
+    assert report["ok"] is True
+    print(json.dumps({i: {k: v["median"] for k, v in report["summary"][i].items()
+                          if isinstance(v, dict) and "median" in v} for i in impls}, indent=1))
 
 
 def test_find_c_binary_ignores_non_elf(tmp_path, monkeypatch):

@@ -113,7 +113,7 @@ def test_http_scrape_largest_answer_fits_the_answer_buffer():
     with seeders and leechers at 3 digits and downloaded at 10, 78 bytes;
     with all three at 10 digits (uint32), 97; writers.pyx allows 124. The
     worst body, 9 + 64 * 97 + 2 = 6219, and 96 bytes of head room are far
-    inside OT_HTTP_OUT_MAX (12288); Store.scrape_http's buffer is
+    inside OT_HTTP_OUT_MAX (16384); Store.scrape_http's buffer is
     OT_SCRAPE_BODY_MAX = 7947."""
     srv = new_server()
     x = h("largest-scrape")
@@ -143,7 +143,7 @@ def test_http_announce_worst_case_body():
     `3600:` and the closing `e`: 116 + 2 + 8 + 5 + 3600 + 1 = 3732, inside
     OT_ANNOUNCE_BODY_MAX (4096) with 364 to spare; any IPv4 share only makes
     it shorter (6 bytes a peer instead of 18). Over HTTP it goes into obuf
-    at OT_HTTP_HEAD_ROOM: 96 + 3732 < 12288."""
+    at OT_HTTP_HEAD_ROOM: 96 + 3732 < 16384."""
     srv = new_server()
     x = h("http-worst")
     restore(srv.store, x, U32)
@@ -170,7 +170,7 @@ def test_http_announce_worst_case_body():
 
 @pytest.mark.parametrize("length", [OT_REDIRECT_MAX - 1, OT_REDIRECT_MAX])
 def test_redirect_url_up_to_2048_bytes(length):
-    """The 302 answer is 49 + URL + 4 bytes, written into obuf (12288)."""
+    """The 302 answer is 49 + URL + 4 bytes, written into obuf (16384)."""
     url = "https://tracker.example/"
     url += "u" * (length - len(url))
     srv = new_server(redirect_url=url)

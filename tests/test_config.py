@@ -86,7 +86,7 @@ AT_DEFAULT = ["listen.tcp_udp ::", "listen.udp.workers 0", "access.stats_path st
               "tracker.syslog_completed off", "tracker.memory_limit 0", "tracker.rate_limit 0",
               "tracker.udp_connid_window 3600", "tracker.http_max_connections 4096",
               "tracker.http_timeout 30", "tracker.send_timeout 60", "tracker.fullscrape_cache 10",
-              "tracker.announce_interval 1800", "tracker.adaptive_interval off",
+              "tracker.announce_interval 1800", "tracker.adaptive_interval off", "tracker.shedding on",
               "livesync.cluster.group 224.0.23.5", "livesync.cluster.ttl 1",
               "livesync.cluster.send_interval 15"]
 

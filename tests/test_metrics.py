@@ -24,7 +24,7 @@ parser = pytest.importorskip("prometheus_client.parser")
 
 HEAD = re.compile(rb"HTTP/1\.1 200 OK\r\nContent-Type: text/plain; version=0\.0\.4\r\nContent-Length: (\d+)\r\n\r\n")
 # The answer buffer (OT_HTTP_OUT_MAX) less the room kept for the header.
-BODY_ROOM = 12288 - 96
+BODY_ROOM = 16384 - 96
 V4, V6 = socket.AF_INET, socket.AF_INET6
 
 

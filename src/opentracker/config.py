@@ -456,6 +456,13 @@ KEYS_TABLE = (
     Key("tracker.adaptive_interval", "adaptive_interval", "token", _switch, CORE, "on|off",
         "lengthen the interval by half of tracker.announce_interval for each doubling of a swarm past 50 peers "
         "and for the tracker's CPU and memory load, up to %d seconds" % INTERVAL_CEILING),
+    # docs/shedding.md: on by default, since it changes nothing until the
+    # UDP queue fills, and then turns a drop of any request into a quick
+    # answer to the costly ones.
+    Key("tracker.shedding", "shedding", "token", _switch, CORE, "on|off",
+        "under overload (the UDP receive queue filling) answer full scrapes and heavy stats, then scrapes, then "
+        "announces of new peers to swarms of 1000 peers or more with 503 (HTTP) or the error \"overloaded\" "
+        "(UDP) instead of doing them"),
     Key("listen.udp.workers", "udp_workers", "token", _whole("worker count", 0, 1024), 0, "count",
         "accepted for the C original's config files; no effect"),
     Key(None, "config_files", None, None, (), "file",

@@ -263,6 +263,7 @@ def _run(settings):
         modest_fullscrapes=settings.modest_fullscrapes,
         announce_interval=settings.announce_interval,
         adaptive_interval=settings.adaptive_interval,
+        shedding=settings.shedding,
     )
     server.set_networks(network_entries(settings))
     access = AccessControl(server, settings)

@@ -10,6 +10,7 @@ include "ratelimit.pyx"      # per-address token buckets, modest full scrapes
 include "livesync.pyx"       # live sync: records queued and sent
 include "tracker.pyx"        # announce and stop, shared by HTTP, UDP and live sync
 include "livesync_in.pyx"    # live sync: datagrams received and applied
+include "shed.pyx"           # shedding by priority under overload: the level, who is shed
 include "udp.pyx"            # BEP 15 requests and connection ids
 include "httpparse.pyx"      # HTTP framing, query scanner, headers
 include "encode.pyx"         # identity, gzip and zstd, a slice at a time

@@ -95,6 +95,17 @@ cdef int answer_encoding(ot_worker *w, const uint8_t *req, size_t n) noexcept no
 
 # ---------------------------------------------------------------- error pages
 
+cdef ot_span http_shed(ot_worker *w, uint8_t *out, int kind) noexcept nogil:
+    """503 with Retry-After: the request was shed under overload (shed.pyx),
+    counted by its kind; not an error page of the original's table."""
+    cdef uint8_t *p = out
+    w.ctr.shed[kind] += 1
+    p = put_raw(p, b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/html\r\nRetry-After: ", 72)
+    p = put_uint(p, OT_SHED_RETRY_AFTER)
+    p = put_raw(p, b"\r\nContent-Length: 35\r\n\r\n<title>Service Unavailable</title>\n", 59)
+    return ot_span(0, <size_t>(p - out))
+
+
 cdef ot_span http_error(ot_worker *w, uint8_t *out, int code) noexcept nogil:
     """An error page (docs/compatibility.md, "Error pages"), counted under its code."""
     cdef const char *title
@@ -258,6 +269,8 @@ cdef ot_span http_announce(ot_worker *w, ot_conn *c, const uint8_t *req, size_t 
         return http_ok(w, out, write_http_stopped(out + OT_HTTP_HEAD_ROOM, t, interval_base(w.t),
                                                            &w.t.store.rng), False)
     peer.flags = flags
+    if shed_newcomer(w, hash, &peer):
+        return http_shed(w, out, SHED_HTTP_ANNOUNCE)
     rc = tracker_announce(w, hash, &peer, peer_id if have_peer_id else NULL, &res)
     if rc == OT_OK:
         return http_ok(w, out, write_http_announce(out + OT_HTTP_HEAD_ROOM, res.torrent, <uint32_t>numwant,
@@ -303,6 +316,8 @@ cdef ot_span http_scrape(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n,
             count += 1
     if not seen:
         return http_error(w, out, HTTPERR_400_PARAM)
+    if w.shed_level >= SHED_LEVEL_SCRAPES:
+        return http_shed(w, out, SHED_HTTP_SCRAPE)
     if w.t.rate.table != NULL:
         client_address(w, c, req, n, addr)
         if not rate_allows(w, addr):
@@ -336,6 +351,8 @@ cdef ot_span fullscrape_begin(ot_worker *w, ot_conn *c, const uint8_t *req, size
     if not modest_allows(w, c.addr):
         return http_error(w, out, HTTPERR_402_NOTMODEST)
     w.ctr.fullscrape_requests[addr_family(c.addr)] += 1
+    if shed_heavy(w):
+        return http_shed(w, out, SHED_HTTP_FULLSCRAPE)
     log_fullscrape(w, c)
     if w.t.fullscrape_cache and answer_join_shared(w, encoding):
         return ot_span(0, 0)

@@ -169,6 +169,7 @@ cdef int loop_run(ot_worker *w) noexcept nogil:
     while not w.stop and not w.python_wanted:
         n = epoll_wait(w.epfd, events, OT_EVENTS, loop_timeout(w))
         loop_clock(w)
+        shed_relax(w)
         w.turn_sent = w.turn_polled = 0
         if n < 0:
             if errno != EINTR:

@@ -5,10 +5,11 @@
 # same labels, so a scraper sees a stable set of series from the first
 # request on (zeros included).
 #
-# Size: about 6.8 KiB with every counter at 0 (live sync's keyed counters and
-# the announce interval's gauge included); each of the 64 samples can grow by
-# at most 19 digits, so the answer stays within 7.9 KiB (8,023 bytes widened), inside the
-# answer buffer (OT_HTTP_OUT_MAX); tests/test_metrics.py checks that margin.
+# Size: about 7.5 KiB with every counter at 0 (live sync's keyed counters,
+# the announce interval's gauge and the shed counters included); each of
+# the 71 samples can grow by at most 19 digits, so the answer stays within
+# 8.8 KiB widened, inside the answer buffer (OT_HTTP_OUT_MAX, 16 KiB) with
+# the margin tests/test_buffer_bounds_stats.py keeps for new metrics.
 
 
 cdef uint8_t *_metric(uint8_t *p, const char *name, const char *kind, const char *help) noexcept nogil:
@@ -175,6 +176,17 @@ cdef ot_span prometheus_answer(ot_worker *w, uint8_t *out) noexcept nogil:
     p = _single(p, b"opentracker_announce_interval_seconds", b"gauge",
                 b"Announce interval last told, before its spread.",
                 w.t.last_interval if w.t.adaptive_interval and w.t.last_interval else interval_base(w.t))
+    name = b"opentracker_requests_shed_total"
+    p = _metric(p, name, b"counter", b"Requests shed under overload, by protocol and kind (docs/shedding.md).")
+    p = _sample(p, name, b"protocol=\"udp\",kind=\"scrape\"", k.shed[SHED_UDP_SCRAPE])
+    p = _sample(p, name, b"protocol=\"udp\",kind=\"announce\"", k.shed[SHED_UDP_ANNOUNCE])
+    p = _sample(p, name, b"protocol=\"tcp\",kind=\"fullscrape\"", k.shed[SHED_HTTP_FULLSCRAPE])
+    p = _sample(p, name, b"protocol=\"tcp\",kind=\"stats\"", k.shed[SHED_HTTP_STATS])
+    p = _sample(p, name, b"protocol=\"tcp\",kind=\"scrape\"", k.shed[SHED_HTTP_SCRAPE])
+    p = _sample(p, name, b"protocol=\"tcp\",kind=\"announce\"", k.shed[SHED_HTTP_ANNOUNCE])
+    p = _single(p, b"opentracker_shed_level", b"gauge",
+                b"What overload sheds now: 0 nothing, 1 heavy, 2 +scrapes, 3 +new peers of huge swarms.",
+                w.shed_level)
     p = _single(p, b"opentracker_open_connections", b"gauge", b"TCP client connections open now.",
                 w.open_conns)
     p = _single(p, b"opentracker_answers_in_progress", b"gauge",

@@ -34,8 +34,9 @@ cdef enum:
     # HTTP: a request header may be 8192 bytes (more is answered 500); the
     # receive buffer has room for a terminating NUL the scanner relies on.
     OT_HTTP_REQUEST_MAX = 8192
-    # Largest single answer: a 64-hash scrape (~8 KiB) plus headers.
-    OT_HTTP_OUT_MAX = 12288
+    # Largest single answer: /metrics (8.8 KiB at its widest, metrics.pyx)
+    # or a 64-hash scrape (~8 KiB), plus headers, with room for new metrics.
+    OT_HTTP_OUT_MAX = 16384
     # Space kept before a body for its status line and headers, and the
     # most those take (http_head: 122 bytes at worst).
     OT_HTTP_HEAD_ROOM = 128
@@ -62,8 +63,10 @@ cdef enum:
     # UDP listeners the loop polls between sends to large answers' readers
     # (more are served, only through epoll).
     OT_UDP_SOCKETS = 8
-    # Control-message room per datagram: one in6_pktinfo (the larger) fits.
-    OT_UDP_CTL = 64
+    # Control-message room per datagram: the arrival time (a timespec: 32
+    # bytes with its header on 64-bit) and one in6_pktinfo (40), which the
+    # kernel writes in that order.
+    OT_UDP_CTL = 80
 
     # Defaults of the settings that take a number, named once: they are
     # Server.configure()'s keyword defaults and its fallbacks for values out
@@ -159,6 +162,7 @@ cdef struct ot_tracker:
     uint32_t tracker_id       # random per process: stats "everything" and live-sync packets
     uint32_t interval         # tracker.announce_interval: nominal seconds (0: OT_ANNOUNCE_INTERVAL)
     bint adaptive_interval    # tracker.adaptive_interval (tracker.pyx, interval_for)
+    bint shedding             # tracker.shedding: shed requests by priority under overload (shed.pyx)
 
     # The adaptive interval's inputs and its last choice (tracker.pyx):
     # written by the loop (the tick and each announce), read by /stats.
@@ -226,6 +230,9 @@ cdef struct ot_worker:
     int32_t udp_fds[OT_UDP_SOCKETS]  # the UDP listeners, looked at between large answers' sends
     int32_t udp_fd_count
     uint32_t stream_rotor     # where the next turn's round of those readers starts
+    uint8_t shed_level        # SHED_LEVEL_*: what this loop sheds now (shed.pyx)
+    uint32_t full_batches     # UDP reads in a row that came back full (the queue never emptied)
+    int64_t shed_until        # monotonic milliseconds: the level steps down then, unless renewed
 
     # fixed buffers (loop.pyx: _loop_buffers lists them)
     uint8_t *answer_stage     # OT_ANSWER_STAGE bytes: one slice before compression

@@ -165,6 +165,10 @@ cdef class Server:
                 rc = setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one))
             if rc < 0:
                 raise OSError(errno, "cannot learn datagrams' destination on fd %d" % fd)
+            # When each datagram arrived: how long requests wait is what
+            # shedding under overload follows (shed.pyx). Without it the
+            # loop still sheds, on a coarser sign.
+            setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one))
         self._watch(fd, _FD_KINDS[kind])
         if kind == "udp" and self.w.udp_fd_count < OT_UDP_SOCKETS:
             self.w.udp_fds[self.w.udp_fd_count] = fd
@@ -180,7 +184,7 @@ cdef class Server:
                   max_connections=OT_HTTP_MAX_CONNECTIONS, answer_slice=OT_ANSWER_SLICE, rate_limit=0,
                   modest_fullscrapes=False, send_timeout=OT_HTTP_SEND_TIMEOUT,
                   fullscrape_cache=OT_FULLSCRAPE_CACHE, announce_interval=OT_ANNOUNCE_INTERVAL,
-                  adaptive_interval=False):
+                  adaptive_interval=False, shedding=True):
         """Apply the settings. Those not given take their defaults, the
         tracker's: these keyword defaults are the only place they are named
         (DEFAULTS exports them to config.py), and a new Server starts
@@ -218,6 +222,9 @@ cdef class Server:
             self.t.cpu_mono_ns = 0        # the CPU share is measured from the next tick
             self.t.cpu_load = self.t.cpu_permille = self.t.mem_permille = self.t.load_steps = 0
         self.t.adaptive_interval = adaptive_interval
+        self.t.shedding = shedding
+        if not shedding:
+            self.w.shed_level = 0
         self._set_rate_limit(rate_limit)
         self._set_modest(modest_fullscrapes)
 
@@ -440,6 +447,8 @@ cdef class Server:
             "refused_rate": k.refused_rate,
             "http_errors": [k.http_errors[i] for i in range(HTTPERR_COUNT)],
             "renew": [k.renew[i] for i in range(OT_PEER_TIMEOUT)],
+            "shed": [k.shed[i] for i in range(SHED_KINDS)], "overloads": k.overloads,
+            "shed_level": self.w.shed_level,
         }
 
 
@@ -463,5 +472,6 @@ DEFAULTS = {key: Server.configure.__kwdefaults__[keyword] for key, keyword in (
     ("tracker.http_max_connections", "max_connections"),
     ("tracker.announce_interval", "announce_interval"),
     ("tracker.adaptive_interval", "adaptive_interval"),
+    ("tracker.shedding", "shedding"),
 )}
 DEFAULTS["livesync.cluster.send_interval"] = OT_SYNC_MAX_AGE

@@ -20,6 +20,16 @@ cdef enum:
     HTTPERR_500 = 8
     HTTPERR_COUNT = 9
 
+    # What shedding under overload refused, by kind (ot_counters.shed;
+    # shed.pyx): metrics.pyx and stats.pyx name them in this order.
+    SHED_UDP_SCRAPE = 0
+    SHED_UDP_ANNOUNCE = 1
+    SHED_HTTP_FULLSCRAPE = 2
+    SHED_HTTP_STATS = 3
+    SHED_HTTP_SCRAPE = 4
+    SHED_HTTP_ANNOUNCE = 5
+    SHED_KINDS = 6
+
 
 cdef struct ot_counters:
     # Indexed by the client's address family (addr_family: 0 IPv4, 1 IPv6).
@@ -41,6 +51,8 @@ cdef struct ot_counters:
     uint64_t unstored_peers           # new peers of known torrents served but not kept there
     uint64_t refused_rate
     uint64_t clock_jumps              # times the wall clock was set (loop_clock)
+    uint64_t shed[6]                  # requests shed under overload, by SHED_* kind (shed.pyx)
+    uint64_t overloads                # times the shed level rose from 0
     uint64_t http_errors[9]
     uint64_t renew[45]
     # Kept by stats.pyx and answers.pyx:

@@ -305,6 +305,8 @@ cdef uint8_t *write_everything(ot_worker *w, uint8_t *p) noexcept nogil:
     p = put_cstr(p, b"  </connections>\n")
     if w.t.adaptive_interval or interval_base(w.t) != OT_ANNOUNCE_INTERVAL:
         p = _everything_interval(w.t, p)
+    if k.overloads:
+        p = _everything_shed(w, p)
     p = put_cstr(p, b"  <debug>\n    <renew>\n")
     for i in range(OT_PEER_TIMEOUT):
         p = put_cstr(p, b"      <count interval=\"")
@@ -340,6 +342,23 @@ cdef uint8_t *_everything_interval(ot_tracker *t, uint8_t *p) noexcept nogil:
     return put_cstr(p, b"  </announce_interval>\n")
 
 
+cdef uint8_t *_everything_shed(ot_worker *w, uint8_t *p) noexcept nogil:
+    """What shedding under overload refused (docs/shedding.md): only once
+    it has happened, so the original's XML stays byte for byte until then.
+    At most ~470 bytes."""
+    cdef ot_counters *k = &w.ctr
+    p = put_cstr(p, b"  <shed>\n")
+    p = _xml_count(p, b"    <level>", w.shed_level, b"</level>\n")
+    p = _xml_count(p, b"    <overloads>", k.overloads, b"</overloads>\n")
+    p = _xml_count(p, b"    <udp_scrape>", k.shed[SHED_UDP_SCRAPE], b"</udp_scrape>\n")
+    p = _xml_count(p, b"    <udp_announce>", k.shed[SHED_UDP_ANNOUNCE], b"</udp_announce>\n")
+    p = _xml_count(p, b"    <tcp_fullscrape>", k.shed[SHED_HTTP_FULLSCRAPE], b"</tcp_fullscrape>\n")
+    p = _xml_count(p, b"    <tcp_stats>", k.shed[SHED_HTTP_STATS], b"</tcp_stats>\n")
+    p = _xml_count(p, b"    <tcp_scrape>", k.shed[SHED_HTTP_SCRAPE], b"</tcp_scrape>\n")
+    p = _xml_count(p, b"    <tcp_announce>", k.shed[SHED_HTTP_ANNOUNCE], b"</tcp_announce>\n")
+    return put_cstr(p, b"  </shed>\n")
+
+
 # ---------------------------------------------------------------- heavy modes
 
 cdef ot_span stats_heavy(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n,
@@ -348,6 +367,10 @@ cdef ot_span stats_heavy(ot_worker *w, ot_conn *c, const uint8_t *req, size_t n,
     loop (answers.pyx) so announces keep flowing meanwhile."""
     cdef int encoding = answer_encoding(w, req, n)
     cdef int rc = -1
+    # The status page is spared: it is how whoever runs the tracker
+    # watches an overload (and one person's page costs little).
+    if mode != MODE_HTML and shed_heavy(w):
+        return http_shed(w, out, SHED_HTTP_STATS)
     if mode == MODE_TPBS:
         # Without format= the original queued a task nobody took (the client
         # hung forever); we answer bencoded (docs/compatibility.md, "Quirks

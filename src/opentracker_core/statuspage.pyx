@@ -440,6 +440,8 @@ cdef ssize_t status_write(const ot_worker *w, const ot_statustop *top, uint8_t *
     pw_cell(&pw, b"refused_access", k.refused_access)
     pw_cstr(&pw, b"</tr>\n<tr><td>HTTP 403 (stats)</td>")
     pw_cell(&pw, b"http_403", k.http_errors[HTTPERR_403_IP])
+    pw_cstr(&pw, b"</tr>\n<tr><td>shed (overload)</td>")
+    pw_cell(&pw, b"shed", k.shed[0] + k.shed[1] + k.shed[2] + k.shed[3] + k.shed[4] + k.shed[5])
     pw_cstr(&pw, b"</tr>\n</table></div>\n")
     _status_memory(&pw, w)
     pw_cstr(&pw, b"</div>\n")

@@ -202,6 +202,14 @@ cdef uint32_t _peer_search(ot_peervec *v, const uint8_t *key, uint32_t ksize, ui
     return lo
 
 
+cdef bint store_knows_peer(ot_torrent *t, const ot_peer_in *p) noexcept nogil:
+    """Is this peer (address and port) in the torrent's swarm? No clean:
+    an expired record still counts, as the next announce would renew it."""
+    cdef bint exact
+    _peer_search(t.peers[p.family], p.key, ot_key_size(p.family), ot_rec_size(p.family), &exact)
+    return exact
+
+
 cdef inline uint64_t _peer_growth(ot_peervec *v, int family) noexcept nogil:
     if v == NULL:
         return sizeof(ot_peervec) + ot_rec_size(family) + OT_BLOCK_OVERHEAD

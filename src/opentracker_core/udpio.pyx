@@ -54,8 +54,15 @@ cdef void on_udp(ot_worker *w, int32_t fd) noexcept nogil:
             w.udp_rmsg[i].msg_hdr.msg_controllen = OT_UDP_CTL
             w.udp_rmsg[i].msg_hdr.msg_flags = 0
         n = recvmmsg(fd, w.udp_rmsg, OT_UDP_BATCH, MSG_DONTWAIT, NULL)
-        if n <= 0:
-            return
+        if n < OT_UDP_BATCH:
+            w.full_batches = 0            # the queue is empty now
+            if n <= 0:
+                return
+        else:
+            w.full_batches += 1
+            if w.full_batches >= OT_SHED_STREAK and w.t.shedding:
+                # Behind for a while: how long requests wait decides what this batch sheds.
+                shed_observe(w, &w.udp_rmsg[n - 1].msg_hdr)
         k = 0
         for i in range(n):
             sockaddr_to_addr16(<sockaddr *>&w.udp_names[i], addr16, &port)

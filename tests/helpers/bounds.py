@@ -36,7 +36,7 @@ from .trackerproc import split_response
 # ---------------------------------------------------------------- the core's sizes
 
 OT_HTTP_REQUEST_MAX = 8192        # server.pxd: rbuf, in_buf, scratch are this + 1
-OT_HTTP_OUT_MAX = 12288           # server.pxd: obuf, the one answer buffer
+OT_HTTP_OUT_MAX = 16384           # server.pxd: obuf, the one answer buffer
 OT_HTTP_HEAD_ROOM = 128           # server.pxd: status line and headers in front of a body (96 before e4c197d)
 OT_HTTP_HEAD_MAX = 128            # server.pxd: http_head's head[128], at most 122 written
 OT_STATS_PATH_MAX = 255           # server.pxd: stats_path[256]

@@ -346,6 +346,38 @@ cdef class TestServer(Server):
         self.t.clock_offset += seconds
         loop_clock(&self.w)
 
+    # ------------------------------------------------ shedding (shed.pyx)
+
+    property shed_level:
+        """What the worker sheds now; set, it holds OT_SHED_HOLD_MS as if
+        the queue had asked for it."""
+        def __get__(self):
+            return self.w.shed_level
+
+        def __set__(self, int level):
+            loop_clock(&self.w)
+            self.w.shed_level = 0
+            shed_raise(&self.w, <uint8_t>level)
+
+    def shed_relax(self, int ms):
+        """A loop turn ms milliseconds after the last (or after the level
+        was set): the level steps down if due."""
+        self.w.mono_ms += ms
+        shed_relax(&self.w)
+        return self.w.shed_level
+
+    def udp_turn(self, int fd):
+        """The loop's UDP step on the socket fd: every datagram queued is
+        read, answered or shed, and the answers sent, as on_udp does."""
+        loop_clock(&self.w)
+        with nogil:
+            on_udp(&self.w, fd)
+
+    @staticmethod
+    def shed_level_for(long long wait_us):
+        """The level a batch whose newest datagram waited this long asks for."""
+        return shed_level_for(wait_us)
+
 
 # ---------------------------------------------------------------- in-process announces and scrapes
 #

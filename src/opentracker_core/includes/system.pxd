@@ -163,6 +163,10 @@ cdef extern from "<sys/socket.h>" nogil:
     size_t CMSG_LEN(size_t length)
     size_t CMSG_SPACE(size_t length)
     int getsockname(int fd, sockaddr *addr, socklen_t *addrlen)
+    enum:
+        # each datagram's arrival time (CLOCK_REALTIME) as a struct timespec
+        SO_TIMESTAMPNS
+        SCM_TIMESTAMPNS
 
 
 cdef extern from "<netinet/in.h>" nogil:
@@ -179,3 +183,4 @@ cdef extern from "<netinet/in.h>" nogil:
     struct in6_pktinfo:
         in6_addr ipi6_addr
         unsigned int ipi6_ifindex
+

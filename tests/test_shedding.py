@@ -1,0 +1,419 @@
+"""Shedding by priority under overload (issue 25, part 2; docs/shedding.md).
+
+The level follows how long requests wait in the UDP receive queue, read from
+the kernel's arrival stamp of a full batch's newest datagram once 8 batches
+in a row came back full. The in-process tests queue real datagrams into a
+loopback socket, let them wait well past the deepest level's threshold, and
+run the loop's UDP step on it (the test build's udp_turn): the first 7
+batches are answered, what follows is judged by its wait. The thresholds
+themselves are checked at their boundaries on the function that maps a wait
+to a level. The process tests
+stop the tracker (SIGSTOP) while a flood is queued, so what it finds on
+waking is the same every run. No test waits for speed; the benchmark
+(bench/announce_storm.py --overload) measures what shedding buys."""
+
+import hashlib
+import os
+import re
+import signal
+import socket
+import struct
+import time
+from urllib.parse import quote_from_bytes
+
+import pytest
+
+from helpers.testcore import core
+from helpers.trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
+
+PROTOCOL_ID = 0x41727101980
+SHED_503 = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/html\r\nRetry-After: 30\r\n"
+            b"Content-Length: 35\r\n\r\n<title>Service Unavailable</title>\n")
+HASHES = [hashlib.sha1(b"shed:%d" % i).digest() for i in range(74)]
+BATCH, STREAK = 32, 8           # OT_UDP_BATCH, OT_SHED_STREAK: datagrams a read, full reads before a look
+ANSWERED = (STREAK - 1) * BATCH  # a flood's datagrams answered before the level is set
+FLOOD = 300                     # 1-hash scrapes: 300 fit a 208 KiB buffer (Debian's cap), with room
+RCVBUF = 1 << 20
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+LONG_WAIT = 0.03                # seconds: past the deepest level's 8 ms, however loaded the machine
+# shed.pyx: SHED_UDP_SCRAPE, SHED_UDP_ANNOUNCE, SHED_HTTP_FULLSCRAPE, _STATS, _SCRAPE, _ANNOUNCE
+UDP_SCRAPE, UDP_ANNOUNCE, HTTP_FULLSCRAPE, HTTP_STATS, HTTP_SCRAPE, HTTP_ANNOUNCE = range(6)
+
+
+def error_reply(tid, message=b"overloaded"):
+    return struct.pack(">II", 3, tid) + message
+
+
+def ip(n):
+    return "10.%d.%d.%d" % (n >> 16 & 255, n >> 8 & 255, n & 255)
+
+
+def http_get(target, accept=None):
+    return ("GET %s HTTP/1.0\r\n%s\r\n" % (target, "Accept: %s\r\n" % accept if accept else "")).encode()
+
+
+def http_announce(info_hash, port=6881):
+    return http_get("/announce?info_hash=%s&port=%d&left=1" % (quote_from_bytes(info_hash), port))
+
+
+def ok(raw):
+    return re.match(rb"HTTP/1\.[01] 200 OK\r\n", raw) is not None
+
+
+def udp_connect_packet(tid=0x1234):
+    return struct.pack(">QII", PROTOCOL_ID, 0, tid)
+
+
+# ---------------------------------------------------------------- a queue of real datagrams
+
+class Queue:
+    """A loopback UDP socket served by the Server as its listener, and a
+    client that fills its receive queue; the server's step is the test
+    build's udp_turn (on_udp) on it."""
+
+    def __init__(self, srv, stamps=True):
+        self.srv = srv
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        srv.add_listener(self.sock.fileno(), "udp")     # as the tracker's: stamped, and where each was sent
+        if not stamps:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 0)
+        port = self.sock.getsockname()[1]
+        self.fd = self.sock.detach()                    # the Server closes it
+        self.client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        self.client.bind(("127.0.0.1", 0))
+        self.client.connect(("127.0.0.1", port))
+        self.client.settimeout(0)
+        self.client.send(udp_connect_packet())
+        self.turn()
+        reply = self.replies()
+        assert len(reply) == 1 and reply[0][:8] == struct.pack(">II", 0, 0x1234), reply
+        self.cid = reply[0][8:16]
+
+    def close(self):
+        self.client.close()
+
+    def turn(self):
+        """Loop turns until the queue is read (each reads 8 batches at most)."""
+        for _ in range(3):
+            self.srv.udp_turn(self.fd)
+
+    def replies(self):
+        got = []
+        while True:
+            try:
+                got.append(self.client.recv(65536))
+            except BlockingIOError:
+                return got
+
+    def scrapes(self, count, hashes=HASHES[:1]):
+        for tid in range(count):
+            self.client.send(udp_scrape_packet(self.cid, hashes, transaction_id=tid))
+
+
+@pytest.fixture
+def queue():
+    srv = core.Server(seed=5)
+    srv.configure()
+    q = Queue(srv)
+    yield srv, q
+    q.close()
+
+
+# ---------------------------------------------------------------- the level follows the wait
+
+@pytest.mark.parametrize("wait_us,level", [(0, 0), (999, 0), (1000, 1), (1999, 1), (2000, 2), (7999, 2),
+                                           (8000, 3), (10 ** 9, 3)])
+def test_the_level_a_wait_asks_for_at_each_threshold(wait_us, level):
+    """shed.pyx's thresholds at their boundaries: 1, 2 and 8 ms."""
+    assert core.Server.shed_level_for(wait_us) == level
+
+
+def test_a_flood_that_waited_sheds_every_scrape_with_the_bep15_error(queue):
+    srv, q = queue
+    q.client.send(udp_announce_packet(q.cid, HASHES[0], left=1, transaction_id=0xA2))
+    q.scrapes(FLOOD)
+    time.sleep(LONG_WAIT)
+    q.turn()
+    got = q.replies()
+    assert srv.shed_level == 3
+    # the announce, first in the queue, was answered before the streak
+    # began; a newcomer to a one-peer swarm would be at every level anyway
+    assert [r for r in got if r[:8] == struct.pack(">II", 1, 0xA2)]
+    answered = ANSWERED - 1
+    assert sorted(r for r in got if r[:4] == struct.pack(">I", 3)) == sorted(
+        error_reply(t) for t in range(answered, FLOOD))
+    assert sorted(r[4:8] for r in got if r[:4] == struct.pack(">I", 2)) == sorted(
+        struct.pack(">I", t) for t in range(answered))
+    k = srv.counters()
+    assert k["shed"][UDP_SCRAPE] == FLOOD - answered and k["udp_scrapes"] == answered
+    assert k["overloads"] == 1
+    # the HTTP side sheds while the level holds
+    assert srv.answer_http(http_get("/scrape")) == SHED_503
+
+
+def test_a_flood_that_waited_sheds_newcomers_to_a_huge_swarm(queue):
+    srv, q = queue
+    huge = hashlib.sha1(b"huge").digest()
+    for n in range(1, 1001):
+        srv.announce_http(huge, ip(n), 6881)
+    q.scrapes(FLOOD)
+    q.client.send(udp_announce_packet(q.cid, huge, left=1, transaction_id=0xA1))
+    time.sleep(LONG_WAIT)
+    q.turn()
+    assert error_reply(0xA1) in q.replies()
+    assert srv.counters()["shed"][UDP_ANNOUNCE] == 1
+
+
+def test_a_burst_shorter_than_the_streak_sheds_nothing(queue):
+    srv, q = queue
+    q.scrapes(ANSWERED + BATCH - 1)          # 7 full reads, then one short of full
+    time.sleep(LONG_WAIT)
+    q.turn()
+    assert srv.shed_level == 0 and srv.counters()["udp_scrapes"] == ANSWERED + BATCH - 1
+
+
+def test_shedding_off_answers_every_request_however_long_it_waited(queue):
+    srv, q = queue
+    srv.configure(shedding=False)
+    q.scrapes(FLOOD)
+    time.sleep(LONG_WAIT)
+    q.turn()
+    assert srv.shed_level == 0
+    k = srv.counters()
+    assert k["udp_scrapes"] == FLOOD and k["shed"] == [0] * 6 and k["overloads"] == 0
+    assert all(r[:4] == struct.pack(">I", 2) for r in q.replies())
+    assert ok(srv.answer_http(http_get("/scrape")))
+
+
+def test_without_arrival_stamps_the_streak_alone_sheds_scrapes():
+    """The fallback sign: 8 full reads in a row, whatever the wait. The
+    batches before the 8th were answered; from it on, scrapes are shed."""
+    srv = core.Server(seed=5)
+    srv.configure()
+    q = Queue(srv, stamps=False)
+    try:
+        q.scrapes(FLOOD)
+        q.turn()
+        assert srv.shed_level == 2
+        k = srv.counters()
+        assert k["udp_scrapes"] == ANSWERED and k["shed"][UDP_SCRAPE] == FLOOD - ANSWERED
+    finally:
+        q.close()
+
+
+def test_turning_shedding_off_ends_a_level_at_once():
+    srv = core.Server(seed=5)
+    srv.configure()
+    srv.shed_level = 2
+    srv.configure(shedding=False)
+    assert srv.shed_level == 0
+    assert ok(srv.answer_http(http_get("/scrape")))
+
+
+# ---------------------------------------------------------------- who is shed at each level
+
+def test_newcomers_are_shed_from_a_swarm_of_exactly_1000_and_not_999():
+    """OT_SHED_HUGE_SWARM at its boundary: 999 peers (one short) takes a
+    newcomer, 1000 (exactly) and 1001 (one over) do not; a peer the swarm
+    knows is answered at any size, over both protocols."""
+    srv = core.Server(seed=5)
+    srv.configure()
+    swarms = {}
+    for size in (999, 1000, 1001):
+        swarms[size] = hashlib.sha1(b"swarm:%d" % size).digest()
+        for n in range(1, size + 1):
+            srv.announce_http(swarms[size], ip(n), 6881)
+    srv.shed_level = 3
+    newcomer = ip(5000)
+    assert ok(srv.answer_http(http_announce(swarms[999]), newcomer))
+    for size in (1000, 1001):
+        assert srv.answer_http(http_announce(swarms[size], port=7000), newcomer) == SHED_503
+        assert ok(srv.answer_http(http_announce(swarms[size]), ip(1)))
+    cid = srv.answer_udp(udp_connect_packet(), newcomer)[8:16]
+    assert srv.answer_udp(udp_announce_packet(cid, swarms[1000], transaction_id=9), newcomer) == error_reply(9)
+    assert srv.answer_udp(udp_announce_packet(cid, swarms[999], transaction_id=9),
+                          newcomer)[:8] == struct.pack(">II", 1, 9)
+    known = srv.answer_udp(udp_connect_packet(), ip(7))[8:16]
+    assert srv.answer_udp(udp_announce_packet(known, swarms[1001], transaction_id=9),
+                          ip(7))[:8] == struct.pack(">II", 1, 9)
+    # a stop is never shed: it makes the swarm smaller
+    assert srv.answer_udp(udp_announce_packet(cid, swarms[1000], event=3, transaction_id=9),
+                          newcomer)[:8] == struct.pack(">II", 1, 9)
+    k = srv.counters()
+    assert k["shed"][HTTP_ANNOUNCE] == 2 and k["shed"][UDP_ANNOUNCE] == 1
+
+
+@pytest.mark.parametrize("level", [0, 1, 2, 3])
+def test_each_level_sheds_its_kinds_and_those_below(level):
+    srv = core.Server(seed=5)
+    srv.configure()
+    srv.announce_http(HASHES[0], ip(1), 6881)
+    srv.shed_level = level
+    scrape = srv.answer_http(http_get("/scrape?info_hash=%s" % quote_from_bytes(HASHES[0])))
+    full = srv.answer_http(http_get("/scrape"))
+    statedump = srv.answer_http(http_get("/stats?mode=statedump"))
+    cid = srv.answer_udp(udp_connect_packet(), ip(2))[8:16]
+    udp_scrape = srv.answer_udp(udp_scrape_packet(cid, HASHES[:2], transaction_id=4), ip(2))
+    announce = srv.answer_http(http_announce(HASHES[0]), ip(3))
+    light_stats = srv.answer_http(http_get("/stats?mode=peer"))
+    # the status page is spared: it is where an operator watches an overload
+    page = srv.answer_http(http_get("/stats", accept="text/html"))
+    assert ok(light_stats)
+    assert ok(page)
+    assert b'<td id="shed">%d</td>' % (2 * (level >= 1) + 2 * (level >= 2)) in page
+    assert (full == SHED_503) == (level >= 1)
+    assert (statedump == SHED_503) == (level >= 1)
+    assert (scrape == SHED_503) == (level >= 2)
+    assert (udp_scrape == error_reply(4)) == (level >= 2)
+    assert ok(announce)      # a one-peer swarm: never shed
+    assert srv.counters()["overloads"] == (1 if level else 0)
+
+
+def test_a_level_holds_a_second_then_steps_down_one_at_a_time():
+    srv = core.Server(seed=5)
+    srv.configure()
+    srv.shed_level = 3
+    assert srv.shed_relax(999) == 3
+    assert srv.shed_relax(1000) == 2
+    assert srv.shed_relax(999) == 2
+    assert srv.shed_relax(1000) == 1
+    assert srv.shed_relax(1000) == 0
+    assert srv.shed_relax(5000) == 0
+
+
+# ---------------------------------------------------------------- what /stats and /metrics say
+
+def test_everything_shows_shedding_only_once_it_happened():
+    srv = core.Server(seed=5)
+    srv.configure()
+    before = srv.answer_http(http_get("/stats?mode=everything"))
+    assert b"<shed>" not in before
+    srv.shed_level = 2
+    cid = srv.answer_udp(udp_connect_packet(), ip(2))[8:16]
+    srv.answer_udp(udp_scrape_packet(cid, HASHES[:1]), ip(2))
+    srv.answer_http(http_get("/scrape"))
+    body = srv.answer_http(http_get("/stats?mode=everything")).partition(b"\r\n\r\n")[2]
+    assert (b"  <shed>\n    <level>2</level>\n    <overloads>1</overloads>\n    <udp_scrape>1</udp_scrape>\n"
+            b"    <udp_announce>0</udp_announce>\n    <tcp_fullscrape>1</tcp_fullscrape>\n"
+            b"    <tcp_stats>0</tcp_stats>\n    <tcp_scrape>0</tcp_scrape>\n"
+            b"    <tcp_announce>0</tcp_announce>\n  </shed>\n  <debug>\n") in body
+
+
+def test_metrics_count_shed_requests_by_protocol_and_kind():
+    srv = core.Server(seed=5)
+    srv.configure()
+    text = srv.answer_http(http_get("/metrics")).partition(b"\r\n\r\n")[2].decode()
+    assert 'opentracker_requests_shed_total{protocol="udp",kind="scrape"} 0\n' in text
+    assert "opentracker_shed_level 0\n" in text
+    srv.shed_level = 1
+    srv.answer_http(http_get("/scrape"))
+    srv.answer_http(http_get("/scrape"))
+    srv.answer_http(http_get("/stats?mode=s24s"))
+    text = srv.answer_http(http_get("/metrics")).partition(b"\r\n\r\n")[2].decode()
+    assert 'opentracker_requests_shed_total{protocol="tcp",kind="fullscrape"} 2\n' in text
+    assert 'opentracker_requests_shed_total{protocol="tcp",kind="stats"} 1\n' in text
+    assert "opentracker_shed_level 1\n" in text
+    kinds = re.findall(r'opentracker_requests_shed_total\{protocol="(\w+)",kind="(\w+)"\}', text)
+    assert sorted(kinds) == sorted([("udp", "scrape"), ("udp", "announce"), ("tcp", "fullscrape"),
+                                    ("tcp", "stats"), ("tcp", "scrape"), ("tcp", "announce")])
+
+
+# ---------------------------------------------------------------- the tracker process
+
+def _flood(t, sock, cid, count):
+    """With the tracker stopped, queue an announce and `count` 1-hash
+    scrapes in its UDP socket (the kernel drops what does not fit), wake it,
+    and collect the replies until none come for half a second."""
+    t.signal(signal.SIGSTOP)
+    try:
+        sock.send(udp_announce_packet(cid, HASHES[0], left=1, transaction_id=0xAA))
+        for tid in range(count):
+            sock.send(udp_scrape_packet(cid, HASHES[:1], transaction_id=tid))
+        time.sleep(LONG_WAIT)
+    finally:
+        t.signal(signal.SIGCONT)
+    got = []
+    sock.settimeout(0.5)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            got.append(sock.recv(65536))
+        except socket.timeout:
+            break
+    return got
+
+
+def _everything_count(t, tag, within=b"stats"):
+    """A count of mode=everything: the first <tag> inside <within>."""
+    status, _, body = t.get("/stats?mode=everything")
+    m = re.search(rb"<%s>.*?<%s>(\d+)</%s>" % (within, tag, tag), body, re.S)
+    return int(m.group(1)) if m else None
+
+
+@pytest.mark.skipif(os.environ.get("OT_IMPL", "ours") == "c", reason="the original sheds nothing")
+@pytest.mark.parametrize("shedding", ["on", "off"])
+def test_a_flooded_tracker_answers_the_announce_and_sheds_the_scrapes(shedding):
+    with Tracker(config=["tracker.shedding %s" % shedding]) as t, \
+            t.open_socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        sock.connect((t.host(), t.port))
+        cid = t.udp_connect(sock=sock)
+        got = _flood(t, sock, cid, FLOOD)
+        announce = [r for r in got if r[:8] == struct.pack(">II", 1, 0xAA)]
+        assert len(announce) == 1, "the announce was not answered"
+        shed = [r for r in got if r[:4] == struct.pack(">I", 3)]
+        answered = [r for r in got if r[:4] == struct.pack(">I", 2)]
+        queued = _everything_count(t, b"overall", b"udp") - 2    # less the connect and the announce
+        assert queued > ANSWERED + BATCH, "the kernel kept too few to make a flood"
+        if shedding == "on":
+            # the first 7 reads (the announce and 223 scrapes) came before the streak
+            assert len(answered) == ANSWERED - 1 and len(shed) == queued - (ANSWERED - 1)
+            assert all(r[8:] == b"overloaded" for r in shed)
+            # the full scrape is shed while the level holds (3 s from the worst)
+            status, headers, body = t.get("/scrape")
+            assert status == "HTTP/1.0 503 Service Unavailable" and "Retry-After: 30" in headers
+            assert _everything_count(t, b"udp_scrape") == len(shed)
+            status, _, body = t.get("/metrics")
+            assert ('opentracker_requests_shed_total{protocol="udp",kind="scrape"} %d\n'
+                    % len(shed)).encode() in body
+        else:
+            assert not shed and _everything_count(t, b"scrape", b"udp") == queued
+            assert b"<shed>" not in t.get("/stats?mode=everything")[2]
+            status, _, _ = t.get("/scrape")
+            assert status in ("HTTP/1.0 200 OK", "HTTP/1.1 200 OK")
+
+
+@pytest.mark.skipif(os.environ.get("OT_IMPL", "ours") == "c", reason="the original sheds nothing")
+def test_full_scrapes_are_shed_while_three_quarters_of_the_connections_are_open():
+    """tracker.http_max_connections 8: with 6 idle clients the full scrape's
+    own connection is the 7th (over three quarters: shed); with 5 it is the
+    6th (exactly three quarters: answered). Announces are never shed for it."""
+    with Tracker(config=["tracker.http_max_connections 8"]) as t:
+        idle = []
+        try:
+            for count, shed in ((5, False), (6, True), (5, False)):
+                while len(idle) < count:
+                    s = t.open_socket()
+                    s.connect((t.host(), t.port))
+                    s.send(b"GET /ann")          # a request begun, never finished
+                    idle.append(s)
+                while len(idle) > count:
+                    idle.pop().close()
+                # the tracker has seen every idle client before it reads ours
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    status, _, body = t.get("/metrics")
+                    if b"opentracker_open_connections %d\n" % (count + 1) in body:
+                        break
+                    time.sleep(0.05)
+                status, headers, _ = t.get("/scrape")
+                assert (status == "HTTP/1.0 503 Service Unavailable") == shed, (count, status)
+                status, _, body = t.get("/announce?info_hash=%s&port=1&left=1" % quote_from_bytes(HASHES[0]))
+                assert status.endswith(" 200 OK") and b"failure" not in body
+        finally:
+            for s in idle:
+                s.close()
