@@ -112,7 +112,7 @@ def test_interval_is_taken_as_the_tracker_takes_it(tmp_path, value):
         assert proc.stdout == HEADER + "tracker.announce_interval %d\n" % expected
 
 
-SWITCHES = {"adaptive_interval": "tracker.adaptive_interval",
+SWITCHES = {"adaptive_interval": "tracker.adaptive_interval", "shedding": "tracker.shedding",
             "accept_unsigned": "livesync.cluster.accept_unsigned"}
 # OpenWrt's config_get_bool (package/base-files/files/lib/functions.sh).
 SPELLINGS = {"1": "on", "on": "on", "true": "on", "yes": "on", "enabled": "on",
