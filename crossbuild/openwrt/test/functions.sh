@@ -27,9 +27,10 @@ config_load() {
 config_get() {
 	eval "$1=\${CONFIG_$2_$3:-\${4-}}"
 }
+# As OpenWrt's: a word that is neither true nor false gives the default.
 config_get_bool() {
 	config_get "$1" "$2" "$3" "${4-}"
-	eval "case \"\$$1\" in 1|on|true|yes|enabled) $1=1 ;; *) $1=0 ;; esac"
+	eval "case \"\$$1\" in 1|on|true|yes|enabled) $1=1 ;; 0|off|false|no|disabled) $1=0 ;; *) $1=\${4-} ;; esac"
 }
 config_list_foreach() {
 	local section=$1 opt=$2 fn=$3 len i item

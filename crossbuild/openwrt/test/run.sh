@@ -18,25 +18,46 @@ if command -v shellcheck > /dev/null; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-translate() {   # translate CONFIG-FILE -> stdout
+translate() {   # translate CONFIG-FILE -> stdout, stderr
     mkdir -p "$work/etc"
     cp "$1" "$work/etc/opentracker"
     FUNCTIONS_SH=$here/functions.sh UCI_CONFIG_DIR=$work/etc busybox sh "$files/opentracker-uciconf" main
 }
+# Each cases/NAME.uci is translated. Its expected result:
+#   NAME.conf     the config, exactly, and nothing on stderr;
+#   NAME.keyconf  the same, for a config naming a cluster key file, which
+#                 `--check-config` opens (tests/test_check_config.py checks
+#                 every .conf as it is; tests/test_uci.py checks these with
+#                 a key file made where they say);
+#   NAME.err      refused: exit status not 0, stderr exactly this.
+# The shipped /etc/config/opentracker is cases/default.uci.
+cmp -s "$files/opentracker.config" "$here/cases/default.uci" \
+    || { echo "FAIL: cases/default.uci is not files/opentracker.config"; fails=$((fails + 1)); }
 for case in "$here"/cases/*.uci; do
     name=$(basename "$case" .uci)
-    if [ -f "${case%.uci}.conf" ]; then
-        if ! out=$(translate "$case" 2>&1); then
-            echo "FAIL: $name: translation failed: $out"; fails=$((fails + 1)); continue
+    expected=
+    for ext in conf keyconf; do
+        [ -f "${case%.uci}.$ext" ] && expected=${case%.uci}.$ext
+    done
+    if [ -n "$expected" ]; then
+        if ! translate "$case" > "$work/out" 2> "$work/err"; then
+            echo "FAIL: $name: translation failed: $(cat "$work/err")"; fails=$((fails + 1)); continue
         fi
-        if ! diff -u "${case%.uci}.conf" <(printf '%s\n' "$out"); then
+        if ! diff -u "$expected" "$work/out"; then
             echo "FAIL: $name: unexpected config"; fails=$((fails + 1)); continue
         fi
-    else
-        if out=$(translate "$case" 2>&1); then
+        if [ -s "$work/err" ]; then
+            echo "FAIL: $name: stderr: $(cat "$work/err")"; fails=$((fails + 1)); continue
+        fi
+    elif [ -f "${case%.uci}.err" ]; then
+        if translate "$case" > "$work/out" 2> "$work/err"; then
             echo "FAIL: $name: accepted, should be refused"; fails=$((fails + 1)); continue
         fi
-        grep -qF "$(cat "${case%.uci}.err")" <<< "$out" || { echo "FAIL: $name: message '$out'"; fails=$((fails + 1)); continue; }
+        if ! diff -u "${case%.uci}.err" "$work/err"; then
+            echo "FAIL: $name: unexpected message"; fails=$((fails + 1)); continue
+        fi
+    else
+        echo "FAIL: $name: no $name.conf, $name.keyconf or $name.err"; fails=$((fails + 1)); continue
     fi
     echo "ok: $name"
 done
@@ -44,7 +65,8 @@ done
 # parser (OT_CONF_PYTHON + OT_CONF_PYTHONPATH: a host Python and a tree with
 # the opentracker package; skipped when not given).
 if [ -n "${OT_CONF_PYTHONPATH:-}" ]; then
-    for conf in "$here"/cases/*.conf; do
+    for conf in "$here"/cases/*.conf "$here"/cases/*.keyconf; do
+        [ -f "$conf" ] || continue
         if PYTHONPATH=$OT_CONF_PYTHONPATH "${OT_CONF_PYTHON:-python3}" -c '
 import sys
 from opentracker.config import load
