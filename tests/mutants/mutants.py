@@ -582,4 +582,12 @@ MUTANTS = [
         breaks="mode=everything is no longer the original's XML before any overload",
         tests=["tests/test_shedding.py -k everything", "tests/test_stats.py -k test_86"],
     ),
+    dict(
+        name="uci-interval-unchecked",
+        file="crossbuild/openwrt/files/opentracker-uciconf",
+        old='\t|| fail "bad announce_interval \'$announce_interval\' (whole seconds, 60..7200)"\n',
+        new='\t|| true\n',
+        breaks="a router owner's announce_interval '30m' or '99999' reaches the tracker, which then refuses to start",
+        tests=["tests/test_uci.py"],
+    ),
 ]
