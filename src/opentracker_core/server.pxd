@@ -233,6 +233,11 @@ cdef struct ot_worker:
     uint8_t shed_level        # SHED_LEVEL_*: what this loop sheds now (shed.pyx)
     uint32_t full_batches     # UDP reads in a row that came back full (the queue never emptied)
     int64_t shed_until        # monotonic milliseconds: the level steps down then, unless renewed
+    int64_t shed_hold         # milliseconds a level holds now (shed.pyx: doubles while a flood lasts)
+    int64_t shed_stepped      # monotonic milliseconds of the last step down (0: none since level 0)
+    int64_t shed_above[3]     # per level: monotonic microseconds since which every look found the wait
+                              # at its threshold or above (-1: not so at the last look)
+    int64_t shed_persist      # microseconds it must stay so (OT_SHED_PERSIST_US; the tests' queues use 0)
 
     # fixed buffers (loop.pyx: _loop_buffers lists them)
     uint8_t *answer_stage     # OT_ANSWER_STAGE bytes: one slice before compression

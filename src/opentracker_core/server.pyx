@@ -77,6 +77,7 @@ cdef class Server:
         self.t.sync.room = OT_SYNC_BUF
         self.w.reading.head = self.w.reading.tail = -1
         self.w.writing.head = self.w.writing.tail = -1
+        shed_init(&self.w)
         self._py_fds = {}
         self.store = Store(seed=seed, memory_limit=memory_limit)
         Py_INCREF(self.store)
@@ -225,6 +226,8 @@ cdef class Server:
         self.t.shedding = shedding
         if not shedding:
             self.w.shed_level = 0
+            self.w.shed_stepped = 0
+            shed_init(&self.w)
         self._set_rate_limit(rate_limit)
         self._set_modest(modest_fullscrapes)
 

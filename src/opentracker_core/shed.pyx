@@ -4,17 +4,24 @@
 # worker watches how long requests wait: once recvmmsg batches have come
 # back full OT_SHED_STREAK times in a row (the queue never emptied), it
 # reads the arrival time the kernel gave each such batch's newest datagram
-# (SO_TIMESTAMPNS) and sets a level by that wait, held for
-# OT_SHED_HOLD_MS and then stepped down one at a time unless renewed. Each
-# level sheds one more kind of request, the costliest and least vital
-# first:
+# (SO_TIMESTAMPNS). A level begins when the wait has stayed at or above its
+# threshold for OT_SHED_PERSIST_US without the queue emptying: a stall
+# (the scheduler gave the CPU away for a few milliseconds) leaves a wait
+# that shrinks as the loop catches up, a flood one that does not. A level
+# holds for the
+# worker's hold time (OT_SHED_HOLD_MS, doubled up to OT_SHED_HOLD_MAX_MS
+# each time the flood is found still there right after a step down) and
+# then steps down one level unless renewed. Each level sheds one more kind
+# of request, the costliest and least vital first:
 #   1  full scrapes and the heavy stats modes (HTTP 503 with Retry-After)
-#   2  scrapes too (UDP: the BEP 15 error "overloaded"; HTTP: 503)
+#   2  scrapes too (UDP: read and dropped; HTTP: 503)
 #   3  announces that would add a new peer to a swarm of OT_SHED_HUGE_SWARM
-#      peers or more
+#      peers or more (the same)
 # Connects, stops, and announces of peers a swarm knows are never shed:
-# they are cheap, and they are what keeps swarms alive. A shed request
-# costs its read and a short answer instead of its work.
+# they are cheap, and they are what keeps swarms alive. A shed UDP request
+# gets no answer: an answer costs the loop as much as the read did
+# (measured, docs/shedding.md), and a client treats the silence as the
+# drop the kernel would have made, retrying after 15 s (BEP 15).
 
 cdef enum:
     SHED_LEVEL_HEAVY = 1
@@ -26,24 +33,29 @@ cdef enum:
     # a flood never does.
     OT_SHED_STREAK = 8
     # The wait, in microseconds, at which each level begins. Idle, a
-    # request waits tens of microseconds; a millisecond is some 200
-    # announces queued. Why these figures: docs/shedding.md.
-    OT_SHED_HEAVY_WAIT = 1000
-    OT_SHED_SCRAPE_WAIT = 2000
-    OT_SHED_NEWCOMER_WAIT = 8000
-    # How long a level holds without a new reading that asks for it: the
-    # queue drains fast once the costly requests are shed, and a level
-    # dropped at once would let the flood back in at the next batch.
+    # request waits tens of microseconds; at 70 % load one in a thousand
+    # waits a millisecond; 2 ms is some 400 announces queued. Why these
+    # figures: docs/shedding.md.
+    OT_SHED_HEAVY_WAIT = 2000
+    OT_SHED_SCRAPE_WAIT = 4000
+    OT_SHED_NEWCOMER_WAIT = 16000
+    # How long (microseconds) the wait must stay at or above a threshold.
+    # A 12 ms stall at 70 % load is caught up within 28 ms, its wait under
+    # 4 ms after 20; a flood twice the loop's capacity is shed 20 ms in.
+    OT_SHED_PERSIST_US = 20000
+    # How long a level holds without a new reading that asks for it. Each
+    # step down lets the shed kind back in, and while the flood lasts the
+    # queue fills again within milliseconds, announces waiting meanwhile:
+    # a level raised again within its hold of a step down doubles the hold,
+    # so a long flood is probed every 8 s instead of every second. A step
+    # to 0 forgets it.
     OT_SHED_HOLD_MS = 1000
+    OT_SHED_HOLD_MAX_MS = 8000
     # A swarm this big gives a new peer plenty to start with even from a
     # later announce (a 200-peer answer is a fifth of it at most).
     OT_SHED_HUGE_SWARM = 1000
     # Seconds a shed HTTP client is asked to wait (Retry-After).
     OT_SHED_RETRY_AFTER = 30
-
-
-cdef const char *OT_SHED_REFUSAL = b"overloaded"
-cdef size_t OT_SHED_REFUSAL_LEN = 10
 
 
 cdef int64_t shed_wait(msghdr *received) noexcept nogil:
@@ -63,23 +75,60 @@ cdef int64_t shed_wait(msghdr *received) noexcept nogil:
     return -1
 
 
+cdef inline bint shed_wait_reaches(int64_t wait_us, int level) noexcept nogil:
+    """Is the wait at or above the threshold of this level (1..3)?"""
+    if level == SHED_LEVEL_HEAVY:
+        return wait_us >= OT_SHED_HEAVY_WAIT
+    if level == SHED_LEVEL_SCRAPES:
+        return wait_us >= OT_SHED_SCRAPE_WAIT
+    return wait_us >= OT_SHED_NEWCOMER_WAIT
+
+
 cdef uint8_t shed_level_for(int64_t wait_us) noexcept nogil:
-    if wait_us >= OT_SHED_NEWCOMER_WAIT:
-        return SHED_LEVEL_NEWCOMERS
-    if wait_us >= OT_SHED_SCRAPE_WAIT:
-        return SHED_LEVEL_SCRAPES
-    if wait_us >= OT_SHED_HEAVY_WAIT:
-        return SHED_LEVEL_HEAVY
-    return 0
+    """The deepest level whose threshold the wait reaches."""
+    cdef int level = SHED_LEVEL_NEWCOMERS
+    while level > 0 and not shed_wait_reaches(wait_us, level):
+        level -= 1
+    return <uint8_t>level
+
+
+cdef void shed_note(ot_worker *w, int64_t now_us, int64_t wait_us) noexcept nogil:
+    """A look at the wait (microseconds; -1: the kernel gave no stamp, and
+    the streak itself counts as the scrapes' wait) at monotonic time
+    now_us: raise the level whose threshold the wait has reached at every
+    look for w.shed_persist."""
+    cdef int level
+    cdef uint8_t reached = 0
+    if wait_us < 0:
+        wait_us = OT_SHED_SCRAPE_WAIT
+    for level in range(1, SHED_LEVEL_NEWCOMERS + 1):
+        if not shed_wait_reaches(wait_us, level):
+            w.shed_above[level - 1] = -1
+            continue
+        if w.shed_above[level - 1] < 0:
+            w.shed_above[level - 1] = now_us
+        if now_us - w.shed_above[level - 1] >= w.shed_persist:
+            reached = <uint8_t>level
+    shed_raise(w, reached)
+
+
+cdef inline void shed_calm(ot_worker *w) noexcept nogil:
+    """The queue was found empty: every wait above a threshold has ended."""
+    w.shed_above[0] = w.shed_above[1] = w.shed_above[2] = -1
+
+
+cdef void shed_init(ot_worker *w) noexcept nogil:
+    w.shed_hold = OT_SHED_HOLD_MS
+    w.shed_persist = OT_SHED_PERSIST_US
+    shed_calm(w)
 
 
 cdef void shed_observe(ot_worker *w, msghdr *newest) noexcept nogil:
     """Another full batch in a streak was just read; newest is its last
-    datagram. Set the level its wait asks for (a higher one at once; the
-    same one renewed). Without stamps the streak itself is the only sign,
-    and counts as the scrapes' level."""
-    cdef int64_t wait_us = shed_wait(newest)
-    shed_raise(w, SHED_LEVEL_SCRAPES if wait_us < 0 else shed_level_for(wait_us))
+    datagram."""
+    cdef timespec mono
+    clock_gettime(CLOCK_MONOTONIC, &mono)
+    shed_note(w, <int64_t>mono.tv_sec * 1000000 + mono.tv_nsec // 1000, shed_wait(newest))
 
 
 cdef void shed_raise(ot_worker *w, uint8_t level) noexcept nogil:
@@ -87,15 +136,22 @@ cdef void shed_raise(ot_worker *w, uint8_t level) noexcept nogil:
         return
     if w.shed_level == 0:
         w.ctr.overloads += 1
+    if level > w.shed_level and w.shed_stepped and w.mono_ms - w.shed_stepped < w.shed_hold:
+        # back within a hold of the last step down: the flood never left
+        w.shed_hold = w.shed_hold * 2 if w.shed_hold * 2 < OT_SHED_HOLD_MAX_MS else OT_SHED_HOLD_MAX_MS
     w.shed_level = level
-    w.shed_until = w.mono_ms + OT_SHED_HOLD_MS
+    w.shed_until = w.mono_ms + w.shed_hold
 
 
 cdef inline void shed_relax(ot_worker *w) noexcept nogil:
-    """Each loop turn: a level not renewed for OT_SHED_HOLD_MS steps down."""
+    """Each loop turn: a level not renewed for its hold steps down."""
     if w.shed_level and w.mono_ms >= w.shed_until:
         w.shed_level -= 1
-        w.shed_until = w.mono_ms + OT_SHED_HOLD_MS
+        w.shed_stepped = w.mono_ms
+        w.shed_until = w.mono_ms + w.shed_hold
+        if w.shed_level == 0:
+            w.shed_hold = OT_SHED_HOLD_MS
+            w.shed_stepped = 0
 
 
 cdef inline bint shed_heavy(ot_worker *w) noexcept nogil:

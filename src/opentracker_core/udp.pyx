@@ -67,7 +67,7 @@ cdef size_t udp_respond(ot_worker *w, const uint8_t *pkt, size_t n, const uint8_
         return _udp_announce(w, pkt, addr16, tid, out)
     if w.shed_level >= SHED_LEVEL_SCRAPES:
         w.ctr.shed[SHED_UDP_SCRAPE] += 1
-        return udp_error(out, tid, OT_SHED_REFUSAL, OT_SHED_REFUSAL_LEN)
+        return 0                      # silence: docs/shedding.md, "UDP: silence"
     if not rate_allows(w, addr16):
         return udp_error(out, tid, OT_RATE_REFUSAL, OT_RATE_REFUSAL_LEN)
     w.ctr.udp_scrapes[family] += 1
@@ -91,7 +91,7 @@ cdef size_t _udp_announce(ot_worker *w, const uint8_t *pkt, const uint8_t *addr1
         peer.flags |= PEER_FLAG_COMPLETED
     if shed_newcomer(w, pkt + BEP15_INFO_HASH, &peer):
         w.ctr.shed[SHED_UDP_ANNOUNCE] += 1
-        return udp_error(out, tid, OT_SHED_REFUSAL, OT_SHED_REFUSAL_LEN)
+        return 0
     rc = tracker_announce(w, pkt + BEP15_INFO_HASH, &peer, NULL, &res)
     if rc == OT_OK:
         return write_udp_announce(out, tid, res.torrent, peer.family, ot_load_be32(pkt + BEP15_NUMWANT),

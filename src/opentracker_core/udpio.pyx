@@ -56,6 +56,7 @@ cdef void on_udp(ot_worker *w, int32_t fd) noexcept nogil:
         n = recvmmsg(fd, w.udp_rmsg, OT_UDP_BATCH, MSG_DONTWAIT, NULL)
         if n < OT_UDP_BATCH:
             w.full_batches = 0            # the queue is empty now
+            shed_calm(w)
             if n <= 0:
                 return
         else:

@@ -373,6 +373,24 @@ cdef class TestServer(Server):
         with nogil:
             on_udp(&self.w, fd)
 
+    def shed_note(self, long long now_us, long long wait_us):
+        """A look at the wait, as a full batch past the streak gives one, at
+        monotonic time now_us: the level it leaves and the hold."""
+        shed_note(&self.w, now_us, wait_us)
+        return self.w.shed_level, self.w.shed_hold
+
+    def shed_calm(self):
+        """The queue was found empty."""
+        shed_calm(&self.w)
+
+    property shed_persist_us:
+        """How long a wait must last before its level begins."""
+        def __get__(self):
+            return self.w.shed_persist
+
+        def __set__(self, long long us):
+            self.w.shed_persist = us
+
     @staticmethod
     def shed_level_for(long long wait_us):
         """The level a batch whose newest datagram waited this long asks for."""
