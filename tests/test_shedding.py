@@ -180,6 +180,19 @@ def test_a_flood_is_shed_20_ms_after_each_threshold_is_passed():
     assert [levels.index(k) for k in (1, 2, 3)] == [22, 23, 31]
 
 
+def test_right_after_a_step_down_the_first_long_wait_raises_the_level_again():
+    srv = core.Server(seed=5)
+    srv.configure()
+    srv.shed_level = 2
+    assert srv.shed_relax(1000) == 1                 # stepped down: scrapes are let back in
+    assert srv.shed_note(10 ** 9, 4000)[0] == 2      # and the flood is found at once
+    assert srv.shed_relax(1999) == 2 and srv.shed_relax(1) == 1
+    assert srv.shed_relax(1999) == 1                 # a whole hold passes quietly (the queue empties) ...
+    srv.shed_calm()
+    assert srv.shed_relax(1) == 0
+    assert srv.shed_note(2 * 10 ** 9, 4000)[0] == 0  # ... and the next wait must last again
+
+
 def test_the_wait_must_last_20_ms_to_the_microsecond():
     srv = core.Server(seed=5)
     srv.configure()

@@ -96,9 +96,14 @@ cdef void shed_note(ot_worker *w, int64_t now_us, int64_t wait_us) noexcept nogi
     """A look at the wait (microseconds; -1: the kernel gave no stamp, and
     the streak itself counts as the scrapes' wait) at monotonic time
     now_us: raise the level whose threshold the wait has reached at every
-    look for w.shed_persist."""
+    look for w.shed_persist. Within a hold of a step down, the first such
+    look suffices: the flood is back, and every millisecond spent making
+    sure of it is a millisecond more that announces wait."""
     cdef int level
     cdef uint8_t reached = 0
+    cdef int64_t persist = w.shed_persist
+    if w.shed_stepped and w.mono_ms - w.shed_stepped < w.shed_hold:
+        persist = 0
     if wait_us < 0:
         wait_us = OT_SHED_SCRAPE_WAIT
     for level in range(1, SHED_LEVEL_NEWCOMERS + 1):
@@ -107,7 +112,7 @@ cdef void shed_note(ot_worker *w, int64_t now_us, int64_t wait_us) noexcept nogi
             continue
         if w.shed_above[level - 1] < 0:
             w.shed_above[level - 1] = now_us
-        if now_us - w.shed_above[level - 1] >= w.shed_persist:
+        if now_us - w.shed_above[level - 1] >= persist:
             reached = <uint8_t>level
     shed_raise(w, reached)
 

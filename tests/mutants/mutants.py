@@ -553,7 +553,7 @@ MUTANTS = [
     dict(
         name="shed-at-the-first-long-wait",
         file="src/opentracker_core/shed.pyx",
-        old="        if now_us - w.shed_above[level - 1] >= w.shed_persist:\n",
+        old="        if now_us - w.shed_above[level - 1] >= persist:\n",
         new="        if True:\n",
         breaks="a router's busy moment (a 12 ms stall) makes the tracker drop scrapes for a second",
         tests=["tests/test_shedding.py -k stall", "tests/test_shedding.py"],
