@@ -171,13 +171,34 @@ def test_a_stall_caught_up_is_not_a_flood():
     assert max(levels) == 1 and levels.index(1) == 20
 
 
-def test_a_flood_is_shed_20_ms_after_each_threshold_is_passed():
+def test_a_flood_is_shed_4_ms_after_each_threshold_is_passed():
     """The wait grows 1.5 ms every millisecond (a flood 2.5 times the
-    loop's capacity): 2 ms passed at 2 ms, 4 at 3, 16 at 11."""
+    loop's capacity): 2 ms passed at 2 ms, 4 at 3, 16 at 11; 4 ms later it
+    has grown by far more than half of that."""
     srv = core.Server(seed=5)
     srv.configure()
     levels = looks(srv, [1500 * t for t in range(40)])
-    assert [levels.index(k) for k in (1, 2, 3)] == [22, 23, 31]
+    assert [levels.index(k) for k in (1, 2, 3)] == [6, 7, 15]
+
+
+def test_a_wait_that_grows_by_half_the_time_passed_counts_and_one_short_does_not():
+    """Looks 4 ms apart (OT_SHED_GROWTH_US): the wait grew from 5000 to
+    7000 us (exactly half of 4000) or to 6999 (one short)."""
+    base = 10 ** 9
+    for grown, level in ((2000, 2), (1999, 0)):
+        srv = core.Server(seed=5)
+        srv.configure()
+        assert srv.shed_note(base, 5000)[0] == 0
+        assert srv.shed_note(base + 3999, 5000 + grown)[0] == 0        # too soon either way
+        assert srv.shed_note(base + 4000, 5000 + grown)[0] == level
+
+
+def test_a_standing_wait_counts_after_20_ms():
+    """At capacity, a queue that neither grows nor shrinks: the backstop."""
+    srv = core.Server(seed=5)
+    srv.configure()
+    levels = looks(srv, [5000] * 25)
+    assert levels.index(2) == 20
 
 
 def test_right_after_a_step_down_the_first_long_wait_raises_the_level_again():

@@ -237,6 +237,7 @@ cdef struct ot_worker:
     int64_t shed_stepped      # monotonic milliseconds of the last step down (0: none since level 0)
     int64_t shed_above[3]     # per level: monotonic microseconds since which every look found the wait
                               # at its threshold or above (-1: not so at the last look)
+    int64_t shed_above_wait[3]  # the wait at that first look
     int64_t shed_persist      # microseconds it must stay so (OT_SHED_PERSIST_US; the tests' queues use 0)
 
     # fixed buffers (loop.pyx: _loop_buffers lists them)

@@ -4,11 +4,12 @@
 # worker watches how long requests wait: once recvmmsg batches have come
 # back full OT_SHED_STREAK times in a row (the queue never emptied), it
 # reads the arrival time the kernel gave each such batch's newest datagram
-# (SO_TIMESTAMPNS). A level begins when the wait has stayed at or above its
-# threshold for OT_SHED_PERSIST_US without the queue emptying: a stall
-# (the scheduler gave the CPU away for a few milliseconds) leaves a wait
-# that shrinks as the loop catches up, a flood one that does not. A level
-# holds for the
+# (SO_TIMESTAMPNS). A level begins when the wait, at or above its threshold
+# since some look without the queue emptying, has grown since then by half
+# the time passed (OT_SHED_GROWTH_US at the soonest), or stayed there for
+# OT_SHED_PERSIST_US: a stall (the scheduler gave the CPU away for a few
+# milliseconds) leaves a wait that shrinks as the loop catches up, a flood
+# one that grows, or at best stands. A level holds for the
 # worker's hold time (OT_SHED_HOLD_MS, doubled up to OT_SHED_HOLD_MAX_MS
 # each time the flood is found still there right after a step down) and
 # then steps down one level unless renewed. Each level sheds one more kind
@@ -39,10 +40,14 @@ cdef enum:
     OT_SHED_HEAVY_WAIT = 2000
     OT_SHED_SCRAPE_WAIT = 4000
     OT_SHED_NEWCOMER_WAIT = 16000
-    # How long (microseconds) the wait must stay at or above a threshold.
-    # A 12 ms stall at 70 % load is caught up within 28 ms, its wait under
-    # 4 ms after 20; a flood twice the loop's capacity is shed 20 ms in.
+    # How long (microseconds) the wait must stay at or above a threshold
+    # when it does not grow. A 12 ms stall at 70 % load is caught up within
+    # 28 ms, its wait under 4 ms after 20.
     OT_SHED_PERSIST_US = 20000
+    # How soon a growing wait counts: 4 ms, in which a flood 1.5 times the
+    # loop's capacity adds 2 ms of wait, while a loop catching up at 90 %
+    # load takes 0.4 ms off; looks a batch apart jitter by less.
+    OT_SHED_GROWTH_US = 4000
     # How long a level holds without a new reading that asks for it. Each
     # step down lets the shed kind back in, and while the flood lasts the
     # queue fills again within milliseconds, announces waiting meanwhile:
@@ -96,12 +101,14 @@ cdef void shed_note(ot_worker *w, int64_t now_us, int64_t wait_us) noexcept nogi
     """A look at the wait (microseconds; -1: the kernel gave no stamp, and
     the streak itself counts as the scrapes' wait) at monotonic time
     now_us: raise the level whose threshold the wait has reached at every
-    look for w.shed_persist. Within a hold of a step down, the first such
-    look suffices: the flood is back, and every millisecond spent making
-    sure of it is a millisecond more that announces wait."""
+    look since one at least OT_SHED_GROWTH_US ago and has grown since by
+    half the time passed, or at every look for w.shed_persist. Within a
+    hold of a step down, the first such look suffices: the flood is back,
+    and every millisecond spent making sure of it is a millisecond more
+    that announces wait."""
     cdef int level
     cdef uint8_t reached = 0
-    cdef int64_t persist = w.shed_persist
+    cdef int64_t persist = w.shed_persist, since
     if w.shed_stepped and w.mono_ms - w.shed_stepped < w.shed_hold:
         persist = 0
     if wait_us < 0:
@@ -112,7 +119,10 @@ cdef void shed_note(ot_worker *w, int64_t now_us, int64_t wait_us) noexcept nogi
             continue
         if w.shed_above[level - 1] < 0:
             w.shed_above[level - 1] = now_us
-        if now_us - w.shed_above[level - 1] >= persist:
+            w.shed_above_wait[level - 1] = wait_us
+        since = now_us - w.shed_above[level - 1]
+        if since >= persist or (since >= OT_SHED_GROWTH_US and
+                                wait_us - w.shed_above_wait[level - 1] >= since // 2):
             reached = <uint8_t>level
     shed_raise(w, reached)
 

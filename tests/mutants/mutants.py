@@ -553,8 +553,8 @@ MUTANTS = [
     dict(
         name="shed-at-the-first-long-wait",
         file="src/opentracker_core/shed.pyx",
-        old="        if now_us - w.shed_above[level - 1] >= persist:\n",
-        new="        if True:\n",
+        old="        if since >= persist or (since >= OT_SHED_GROWTH_US and\n",
+        new="        if True or (since >= OT_SHED_GROWTH_US and\n",
         breaks="a router's busy moment (a 12 ms stall) makes the tracker drop scrapes for a second",
         tests=["tests/test_shedding.py -k stall", "tests/test_shedding.py"],
         quick=True,
