@@ -46,7 +46,7 @@ config line `tracker.shedding off` ("ours, shedding off"), when the core knows t
 (`--check-config` accepts it without a warning); until then the second run is skipped and
 the note says so. Shed answers are counted apart from errors: a UDP BEP 15 error "overloaded",
 an HTTP 503 (and whether it had Retry-After). Our own shed counters come from `GET /metrics`
-(opentracker_requests_shed_total{proto,kind}), read before and after the window; absent
+(opentracker_requests_shed_total{protocol,kind}), read before and after the window; absent
 lines give null.
 
 The server's UDP receive queue is sampled every 20 ms from /proc/net/udp during the window
@@ -170,7 +170,7 @@ def prepare_config(impl, config_path):
 # ---------------------------------------------------------------- server side readings
 
 def read_metrics(port, timeout=3.0):
-    """opentracker_requests_shed_total{proto,kind} from GET /metrics: {"udp/scrape": n, ...};
+    """opentracker_requests_shed_total{protocol,kind} from GET /metrics: {"udp/scrape": n, ...};
     {} when the lines are absent (no shedding yet), None when /metrics does not answer 200."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
@@ -190,7 +190,7 @@ def read_metrics(port, timeout=3.0):
     out = {}
     for m in re.finditer(rb'^opentracker_requests_shed_total\{([^}]*)\}\s+([0-9.eE+]+)\s*$', body, re.M):
         labels = dict(re.findall(rb'(\w+)="([^"]*)"', m.group(1)))
-        key = "%s/%s" % (labels.get(b"proto", b"?").decode(), labels.get(b"kind", b"?").decode())
+        key = "%s/%s" % (labels.get(b"protocol", b"?").decode(), labels.get(b"kind", b"?").decode())
         out[key] = out.get(key, 0) + int(float(m.group(2)))
     return out
 
