@@ -150,7 +150,10 @@ def test_bench_overload_quick_ours():
             assert m["idle"]["answered"] > 0 and m["idle"]["p99_ms"] > 0
             assert m["busy"]["answered"] > 0, m["busy"]
             assert m["busy"]["sent"] >= m["busy"]["answered"] + m["busy"]["shed"]
-            assert m["scrapes"]["sent"] > 0 and m["scrapes"]["answered"] > 0, m["scrapes"]
+            assert m["scrapes"]["sent"] > 0, m["scrapes"]
+            if impl != "ours" or not shedding:
+                # with shedding on, the whole flood may be shed: counted by /metrics below
+                assert m["scrapes"]["answered"] > 0, m["scrapes"]
             f = m["fullscrapes"]
             assert f["started"] > 0 and f["ok"] + f["status_503"] > 0, f
             assert f["bad_body"] == 0, f
