@@ -3,6 +3,10 @@
 # router's shell), and the UCI -> opentracker config translation against
 # expected outputs (with functions.sh standing in for OpenWrt's).
 set -euo pipefail
+# A sanitizer run (tests/sanitize.sh) preloads its runtime for the Python
+# that loads the core; the shell tools here get none (logger hangs in it).
+py_preload=${LD_PRELOAD:-}
+unset LD_PRELOAD
 here=$(cd "$(dirname "$0")" && pwd)
 files=$here/../files
 fails=0
@@ -67,7 +71,7 @@ done
 if [ -n "${OT_CONF_PYTHONPATH:-}" ]; then
     for conf in "$here"/cases/*.conf "$here"/cases/*.keyconf; do
         [ -f "$conf" ] || continue
-        if PYTHONPATH=$OT_CONF_PYTHONPATH "${OT_CONF_PYTHON:-python3}" -c '
+        if PYTHONPATH=$OT_CONF_PYTHONPATH LD_PRELOAD=$py_preload "${OT_CONF_PYTHON:-python3}" -c '
 import sys
 from opentracker.config import load
 settings, warnings = load(sys.argv[1])
@@ -84,8 +88,8 @@ fi
 if [ -n "${OT_CONF_PYTHONPATH:-}" ]; then
     r=$work/root
     mkdir -p "$r/etc/config" "$r/bin" "$r/procd"
-    printf '#!/bin/sh\nPYTHONPATH=%s exec %s -m opentracker "$@"\n' "$OT_CONF_PYTHONPATH" \
-        "${OT_CONF_PYTHON:-python3}" > "$r/bin/opentracker"
+    printf '#!/bin/sh\nPYTHONPATH=%s LD_PRELOAD='"'"'%s'"'"' exec %s -m opentracker "$@"\n' "$OT_CONF_PYTHONPATH" \
+        "$py_preload" "${OT_CONF_PYTHON:-python3}" > "$r/bin/opentracker"
     printf '#!/bin/sh\nFUNCTIONS_SH=%s UCI_CONFIG_DIR=%s exec busybox sh %s "$@"\n' "$here/functions.sh" \
         "$r/etc/config" "$files/opentracker-uciconf" > "$r/bin/uciconf"
     chmod +x "$r/bin/opentracker" "$r/bin/uciconf"
