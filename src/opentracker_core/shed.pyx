@@ -89,14 +89,6 @@ cdef inline bint shed_wait_reaches(int64_t wait_us, int level) noexcept nogil:
     return wait_us >= OT_SHED_NEWCOMER_WAIT
 
 
-cdef uint8_t shed_level_for(int64_t wait_us) noexcept nogil:
-    """The deepest level whose threshold the wait reaches."""
-    cdef int level = SHED_LEVEL_NEWCOMERS
-    while level > 0 and not shed_wait_reaches(wait_us, level):
-        level -= 1
-    return <uint8_t>level
-
-
 cdef void shed_note(ot_worker *w, int64_t now_us, int64_t wait_us) noexcept nogil:
     """A look at the wait (microseconds; -1: the kernel gave no stamp, and
     the streak itself counts as the scrapes' wait) at monotonic time

@@ -393,8 +393,11 @@ cdef class TestServer(Server):
 
     @staticmethod
     def shed_level_for(long long wait_us):
-        """The level a batch whose newest datagram waited this long asks for."""
-        return shed_level_for(wait_us)
+        """The deepest level whose threshold (shed_wait_reaches) the wait reaches."""
+        cdef int level = SHED_LEVEL_NEWCOMERS
+        while level > 0 and not shed_wait_reaches(wait_us, level):
+            level -= 1
+        return level
 
 
 # ---------------------------------------------------------------- in-process announces and scrapes
