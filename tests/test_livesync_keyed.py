@@ -19,7 +19,7 @@ import pytest
 from helpers import netns
 from helpers.testcore import core
 from helpers.trackerproc import Tracker, free_port, package_path
-from test_livesync import (SEEDING, STOPPED, h, livesync_packets, packet, peers_of, record4, record6, scrape,
+from test_livesync import (SEEDING, STOPPED, h, livesync_packets, packet, peers_of, record4, record6, scrape, send,
                            sniffer, drain, wait_for)
 
 KEY1 = bytes(range(16))
@@ -122,12 +122,6 @@ def node():
     t = keyed_node()
     with t:
         yield t
-
-
-def send(node, data, source="127.0.0.1"):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((source, 0))
-        s.sendto(data, ("127.0.0.1", node.sync_port))
 
 
 def settle(node, before):
