@@ -31,6 +31,7 @@ and /proc helpers (so every child is in its one cleanup list).
 
 import json
 import os
+import subprocess
 import tempfile
 import time
 
@@ -162,8 +163,15 @@ def _spawn(st, argv, cpu):
     return p
 
 
-def _collect(st, proc, what):
-    proc.wait(timeout=30)
+def collect(st, proc, what, timeout=30):
+    """A generator's JSON result, once it ended (stopped after timeout seconds); its exit status
+    must be 0 or 2 (loadgen: no UDP socket got a connection id) and its output not empty.
+    bench/overload.py collects its generators here too."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        st.stop_process(proc)
+        raise RuntimeError("%s did not finish in time" % what)
     if proc in st._children:
         st._children.remove(proc)
     proc.out_file.seek(0)
@@ -218,9 +226,9 @@ def measure(st, impl, a, pid, port, loadgen, binary, gen_cpu, server_cpu):
         prober = _spawn(st, [loadgen] + probe, probe_cpu)
         sampler.wait(prober, a.fs_duration + 60, "the probe")
         k1, c1, t1 = cpu_ticks(), st.cpu_seconds(pid), time.monotonic_ns()
-        busy = _collect(st, prober, "the probe")
+        busy = collect(st, prober, "the probe")
         sampler.wait(readers, a.fs_duration + a.fs_drain + 60, "fsreaders")
-        fsr = _collect(st, readers, "fsreaders")
+        fsr = collect(st, readers, "fsreaders")
     finally:
         for p in (readers, prober):
             if p is not None and p.poll() is None:

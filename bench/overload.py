@@ -339,21 +339,7 @@ def _spawn(st, argv, cpu):
 
 
 def _collect(st, proc, what, timeout):
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        st.stop_process(proc)
-        raise RuntimeError("%s did not finish in time" % what)
-    if proc in st._children:
-        st._children.remove(proc)
-    proc.out_file.seek(0)
-    proc.err_file.seek(0)
-    out, err = proc.out_file.read(), proc.err_file.read()
-    proc.out_file.close()
-    proc.err_file.close()
-    if proc.returncode not in (0, 2) or not out.strip():
-        raise RuntimeError("%s failed (%s): %s" % (what, proc.returncode, err.decode(errors="replace")[-500:]))
-    res = json.loads(out)
+    res = fsreaders.collect(st, proc, what, timeout)
     if proc.returncode == 2:
         raise RuntimeError("%s: no UDP socket got a connection id" % what)
     return res
