@@ -283,6 +283,7 @@ cdef class TestServer(Server):
         of it to be escaped (on a throwaway server)."""
         cdef ot_statustop top
         cdef ot_torrent *t
+        cdef ot_walk wk
         cdef uint8_t *buf
         cdef ssize_t n
         cdef size_t i
@@ -291,10 +292,12 @@ cdef class TestServer(Server):
         loop_clock(&self.w)
         if worst:
             memset(&self.w.ctr, 0xFF, sizeof(ot_counters))
-            self.t.store.torrent_count = UINT32_MAX
-            for k in range(2):
-                self.t.store.peer_count[k] = UINT64_MAX
-                self.t.store.seeder_count[k] = 0
+            # The counts are summed over the lock groups: the widest in one.
+            for k in range(OT_GROUP_COUNT):
+                self.t.store.groups[k].torrent_count = UINT32_MAX if k == 0 else 0
+                for i in range(2):
+                    self.t.store.groups[k].peer_count[i] = UINT64_MAX if k == 0 else 0
+                    self.t.store.groups[k].seeder_count[i] = 0
             self.t.store.mem_limit = UINT64_MAX
             self.t.status.hist.step = OT_HISTORY_STEP
             self.t.status.hist.count = OT_HISTORY_SLOTS
@@ -308,10 +311,10 @@ cdef class TestServer(Server):
                 top.peers[k] = UINT32_MAX
                 top.seeds[k] = 0
         else:
-            t = store_next(self.t.store, NULL)
+            t = store_walk_first(self.t.store, &wk, NULL)
             while t != NULL:
                 _status_insert(&top, ot_torrent_peers(t), ot_torrent_seeders(t), t.hash)
-                t = store_next(self.t.store, t.hash)
+                t = store_walk_next(self.t.store, &wk)
         buf = <uint8_t *>ot_malloc(cap + 64)
         if buf == NULL:
             raise MemoryError()
@@ -388,13 +391,20 @@ cdef class TestServer(Server):
 
 cdef ot_torrent *_announce(ot_worker *w, dict outcome, bytes info_hash, object ip, object port, bint seeder,
                            bint completed) except? NULL:
+    # The handlers' order: lock, announce, unlock, news. The torrent is
+    # returned for the reply writer, which runs while no worker does.
     cdef ot_peer_in peer
     cdef ot_announce_result res
     cdef const uint8_t *h = _hash_ptr(info_hash)
+    cdef ot_group *g
     cdef int rc
     _pack_peer(ip, port, &peer)
     peer.flags = (PEER_FLAG_SEEDING if seeder else 0) | (PEER_FLAG_COMPLETED if completed else 0)
-    rc = tracker_announce(w, h, &peer, NULL, &res)
+    g = store_lock(w.t.store, h)
+    rc = tracker_announce(w, h, &peer, &res)
+    store_unlock(g)
+    if rc == OT_OK:
+        tracker_announced(w, h, &peer, NULL, &res)
     if rc == OT_REFUSED_MEMORY:
         raise StoreFullError("memory limit reached")
     if rc == OT_REFUSED_ACCESS:
@@ -418,7 +428,7 @@ cdef bytes _announce_http(ot_worker *w, dict outcome, bytes info_hash, ip, int p
         numwant = OT_NUMWANT_DEFAULT
     elif numwant > OT_NUMWANT_MAX:
         numwant = OT_NUMWANT_MAX
-    return (<char *>buf)[:write_http_announce(buf, t, numwant, nominal, &w.t.store.rng)]
+    return (<char *>buf)[:write_http_announce(buf, t, numwant, nominal, &store_group(w.t.store, _hash_ptr(info_hash)).rng)]
 
 
 cdef bytes _stop_http(ot_worker *w, bytes info_hash, ip, int port):
@@ -426,7 +436,8 @@ cdef bytes _stop_http(ot_worker *w, bytes info_hash, ip, int port):
     cdef ot_peer_in peer
     _pack_peer(ip, port, &peer)
     cdef ot_torrent *t = tracker_stop(w, _hash_ptr(info_hash), &peer)
-    return (<char *>buf)[:write_http_stopped(buf, t, interval_base(w.t), &w.t.store.rng)]
+    tracker_stopped(w, _hash_ptr(info_hash), &peer)
+    return (<char *>buf)[:write_http_stopped(buf, t, interval_base(w.t), &store_group(w.t.store, _hash_ptr(info_hash)).rng)]
 
 
 cdef bytes _scrape_http(ot_worker *w, hashes):
@@ -446,12 +457,14 @@ cdef bytes _announce_udp(ot_worker *w, dict outcome, bytes info_hash, ip, int po
     if event == 3:
         _pack_peer(ip, port, &peer)
         t = tracker_stop(w, _hash_ptr(info_hash), &peer)
+        tracker_stopped(w, _hash_ptr(info_hash), &peer)
         return (<char *>buf)[:write_udp_announce(buf, transaction_id, t, peer.family, 0, interval_base(w.t),
-                                                                &w.t.store.rng)]
+                                                                &store_group(w.t.store, _hash_ptr(info_hash)).rng)]
     t = _announce(w, outcome, info_hash, ip, port, seeder, event == 1)
     _pack_peer(ip, port, &peer)
     return (<char *>buf)[:write_udp_announce(buf, transaction_id, t, peer.family, numwant,
-                                                            <uint32_t>outcome["interval"], &w.t.store.rng)]
+                                                            <uint32_t>outcome["interval"],
+                                                            &store_group(w.t.store, _hash_ptr(info_hash)).rng)]
 
 
 cdef bytes _scrape_udp(ot_worker *w, hashes, unsigned int transaction_id):
@@ -517,3 +530,4 @@ cdef class TestStore(Store):
 
     def scrape_udp(self, hashes, unsigned int transaction_id=0):
         return _scrape_udp(self._worker(), hashes, transaction_id)
+
