@@ -49,6 +49,26 @@ MUTANTS = [
         breaks="event=completed from a peer with bytes left counts as a download",
         tests=["tests/test_store.py", "tests/test_conformance_http.py", "tests/test_store_stateful.py"],
     ),
+    # ---------------------------------------------------------------- store: several workers
+    dict(
+        name="announce-without-the-group-lock",
+        file="src/opentracker_core/store.pxd",
+        old="    ot_group_take(g)\n    return g\n",
+        new="    return g\n",
+        breaks="with several workers, announces, stops and scrapes of one lock group run at once: "
+               "swarms lose or keep the wrong peers and the counts and memory stop adding up",
+        tests=["tests/test_store_threads.py -k models"],
+    ),
+    dict(
+        name="budget-charged-without-its-lock",
+        file="src/opentracker_core/store.pyx",
+        old=("    ot_lock_take(&st.budget)\n"
+             "    if enforce and st.mem_limit"),
+        new="    if enforce and st.mem_limit",
+        breaks="with several workers, charges to the memory accounts are lost: the budget drifts from "
+               "what is held, and an emptied store still counts bytes",
+        tests=["tests/test_store_threads.py"],
+    ),
     # ---------------------------------------------------------------- peer selection
     dict(
         name="selection-not-random",
