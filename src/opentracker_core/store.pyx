@@ -53,17 +53,22 @@ cdef bint _over_budget(ot_store *st, uint64_t extra) noexcept nogil:
     return st.mem_limit != 0 and store_held(st) + extra > st.mem_limit
 
 
-cdef bint _budget_charge(ot_store *st, int64_t torrents, int64_t peers, int64_t blocks,
-                         bint enforce) noexcept nogil:
+cdef inline bint _budget_charge(ot_store *st, int64_t torrents, int64_t peers, int64_t blocks,
+                                bint enforce) noexcept nogil:
     """Move the store's accounts by these bytes and heap blocks. With
     `enforce`, only if what is held then stays within mem_limit (False:
     nothing charged). The check and the charge are one step under the budget
     lock, so writers in different groups never pass the limit together; a
     charge comes before the allocation it pays for and is given back if
-    malloc fails."""
-    cdef bint ok = True
+    malloc fails. Inline for the common case: nothing to charge or check."""
     if torrents == 0 and peers == 0 and blocks == 0 and not (enforce and st.mem_limit):
         return True
+    return _budget_charge_locked(st, torrents, peers, blocks, enforce)
+
+
+cdef bint _budget_charge_locked(ot_store *st, int64_t torrents, int64_t peers, int64_t blocks,
+                                bint enforce) noexcept nogil:
+    cdef bint ok = True
     ot_lock_take(&st.budget)
     if enforce and st.mem_limit and (_held(st) + <uint64_t>(torrents + peers + blocks * OT_BLOCK_OVERHEAD)
                                      > st.mem_limit):
@@ -80,6 +85,8 @@ cdef void store_charge_other(ot_store *st, int64_t delta) noexcept nogil:
     """mem_other's only way to change (docs/memory.md, "What the budget
     counts"): every worker's buffers, connections and answers are charged
     and given back here, under the budget lock."""
+    if delta == 0:
+        return
     ot_lock_take(&st.budget)
     st.mem_other += <uint64_t>delta
     ot_lock_give(&st.budget)
@@ -358,13 +365,18 @@ cdef uint32_t _peervec_age(ot_store *st, ot_group *g, ot_torrent *t, int family,
     return dropped
 
 
-cdef bint torrent_clean(ot_store *st, ot_group *g, ot_torrent *t) noexcept nogil:
+cdef inline bint torrent_clean(ot_store *st, ot_group *g, ot_torrent *t) noexcept nogil:
     """Lazy ageing (docs/compatibility.md, "Ageing and expiry"). True when
-    the torrent is due for removal (the caller removes it)."""
+    the torrent is due for removal (the caller removes it). Inline for the
+    common case: announced to within the minute."""
     cdef uint32_t now = store_now(st)
-    cdef int64_t elapsed = (<int64_t>now) - t.base
-    if elapsed <= 0:
+    if (<int64_t>now) - t.base <= 0:
         return False
+    return _torrent_age(st, g, t, now)
+
+
+cdef bint _torrent_age(ot_store *st, ot_group *g, ot_torrent *t, uint32_t now) noexcept nogil:
+    cdef int64_t elapsed = (<int64_t>now) - t.base
     if elapsed > OT_TORRENT_TIMEOUT:
         return True
     if elapsed > OT_PEER_TIMEOUT:

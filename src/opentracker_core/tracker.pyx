@@ -36,11 +36,18 @@ cdef int tracker_announce(ot_worker *w, const uint8_t *hash, const ot_peer_in *p
     return rc
 
 
-cdef void tracker_announced(ot_worker *w, const uint8_t *hash, const ot_peer_in *p,
-                            const uint8_t *peer_id, const ot_announce_result *res) noexcept nogil:
+cdef inline void tracker_announced(ot_worker *w, const uint8_t *hash, const ot_peer_in *p,
+                                   const uint8_t *peer_id, const ot_announce_result *res) noexcept nogil:
     """After an OT_OK announce, its lock given back: the cluster's news and
     the syslog line of a completion. peer_id (20 bytes, or NULL) only goes
-    to that line. res.torrent and res.record are not looked at (no lock)."""
+    to that line. res.torrent and res.record are not looked at (no lock).
+    Inline: without a cluster or a completion it is two tests."""
+    if w.t.sync.out_fd >= 0 or res.completed:
+        _announce_news(w, hash, p, peer_id, res)
+
+
+cdef void _announce_news(ot_worker *w, const uint8_t *hash, const ot_peer_in *p,
+                         const uint8_t *peer_id, const ot_announce_result *res) noexcept nogil:
     # Tell the cluster what is news: a new peer, one back after a while,
     # or a fresh completion; never what came from the cluster itself. A
     # peer the budget kept out is news too: a node with room can keep it.
@@ -64,7 +71,7 @@ cdef inline ot_torrent *tracker_stop(ot_worker *w, const uint8_t *hash, const ot
     return store_stop(w.t.store, hash, p)
 
 
-cdef void tracker_stopped(ot_worker *w, const uint8_t *hash, const ot_peer_in *p) noexcept nogil:
+cdef inline void tracker_stopped(ot_worker *w, const uint8_t *hash, const ot_peer_in *p) noexcept nogil:
     """After a stop, its lock given back: the cluster hears of every stop,
     even of peers or torrents unknown here (docs/compatibility.md, "Live
     sync")."""

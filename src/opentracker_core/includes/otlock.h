@@ -22,6 +22,9 @@
    what a lock orders without knowing the futex. */
 #ifndef OT_LOCK_H
 #define OT_LOCK_H
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE   /* syscall(); Python.h, included first in the core, defines it too */
+#endif
 #include <stddef.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -70,9 +73,13 @@ static __attribute__((noinline)) void ot_lock_wait(ot_lock *l) {
         syscall(OT_SYS_FUTEX, &l->v, OT_FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
 }
 
+static __attribute__((noinline)) void ot_lock_wake(ot_lock *l) {
+    syscall(OT_SYS_FUTEX, &l->v, OT_FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 /* Take the lock; 1 when it was held by another (a wait), else 0, so the
    caller can count contention under the lock it now holds. */
-static inline int ot_lock_take(ot_lock *l) {
+static inline __attribute__((always_inline)) int ot_lock_take(ot_lock *l) {
     int c = 0;
     if (__builtin_expect(__atomic_compare_exchange_n(&l->v, &c, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED), 1))
         return 0;
@@ -80,9 +87,9 @@ static inline int ot_lock_take(ot_lock *l) {
     return 1;
 }
 
-static inline void ot_lock_give(ot_lock *l) {
+static inline __attribute__((always_inline)) void ot_lock_give(ot_lock *l) {
     if (__builtin_expect(__atomic_exchange_n(&l->v, 0, __ATOMIC_RELEASE) == 2, 0))
-        syscall(OT_SYS_FUTEX, &l->v, OT_FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        ot_lock_wake(l);
 }
 
 /* A 32-bit field written by one and read by many without a lock (the
