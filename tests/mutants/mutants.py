@@ -59,16 +59,6 @@ MUTANTS = [
                "swarms lose or keep the wrong peers and the counts and memory stop adding up",
         tests=["tests/test_store_threads.py -k models"],
     ),
-    dict(
-        name="budget-charged-without-its-lock",
-        file="src/opentracker_core/store.pyx",
-        old=("    ot_lock_take(&st.budget)\n"
-             "    if enforce and st.mem_limit"),
-        new="    if enforce and st.mem_limit",
-        breaks="with several workers, charges to the memory accounts are lost: the budget drifts from "
-               "what is held, and an emptied store still counts bytes",
-        tests=["tests/test_store_threads.py"],
-    ),
     # ---------------------------------------------------------------- peer selection
     dict(
         name="selection-not-random",
