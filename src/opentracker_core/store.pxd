@@ -141,14 +141,16 @@ cdef inline uint32_t ot_bucket_index(const uint8_t *hash) noexcept nogil:
 
 
 cdef inline ot_group *store_group(ot_store *st, const uint8_t *hash) noexcept nogil:
-    return &st.groups[ot_bucket_index(hash) >> OT_GROUP_SHIFT]
+    # ot_bucket_index(hash) >> OT_GROUP_SHIFT, read from the hash's first
+    # byte alone (OT_GROUP_BITS <= 8).
+    return &st.groups[hash[0] >> (8 - OT_GROUP_BITS)]
 
 
 cdef inline void ot_group_take(ot_group *g) noexcept nogil:
     # The take first, the count after: in `waits += take()` C may read the
-    # count before the lock is held.
-    cdef int waited = ot_lock_take(&g.lock)
-    g.waits += waited
+    # count before the lock is held. A branch, not an add: it rarely waits.
+    if ot_lock_take(&g.lock):
+        g.waits += 1
 
 
 cdef inline ot_group *store_lock(ot_store *st, const uint8_t *hash) noexcept nogil:
