@@ -7,8 +7,8 @@
    asleep on it. Why not pthread_mutex_t: taking a free lock here is one
    inline compare-and-swap and giving it back one exchange, where glibc's
    pthread_mutex_lock/unlock pair is two calls through the type dispatch
-   and the owner bookkeeping (about 50 instructions; bench/README.md has the
-   measured difference per request); and it is 4 bytes, not 24-40, so a
+   and the owner bookkeeping (about 70 instructions more per request,
+   measured in bench/README.md); and it is 4 bytes, not 24-40, so a
    lock group with its counters fits one cache line. Why not a plain
    spinlock: a holder that lost its CPU (more workers than cores, a router
    under load) would make every taker spin away its time slice; here a
