@@ -5,7 +5,9 @@ sdists carry it), and regenerated from the .pyx sources when Cython is present.
 Environment switches:
   OT_DEBUG=1       -O0 -g, for a debugger (the allocation counters are in every build)
   OT_ANNOTATE=1    write the cython -a HTML next to the sources
-  OT_SANITIZE=...  add -fsanitize=... (e.g. address,undefined) to compile and link
+  OT_SANITIZE=...  add -fsanitize=... (e.g. address,undefined) to compile and link;
+                   thread (ThreadSanitizer) also builds with -O1, as its authors advise;
+                   tests/sanitize.sh and tests/tsan.sh preload the runtimes into Python
   OT_BUILD_COMMIT  the commit mode=version names, where the tree has no .git
   OT_ZSTD=1        offer zstd for large answers (links libzstd; Debian: libzstd-dev)
   OT_TESTCORE=1    also build opentracker_testcore, the core with the tests' entry points
@@ -36,6 +38,10 @@ sanitize = os.environ.get("OT_SANITIZE")
 if sanitize:
     extra_compile_args += ["-fsanitize=" + sanitize, "-fno-omit-frame-pointer", "-g"]
     extra_link_args += ["-fsanitize=" + sanitize]
+    if "thread" in sanitize.split(","):
+        # Python's -O3 comes first: the stacks of a report stay readable and
+        # the build quicker; ThreadSanitizer cannot be combined with ASan.
+        extra_compile_args.append("-O1")
 
 
 BUILDINFO = os.path.join(HERE, CORE, "includes", "buildinfo.h")

@@ -23,6 +23,7 @@ def announce_loop(Store store, uint32_t torrents, uint32_t peers, uint64_t annou
     cdef uint64_t i, r
     cdef uint32_t t, n, k
     cdef ot_store *st = store.st
+    cdef ot_group *g
     cdef double started, elapsed
     import time
     if torrents == 0 or peers == 0:
@@ -46,7 +47,10 @@ def announce_loop(Store store, uint32_t torrents, uint32_t peers, uint64_t annou
             peer.key[5] = 0xE1
             peer.flags = PEER_FLAG_SEEDING if (n & 3) == 0 else 0
             peer.from_sync = 0
+            # As a handler does: the hash's group lock around the store and the reply.
+            g = store_lock(st, hash)
             if store_announce(st, hash, &peer, &res) == OT_OK and write_reply:
-                write_http_announce(buf, res.torrent, OT_NUMWANT_DEFAULT, OT_ANNOUNCE_INTERVAL, &st.rng)
+                write_http_announce(buf, res.torrent, OT_NUMWANT_DEFAULT, OT_ANNOUNCE_INTERVAL, &g.rng)
+            store_unlock(g)
     elapsed = time.perf_counter() - started
     return elapsed

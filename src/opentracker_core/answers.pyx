@@ -74,11 +74,11 @@ cdef void answers_reserve_init(ot_worker *w) noexcept nogil:
     if encoder_state_max(ENC_ZSTD) > state:
         state = encoder_state_max(ENC_ZSTD)
     w.t.answer_reserve = 5 * OT_STREAM_BLOCK + state + 8192
-    w.t.store.mem_other += w.t.answer_reserve
+    store_charge_other(w.t.store, <int64_t>w.t.answer_reserve)
 
 
 cdef void answers_reserve_free(ot_worker *w) noexcept nogil:
-    w.t.store.mem_other -= _answers_charge(w, w.t.answers_held)
+    store_charge_other(w.t.store, -<int64_t>_answers_charge(w, w.t.answers_held))
     w.t.answer_reserve = 0
 
 
@@ -91,7 +91,8 @@ cdef void answers_charge(ot_worker *w, int64_t delta) noexcept nogil:
     (ot_store.mem_other) with it."""
     cdef uint64_t before = _answers_charge(w, w.t.answers_held)
     w.t.answers_held = <uint64_t>(<int64_t>w.t.answers_held + delta)
-    w.t.store.mem_other = w.t.store.mem_other - before + _answers_charge(w, w.t.answers_held)
+    if _answers_charge(w, w.t.answers_held) != before:
+        store_charge_other(w.t.store, <int64_t>(_answers_charge(w, w.t.answers_held) - before))
 
 
 cdef bint answers_may_take(ot_worker *w, size_t more) noexcept nogil:
@@ -446,18 +447,25 @@ cdef bint answer_slice(ot_worker *w, ot_answer *b, uint8_t *stage) noexcept nogi
     return done or b.failed
 
 
-cdef inline ot_torrent *answer_walk_first(ot_worker *w, const ot_answer *b) noexcept nogil:
+cdef inline ot_torrent *answer_walk_first(ot_worker *w, const ot_answer *b, ot_walk *wk) noexcept nogil:
     """Where a walk over every torrent resumes: the torrent after the
     cursor, in ascending info_hash order (NULL: the walk is over). A torrent
-    added or removed between slices is seen or missed, never visited twice."""
-    return store_next(w.t.store, b.cursor if b.has_cursor else NULL)
+    added or removed between slices is seen or missed, never visited twice.
+    The walk holds the torrent's bucket lock (store_walk.pyx): a slice ends
+    it with answer_walk_end before anything that may enter the kernel."""
+    return store_walk_first(w.t.store, wk, b.cursor if b.has_cursor else NULL)
 
 
-cdef inline ot_torrent *answer_walk_next(ot_worker *w, ot_answer *b, const ot_torrent *t) noexcept nogil:
+cdef inline ot_torrent *answer_walk_next(ot_worker *w, ot_answer *b, ot_walk *wk,
+                                         const ot_torrent *t) noexcept nogil:
     """Mark t walked (the cursor) and return the torrent after it."""
     memcpy(b.cursor, t.hash, OT_HASH_SIZE)
     b.has_cursor = 1
-    return store_next(w.t.store, t.hash)
+    return store_walk_next(w.t.store, wk)
+
+
+cdef inline void answer_walk_end(ot_walk *wk) noexcept nogil:
+    store_walk_end(wk)
 
 
 cdef bint _scrape_slice(ot_worker *w, ot_answer *b, uint8_t *stage) noexcept nogil:
@@ -466,22 +474,30 @@ cdef bint _scrape_slice(ot_worker *w, ot_answer *b, uint8_t *stage) noexcept nog
     after the cursor: a torrent added or removed between slices is seen or
     missed, never listed twice. Torrents are listed as stored, without
     cleaning them first (docs/compatibility.md, "Full scrape")."""
-    cdef ot_torrent *t = answer_walk_first(w, b)
+    cdef ot_walk wk
+    cdef ot_torrent *t = answer_walk_first(w, b, &wk)
     cdef uint8_t *p = stage
     cdef uint32_t n = 0
     cdef uint64_t out_max = <uint64_t>w.t.answer_slice * OT_STREAM_SLICE_OUT
     while t != NULL and n < w.t.answer_slice and <uint64_t>(p - stage) < out_max:
         if p - stage > OT_ANSWER_STAGE - OT_ANSWER_ENTRY_MAX:
             # Only with a slice size past the default (a test's control that
-            # makes answers whole): the stage goes into the answer first.
+            # makes answers whole): the stage goes into the answer first,
+            # the walk's lock given back (a new block is mapped), and the
+            # walk resumes after the cursor.
+            answer_walk_end(&wk)
             if not answer_append(b, stage, <size_t>(p - stage), False):
                 b.failed = 1
                 return True
             out_max -= <uint64_t>(p - stage)
             p = stage
+            t = answer_walk_first(w, b, &wk)
+            if t == NULL:
+                break
         p = answer_entry(p, b, t)
         n += 1
-        t = answer_walk_next(w, b, t)
+        t = answer_walk_next(w, b, &wk, t)
+    answer_walk_end(&wk)
     if t == NULL and _bencoded(b):
         p = put_raw(p, b"ee", 2)
     if not answer_append(b, stage, <size_t>(p - stage), t == NULL):

@@ -75,7 +75,7 @@ cdef ot_conn *conn_slot(ot_worker *w, int32_t fd) noexcept nogil:
             conns[i].fd = i
         # The table grows with the highest descriptor (bounded by the
         # descriptor limit) and is counted like the other buffers.
-        w.t.store.mem_other += <uint64_t>(cap - w.conn_cap) * sizeof(ot_conn)
+        store_charge_other(w.t.store, <int64_t>(<uint64_t>(cap - w.conn_cap) * sizeof(ot_conn)))
         w.conns = conns
         w.conn_cap = cap
     return &w.conns[fd]
@@ -122,7 +122,7 @@ cdef bint in_reserve(ot_worker *w, ot_conn *c, size_t need) noexcept nogil:
     if buf == NULL:
         return False
     c.in_buf = buf
-    w.t.store.mem_other += cap - c.in_cap
+    store_charge_other(w.t.store, <int64_t>(cap - c.in_cap))
     w.in_held += cap - c.in_cap
     c.in_cap = cap
     return True
@@ -130,7 +130,7 @@ cdef bint in_reserve(ot_worker *w, ot_conn *c, size_t need) noexcept nogil:
 
 cdef void in_free(ot_worker *w, ot_conn *c) noexcept nogil:
     ot_free(c.in_buf)
-    w.t.store.mem_other -= c.in_cap
+    store_charge_other(w.t.store, -<int64_t>c.in_cap)
     w.in_held -= c.in_cap
     c.in_buf = NULL
     c.in_cap = 0
@@ -153,7 +153,7 @@ cdef void conn_close(ot_worker *w, int32_t fd) noexcept nogil:
                 break
     in_free(w, c)
     ot_free(c.out_buf)
-    w.t.store.mem_other -= c.out_held
+    store_charge_other(w.t.store, -<int64_t>c.out_held)
     w.queued_held -= c.out_held
     c.out_held = 0
     c.out_buf = NULL
@@ -190,7 +190,7 @@ cdef void conn_send(ot_worker *w, ot_conn *c, const uint8_t *data, size_t n) noe
     c.out_buf = rest
     c.out_pos = 0
     c.out_len = c.out_held = n - wrote
-    w.t.store.mem_other += c.out_held
+    store_charge_other(w.t.store, <int64_t>c.out_held)
     w.queued_held += c.out_held
     c.state = OT_CONN_WRITING
     conn_list(w, c, OT_LISTED_WRITING, w.t.send_timeout)

@@ -188,6 +188,8 @@ cdef ot_span http_announce(ot_worker *w, ot_conn *c, const uint8_t *req, size_t 
     cdef ot_peer_in peer
     cdef ot_announce_result res
     cdef ot_torrent *t
+    cdef ot_group *g
+    cdef size_t body = 0
     cdef int rc
 
     p = query_start(p, req + n)
@@ -264,17 +266,25 @@ cdef ot_span http_announce(ot_worker *w, ot_conn *c, const uint8_t *req, size_t 
 
     peer_from_addr(&peer, addr, <uint16_t>port)
     w.ctr.tcp_announces[addr_family(addr)] += 1
+    # The body is written under the hash's group lock, the rest after it.
+    g = store_lock(w.t.store, hash)
     if stopped:
         t = tracker_stop(w, hash, &peer)
-        return http_ok(w, out, write_http_stopped(out + OT_HTTP_HEAD_ROOM, t, interval_base(w.t),
-                                                           &w.t.store.rng), False)
+        body = write_http_stopped(out + OT_HTTP_HEAD_ROOM, t, interval_base(w.t), &g.rng)
+        store_unlock(g)
+        tracker_stopped(w, hash, &peer)
+        return http_ok(w, out, body, False)
     peer.flags = flags
     if shed_newcomer(w, hash, &peer):
+        store_unlock(g)
         return http_shed(w, out, SHED_HTTP_ANNOUNCE)
-    rc = tracker_announce(w, hash, &peer, peer_id if have_peer_id else NULL, &res)
+    rc = tracker_announce(w, hash, &peer, &res)
     if rc == OT_OK:
-        return http_ok(w, out, write_http_announce(out + OT_HTTP_HEAD_ROOM, res.torrent, <uint32_t>numwant,
-                                                res.interval, &w.t.store.rng), False)
+        body = write_http_announce(out + OT_HTTP_HEAD_ROOM, res.torrent, <uint32_t>numwant, res.interval, &g.rng)
+    store_unlock(g)
+    if rc == OT_OK:
+        tracker_announced(w, hash, &peer, peer_id if have_peer_id else NULL, &res)
+        return http_ok(w, out, body, False)
     if rc == OT_REFUSED_ACCESS:
         return http_failure(w, out, b"Requested download is not authorized for use with this tracker.", 63)
     if rc == OT_REFUSED_MEMORY:

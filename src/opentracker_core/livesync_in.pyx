@@ -62,6 +62,8 @@ cdef void livesync_apply(ot_worker *w, const uint8_t *pkt, size_t n, int family,
     cdef const uint8_t *r
     cdef ot_peer_in peer
     cdef ot_announce_result res
+    cdef ot_group *g
+    cdef int rc
     if (n - header) % rec:
         # A record cut off at the end: the complete ones before it are good,
         # as the C original applies them; the stub counts as a bad packet.
@@ -78,10 +80,15 @@ cdef void livesync_apply(ot_worker *w, const uint8_t *pkt, size_t n, int family,
         memcpy(peer.key, r + OT_HASH_SIZE, keylen)
         peer.flags = r[OT_HASH_SIZE + keylen]
         peer.from_sync = 1
+        g = store_lock(w.t.store, r)
         if peer.flags & PEER_FLAG_STOPPED:
             store_stop(w.t.store, r, &peer)
+            store_unlock(g)
         else:
-            tracker_announce(w, r, &peer, NULL, &res)
+            rc = tracker_announce(w, r, &peer, &res)
+            store_unlock(g)
+            if rc == OT_OK:
+                tracker_announced(w, r, &peer, NULL, &res)
         w.ctr.syncs += 1
         i += rec
 

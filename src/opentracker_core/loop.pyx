@@ -257,7 +257,7 @@ cdef bint loop_buffers_alloc(ot_worker *w) noexcept nogil:
         if where[i][0] == NULL:
             return False
         memset(where[i][0], 0, size[i])
-        w.t.store.mem_other += size[i]
+        store_charge_other(w.t.store, <int64_t>size[i])
     for i in range(OT_UDP_BATCH):
         w.udp_riov[i].iov_base = w.udp_in + i * OT_UDP_IN_MAX
         w.udp_riov[i].iov_len = OT_UDP_IN_MAX
@@ -279,4 +279,4 @@ cdef void loop_buffers_free(ot_worker *w) noexcept nogil:
         if where[i][0] != NULL:
             ot_free(where[i][0])
             where[i][0] = NULL
-            w.t.store.mem_other -= size[i]
+            store_charge_other(w.t.store, -<int64_t>size[i])

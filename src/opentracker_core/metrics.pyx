@@ -55,25 +55,28 @@ cdef ot_span prometheus_answer(ot_worker *w, uint8_t *out) noexcept nogil:
     cdef uint8_t *body = out + OT_HTTP_HEAD_ROOM
     cdef uint8_t *p = body
     cdef ot_counters *k = &w.ctr
-    cdef ot_store *st = w.t.store
+    cdef ot_store_counts c
+    cdef ot_store_memory m
     cdef const char *name
     cdef uint64_t building
 
+    store_counts(w.t.store, &c)
+    store_memory(w.t.store, &m)
     p = _single(p, b"opentracker_uptime_seconds", b"gauge", b"Seconds since the tracker started.",
                 server_uptime(w))
     p = _single(p, b"opentracker_start_time_seconds", b"gauge",
                 b"Start time, in seconds since the epoch.", <uint64_t>w.t.started)
 
     p = _single(p, b"opentracker_torrents", b"gauge", b"Torrents held (peerless ones too).",
-                st.torrent_count)
+                c.torrents)
     name = b"opentracker_peers"
     p = _metric(p, name, b"gauge", b"Peers held (seeds included), by address family.")
-    p = _sample(p, name, b"family=\"ipv4\"", st.peer_count[0])
-    p = _sample(p, name, b"family=\"ipv6\"", st.peer_count[1])
+    p = _sample(p, name, b"family=\"ipv4\"", c.peers[0])
+    p = _sample(p, name, b"family=\"ipv6\"", c.peers[1])
     name = b"opentracker_seeds"
     p = _metric(p, name, b"gauge", b"Seeding peers held, by address family.")
-    p = _sample(p, name, b"family=\"ipv4\"", st.seeder_count[0])
-    p = _sample(p, name, b"family=\"ipv6\"", st.seeder_count[1])
+    p = _sample(p, name, b"family=\"ipv4\"", c.seeders[0])
+    p = _sample(p, name, b"family=\"ipv6\"", c.seeders[1])
     p = _single(p, b"opentracker_completed_total", b"counter",
                 b"Downloads completed since start.", k.completed)
     p = _single(p, b"opentracker_clock_jumps_total", b"counter",
@@ -156,17 +159,17 @@ cdef ot_span prometheus_answer(ot_worker *w, uint8_t *out) noexcept nogil:
     building = building_memory(w)
     name = b"opentracker_memory_bytes"
     p = _metric(p, name, b"gauge", b"Memory held by the core, by use.")
-    p = _sample(p, name, b"use=\"store\"", st.mem_fixed)
-    p = _sample(p, name, b"use=\"torrents\"", st.mem_torrents)
-    p = _sample(p, name, b"use=\"peers\"", st.mem_peers)
-    p = _sample(p, name, b"use=\"allocator\"", st.mem_blocks * OT_BLOCK_OVERHEAD)
-    p = _sample(p, name, b"use=\"buffers\"", st.mem_other - building - w.queued_held)
+    p = _sample(p, name, b"use=\"store\"", m.fixed)
+    p = _sample(p, name, b"use=\"torrents\"", m.torrents)
+    p = _sample(p, name, b"use=\"peers\"", m.peers)
+    p = _sample(p, name, b"use=\"allocator\"", m.blocks * OT_BLOCK_OVERHEAD)
+    p = _sample(p, name, b"use=\"buffers\"", m.other - building - w.queued_held)
     p = _sample(p, name, b"use=\"answers\"", building + w.queued_held)
     p = _single(p, b"opentracker_memory_budget_used_bytes", b"gauge",
                 b"Memory counted against tracker.memory_limit: all of the above.",
-                store_held(st))
+                m.held)
     p = _single(p, b"opentracker_memory_limit_bytes", b"gauge",
-                b"tracker.memory_limit (0: no limit).", st.mem_limit)
+                b"tracker.memory_limit (0: no limit).", m.limit)
     p = _single(p, b"opentracker_memory_answer_reserve_bytes", b"gauge",
                 b"Budget kept for large answers alone (in use=answers, used or not).",
                 w.t.answer_reserve)

@@ -51,7 +51,11 @@ cdef bint _sort_room(ot_worker *w, ot_answer *b, const ot_s24s_sort *so, size_t 
 cdef bint s24s_sort_fits(ot_worker *w, ot_answer *b, const ot_s24s_sort *so) noexcept nogil:
     """Would the store's peers, as they are now, fit: both families' keys and
     the larger family's scratch?"""
-    cdef size_t keys4 = <size_t>w.t.store.peer_count[0] * 4, keys6 = <size_t>w.t.store.peer_count[1] * 8
+    cdef ot_store_counts counts
+    cdef size_t keys4, keys6
+    store_counts(w.t.store, &counts)
+    keys4 = <size_t>counts.peers[0] * 4
+    keys6 = <size_t>counts.peers[1] * 8
     return _sort_room(w, b, so, keys4 + keys6 + (keys4 if keys4 > keys6 else keys6))
 
 
@@ -85,44 +89,55 @@ cdef bint _sort_reserve(ot_worker *w, ot_answer *b, ot_s24s_sort *so, uint32_t f
 
 
 cdef int _sort_gather(ot_worker *w, ot_answer *b, ot_s24s_sort *so) noexcept nogil:
-    """One slice of peers into the key arrays."""
-    cdef ot_torrent *t = answer_walk_first(w, b)
+    """One slice of peers into the key arrays. They grow with the walk's
+    lock given back (a growth may map memory), and the walk resumes at the
+    torrent that needed the room."""
+    cdef ot_walk wk
+    cdef ot_torrent *t
+    cdef ot_store_counts counts
     cdef uint32_t n = 0
-    cdef size_t peers = 0, i
+    cdef size_t peers = 0, i, n4, n6
     cdef ot_peervec *v
     cdef const uint8_t *rec
     cdef uint32_t *k4
     cdef uint64_t *k6
     if not b.has_cursor:
         # First slice: room for the peers the store holds now.
-        if (not _sort_reserve(w, b, so, 0, w.t.store.peer_count[0])
-                or not _sort_reserve(w, b, so, 1, w.t.store.peer_count[1])):
+        store_counts(w.t.store, &counts)
+        if (not _sort_reserve(w, b, so, 0, counts.peers[0])
+                or not _sort_reserve(w, b, so, 1, counts.peers[1])):
             return S24S_STEP_NO_ROOM
+    t = answer_walk_first(w, b, &wk)
     while t != NULL and n < w.t.answer_slice and peers < <size_t>w.t.answer_slice * OT_S24S_PEERS_PER_SLICE_TORRENT:
-        v = t.peers[0]
-        if v != NULL and v.size:
-            if not _sort_reserve(w, b, so, 0, v.size):
+        n4 = t.peers[0].size if t.peers[0] != NULL else 0
+        n6 = t.peers[1].size if t.peers[1] != NULL else 0
+        if so.n[0] + n4 > so.cap[0] or so.n[1] + n6 > so.cap[1]:
+            answer_walk_end(&wk)
+            if not _sort_reserve(w, b, so, 0, n4) or not _sort_reserve(w, b, so, 1, n6):
                 return S24S_STEP_NO_ROOM
+            t = answer_walk_first(w, b, &wk)
+            continue
+        v = t.peers[0]
+        if n4:
             k4 = (<uint32_t *>so.keys[0]) + so.n[0]
             rec = ot_peervec_data(v)
-            for i in range(v.size):
+            for i in range(n4):
                 k4[i] = ot_load_be32(rec) >> 4
                 rec += OT_PEER4_SIZE
-            so.n[0] += v.size
-            peers += v.size
+            so.n[0] += n4
+            peers += n4
         v = t.peers[1]
-        if v != NULL and v.size:
-            if not _sort_reserve(w, b, so, 1, v.size):
-                return S24S_STEP_NO_ROOM
+        if n6:
             k6 = (<uint64_t *>so.keys[1]) + so.n[1]
             rec = ot_peervec_data(v)
-            for i in range(v.size):
+            for i in range(n6):
                 k6[i] = ot_load_be64(rec)
                 rec += OT_PEER6_SIZE
-            so.n[1] += v.size
-            peers += v.size
+            so.n[1] += n6
+            peers += n6
         n += 1
-        t = answer_walk_next(w, b, t)
+        t = answer_walk_next(w, b, &wk, t)
+    answer_walk_end(&wk)
     return S24S_STEP_DONE if t == NULL else S24S_STEP_MORE
 
 

@@ -194,15 +194,31 @@ cdef bint _table_count(ot_worker *w, ot_answer *b, ot_s24s_table *tb, uint64_t k
 
 
 cdef int _table_walk(ot_worker *w, ot_answer *b, ot_s24s_table *tb) noexcept nogil:
-    """One slice of the pass."""
-    cdef ot_torrent *t = answer_walk_first(w, b)
+    """One slice of the pass. The table grows for a torrent's networks (two
+    a peer) before it is counted, with the walk's lock given back (a bigger
+    table may be mapped), and the walk resumes at that torrent. Once the
+    table is as large as it may be, a halving of the pass (no allocation,
+    only the table looked at) happens while the bucket is held, as before."""
+    cdef ot_walk wk
+    cdef ot_torrent *t = answer_walk_first(w, b, &wk)
     cdef uint32_t n = 0
     cdef size_t peers = 0, i
+    cdef uint64_t np
     cdef ot_peervec *v
     cdef const uint8_t *rec
     cdef uint32_t a4
     cdef uint64_t a6
+    cdef bint made_room = False
     while t != NULL and n < w.t.answer_slice and peers < <size_t>w.t.answer_slice * OT_S24S_PEERS_PER_SLICE_TORRENT:
+        np = ot_torrent_peers(t)
+        if not made_room and (tb.used + 2 * np) * 4 > <uint64_t>tb.slots * 3:
+            answer_walk_end(&wk)
+            while (tb.used + 2 * np) * 4 > <uint64_t>tb.slots * 3 and _table_resize(w, b, tb, tb.slots * 2):
+                pass
+            made_room = True
+            t = answer_walk_first(w, b, &wk)
+            continue
+        made_room = False
         v = t.peers[0]
         if v != NULL and v.size:
             rec = ot_peervec_data(v)
@@ -210,6 +226,7 @@ cdef int _table_walk(ot_worker *w, ot_answer *b, ot_s24s_table *tb) noexcept nog
                 a4 = ot_load_be32(rec)
                 if (not _table_count(w, b, tb, a4 >> 4, S24S_V4_28, a4 & 0xFFFFFFF0u)
                         or not _table_count(w, b, tb, a4 >> 8, S24S_V4_24, a4 & 0xFFFFFF00u)):
+                    answer_walk_end(&wk)
                     return S24S_STEP_NO_ROOM
                 rec += OT_PEER4_SIZE
             peers += v.size
@@ -221,11 +238,13 @@ cdef int _table_walk(ot_worker *w, ot_answer *b, ot_s24s_table *tb) noexcept nog
                 if (not _table_count(w, b, tb, a6, S24S_V6_64, S24S_POS_V6 | (a6 >> 2))
                         or not _table_count(w, b, tb, a6 >> 16, S24S_V6_48,
                                             S24S_POS_V6 | ((a6 >> 16) << 14))):
+                    answer_walk_end(&wk)
                     return S24S_STEP_NO_ROOM
                 rec += OT_PEER6_SIZE
             peers += v.size
         n += 1
-        t = answer_walk_next(w, b, t)
+        t = answer_walk_next(w, b, &wk, t)
+    answer_walk_end(&wk)
     return S24S_STEP_DONE if t == NULL else S24S_STEP_MORE
 
 
@@ -233,11 +252,14 @@ cdef bint s24s_table_start(ot_worker *w, ot_answer *b, ot_s24s_table *tb) noexce
     """The table for a first pass over every network: room for two per peer
     at three quarters full if the budget has it (one pass, and no copying
     while it grows), else the first 8 KiB. False when not even that."""
-    cdef uint64_t networks = 2 * (w.t.store.peer_count[0] + w.t.store.peer_count[1])
+    cdef ot_store_counts counts
+    cdef uint64_t networks
     cdef uint32_t most = _table_slots_max(w)
     cdef uint32_t first = most if most < S24S_SLOTS_FIRST else S24S_SLOTS_FIRST
     cdef uint32_t slots = first
     memset(tb, 0, sizeof(ot_s24s_table))
+    store_counts(w.t.store, &counts)
+    networks = 2 * (counts.peers[0] + counts.peers[1])
     while <uint64_t>slots * 3 < networks * 4 and slots < most:
         slots *= 2
     if slots > first and not _may_grow(w, b, <size_t>slots * sizeof(ot_netcount)):

@@ -137,7 +137,9 @@ cdef struct ot_tracker:
     # docs/architecture.md, "Who owns what", says what a second worker needs.
 
     # The swarms and their memory budget: the loop (announces, ageing, large
-    # answers' walks) and Python between turns (state load and save).
+    # answers' walks) and Python between turns (state load and save), every
+    # one under the store's own locks, so several workers may share it
+    # (store.pxd; docs/architecture.md, "The store with several workers").
     ot_store *store
     # Read by the loop; replaced whole by Python (reload, access fifos).
     ot_access access

@@ -120,7 +120,7 @@ cdef class Server:
             close(self.w.epfd)
         ot_free(self.w.conns)
         if self.t.store != NULL:
-            self.t.store.mem_other -= <uint64_t>self.w.conn_cap * sizeof(ot_conn)
+            store_charge_other(self.t.store, -<int64_t>(<uint64_t>self.w.conn_cap * sizeof(ot_conn)))
             loop_buffers_free(&self.w)
         ot_free(self.t.redirect_url)
         ot_free(self.t.access.list.hashes)
@@ -132,7 +132,7 @@ cdef class Server:
         if self.t.sync.senders != NULL:
             ot_free(self.t.sync.senders)
             if self.t.store != NULL:
-                self.t.store.mem_other -= OT_SYNC_SENDERS * sizeof(ot_sync_sender)
+                store_charge_other(self.t.store, -<int64_t>(OT_SYNC_SENDERS * sizeof(ot_sync_sender)))
         self.t.store = NULL
         Py_XDECREF(self._store_kept)
         self._store_kept = NULL
@@ -236,27 +236,27 @@ cdef class Server:
         if self.t.modest.table != NULL:
             ot_free(self.t.modest.table)
             self.t.modest.table = NULL
-            self.t.store.mem_other -= size
+            store_charge_other(self.t.store, -<int64_t>size)
         if on:
             self.t.modest.table = <ot_rate_entry *>ot_malloc(size)
             if self.t.modest.table == NULL:
                 raise MemoryError()
             memset(self.t.modest.table, 0, size)
-            self.t.store.mem_other += size
+            store_charge_other(self.t.store, <int64_t>size)
 
     def _set_rate_limit(self, unsigned int per_minute):
         cdef size_t size = OT_RATE_SLOTS * sizeof(ot_rate_entry)
         if self.t.rate.table != NULL:
             ot_free(self.t.rate.table)
             self.t.rate.table = NULL
-            self.t.store.mem_other -= size
+            store_charge_other(self.t.store, -<int64_t>size)
         self.t.rate.per_minute = per_minute
         if per_minute:
             self.t.rate.table = <ot_rate_entry *>ot_malloc(size)
             if self.t.rate.table == NULL:
                 raise MemoryError()
             memset(self.t.rate.table, 0, size)
-            self.t.store.mem_other += size
+            store_charge_other(self.t.store, <int64_t>size)
 
     def set_livesync(self, int in_fd, int out_fd, str group, int port, int send_interval=OT_SYNC_MAX_AGE):
         """Join the cluster: in_fd is bound to the group's port and joined to
@@ -296,7 +296,7 @@ cdef class Server:
             if self.t.sync.senders == NULL:
                 raise MemoryError()
             memset(self.t.sync.senders, 0, size)
-            self.t.store.mem_other += size
+            store_charge_other(self.t.store, <int64_t>size)
         if self.t.sync.out_fd >= 0:
             livesync_flush(&self.w, 0)
             livesync_flush(&self.w, 1)

@@ -125,17 +125,19 @@ cdef ot_span stats_mode_answer(ot_worker *w, ot_conn *c, const uint8_t *req, siz
     cdef uint64_t udp_ok = _both(k.udp_announces) + _both(k.udp_connects)
     cdef int i
     cdef bint http10 = False
+    cdef ot_store_counts held
     if mode == MODE_PEER or mode == MODE_TORR:
         http10 = True
+        store_counts(w.t.store, &held)
         if mode == MODE_PEER:
-            p = put_uint(p, w.t.store.peer_count[0] + w.t.store.peer_count[1])
+            p = put_uint(p, held.peers[0] + held.peers[1])
             p = put_raw(p, b"\n", 1)
-            p = put_uint(p, w.t.store.seeder_count[0] + w.t.store.seeder_count[1])
+            p = put_uint(p, held.seeders[0] + held.seeders[1])
         else:
-            p = put_uint(p, w.t.store.torrent_count)
+            p = put_uint(p, held.torrents)
             p = put_raw(p, b"\n0", 2)
         p = put_raw(p, b"\nopentracker serving ", 21)
-        p = put_uint(p, w.t.store.torrent_count)
+        p = put_uint(p, held.torrents)
         p = put_raw(p, b" torrents\nopentracker", 21)
     elif mode == MODE_CONN:
         p = _mrtg(p, tcp_acc + udp_dg, tcp_ann + udp_ok, t, b"opentracker connections, ", 25)
@@ -273,10 +275,10 @@ cdef uint8_t *write_everything(ot_worker *w, uint8_t *p) noexcept nogil:
     counter, and by walking the buckets. At most ~4.6 KiB with 20-digit
     counters, well inside the answer buffer."""
     cdef ot_counters *k = &w.ctr
-    cdef uint64_t walked = 0
-    cdef int b, i
-    for b in range(OT_BUCKET_COUNT):
-        walked += w.t.store.buckets[b].size
+    cdef uint64_t walked = store_walked(w.t.store)
+    cdef ot_store_counts c
+    cdef int i
+    store_counts(w.t.store, &c)
     p = put_cstr(p, b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<stats>\n")
     p = _xml_count(p, b"  <tracker_id>", w.t.tracker_id, b"</tracker_id>\n")
     p = put_cstr(p, b"  <version>\n")
@@ -284,12 +286,12 @@ cdef uint8_t *write_everything(ot_worker *w, uint8_t *p) noexcept nogil:
     p = put_cstr(p, b"  </version>\n")
     p = _xml_count(p, b"  <uptime>", server_uptime(w), b"</uptime>\n")
     p = put_cstr(p, b"  <torrents>\n")
-    p = _xml_count(p, b"    <count_mutex>", w.t.store.torrent_count, b"</count_mutex>\n")
+    p = _xml_count(p, b"    <count_mutex>", c.torrents, b"</count_mutex>\n")
     p = _xml_count(p, b"    <count_iterator>", walked, b"</count_iterator>\n")
     p = put_cstr(p, b"  </torrents>\n")
-    p = _xml_count(p, b"  <peers>\n    <count>", w.t.store.peer_count[0] + w.t.store.peer_count[1],
+    p = _xml_count(p, b"  <peers>\n    <count>", c.peers[0] + c.peers[1],
                    b"</count>\n  </peers>\n")
-    p = _xml_count(p, b"  <seeds>\n    <count>", w.t.store.seeder_count[0] + w.t.store.seeder_count[1],
+    p = _xml_count(p, b"  <seeds>\n    <count>", c.seeders[0] + c.seeders[1],
                    b"</count>\n  </seeds>\n")
     p = _xml_count(p, b"  <completed>\n    <count>", k.completed, b"</count>\n  </completed>\n")
     p = put_cstr(p, b"  <connections>\n")

@@ -150,13 +150,15 @@ cdef void _status_insert(ot_statustop *top, uint32_t peers, uint32_t seeds, cons
 
 cdef bint status_slice(ot_worker *w, ot_answer *b) noexcept nogil:
     cdef ot_statustop *top = <ot_statustop *>b.aux
-    cdef ot_torrent *t = answer_walk_first(w, b)
+    cdef ot_walk wk
+    cdef ot_torrent *t = answer_walk_first(w, b, &wk)
     cdef uint32_t n = 0
     cdef ssize_t len_
     while t != NULL and n < w.t.answer_slice:
         _status_insert(top, ot_torrent_peers(t), ot_torrent_seeders(t), t.hash)
         n += 1
-        t = answer_walk_next(w, b, t)
+        t = answer_walk_next(w, b, &wk, t)
+    answer_walk_end(&wk)
     if t != NULL:
         return False
     len_ = status_write(w, top, w.answer_stage, OT_ANSWER_STAGE)
@@ -383,13 +385,14 @@ cdef ssize_t status_write(const ot_worker *w, const ot_statustop *top, uint8_t *
     """The page into buf; its length, or -1 when it does not fit in cap."""
     cdef ot_pw pw
     cdef const ot_counters *k = &w.ctr
-    cdef const ot_store *st = w.t.store
+    cdef ot_store_counts c
     cdef uint8_t ver[OT_VERSION_MAX]
     cdef uint8_t *vend
     cdef uint32_t i
     pw.p = buf
     pw.end = buf + cap
     pw.over = False
+    store_counts(w.t.store, &c)
     pw_cstr(&pw, _PAGE_HEAD)
     pw_cstr(&pw, b"<p class=\"sub\">up <b id=\"uptime\" data-seconds=\"")
     pw_uint(&pw, server_uptime(w))
@@ -406,19 +409,19 @@ cdef ssize_t status_write(const ot_worker *w, const ot_statustop *top, uint8_t *
     pw_cstr(&pw, b"</b></p>\n<div class=\"grid\">\n<div class=\"card\"><h2>Swarms</h2><table>\n"
                 b"<tr><th></th><th>IPv4</th><th>IPv6</th><th>total</th></tr>\n"
                 b"<tr><td>torrents</td><td></td><td></td>")
-    pw_cell(&pw, b"torrents", st.torrent_count)
+    pw_cell(&pw, b"torrents", c.torrents)
     pw_cstr(&pw, b"</tr>\n<tr><td>peers</td>")
-    pw_cell(&pw, b"peers4", st.peer_count[0])
-    pw_cell(&pw, b"peers6", st.peer_count[1])
-    pw_cell(&pw, b"peers", st.peer_count[0] + st.peer_count[1])
+    pw_cell(&pw, b"peers4", c.peers[0])
+    pw_cell(&pw, b"peers6", c.peers[1])
+    pw_cell(&pw, b"peers", c.peers[0] + c.peers[1])
     pw_cstr(&pw, b"</tr>\n<tr><td>seeders</td>")
-    pw_cell(&pw, b"seeds4", st.seeder_count[0])
-    pw_cell(&pw, b"seeds6", st.seeder_count[1])
-    pw_cell(&pw, b"seeds", st.seeder_count[0] + st.seeder_count[1])
+    pw_cell(&pw, b"seeds4", c.seeders[0])
+    pw_cell(&pw, b"seeds6", c.seeders[1])
+    pw_cell(&pw, b"seeds", c.seeders[0] + c.seeders[1])
     pw_cstr(&pw, b"</tr>\n<tr><td>leechers</td>")
-    pw_cell(&pw, b"leechers4", st.peer_count[0] - st.seeder_count[0])
-    pw_cell(&pw, b"leechers6", st.peer_count[1] - st.seeder_count[1])
-    pw_cell(&pw, b"leechers", st.peer_count[0] + st.peer_count[1] - st.seeder_count[0] - st.seeder_count[1])
+    pw_cell(&pw, b"leechers4", c.peers[0] - c.seeders[0])
+    pw_cell(&pw, b"leechers6", c.peers[1] - c.seeders[1])
+    pw_cell(&pw, b"leechers", c.peers[0] + c.peers[1] - c.seeders[0] - c.seeders[1])
     pw_cstr(&pw, b"</tr>\n<tr><td>completed</td><td></td><td></td>")
     pw_cell(&pw, b"completed", k.completed)
     pw_cstr(&pw, b"</tr>\n</table></div>\n<div class=\"card\"><h2>Requests since start</h2><table>\n"

@@ -1,12 +1,20 @@
-# Swarm store: buckets -> sorted torrent vectors -> packed peer vectors.
+# Swarm store: buckets -> sorted torrent vectors -> packed peer vectors,
+# shared by every worker under a lock per bucket group.
 #
 # Important:
-#   * Every pointer into the store (ot_torrent*, peer records) is valid only
-#     until the next call that may insert or remove: announce, stop, scrape,
-#     clean, restore. Callers write their reply before touching the store again.
+#   * A hash's group lock (store_lock) is held around every call that takes
+#     that hash (announce, stop, scrape, find, restore) and around every use
+#     of what it returns: pointers into the store (ot_torrent*, peer
+#     records) and the group's RNG are valid only until store_unlock.
+#     Callers write their reply under it, and do nothing that enters the
+#     kernel (a send, a syslog line, a cluster datagram) until after it.
+#     Walks lock one bucket at a time (store_walk.pyx); store_clean and
+#     store_shift lock each bucket themselves.
 #   * All functions are nogil and never raise; failures are status codes.
-#   * All memory is PyMem_Raw* and counted in ot_store.mem_*; the counts are
-#     exact requested bytes (malloc's own overhead is not included).
+#   * All memory is PyMem_Raw* and counted in the accounts (mem_*), which
+#     only the budget lock guards; the counts are exact requested bytes
+#     (malloc's own overhead is estimated per block, OT_BLOCK_OVERHEAD).
+# docs/architecture.md, "The store with several workers", says why so.
 
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 
@@ -38,20 +46,63 @@ cdef struct ot_rng:
     uint64_t state
 
 
+cdef struct ot_group:
+    # One lock group: OT_BUCKET_COUNT / OT_GROUP_COUNT consecutive buckets,
+    # the lock that guards them, and what they hold, changed only under it
+    # and summed when read (store_counts). 64 bytes on 32- and 64-bit, one
+    # cache line each: two workers in different groups never share a line.
+    ot_lock lock
+    uint32_t torrent_count
+    uint64_t peer_count[2]    # per family
+    uint64_t seeder_count[2]
+    uint64_t refused_memory   # new torrents refused because of mem_limit (announces, state lines)
+    uint64_t waits            # takes of the lock that found it held (contention)
+    ot_rng rng                # the draws of answers about this group's torrents
+
+
 cdef struct ot_store:
     ot_bucket *buckets        # OT_BUCKET_COUNT entries
-    uint32_t now_minutes
-    uint32_t torrent_count
-    uint64_t peer_count[2]    # per family, all torrents
-    uint64_t seeder_count[2]
-    uint64_t mem_limit        # bytes; 0 = no limit
-    uint64_t mem_fixed        # the store struct and the bucket array
+    ot_group *groups          # OT_GROUP_COUNT entries, 64-byte aligned inside groups_block
+    void *groups_block
+    uint32_t now_minutes      # written by the clock, read by every announce: relaxed atomics
+    uint64_t mem_limit        # bytes; 0 = no limit. A setting: written only while no worker runs
+    uint64_t mem_fixed        # the store struct, the bucket array and the groups; never changes
+
+    # The accounts: only under the budget lock, so the budget's check and
+    # the charge it allows are one step (_budget_charge).
+    ot_lock budget
     uint64_t mem_torrents     # bucket vectors (torrent slots, used and spare)
     uint64_t mem_peers        # peer blocks (headers, records, spare records)
     uint64_t mem_blocks       # heap blocks behind mem_torrents and mem_peers
-    uint64_t mem_other        # the server's buffers, rate table, answers in progress
-    uint64_t refused_memory   # new torrents refused because of mem_limit (announces, state lines)
-    ot_rng rng
+    uint64_t mem_other        # the server's buffers, rate table, answers: store_charge_other only
+
+
+cdef struct ot_store_counts:
+    # What the groups hold, summed (store_counts).
+    uint32_t torrents
+    uint64_t peers[2]
+    uint64_t seeders[2]
+    uint64_t refused_memory
+    uint64_t waits
+
+
+cdef struct ot_store_memory:
+    # The accounts at one moment (store_memory).
+    uint64_t fixed
+    uint64_t torrents
+    uint64_t peers
+    uint64_t blocks
+    uint64_t other
+    uint64_t limit
+    uint64_t held             # what the budget counts: all of the above plus blocks' overhead
+
+
+cdef struct ot_walk:
+    # A walk over every torrent in ascending hash order (store_walk.pyx):
+    # the bucket it is in, holding that bucket's group lock (NULL: none).
+    ot_group *held
+    uint32_t bucket
+    uint32_t at
 
 
 cdef struct ot_peer_in:
@@ -87,6 +138,39 @@ cdef inline uint8_t *ot_peervec_data(ot_peervec *v) noexcept nogil:
 
 cdef inline uint32_t ot_bucket_index(const uint8_t *hash) noexcept nogil:
     return ((<uint32_t>hash[0]) << 4) | (hash[1] >> 4)
+
+
+cdef inline ot_group *store_group(ot_store *st, const uint8_t *hash) noexcept nogil:
+    # ot_bucket_index(hash) >> OT_GROUP_SHIFT, read from the hash's first
+    # byte alone (OT_GROUP_BITS <= 8).
+    return &st.groups[hash[0] >> (8 - OT_GROUP_BITS)]
+
+
+cdef inline void ot_group_take(ot_group *g) noexcept nogil:
+    # The take first, the count after: in `waits += take()` C may read the
+    # count before the lock is held. A branch, not an add: it rarely waits.
+    if ot_lock_take(&g.lock):
+        g.waits += 1
+
+
+cdef inline ot_group *store_lock(ot_store *st, const uint8_t *hash) noexcept nogil:
+    """Take the lock of the hash's group (see "Important" above); returns
+    the group, for its RNG and store_unlock."""
+    cdef ot_group *g = store_group(st, hash)
+    ot_group_take(g)
+    return g
+
+
+cdef inline void store_unlock(ot_group *g) noexcept nogil:
+    ot_lock_give(&g.lock)
+
+
+cdef inline void store_set_clock(ot_store *st, int64_t now_seconds) noexcept nogil:
+    ot_relaxed_store32(&st.now_minutes, <uint32_t>(now_seconds // 60) if now_seconds > 0 else 0)
+
+
+cdef inline uint32_t store_now(ot_store *st) noexcept nogil:
+    return ot_relaxed_load32(&st.now_minutes)
 
 
 cdef inline uint32_t ot_torrent_peers(const ot_torrent *t) noexcept nogil:

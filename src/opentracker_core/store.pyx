@@ -1,8 +1,10 @@
-# Swarm store bodies. Declarations and the ownership rules are in store.pxd;
-# the behaviour follows docs/compatibility.md, "Swarm semantics", and the
-# budget docs/memory.md. Over 500 lines on purpose: torrent and peer vectors,
-# ageing and the budget share invariants (counts, sizes, accounted bytes)
-# that are easiest to check in one file.
+# Swarm store bodies: the accounts and the budget, torrents, peers, ageing,
+# and the operations on one hash. Declarations and the
+# locking rules are in store.pxd; the walks and the sums over every group
+# are store_walk.pyx's. The behaviour follows docs/compatibility.md, "Swarm
+# semantics", the budget docs/memory.md. Over 500 lines on purpose: torrent
+# and peer vectors, ageing and the budget share invariants (counts, sizes,
+# accounted bytes) that are easiest to check in one file.
 
 from libc.string cimport memcmp, memcpy, memmove, memset
 
@@ -28,33 +30,97 @@ cdef enum:
     OT_BLOCK_OVERHEAD = 16
 
 
-cdef inline uint64_t store_held(const ot_store *st) noexcept nogil:
-    """Everything the core holds, as the memory budget counts it."""
+# ---------------------------------------------------------------- the accounts and the budget
+
+cdef inline uint64_t _held(const ot_store *st) noexcept nogil:
+    # Under the budget lock.
     return (st.mem_fixed + st.mem_torrents + st.mem_peers + st.mem_other
             + st.mem_blocks * OT_BLOCK_OVERHEAD)
 
 
-cdef inline bint _over_budget(ot_store *st, uint64_t extra) noexcept nogil:
+cdef uint64_t store_held(ot_store *st) noexcept nogil:
+    """Everything the core holds, as the memory budget counts it."""
+    cdef uint64_t held
+    ot_lock_take(&st.budget)
+    held = _held(st)
+    ot_lock_give(&st.budget)
+    return held
+
+
+cdef bint _over_budget(ot_store *st, uint64_t extra) noexcept nogil:
+    """Would `extra` more bytes pass the limit? Only a look: the large
+    answers' check (answers.pyx), whose charge follows later."""
     return st.mem_limit != 0 and store_held(st) + extra > st.mem_limit
+
+
+cdef inline bint _budget_charge(ot_store *st, int64_t torrents, int64_t peers, int64_t blocks,
+                                bint enforce) noexcept nogil:
+    """Move the store's accounts by these bytes and heap blocks. With
+    `enforce`, only if what is held then stays within mem_limit (False:
+    nothing charged). The check and the charge are one step under the budget
+    lock, so writers in different groups never pass the limit together; a
+    charge comes before the allocation it pays for and is given back if
+    malloc fails. Inline for the common case: nothing to charge or check."""
+    if torrents == 0 and peers == 0 and blocks == 0 and not (enforce and st.mem_limit):
+        return True
+    return _budget_charge_locked(st, torrents, peers, blocks, enforce)
+
+
+cdef bint _budget_charge_locked(ot_store *st, int64_t torrents, int64_t peers, int64_t blocks,
+                                bint enforce) noexcept nogil:
+    cdef bint ok = True
+    ot_lock_take(&st.budget)
+    if enforce and st.mem_limit and (_held(st) + <uint64_t>(torrents + peers + blocks * OT_BLOCK_OVERHEAD)
+                                     > st.mem_limit):
+        ok = False
+    else:
+        st.mem_torrents += <uint64_t>torrents
+        st.mem_peers += <uint64_t>peers
+        st.mem_blocks += <uint64_t>blocks
+    ot_lock_give(&st.budget)
+    return ok
+
+
+cdef void store_charge_other(ot_store *st, int64_t delta) noexcept nogil:
+    """mem_other's only way to change (docs/memory.md, "What the budget
+    counts"): every worker's buffers, connections and answers are charged
+    and given back here, under the budget lock."""
+    if delta == 0:
+        return
+    ot_lock_take(&st.budget)
+    st.mem_other += <uint64_t>delta
+    ot_lock_give(&st.budget)
 
 
 cdef ot_store *store_new(uint64_t seed) noexcept nogil:
     """A new empty store, or NULL when out of memory."""
     cdef ot_store *st = <ot_store *>ot_malloc(sizeof(ot_store))
+    cdef uint32_t g
     if st == NULL:
         return NULL
     memset(st, 0, sizeof(ot_store))
     st.buckets = <ot_bucket *>ot_malloc(OT_BUCKET_COUNT * sizeof(ot_bucket))
-    if st.buckets == NULL:
+    # The groups start on a cache line (malloc gives 16-byte alignment).
+    st.groups_block = ot_malloc(OT_GROUP_COUNT * sizeof(ot_group) + 63)
+    if st.buckets == NULL or st.groups_block == NULL:
+        ot_free(st.buckets)
+        ot_free(st.groups_block)
         ot_free(st)
         return NULL
     memset(st.buckets, 0, OT_BUCKET_COUNT * sizeof(ot_bucket))
-    st.mem_fixed = sizeof(ot_store) + OT_BUCKET_COUNT * sizeof(ot_bucket)
-    st.rng.state = seed
+    st.groups = <ot_group *>((<size_t>st.groups_block + 63) & ~(<size_t>63))
+    memset(st.groups, 0, OT_GROUP_COUNT * sizeof(ot_group))
+    for g in range(<uint32_t>OT_GROUP_COUNT):
+        # Group g draws the seed's splitmix64 sequence from g * 2^40 on:
+        # disjoint streams, one for each lock, one seed for the store.
+        st.groups[g].rng.state = seed + ((<uint64_t>g) << 40) * 0x9E3779B97F4A7C15ULL
+    st.mem_fixed = (sizeof(ot_store) + OT_BUCKET_COUNT * sizeof(ot_bucket)
+                    + OT_GROUP_COUNT * sizeof(ot_group) + 63)
     return st
 
 
 cdef void store_free(ot_store *st) noexcept nogil:
+    """No worker may use the store any more."""
     cdef uint32_t b, i
     cdef ot_bucket *bk
     if st == NULL:
@@ -66,24 +132,13 @@ cdef void store_free(ot_store *st) noexcept nogil:
             ot_free(bk.data[i].peers[1])
         ot_free(bk.data)
     ot_free(st.buckets)
+    ot_free(st.groups_block)
     ot_free(st)
 
 
-cdef void store_shift(ot_store *st, int64_t minutes) noexcept nogil:
-    """Move every torrent's base by `minutes` (the wall clock was set)."""
-    cdef uint32_t b, i
-    cdef int64_t base
-    for b in range(OT_BUCKET_COUNT):
-        for i in range(st.buckets[b].size):
-            base = st.buckets[b].data[i].base + minutes
-            st.buckets[b].data[i].base = <uint32_t>(base if base > 0 else 0)
-
-
-cdef inline void store_set_clock(ot_store *st, int64_t now_seconds) noexcept nogil:
-    st.now_minutes = <uint32_t>(now_seconds // 60) if now_seconds > 0 else 0
-
-
 # ---------------------------------------------------------------- torrents
+# Below, every function works on buckets of one group whose lock the caller
+# holds (store.pxd, "Important"); `g` is that group, for its counts.
 
 cdef uint32_t _torrent_search(ot_bucket *bk, const uint8_t *hash, bint *exact) noexcept nogil:
     cdef uint32_t lo = 0, hi = bk.size, mid
@@ -110,68 +165,72 @@ cdef ot_torrent *store_find(ot_store *st, const uint8_t *hash) noexcept nogil:
     return &bk.data[i] if exact else NULL
 
 
-cdef inline uint64_t _torrent_growth(ot_bucket *bk) noexcept nogil:
-    """Bytes an insert into this bucket would add."""
+cdef inline uint32_t _torrents_room(ot_bucket *bk, int64_t *bytes_, int64_t *blocks) noexcept nogil:
+    """The space the bucket needs for one more torrent (0: it has room), and
+    what growing to it costs."""
+    cdef uint32_t space
+    bytes_[0] = 0
+    blocks[0] = 0
     if bk.size < bk.space:
         return 0
-    return (<uint64_t>(_grown(bk.space) - bk.space)) * sizeof(ot_torrent) + (OT_BLOCK_OVERHEAD if bk.data == NULL else 0)
+    space = _grown(bk.space)
+    bytes_[0] = (<int64_t>(space - bk.space)) * sizeof(ot_torrent)
+    blocks[0] = 1 if bk.data == NULL else 0
+    return space
 
 
-cdef ot_torrent *_torrent_insert(ot_store *st, ot_bucket *bk, uint32_t at, const uint8_t *hash) noexcept nogil:
-    cdef uint32_t space
-    cdef ot_torrent *data
+cdef bint _torrents_grow(ot_bucket *bk, uint32_t space) noexcept nogil:
+    """Grow the bucket's vector to `space` slots (charged by the caller)."""
+    cdef ot_torrent *data = <ot_torrent *>ot_realloc(bk.data, space * sizeof(ot_torrent))
+    if data == NULL:
+        return False
+    bk.data = data
+    bk.space = space
+    return True
+
+
+cdef ot_torrent *_torrent_place(ot_group *g, ot_bucket *bk, uint32_t at, const uint8_t *hash) noexcept nogil:
+    """A zeroed torrent at index `at` of a bucket with room."""
     cdef ot_torrent *t
-    if bk.size == bk.space:
-        space = _grown(bk.space)
-        data = <ot_torrent *>ot_realloc(bk.data, space * sizeof(ot_torrent))
-        if data == NULL:
-            return NULL
-        if bk.data == NULL:
-            st.mem_blocks += 1
-        st.mem_torrents += (<uint64_t>(space - bk.space)) * sizeof(ot_torrent)
-        bk.data = data
-        bk.space = space
     memmove(&bk.data[at + 1], &bk.data[at], (bk.size - at) * sizeof(ot_torrent))
     bk.size += 1
-    st.torrent_count += 1
+    g.torrent_count += 1
     t = &bk.data[at]
     memset(t, 0, sizeof(ot_torrent))
     memcpy(t.hash, hash, OT_HASH_SIZE)
     return t
 
 
-cdef void _peervec_release(ot_store *st, ot_torrent *t, int family) noexcept nogil:
+cdef void _peervec_release(ot_store *st, ot_group *g, ot_torrent *t, int family) noexcept nogil:
     cdef ot_peervec *v = t.peers[family]
     if v == NULL:
         return
-    st.peer_count[family] -= v.size
-    st.seeder_count[family] -= v.seeders
-    st.mem_peers -= sizeof(ot_peervec) + (<uint64_t>v.space) * ot_rec_size(family)
-    st.mem_blocks -= 1
+    g.peer_count[family] -= v.size
+    g.seeder_count[family] -= v.seeders
+    _budget_charge(st, 0, -<int64_t>(sizeof(ot_peervec) + (<uint64_t>v.space) * ot_rec_size(family)), -1, False)
     ot_free(v)
     t.peers[family] = NULL
 
 
-cdef void _torrent_remove(ot_store *st, ot_bucket *bk, uint32_t at) noexcept nogil:
+cdef void _torrent_remove(ot_store *st, ot_group *g, ot_bucket *bk, uint32_t at) noexcept nogil:
     cdef ot_torrent *t = &bk.data[at]
     cdef uint32_t space
     cdef ot_torrent *data
-    _peervec_release(st, t, OT_FAMILY_V4)
-    _peervec_release(st, t, OT_FAMILY_V6)
+    _peervec_release(st, g, t, OT_FAMILY_V4)
+    _peervec_release(st, g, t, OT_FAMILY_V6)
     memmove(&bk.data[at], &bk.data[at + 1], (bk.size - at - 1) * sizeof(ot_torrent))
     bk.size -= 1
-    st.torrent_count -= 1
+    g.torrent_count -= 1
     if bk.size == 0:
         ot_free(bk.data)
-        st.mem_blocks -= 1
-        st.mem_torrents -= (<uint64_t>bk.space) * sizeof(ot_torrent)
+        _budget_charge(st, -(<int64_t>bk.space) * sizeof(ot_torrent), 0, -1, False)
         bk.data = NULL
         bk.space = 0
     elif _too_roomy(bk.size, bk.space):
         space = _trimmed(bk.size)
         data = <ot_torrent *>ot_realloc(bk.data, space * sizeof(ot_torrent))
         if data != NULL:       # a failed shrink keeps the larger block
-            st.mem_torrents -= (<uint64_t>(bk.space - space)) * sizeof(ot_torrent)
+            _budget_charge(st, -(<int64_t>(bk.space - space)) * sizeof(ot_torrent), 0, 0, False)
             bk.data = data
             bk.space = space
 
@@ -210,43 +269,48 @@ cdef bint store_knows_peer(ot_torrent *t, const ot_peer_in *p) noexcept nogil:
     return exact
 
 
-cdef inline uint64_t _peer_growth(ot_peervec *v, int family) noexcept nogil:
-    if v == NULL:
-        return sizeof(ot_peervec) + ot_rec_size(family) + OT_BLOCK_OVERHEAD
-    if v.size < v.space:
+cdef inline uint32_t _peers_room(ot_peervec *v, int family, int64_t *bytes_, int64_t *blocks) noexcept nogil:
+    """The space a list needs for one more peer (0: it has room; NULL: a
+    new list), and what growing to it costs."""
+    cdef uint32_t old = 0 if v == NULL else v.space, space
+    bytes_[0] = 0
+    blocks[0] = 0
+    if v != NULL and v.size < v.space:
         return 0
-    return (<uint64_t>(_grown(v.space) - v.space)) * ot_rec_size(family)
+    space = _grown(old)
+    bytes_[0] = (<int64_t>(space - old)) * ot_rec_size(family)
+    if v == NULL:
+        bytes_[0] += sizeof(ot_peervec)
+        blocks[0] = 1
+    return space
 
 
-cdef uint8_t *_peer_insert(ot_store *st, ot_torrent *t, int family, uint32_t at) noexcept nogil:
-    """Open a zeroed record at index `at`; NULL when out of memory."""
+cdef bint _peers_grow(ot_torrent *t, int family, uint32_t space) noexcept nogil:
+    """Grow (or make) the family's list to `space` records (charged by the caller)."""
+    cdef ot_peervec *v = <ot_peervec *>ot_realloc(t.peers[family], sizeof(ot_peervec) + space * ot_rec_size(family))
+    if v == NULL:
+        return False
+    if t.peers[family] == NULL:
+        v.size = 0
+        v.seeders = 0
+    v.space = space
+    t.peers[family] = v
+    return True
+
+
+cdef uint8_t *_peer_place(ot_group *g, ot_torrent *t, int family, uint32_t at) noexcept nogil:
+    """A zeroed record at index `at` of a list with room."""
     cdef ot_peervec *v = t.peers[family]
     cdef uint32_t rsize = ot_rec_size(family)
-    cdef uint32_t space, old_space
-    cdef uint8_t *data
-    if v == NULL or v.size == v.space:
-        old_space = 0 if v == NULL else v.space
-        space = _grown(old_space)
-        v = <ot_peervec *>ot_realloc(v, sizeof(ot_peervec) + space * rsize)
-        if v == NULL:
-            return NULL
-        if old_space == 0:
-            v.size = 0
-            v.seeders = 0
-            st.mem_peers += sizeof(ot_peervec)
-            st.mem_blocks += 1
-        st.mem_peers += (<uint64_t>(space - old_space)) * rsize
-        v.space = space
-        t.peers[family] = v
-    data = ot_peervec_data(v)
+    cdef uint8_t *data = ot_peervec_data(v)
     memmove(data + (at + 1) * rsize, data + at * rsize, (v.size - at) * rsize)
     v.size += 1
-    st.peer_count[family] += 1
+    g.peer_count[family] += 1
     memset(data + at * rsize, 0, rsize)
     return data + at * rsize
 
 
-cdef void _peervec_fit(ot_store *st, ot_torrent *t, int family) noexcept nogil:
+cdef void _peervec_fit(ot_store *st, ot_group *g, ot_torrent *t, int family) noexcept nogil:
     """Free an emptied block, or shrink one that is less than half used."""
     cdef ot_peervec *v = t.peers[family]
     cdef ot_peervec *nv
@@ -254,17 +318,17 @@ cdef void _peervec_fit(ot_store *st, ot_torrent *t, int family) noexcept nogil:
     if v == NULL:
         return
     if v.size == 0:
-        _peervec_release(st, t, family)
+        _peervec_release(st, g, t, family)
     elif _too_roomy(v.size, v.space):
         space = _trimmed(v.size)
         nv = <ot_peervec *>ot_realloc(v, sizeof(ot_peervec) + space * rsize)
         if nv != NULL:
-            st.mem_peers -= (<uint64_t>(nv.space - space)) * rsize
+            _budget_charge(st, 0, -(<int64_t>(nv.space - space)) * rsize, 0, False)
             nv.space = space
             t.peers[family] = nv
 
 
-cdef uint32_t _peervec_age(ot_store *st, ot_torrent *t, int family, uint32_t elapsed) noexcept nogil:
+cdef uint32_t _peervec_age(ot_store *st, ot_group *g, ot_torrent *t, int family, uint32_t elapsed) noexcept nogil:
     """Add `elapsed` minutes to every peer's age and drop those reaching
     their timeout (its class's, ot_peer_timeout), keeping the order. Returns
     the number dropped."""
@@ -295,18 +359,24 @@ cdef uint32_t _peervec_age(ot_store *st, ot_torrent *t, int family, uint32_t ela
     if dropped:
         v.size -= dropped
         v.seeders -= dropped_seeders
-        st.peer_count[family] -= dropped
-        st.seeder_count[family] -= dropped_seeders
-        _peervec_fit(st, t, family)
+        g.peer_count[family] -= dropped
+        g.seeder_count[family] -= dropped_seeders
+        _peervec_fit(st, g, t, family)
     return dropped
 
 
-cdef bint torrent_clean(ot_store *st, ot_torrent *t) noexcept nogil:
+cdef inline bint torrent_clean(ot_store *st, ot_group *g, ot_torrent *t) noexcept nogil:
     """Lazy ageing (docs/compatibility.md, "Ageing and expiry"). True when
-    the torrent is due for removal (the caller removes it)."""
-    cdef int64_t elapsed = (<int64_t>st.now_minutes) - t.base
-    if elapsed <= 0:
+    the torrent is due for removal (the caller removes it). Inline for the
+    common case: announced to within the minute."""
+    cdef uint32_t now = store_now(st)
+    if (<int64_t>now) - t.base <= 0:
         return False
+    return _torrent_age(st, g, t, now)
+
+
+cdef bint _torrent_age(ot_store *st, ot_group *g, ot_torrent *t, uint32_t now) noexcept nogil:
+    cdef int64_t elapsed = (<int64_t>now) - t.base
     if elapsed > OT_TORRENT_TIMEOUT:
         return True
     if elapsed > OT_PEER_TIMEOUT:
@@ -314,18 +384,18 @@ cdef bint torrent_clean(ot_store *st, ot_torrent *t) noexcept nogil:
             return t.completed == 0
         if elapsed > OT_PEER_TIMEOUT_MAX:
             elapsed = OT_PEER_TIMEOUT_MAX     # every class's peers go
-    _peervec_age(st, t, OT_FAMILY_V4, <uint32_t>elapsed)
-    _peervec_age(st, t, OT_FAMILY_V6, <uint32_t>elapsed)
+    _peervec_age(st, g, t, OT_FAMILY_V4, <uint32_t>elapsed)
+    _peervec_age(st, g, t, OT_FAMILY_V6, <uint32_t>elapsed)
     if ot_torrent_peers(t):
-        t.base = st.now_minutes
+        t.base = now
     else:
         # The last peer was last seen a peer timeout ago: an unfinished
         # torrent is then removed by the next clean.
-        t.base = st.now_minutes - OT_PEER_TIMEOUT if st.now_minutes > OT_PEER_TIMEOUT else 0
+        t.base = now - OT_PEER_TIMEOUT if now > OT_PEER_TIMEOUT else 0
     return False
 
 
-# ---------------------------------------------------------------- operations
+# ---------------------------------------------------------------- operations on one hash
 
 cdef int store_announce(ot_store *st, const uint8_t *hash, const ot_peer_in *p,
                         ot_announce_result *res) noexcept nogil:
@@ -334,6 +404,7 @@ cdef int store_announce(ot_store *st, const uint8_t *hash, const ot_peer_in *p,
     peer of a known torrent is OT_OK with res.unstored and not
     added. Otherwise nothing changed (OT_REFUSED_MEMORY: the budget forbids
     a new torrent; OT_NOMEM: malloc failed)."""
+    cdef ot_group *g = store_group(st, hash)
     cdef ot_bucket *bk = &st.buckets[ot_bucket_index(hash)]
     cdef bint exact
     cdef uint32_t at = _torrent_search(bk, hash, &exact)
@@ -343,7 +414,8 @@ cdef int store_announce(ot_store *st, const uint8_t *hash, const ot_peer_in *p,
     cdef uint8_t flags = p.flags & (PEER_FLAG_SEEDING | PEER_FLAG_COMPLETED)
     cdef uint8_t old
     cdef uint8_t *rec
-    cdef uint32_t pos
+    cdef uint32_t pos, tspace, pspace = 0
+    cdef int64_t tbytes, tblocks, pbytes = 0, pblocks = 0
     cdef bint peer_exact
 
     res.new_torrent = 0
@@ -360,32 +432,39 @@ cdef int store_announce(ot_store *st, const uint8_t *hash, const ot_peer_in *p,
 
     if exact:
         t = &bk.data[at]
-        if torrent_clean(st, t):
+        if torrent_clean(st, g, t):
             # Idle for a day: start over as the clean cycle would have.
-            _peervec_release(st, t, OT_FAMILY_V4)
-            _peervec_release(st, t, OT_FAMILY_V6)
+            _peervec_release(st, g, t, OT_FAMILY_V4)
+            _peervec_release(st, g, t, OT_FAMILY_V6)
             t.completed = 0
         pos = _peer_search(t.peers[family], p.key, ksize, rsize, &peer_exact)
-        if not peer_exact and _over_budget(st, _peer_growth(t.peers[family], family)):
-            # The budget degrades service, it does not refuse it
-            # (docs/memory.md, "At the budget").
-            # The swarm's peers cost nothing to hand out; only keeping this
-            # one would. Its next announce finds it new again.
-            res.unstored = 1
-            if flags & PEER_FLAG_COMPLETED:
-                # Counted as for a kept new peer: "downloaded" needs no memory,
-                # and a client reports a completion once.
-                t.completed += 1
-                res.completed = 1
-            res.torrent = t
-            return OT_OK
+        if not peer_exact:
+            pspace = _peers_room(t.peers[family], family, &pbytes, &pblocks)
+            if not _budget_charge(st, 0, pbytes, pblocks, True):
+                # The budget degrades service, it does not refuse it
+                # (docs/memory.md, "At the budget").
+                # The swarm's peers cost nothing to hand out; only keeping this
+                # one would. Its next announce finds it new again.
+                res.unstored = 1
+                if flags & PEER_FLAG_COMPLETED:
+                    # Counted as for a kept new peer: "downloaded" needs no memory,
+                    # and a client reports a completion once.
+                    t.completed += 1
+                    res.completed = 1
+                res.torrent = t
+                return OT_OK
     else:
-        if _over_budget(st, _torrent_growth(bk) + _peer_growth(NULL, family)):
-            st.refused_memory += 1
+        # The torrent and its first peer list are charged at once: both or
+        # neither.
+        tspace = _torrents_room(bk, &tbytes, &tblocks)
+        pspace = _peers_room(NULL, family, &pbytes, &pblocks)
+        if not _budget_charge(st, tbytes, pbytes, tblocks + pblocks, True):
+            g.refused_memory += 1
             return OT_REFUSED_MEMORY
-        t = _torrent_insert(st, bk, at, hash)
-        if t == NULL:
+        if tspace and not _torrents_grow(bk, tspace):
+            _budget_charge(st, -tbytes, -pbytes, -tblocks - pblocks, False)
             return OT_NOMEM
+        t = _torrent_place(g, bk, at, hash)
         res.new_torrent = 1
         pos = 0
         peer_exact = False
@@ -396,35 +475,36 @@ cdef int store_announce(ot_store *st, const uint8_t *hash, const ot_peer_in *p,
         res.renew_age = rec[ksize + 1]
         if (old & PEER_FLAG_SEEDING) and not (flags & PEER_FLAG_SEEDING):
             t.peers[family].seeders -= 1
-            st.seeder_count[family] -= 1
+            g.seeder_count[family] -= 1
         elif not (old & PEER_FLAG_SEEDING) and (flags & PEER_FLAG_SEEDING):
             t.peers[family].seeders += 1
-            st.seeder_count[family] += 1
+            g.seeder_count[family] += 1
         if not (old & PEER_FLAG_COMPLETED) and (flags & PEER_FLAG_COMPLETED):
             t.completed += 1
             res.completed = 1
         # "completed" is sticky while the peer stays: one download per stay.
         flags |= old & PEER_FLAG_COMPLETED
     else:
-        rec = _peer_insert(st, t, family, pos)
-        if rec == NULL:
+        if pspace and not _peers_grow(t, family, pspace):
+            _budget_charge(st, 0, -pbytes, -pblocks, False)
             if res.new_torrent:
-                _torrent_remove(st, bk, at)
+                _torrent_remove(st, g, bk, at)
             return OT_NOMEM
+        rec = _peer_place(g, t, family, pos)
         memcpy(rec, p.key, ksize)
         res.new_peer = 1
         if p.from_sync:
             flags |= PEER_FLAG_FROM_SYNC
         if flags & PEER_FLAG_SEEDING:
             t.peers[family].seeders += 1
-            st.seeder_count[family] += 1
+            g.seeder_count[family] += 1
         if flags & PEER_FLAG_COMPLETED:
             t.completed += 1
             res.completed = 1
 
     rec[ksize] = flags            # timeout class 0 until the tracker sets it
     rec[ksize + 1] = 0
-    t.base = st.now_minutes
+    t.base = store_now(st)
     res.torrent = t
     res.record = rec
     return OT_OK
@@ -434,6 +514,7 @@ cdef ot_torrent *store_stop(ot_store *st, const uint8_t *hash, const ot_peer_in 
     """Remove the peer if present (docs/compatibility.md, "event=stopped"):
     no clean, no access check, never creates anything. Returns the torrent
     (for its counts after the removal) or NULL when it is unknown."""
+    cdef ot_group *g = store_group(st, hash)
     cdef ot_bucket *bk = &st.buckets[ot_bucket_index(hash)]
     cdef bint exact
     cdef uint32_t at = _torrent_search(bk, hash, &exact)
@@ -451,146 +532,48 @@ cdef ot_torrent *store_stop(ot_store *st, const uint8_t *hash, const ot_peer_in 
         rec = ot_peervec_data(v) + pos * rsize
         if rec[ot_key_size(family)] & PEER_FLAG_SEEDING:
             v.seeders -= 1
-            st.seeder_count[family] -= 1
+            g.seeder_count[family] -= 1
         memmove(rec, rec + rsize, (v.size - pos - 1) * rsize)
         v.size -= 1
-        st.peer_count[family] -= 1
-        _peervec_fit(st, t, family)
+        g.peer_count[family] -= 1
+        _peervec_fit(st, g, t, family)
     return t
 
 
 cdef ot_torrent *store_scrape(ot_store *st, const uint8_t *hash) noexcept nogil:
     """The cleaned torrent for a scrape, or NULL when unknown or just expired."""
+    cdef ot_group *g = store_group(st, hash)
     cdef ot_bucket *bk = &st.buckets[ot_bucket_index(hash)]
     cdef bint exact
     cdef uint32_t at = _torrent_search(bk, hash, &exact)
     if not exact:
         return NULL
-    if torrent_clean(st, &bk.data[at]):
-        _torrent_remove(st, bk, at)
+    if torrent_clean(st, g, &bk.data[at]):
+        _torrent_remove(st, g, bk, at)
         return NULL
     return &bk.data[at]
-
-
-cdef uint32_t store_clean(ot_store *st, uint32_t first_bucket, uint32_t count) noexcept nogil:
-    """Clean `count` buckets starting at `first_bucket` (wrapping), removing
-    expired torrents. Returns how many torrents were removed."""
-    cdef uint32_t n, i, removed = 0
-    cdef ot_bucket *bk
-    for n in range(count):
-        bk = &st.buckets[(first_bucket + n) % OT_BUCKET_COUNT]
-        i = 0
-        while i < bk.size:
-            if torrent_clean(st, &bk.data[i]):
-                _torrent_remove(st, bk, i)
-                removed += 1
-            else:
-                i += 1
-    return removed
 
 
 cdef int store_restore(ot_store *st, const uint8_t *hash, uint32_t base, uint32_t completed) noexcept nogil:
     """Create a peerless torrent from a saved state line unless the hash is
     already known (the first line for a hash wins). OT_OK also when skipped."""
+    cdef ot_group *g = store_group(st, hash)
     cdef ot_bucket *bk = &st.buckets[ot_bucket_index(hash)]
     cdef bint exact
     cdef uint32_t at = _torrent_search(bk, hash, &exact)
     cdef ot_torrent *t
+    cdef uint32_t space
+    cdef int64_t bytes_, blocks
     if exact:
         return OT_OK
-    if _over_budget(st, _torrent_growth(bk)):
-        st.refused_memory += 1
+    space = _torrents_room(bk, &bytes_, &blocks)
+    if not _budget_charge(st, bytes_, 0, blocks, True):
+        g.refused_memory += 1
         return OT_REFUSED_MEMORY
-    t = _torrent_insert(st, bk, at, hash)
-    if t == NULL:
+    if space and not _torrents_grow(bk, space):
+        _budget_charge(st, -bytes_, 0, -blocks, False)
         return OT_NOMEM
+    t = _torrent_place(g, bk, at, hash)
     t.base = base
     t.completed = completed
     return OT_OK
-
-
-cdef ot_torrent *store_next(ot_store *st, const uint8_t *after) noexcept nogil:
-    """The torrent with the smallest hash greater than `after` (NULL `after`:
-    the first torrent), or NULL at the end. Lets a long walk (full scrape,
-    statedump) resume by hash after the store changed under it."""
-    cdef uint32_t b = 0, at = 0
-    cdef bint exact
-    cdef ot_bucket *bk
-    if after != NULL:
-        b = ot_bucket_index(after)
-        at = _torrent_search(&st.buckets[b], after, &exact)
-        if exact:
-            at += 1
-    while b < OT_BUCKET_COUNT:
-        bk = &st.buckets[b]
-        if at < bk.size:
-            return &bk.data[at]
-        b += 1
-        at = 0
-    return NULL
-
-
-# ---------------------------------------------------------------- peer selection
-
-cdef uint8_t *peers_write_all(uint8_t *out, ot_peervec *v, int family) noexcept nogil:
-    """Write every peer's compact form: leechers from the front in list order,
-    seeders from the back (so they end up in reverse order). Writes
-    v.size * key-size bytes and returns the end."""
-    cdef uint32_t ksize = ot_key_size(family), rsize = ot_rec_size(family), i
-    cdef uint8_t *end = out + v.size * ksize
-    cdef uint8_t *back = end
-    cdef uint8_t *rec = ot_peervec_data(v)
-    for i in range(v.size):
-        if rec[ksize] & PEER_FLAG_SEEDING:
-            back -= ksize
-            memcpy(back, rec, ksize)
-        else:
-            memcpy(out, rec, ksize)
-            out += ksize
-        rec += rsize
-    return end
-
-
-cdef uint8_t *peers_write_selection(uint8_t *out, ot_peervec *v, int family, uint32_t amount,
-                                    ot_rng *rng) noexcept nogil:
-    """Write `amount` (< v.size) distinct peers, one from each of `amount`
-    evenly sized slices of the list taken as a circle from a random start
-    (docs/compatibility.md, "Choosing peers"), placed as in peers_write_all.
-    Returns the end."""
-    cdef uint32_t ksize = ot_key_size(family), rsize = ot_rec_size(family)
-    cdef uint32_t count = v.size, shift = 0, offset, diff
-    cdef uint64_t shifted = count, step
-    cdef uint8_t *end = out + amount * ksize
-    cdef uint8_t *back = end
-    cdef uint8_t *data = ot_peervec_data(v)
-    cdef uint8_t *rec
-    # Fixed-point slice width with as much precision as 32-bit int allows.
-    while not (shifted & (1 << 29)):
-        shifted <<= 1
-        shift += 1
-    step = shifted // amount
-    offset = rng_next(rng) % count
-    while amount:
-        amount -= 1
-        diff = <uint32_t>((((amount + 1) * step) >> shift) - ((amount * step) >> shift))
-        offset += 1 + rng_next(rng) % diff
-        while offset >= count:
-            offset -= count
-        rec = data + offset * rsize
-        if rec[ksize] & PEER_FLAG_SEEDING:
-            back -= ksize
-            memcpy(back, rec, ksize)
-        else:
-            memcpy(out, rec, ksize)
-            out += ksize
-    return end
-
-
-cdef inline uint8_t *peers_write(uint8_t *out, ot_peervec *v, int family, uint32_t amount,
-                                 ot_rng *rng) noexcept nogil:
-    """Write min(amount, peers) peers of one family; returns the end."""
-    if v == NULL or amount == 0:
-        return out
-    if amount >= v.size:
-        return peers_write_all(out, v, family)
-    return peers_write_selection(out, v, family, amount, rng)

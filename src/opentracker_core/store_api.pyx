@@ -69,7 +69,10 @@ cdef class Store:
 
     def restore(self, bytes info_hash, unsigned int base, unsigned int downloaded):
         """Add a peerless torrent from a state line (first line for a hash wins)."""
-        rc = store_restore(self.st, _hash_ptr(info_hash), base, downloaded)
+        cdef const uint8_t *h = _hash_ptr(info_hash)
+        cdef ot_group *g = store_lock(self.st, h)
+        cdef int rc = store_restore(self.st, h, base, downloaded)
+        store_unlock(g)
         if rc == OT_REFUSED_MEMORY:
             raise StoreFullError("memory limit reached")
         if rc == OT_NOMEM:
@@ -77,35 +80,58 @@ cdef class Store:
 
     def torrents(self):
         """[(info_hash, seeders, leechers, downloaded, base_minutes)] in
-        ascending info_hash order, as stored (no clean)."""
-        out = []
-        cdef ot_torrent *t = store_next(self.st, NULL)
+        ascending info_hash order, as stored (no clean). Each torrent is
+        copied under its bucket's lock, the list made without it."""
+        cdef ot_walk wk
+        cdef ot_torrent *t
+        cdef ot_torrent copy
         cdef uint32_t s, n
+        out = []
+        t = store_walk_first(self.st, &wk, NULL)
         while t != NULL:
+            copy = t[0]
             s = ot_torrent_seeders(t)
             n = ot_torrent_peers(t)
-            out.append(((<char *>t.hash)[:OT_HASH_SIZE], s, n - s, t.completed, t.base))
-            t = store_next(self.st, t.hash)
+            # The next torrent is found before Python runs: nothing of the
+            # store is held while the list grows.
+            store_walk_end(&wk)
+            out.append(((<char *>copy.hash)[:OT_HASH_SIZE], s, n - s, copy.completed, copy.base))
+            t = store_walk_first(self.st, &wk, copy.hash)
         return out
 
     def peers(self, bytes info_hash):
         """[(address bytes, port, flags, age)] of a torrent, IPv4 then IPv6,
         each in stored (sorted) order; [] when unknown."""
-        cdef ot_torrent *t = store_find(self.st, _hash_ptr(info_hash))
+        cdef const uint8_t *h = _hash_ptr(info_hash)
+        cdef ot_group *g
+        cdef ot_torrent *t
         cdef ot_peervec *v
         cdef uint8_t *rec
-        cdef uint32_t i, ksize, rsize
+        cdef uint32_t i, ksize, rsize, n
+        cdef bytearray raw
+        cdef int family
         out = []
-        if t == NULL:
-            return out
         for family in (OT_FAMILY_V4, OT_FAMILY_V6):
-            v = t.peers[family]
-            if v == NULL:
-                continue
             ksize = ot_key_size(family)
             rsize = ot_rec_size(family)
-            rec = ot_peervec_data(v)
-            for i in range(v.size):
+            # The records are copied under the lock into room made without
+            # it (one look for the size, one for the copy), the list after.
+            n = 0
+            while True:
+                raw = bytearray(n * rsize)
+                g = store_lock(self.st, h)
+                t = store_find(self.st, h)
+                v = t.peers[family] if t != NULL else NULL
+                if v == NULL or v.size <= n:
+                    n = v.size if v != NULL else 0
+                    if n:
+                        memcpy(<char *>raw, ot_peervec_data(v), n * rsize)
+                    store_unlock(g)
+                    break
+                n = v.size
+                store_unlock(g)
+            rec = <uint8_t *><char *>raw
+            for i in range(n):
                 out.append(((<char *>rec)[:ksize - 2], (rec[ksize - 2] << 8) | rec[ksize - 1],
                             rec[ksize], rec[ksize + 1]))
                 rec += rsize
@@ -113,37 +139,46 @@ cdef class Store:
 
     def stats(self):
         """Counts and memory. Memory figures are exact requested bytes:
-        `fixed` (store and bucket table), `torrents` (torrent slots in use),
-        `torrent_slack` (spare slots), `peers` (peer records in use and the
-        per-list headers), `peer_slack` (spare peer records)."""
+        `fixed` (store, bucket table and lock groups), `torrents` (torrent
+        slots in use), `torrent_slack` (spare slots), `peers` (peer records
+        in use and the per-list headers), `peer_slack` (spare peer records).
+        `lock_waits`: takes of a group lock that found it held."""
         cdef ot_store *st = self.st
-        cdef uint64_t used_torrents = st.torrent_count * sizeof(ot_torrent)
-        cdef uint64_t used_peers = 0, headers = 0
-        cdef ot_torrent *t = store_next(st, NULL)
+        cdef ot_store_counts c
+        cdef ot_store_memory m
+        cdef uint64_t used_torrents, used_peers = 0, headers = 0
+        cdef ot_walk wk
+        cdef ot_torrent *t
         cdef int family
-        while t != NULL:
-            for family in range(2):
-                if t.peers[family] != NULL:
-                    headers += sizeof(ot_peervec)
-                    used_peers += t.peers[family].size * ot_rec_size(family)
-            t = store_next(st, t.hash)
+        with nogil:
+            t = store_walk_first(st, &wk, NULL)
+            while t != NULL:
+                for family in range(2):
+                    if t.peers[family] != NULL:
+                        headers += sizeof(ot_peervec)
+                        used_peers += t.peers[family].size * ot_rec_size(family)
+                t = store_walk_next(st, &wk)
+            store_counts(st, &c)
+            store_memory(st, &m)
+        used_torrents = c.torrents * sizeof(ot_torrent)
         return {
-            "torrents": st.torrent_count,
-            "peers": st.peer_count[0] + st.peer_count[1],
-            "seeders": st.seeder_count[0] + st.seeder_count[1],
-            "peers4": st.peer_count[0],
-            "peers6": st.peer_count[1],
-            "seeders4": st.seeder_count[0],
-            "seeders6": st.seeder_count[1],
-            "refused_memory": st.refused_memory,
+            "torrents": c.torrents,
+            "peers": c.peers[0] + c.peers[1],
+            "seeders": c.seeders[0] + c.seeders[1],
+            "peers4": c.peers[0],
+            "peers6": c.peers[1],
+            "seeders4": c.seeders[0],
+            "seeders6": c.seeders[1],
+            "refused_memory": c.refused_memory,
+            "lock_waits": c.waits,
             "memory": {
-                "total": st.mem_fixed + st.mem_torrents + st.mem_peers,
-                "fixed": st.mem_fixed,
+                "total": m.fixed + m.torrents + m.peers,
+                "fixed": m.fixed,
                 "torrents": used_torrents,
-                "torrent_slack": st.mem_torrents - used_torrents,
+                "torrent_slack": m.torrents - used_torrents,
                 "peers": used_peers + headers,
                 "peer_headers": headers,
-                "peer_slack": st.mem_peers - used_peers - headers,
+                "peer_slack": m.peers - used_peers - headers,
             },
         }
 
@@ -152,14 +187,18 @@ cdef class Store:
         return _statedump_of(self)
 
     property torrent_count:
-        """Torrents held now (constant time)."""
+        """Torrents held now (a sum over the lock groups)."""
         def __get__(self):
-            return self.st.torrent_count
+            cdef ot_store_counts c
+            store_counts(self.st, &c)
+            return c.torrents
 
     property memory_bytes:
         """Bytes the store holds (exact requested sizes)."""
         def __get__(self):
-            return self.st.mem_fixed + self.st.mem_torrents + self.st.mem_peers
+            cdef ot_store_memory m
+            store_memory(self.st, &m)
+            return m.fixed + m.torrents + m.peers
 
 
 def failure_body(bytes reason):
@@ -172,6 +211,7 @@ def failure_body(bytes reason):
 
 
 SIZEOF_TORRENT = sizeof(ot_torrent)
+SIZEOF_GROUP = sizeof(ot_group)            # one lock group (docs/memory.md)
 SIZEOF_PEER4 = OT_PEER4_SIZE
 SIZEOF_PEER6 = OT_PEER6_SIZE
 
@@ -192,17 +232,27 @@ def _statedump_of(Store store):
     ascending info_hash order, formatted in C (a million torrents take a
     few tens of milliseconds, so the loop barely pauses for a state save)."""
     cdef ot_store *st = store.st
-    cdef size_t n = st.torrent_count, count = 0
-    cdef bytearray out = bytearray(n * 64 + 64)
-    cdef uint8_t *base = <uint8_t *><char *>out
-    cdef uint8_t *p = base
+    cdef ot_store_counts c
+    cdef size_t n, count = 0
+    cdef bytearray out
+    cdef uint8_t *base
+    cdef uint8_t *p
     cdef ot_torrent *t
+    cdef ot_walk wk
+    store_counts(st, &c)
+    # Room for the torrents held now; with workers announcing, a walk that
+    # finds more stops there (they are in the next save).
+    n = c.torrents
+    out = bytearray(n * 64 + 64)
+    base = <uint8_t *><char *>out
+    p = base
     with nogil:
-        t = store_next(st, NULL)
+        t = store_walk_first(st, &wk, NULL)
         while t != NULL and count < n:
             p = put_state_line(p, t)
             count += 1
-            t = store_next(st, t.hash)
+            t = store_walk_next(st, &wk)
+        store_walk_end(&wk)
     return bytes(out[:p - base]), count
 
 

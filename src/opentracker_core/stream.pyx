@@ -57,7 +57,7 @@ cdef void _frame_free(ot_worker *w, ot_reader *rd) noexcept nogil:
         return
     ot_free(rd.frame)
     rd.frame = NULL
-    w.t.store.mem_other -= OT_FRAME_ROOM
+    store_charge_other(w.t.store, -<int64_t>OT_FRAME_ROOM)
     w.queued_held -= OT_FRAME_ROOM
 
 
@@ -170,7 +170,7 @@ cdef int _stream_begin(ot_worker *w, ot_reader *rd, const ot_answer *b) noexcept
         if rd.frame == NULL:
             return STREAM_OVER
         # Counted as an answer waiting in a send queue, which it is part of.
-        w.t.store.mem_other += OT_FRAME_ROOM
+        store_charge_other(w.t.store, <int64_t>OT_FRAME_ROOM)
         w.queued_held += OT_FRAME_ROOM
     rd.frame_pos = 0
     rd.frame_len = <uint16_t>(stream_head(rd.frame, rd, b) - rd.frame)

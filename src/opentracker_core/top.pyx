@@ -56,7 +56,8 @@ cdef bint top_slice(ot_worker *w, ot_answer *b) noexcept nogil:
     well inside the stage."""
     cdef ot_topstate *st = <ot_topstate *>b.aux
     cdef int amount = b.format
-    cdef ot_torrent *t = answer_walk_first(w, b)
+    cdef ot_walk wk
+    cdef ot_torrent *t = answer_walk_first(w, b, &wk)
     cdef uint32_t n = 0
     cdef uint8_t *p
     while t != NULL and n < w.t.answer_slice:
@@ -64,7 +65,8 @@ cdef bint top_slice(ot_worker *w, ot_answer *b) noexcept nogil:
         _top_insert(st.seeds, amount, ot_torrent_seeders(t), t.hash)
         _top_insert(st.leechers, amount, ot_torrent_peers(t) - ot_torrent_seeders(t), t.hash)
         n += 1
-        t = answer_walk_next(w, b, t)
+        t = answer_walk_next(w, b, &wk, t)
+    answer_walk_end(&wk)
     if t != NULL:
         return False
     p = _top_section(w.answer_stage, b" torrents by peers:\n", 20, amount, st.peers)

@@ -1,13 +1,19 @@
 from libc.string cimport memcpy, memset, strlen
 
 # Protocol-independent announce handling shared by HTTP, UDP and live sync:
-# access check, store update, and the counters that follow from it.
+# access check, store update, and the counters that follow from it; then,
+# with the store's lock given back, what the cluster and syslog hear.
+#
+# A handler takes the hash's group lock (store_lock), calls tracker_announce
+# or tracker_stop, writes its reply from the torrent while still holding it,
+# gives it back (store_unlock), and only then calls tracker_announced or
+# tracker_stopped, which may send (docs/architecture.md, "The store with
+# several workers").
 
 cdef int tracker_announce(ot_worker *w, const uint8_t *hash, const ot_peer_in *p,
-                          const uint8_t *peer_id, ot_announce_result *res) noexcept nogil:
+                          ot_announce_result *res) noexcept nogil:
     """OT_OK with `res` filled, or why not: OT_REFUSED_ACCESS,
-    OT_REFUSED_MEMORY, OT_NOMEM. peer_id (20 bytes, or NULL) only goes to
-    the syslog line of a completion."""
+    OT_REFUSED_MEMORY, OT_NOMEM. Under the hash's group lock."""
     cdef int rc
     if not access_allows(&w.t.access, hash):
         w.ctr.refused_access += 1
@@ -19,16 +25,8 @@ cdef int tracker_announce(ot_worker *w, const uint8_t *hash, const ot_peer_in *p
             # The peer lives as long as the interval it is told asks
             # (docs/compatibility.md, "Adaptive announce intervals").
             res.record[ot_key_size(p.family)] |= ot_timeout_class(res.interval)
-        # Tell the cluster what is news: a new peer, one back after a while,
-        # or a fresh completion; never what came from the cluster itself. A
-        # peer the budget kept out is news too: a node with room can keep it.
-        if w.t.sync.out_fd >= 0 and not p.from_sync and (
-                res.new_peer or res.unstored or res.renew_age > OT_SYNC_RENEW_BOUNDARY or res.completed):
-            livesync_tell(w, hash, p, _sane_flags(p.flags))
         if res.completed:
             w.ctr.completed += 1
-            if w.t.syslog_completed:
-                syslog_completed(w, hash, p, peer_id)
         if 0 <= res.renew_age < OT_PEER_TIMEOUT:
             w.ctr.renew[res.renew_age] += 1
         if res.unstored:
@@ -38,6 +36,28 @@ cdef int tracker_announce(ot_worker *w, const uint8_t *hash, const ot_peer_in *p
     return rc
 
 
+cdef inline void tracker_announced(ot_worker *w, const uint8_t *hash, const ot_peer_in *p,
+                                   const uint8_t *peer_id, const ot_announce_result *res) noexcept nogil:
+    """After an OT_OK announce, its lock given back: the cluster's news and
+    the syslog line of a completion. peer_id (20 bytes, or NULL) only goes
+    to that line. res.torrent and res.record are not looked at (no lock).
+    Inline: without a cluster or a completion it is two tests."""
+    if w.t.sync.out_fd >= 0 or res.completed:
+        _announce_news(w, hash, p, peer_id, res)
+
+
+cdef void _announce_news(ot_worker *w, const uint8_t *hash, const ot_peer_in *p,
+                         const uint8_t *peer_id, const ot_announce_result *res) noexcept nogil:
+    # Tell the cluster what is news: a new peer, one back after a while,
+    # or a fresh completion; never what came from the cluster itself. A
+    # peer the budget kept out is news too: a node with room can keep it.
+    if w.t.sync.out_fd >= 0 and not p.from_sync and (
+            res.new_peer or res.unstored or res.renew_age > OT_SYNC_RENEW_BOUNDARY or res.completed):
+        livesync_tell(w, hash, p, _sane_flags(p.flags))
+    if res.completed and w.t.syslog_completed:
+        syslog_completed(w, hash, p, peer_id)
+
+
 cdef inline uint8_t _sane_flags(uint8_t flags) noexcept nogil:
     flags &= PEER_FLAG_SEEDING | PEER_FLAG_COMPLETED
     if not (flags & PEER_FLAG_SEEDING):
@@ -45,12 +65,18 @@ cdef inline uint8_t _sane_flags(uint8_t flags) noexcept nogil:
     return flags
 
 
-cdef ot_torrent *tracker_stop(ot_worker *w, const uint8_t *hash, const ot_peer_in *p) noexcept nogil:
-    """event=stopped: the cluster hears of every stop, even of peers or
-    torrents unknown here (docs/compatibility.md, "Live sync")."""
+cdef inline ot_torrent *tracker_stop(ot_worker *w, const uint8_t *hash, const ot_peer_in *p) noexcept nogil:
+    """event=stopped, under the hash's group lock: the torrent after the
+    removal (NULL: unknown)."""
+    return store_stop(w.t.store, hash, p)
+
+
+cdef inline void tracker_stopped(ot_worker *w, const uint8_t *hash, const ot_peer_in *p) noexcept nogil:
+    """After a stop, its lock given back: the cluster hears of every stop,
+    even of peers or torrents unknown here (docs/compatibility.md, "Live
+    sync")."""
     if w.t.sync.out_fd >= 0:
         livesync_tell(w, hash, p, PEER_FLAG_STOPPED)
-    return store_stop(w.t.store, hash, p)
 
 
 cdef const char *OT_MEMORY_REFUSAL = b"Tracker memory limit reached: new torrents are refused for now."

@@ -79,23 +79,36 @@ cdef size_t _udp_announce(ot_worker *w, const uint8_t *pkt, const uint8_t *addr1
     cdef ot_peer_in peer
     cdef ot_announce_result res
     cdef ot_torrent *t
+    cdef const uint8_t *hash = pkt + BEP15_INFO_HASH
     cdef uint32_t event = ot_load_be32(pkt + BEP15_EVENT)
+    cdef ot_group *g
+    cdef size_t n = 0
     cdef int rc
     peer_from_addr(&peer, addr16, ot_load_be16(pkt + BEP15_PORT))
+    # The reply is written under the hash's group lock, the rest after it.
+    g = store_lock(w.t.store, hash)
     if event == BEP15_EVENT_STOPPED:
-        t = tracker_stop(w, pkt + BEP15_INFO_HASH, &peer)
-        return write_udp_announce(out, tid, t, peer.family, 0, interval_base(w.t), &w.t.store.rng)
+        t = tracker_stop(w, hash, &peer)
+        n = write_udp_announce(out, tid, t, peer.family, 0, interval_base(w.t), &g.rng)
+        store_unlock(g)
+        tracker_stopped(w, hash, &peer)
+        return n
     if ot_load_be64(pkt + BEP15_LEFT) == 0:
         peer.flags |= PEER_FLAG_SEEDING
     if event == BEP15_EVENT_COMPLETED:
         peer.flags |= PEER_FLAG_COMPLETED
-    if shed_newcomer(w, pkt + BEP15_INFO_HASH, &peer):
+    if shed_newcomer(w, hash, &peer):
+        store_unlock(g)
         w.ctr.shed[SHED_UDP_ANNOUNCE] += 1
         return 0
-    rc = tracker_announce(w, pkt + BEP15_INFO_HASH, &peer, NULL, &res)
+    rc = tracker_announce(w, hash, &peer, &res)
     if rc == OT_OK:
-        return write_udp_announce(out, tid, res.torrent, peer.family, ot_load_be32(pkt + BEP15_NUMWANT),
-                                  res.interval, &w.t.store.rng)
+        n = write_udp_announce(out, tid, res.torrent, peer.family, ot_load_be32(pkt + BEP15_NUMWANT),
+                               res.interval, &g.rng)
+    store_unlock(g)
+    if rc == OT_OK:
+        tracker_announced(w, hash, &peer, NULL, &res)
+        return n
     if rc == OT_REFUSED_ACCESS:
         # The original's refusal: the bare 8-byte header of an announce reply.
         ot_store_be32(out, BEP15_ANNOUNCE)

@@ -214,11 +214,14 @@ cdef size_t write_http_scrape(uint8_t *buf, ot_store *st, const uint8_t *hashes,
     hashes are left out, repeats repeated. At most OT_SCRAPE_BODY_MAX bytes."""
     cdef uint8_t *p = put_raw(buf, b"d5:filesd", 9)
     cdef ot_torrent *t
+    cdef ot_group *g
     cdef uint32_t i
     for i in range(count):
+        g = store_lock(st, hashes + i * OT_HASH_SIZE)
         t = store_scrape(st, hashes + i * OT_HASH_SIZE)
         if t != NULL:
             p = write_scrape_entry(p, t)
+        store_unlock(g)
     p = put_raw(p, b"ee", 2)
     return <size_t>(p - buf)
 
@@ -276,19 +279,21 @@ cdef size_t write_udp_scrape(uint8_t *buf, uint32_t transaction_id, ot_store *st
     ones and the rest (a trailing partial hash) answer zeros."""
     cdef uint8_t *p = buf
     cdef ot_torrent *t
-    cdef uint32_t i, seeders, peers
+    cdef ot_group *g
+    cdef uint32_t i, seeders, peers, completed
     p = put_be32(p, BEP15_SCRAPE)
     p = put_be32(p, transaction_id)
     for i in range(count):
-        t = store_scrape(st, hashes + i * OT_HASH_SIZE) if i < full else NULL
-        if t == NULL:
-            p = put_be32(p, 0)
-            p = put_be32(p, 0)
-            p = put_be32(p, 0)
-        else:
-            seeders = ot_torrent_seeders(t)
-            peers = ot_torrent_peers(t)
-            p = put_be32(p, seeders)
-            p = put_be32(p, t.completed)
-            p = put_be32(p, peers - seeders)
+        seeders = peers = completed = 0
+        if i < full:
+            g = store_lock(st, hashes + i * OT_HASH_SIZE)
+            t = store_scrape(st, hashes + i * OT_HASH_SIZE)
+            if t != NULL:
+                seeders = ot_torrent_seeders(t)
+                peers = ot_torrent_peers(t)
+                completed = t.completed
+            store_unlock(g)
+        p = put_be32(p, seeders)
+        p = put_be32(p, completed)
+        p = put_be32(p, peers - seeders)
     return <size_t>(p - buf)

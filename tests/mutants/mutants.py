@@ -49,10 +49,20 @@ MUTANTS = [
         breaks="event=completed from a peer with bytes left counts as a download",
         tests=["tests/test_store.py", "tests/test_conformance_http.py", "tests/test_store_stateful.py"],
     ),
+    # ---------------------------------------------------------------- store: several workers
+    dict(
+        name="announce-without-the-group-lock",
+        file="src/opentracker_core/store.pxd",
+        old="    ot_group_take(g)\n    return g\n",
+        new="    return g\n",
+        breaks="with several workers, announces, stops and scrapes of one lock group run at once: "
+               "swarms lose or keep the wrong peers and the counts and memory stop adding up",
+        tests=["tests/test_store_threads.py -k models"],
+    ),
     # ---------------------------------------------------------------- peer selection
     dict(
         name="selection-not-random",
-        file="src/opentracker_core/store.pyx",
+        file="src/opentracker_core/peers.pyx",
         old="        offset += 1 + rng_next(rng) % diff\n",
         new="        offset += 1\n",
         breaks="a big swarm hands every client the same run of neighbouring peers",
@@ -61,7 +71,7 @@ MUTANTS = [
     ),
     dict(
         name="seeders-not-last",
-        file="src/opentracker_core/store.pyx",
+        file="src/opentracker_core/peers.pyx",
         old="    for i in range(v.size):\n        if rec[ksize] & PEER_FLAG_SEEDING:\n",
         new="    for i in range(v.size):\n        if False:\n",
         breaks="peer lists lose the original's leechers-first order",
@@ -134,23 +144,23 @@ MUTANTS = [
     dict(
         name="budget-ignores-new-peers",
         file="src/opentracker_core/store.pyx",
-        old="        if not peer_exact and _over_budget(st, _peer_growth(t.peers[family], family)):\n",
-        new="        if False:\n",
+        old="            if not _budget_charge(st, 0, pbytes, pblocks, True):\n",
+        new="            if not _budget_charge(st, 0, pbytes, pblocks, False):\n",
         breaks="past the budget, known swarms still grow without bound",
         tests=["tests/test_hardening.py -k flood_of_new", "tests/test_store.py"],
     ),
     dict(
         name="budget-refuses-new-peers-of-known-swarms",
         file="src/opentracker_core/store.pyx",
-        old=("            res.unstored = 1\n"
-             "            if flags & PEER_FLAG_COMPLETED:\n"
-             "                # Counted as for a kept new peer: \"downloaded\" needs no memory,\n"
-             "                # and a client reports a completion once.\n"
-             "                t.completed += 1\n"
-             "                res.completed = 1\n"
-             "            res.torrent = t\n"
-             "            return OT_OK\n"),
-        new="            st.refused_memory += 1\n            return OT_REFUSED_MEMORY\n",
+        old=("                res.unstored = 1\n"
+             "                if flags & PEER_FLAG_COMPLETED:\n"
+             "                    # Counted as for a kept new peer: \"downloaded\" needs no memory,\n"
+             "                    # and a client reports a completion once.\n"
+             "                    t.completed += 1\n"
+             "                    res.completed = 1\n"
+             "                res.torrent = t\n"
+             "                return OT_OK\n"),
+        new="                g.refused_memory += 1\n                return OT_REFUSED_MEMORY\n",
         breaks="at the budget a new peer of a known swarm gets a failure instead of the swarm's peers",
         tests=["tests/test_hardening.py -k known_swarm"],
     ),

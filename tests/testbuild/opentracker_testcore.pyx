@@ -283,6 +283,7 @@ cdef class TestServer(Server):
         of it to be escaped (on a throwaway server)."""
         cdef ot_statustop top
         cdef ot_torrent *t
+        cdef ot_walk wk
         cdef uint8_t *buf
         cdef ssize_t n
         cdef size_t i
@@ -291,10 +292,12 @@ cdef class TestServer(Server):
         loop_clock(&self.w)
         if worst:
             memset(&self.w.ctr, 0xFF, sizeof(ot_counters))
-            self.t.store.torrent_count = UINT32_MAX
-            for k in range(2):
-                self.t.store.peer_count[k] = UINT64_MAX
-                self.t.store.seeder_count[k] = 0
+            # The counts are summed over the lock groups: the widest in one.
+            for k in range(OT_GROUP_COUNT):
+                self.t.store.groups[k].torrent_count = UINT32_MAX if k == 0 else 0
+                for i in range(2):
+                    self.t.store.groups[k].peer_count[i] = UINT64_MAX if k == 0 else 0
+                    self.t.store.groups[k].seeder_count[i] = 0
             self.t.store.mem_limit = UINT64_MAX
             self.t.status.hist.step = OT_HISTORY_STEP
             self.t.status.hist.count = OT_HISTORY_SLOTS
@@ -308,10 +311,10 @@ cdef class TestServer(Server):
                 top.peers[k] = UINT32_MAX
                 top.seeds[k] = 0
         else:
-            t = store_next(self.t.store, NULL)
+            t = store_walk_first(self.t.store, &wk, NULL)
             while t != NULL:
                 _status_insert(&top, ot_torrent_peers(t), ot_torrent_seeders(t), t.hash)
-                t = store_next(self.t.store, t.hash)
+                t = store_walk_next(self.t.store, &wk)
         buf = <uint8_t *>ot_malloc(cap + 64)
         if buf == NULL:
             raise MemoryError()
@@ -409,13 +412,20 @@ cdef class TestServer(Server):
 
 cdef ot_torrent *_announce(ot_worker *w, dict outcome, bytes info_hash, object ip, object port, bint seeder,
                            bint completed) except? NULL:
+    # The handlers' order: lock, announce, unlock, news. The torrent is
+    # returned for the reply writer, which runs while no worker does.
     cdef ot_peer_in peer
     cdef ot_announce_result res
     cdef const uint8_t *h = _hash_ptr(info_hash)
+    cdef ot_group *g
     cdef int rc
     _pack_peer(ip, port, &peer)
     peer.flags = (PEER_FLAG_SEEDING if seeder else 0) | (PEER_FLAG_COMPLETED if completed else 0)
-    rc = tracker_announce(w, h, &peer, NULL, &res)
+    g = store_lock(w.t.store, h)
+    rc = tracker_announce(w, h, &peer, &res)
+    store_unlock(g)
+    if rc == OT_OK:
+        tracker_announced(w, h, &peer, NULL, &res)
     if rc == OT_REFUSED_MEMORY:
         raise StoreFullError("memory limit reached")
     if rc == OT_REFUSED_ACCESS:
@@ -439,7 +449,7 @@ cdef bytes _announce_http(ot_worker *w, dict outcome, bytes info_hash, ip, int p
         numwant = OT_NUMWANT_DEFAULT
     elif numwant > OT_NUMWANT_MAX:
         numwant = OT_NUMWANT_MAX
-    return (<char *>buf)[:write_http_announce(buf, t, numwant, nominal, &w.t.store.rng)]
+    return (<char *>buf)[:write_http_announce(buf, t, numwant, nominal, &store_group(w.t.store, _hash_ptr(info_hash)).rng)]
 
 
 cdef bytes _stop_http(ot_worker *w, bytes info_hash, ip, int port):
@@ -447,7 +457,8 @@ cdef bytes _stop_http(ot_worker *w, bytes info_hash, ip, int port):
     cdef ot_peer_in peer
     _pack_peer(ip, port, &peer)
     cdef ot_torrent *t = tracker_stop(w, _hash_ptr(info_hash), &peer)
-    return (<char *>buf)[:write_http_stopped(buf, t, interval_base(w.t), &w.t.store.rng)]
+    tracker_stopped(w, _hash_ptr(info_hash), &peer)
+    return (<char *>buf)[:write_http_stopped(buf, t, interval_base(w.t), &store_group(w.t.store, _hash_ptr(info_hash)).rng)]
 
 
 cdef bytes _scrape_http(ot_worker *w, hashes):
@@ -467,12 +478,14 @@ cdef bytes _announce_udp(ot_worker *w, dict outcome, bytes info_hash, ip, int po
     if event == 3:
         _pack_peer(ip, port, &peer)
         t = tracker_stop(w, _hash_ptr(info_hash), &peer)
+        tracker_stopped(w, _hash_ptr(info_hash), &peer)
         return (<char *>buf)[:write_udp_announce(buf, transaction_id, t, peer.family, 0, interval_base(w.t),
-                                                                &w.t.store.rng)]
+                                                                &store_group(w.t.store, _hash_ptr(info_hash)).rng)]
     t = _announce(w, outcome, info_hash, ip, port, seeder, event == 1)
     _pack_peer(ip, port, &peer)
     return (<char *>buf)[:write_udp_announce(buf, transaction_id, t, peer.family, numwant,
-                                                            <uint32_t>outcome["interval"], &w.t.store.rng)]
+                                                            <uint32_t>outcome["interval"],
+                                                            &store_group(w.t.store, _hash_ptr(info_hash)).rng)]
 
 
 cdef bytes _scrape_udp(ot_worker *w, hashes, unsigned int transaction_id):
@@ -538,3 +551,641 @@ cdef class TestStore(Store):
 
     def scrape_udp(self, hashes, unsigned int transaction_id=0):
         return _scrape_udp(self._worker(), hashes, transaction_id)
+
+
+# ================================================================ store threads
+# tests/test_store_threads.py: N workers on one shared tracker, each on a
+# thread of its own without the GIL, announcing, completing, stopping and
+# scraping through the handlers (udp_respond, http_respond), while another
+# thread walks the store (the clean cycle, full scrape, top10, status page,
+# s24s, statedump) and moves the store's clock. Each worker's peers are its
+# own (addresses 10.<worker>.0.<slot> and fd00::<worker>:<slot>), so each keeps
+# an exact model of what its requests did to the store; the torrents crowd
+# into a few lock groups so the workers meet. docs/architecture.md, "The
+# store with several workers".
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef unsigned long pthread_t
+    ctypedef struct pthread_barrier_t:
+        pass
+    int pthread_create(pthread_t *thread, const void *attr, void *(*start)(void *) noexcept nogil, void *arg)
+    int pthread_join(pthread_t thread, void **retval)
+    int pthread_barrier_init(pthread_barrier_t *barrier, const void *attr, unsigned count)
+    int pthread_barrier_wait(pthread_barrier_t *barrier)
+    int pthread_barrier_destroy(pthread_barrier_t *barrier)
+
+cdef enum:
+    OT_STRESS_WORKERS = 16        # announcing workers, at most
+    OT_STRESS_SLOTS = 32          # peers per worker (odd slots IPv6); each may join every torrent
+    OT_STRESS_GROUPS = 16         # the lock groups the torrents crowd into
+    OT_STRESS_MINUTES = 40        # the walker moves the clock at most this far: no peer times out
+    STRESS_PRESENT = 1            # a worker's model of one (torrent, slot)
+    STRESS_SEEDING = 2
+    STRESS_DONE = 4               # its completion counted (sticky while it stays)
+    STRESS_TRIED = 8              # ever announced (with a budget: stopped at the end whatever became of it)
+
+
+cdef struct ot_stress:
+    ot_tracker t
+    ot_worker w[OT_STRESS_WORKERS + 1]          # the announcers, then the walker
+    uint8_t buffered[OT_STRESS_WORKERS + 1]     # loop_buffers_alloc done
+    pthread_barrier_t start
+    uint32_t workers
+    uint32_t torrents
+    uint32_t phase                # 0: random requests, 1: every worker stops all its peers
+    bint answers                  # the walker makes large answers (not under a tight budget:
+                                  # their check and charge are apart, docs/memory.md)
+    uint64_t ops
+    uint64_t seed
+    int64_t now0
+    uint32_t done[OT_STRESS_WORKERS]            # relaxed flags: announcer i is finished
+    uint8_t *state[OT_STRESS_WORKERS]           # torrents * OT_STRESS_SLOTS, STRESS_* bits
+    uint32_t *completed[OT_STRESS_WORKERS]      # per torrent: completions its requests made
+    uint64_t errors[OT_STRESS_WORKERS]          # replies that were not what the model expects
+    uint64_t fails[OT_STRESS_WORKERS][6]        # of them: UDP, HTTP announces; stops; UDP, HTTP scrapes
+    uint64_t requests[OT_STRESS_WORKERS][4]     # announces, stops, scrapes, of them over HTTP
+    # the walker's
+    uint64_t rounds
+    uint64_t listed               # torrents in its full scrapes
+    uint64_t disorder             # a full scrape's hashes not strictly ascending, or a bad entry
+    uint64_t failed               # walks (answers) that failed
+    uint64_t removed              # torrents its clean cycle removed
+    uint32_t minutes              # how far it moved the clock
+    uint64_t held_max             # the most the budget counted at a round's end
+    uint64_t over_limit           # rounds that found it past mem_limit
+
+
+cdef struct ot_stress_arg:
+    ot_stress *s
+    uint32_t index
+
+
+cdef void _stress_hash(uint32_t tt, uint8_t *h) noexcept nogil:
+    """Torrent tt's info_hash: random bytes, the first (its lock group) one
+    of OT_STRESS_GROUPS, the last two its number (distinct)."""
+    cdef ot_rng r
+    cdef int k
+    r.state = 0xC0FFEE + tt
+    for k in range(OT_HASH_SIZE):
+        h[k] = <uint8_t>rng_next(&r)
+    h[0] = <uint8_t>((tt % OT_STRESS_GROUPS) * (256 // OT_STRESS_GROUPS))
+    h[18] = <uint8_t>(tt >> 8)
+    h[19] = <uint8_t>tt
+
+
+cdef void _stress_addr(uint32_t worker, uint32_t slot, uint8_t *addr16) noexcept nogil:
+    memset(addr16, 0, 16)
+    if slot & 1:
+        addr16[0] = 0xFD
+        addr16[13] = <uint8_t>(worker + 1)
+        addr16[15] = <uint8_t>slot
+    else:
+        addr16[10] = addr16[11] = 0xFF
+        addr16[12] = 10
+        addr16[13] = <uint8_t>(worker + 1)
+        addr16[15] = <uint8_t>slot
+
+
+cdef inline uint16_t _stress_port(uint32_t slot) noexcept nogil:
+    return <uint16_t>(1000 + slot)
+
+
+cdef bint _stress_announce_udp(ot_worker *w, const uint8_t *addr16, const uint8_t *hash, uint16_t port,
+                               bint seeding, uint32_t event, uint32_t numwant) noexcept nogil:
+    cdef uint8_t pkt[BEP15_ANNOUNCE_SIZE]
+    cdef uint8_t out[OT_UDP_OUT_MAX]
+    cdef size_t n
+    ot_store_be64(pkt, connid_for(w, addr16, _window(w)))
+    ot_store_be32(pkt + BEP15_ACTION, BEP15_ANNOUNCE)
+    ot_store_be32(pkt + BEP15_TRANSACTION_ID, 0x5EED)
+    memcpy(pkt + BEP15_INFO_HASH, hash, OT_HASH_SIZE)
+    memset(pkt + BEP15_PEER_ID, c'P', 20)
+    ot_store_be64(pkt + BEP15_DOWNLOADED, 0)
+    ot_store_be64(pkt + BEP15_LEFT, 0 if seeding else 1000)
+    ot_store_be64(pkt + BEP15_UPLOADED, 0)
+    ot_store_be32(pkt + BEP15_EVENT, event)
+    ot_store_be32(pkt + BEP15_IP, 0)
+    ot_store_be32(pkt + BEP15_KEY, 0)
+    ot_store_be32(pkt + BEP15_NUMWANT, numwant)
+    ot_store_be16(pkt + BEP15_PORT, port)
+    n = udp_respond(w, pkt, BEP15_ANNOUNCE_SIZE, addr16, out)
+    return n >= 20 and ot_load_be32(out) == BEP15_ANNOUNCE and ot_load_be32(out + 4) == 0x5EED
+
+
+cdef bint _stress_scrape_udp(ot_worker *w, const uint8_t *addr16, const uint8_t *hashes,
+                             uint32_t count) noexcept nogil:
+    cdef uint8_t pkt[BEP15_SCRAPE_HASHES + 8 * OT_HASH_SIZE]
+    cdef uint8_t out[OT_UDP_OUT_MAX]
+    cdef size_t n
+    cdef uint32_t i
+    ot_store_be64(pkt, connid_for(w, addr16, _window(w)))
+    ot_store_be32(pkt + BEP15_ACTION, BEP15_SCRAPE)
+    ot_store_be32(pkt + BEP15_TRANSACTION_ID, 0x5CA)
+    memcpy(pkt + BEP15_SCRAPE_HASHES, hashes, count * OT_HASH_SIZE)
+    n = udp_respond(w, pkt, BEP15_SCRAPE_HASHES + count * OT_HASH_SIZE, addr16, out)
+    if n != BEP15_REPLY_HEADER + count * BEP15_SCRAPE_ENTRY or ot_load_be32(out) != BEP15_SCRAPE:
+        return False
+    for i in range(count):
+        # seeders, completed, leechers: read under the group's lock, so never
+        # more seeders than peers (leechers would wrap) whatever it raced with.
+        if ot_load_be32(out + 8 + 12 * i) > 0xFFFF or ot_load_be32(out + 16 + 12 * i) > 0xFFFF:
+            return False
+    return True
+
+
+cdef uint8_t *_stress_put_hash(uint8_t *p, const uint8_t *hash) noexcept nogil:
+    """Every byte %XX, as many clients send an info_hash."""
+    cdef int i
+    for i in range(OT_HASH_SIZE):
+        p[0] = c'%'
+        p[1] = b"0123456789ABCDEF"[hash[i] >> 4]
+        p[2] = b"0123456789ABCDEF"[hash[i] & 15]
+        p += 3
+    return p
+
+
+cdef bint _stress_http(ot_worker *w, const uint8_t *addr16, const uint8_t *req, size_t n,
+                       const char *body_start) noexcept nogil:
+    """A request through the HTTP handlers from addr16; True when the body
+    begins with body_start."""
+    cdef ot_conn c
+    cdef ot_span span
+    cdef const uint8_t *p
+    cdef const uint8_t *end
+    memset(&c, 0, sizeof(ot_conn))
+    c.fd = -1
+    c.prev = c.next = c.rd.rnext = -1
+    c.kind = OT_FD_CLIENT
+    memcpy(c.addr, addr16, 16)
+    span = http_respond(w, &c, req, n, w.obuf)
+    if w.handover != NULL or span.len < 16:
+        return False
+    p = w.obuf + span.start
+    end = p + span.len - 4
+    while p < end and memcmp(p, b"\r\n\r\n", 4) != 0:
+        p += 1
+    return p < end and memcmp(p + 4, body_start, strlen(body_start)) == 0
+
+
+cdef bint _stress_announce_http(ot_worker *w, const uint8_t *addr16, const uint8_t *hash, uint16_t port,
+                                bint seeding, uint32_t event, uint32_t numwant) noexcept nogil:
+    cdef uint8_t req[512]
+    cdef uint8_t *p = put_raw(req, b"GET /announce?info_hash=", 24)
+    p = _stress_put_hash(p, hash)
+    p = put_raw(p, b"&peer_id=-OT0001-abcdefghijkl&port=", 35)
+    p = put_uint(p, port)
+    p = put_raw(p, b"&left=0" if seeding else b"&left=1000", 7 if seeding else 10)
+    if event == BEP15_EVENT_COMPLETED:
+        p = put_raw(p, b"&event=completed", 16)
+    elif event == BEP15_EVENT_STOPPED:
+        p = put_raw(p, b"&event=stopped", 14)
+    p = put_raw(p, b"&numwant=", 9)
+    p = put_uint(p, numwant)
+    p = put_raw(p, b"&compact=1 HTTP/1.1\r\nHost: t\r\n\r\n", 32)
+    p[0] = 0
+    return _stress_http(w, addr16, req, <size_t>(p - req), b"d8:complete")
+
+
+cdef bint _stress_scrape_http(ot_worker *w, const uint8_t *addr16, const uint8_t *hashes,
+                              uint32_t count) noexcept nogil:
+    cdef uint8_t req[1024]
+    cdef uint8_t *p = put_raw(req, b"GET /scrape?", 12)
+    cdef uint32_t i
+    for i in range(count):
+        p = put_raw(p, b"info_hash=" if i == 0 else b"&info_hash=", 10 if i == 0 else 11)
+        p = _stress_put_hash(p, hashes + i * OT_HASH_SIZE)
+    p = put_raw(p, b" HTTP/1.1\r\nHost: t\r\n\r\n", 22)
+    p[0] = 0
+    return _stress_http(w, addr16, req, <size_t>(p - req), b"d5:filesd")
+
+
+cdef bint _stress_request(ot_stress *s, uint32_t i, bint http, uint32_t tt, uint32_t slot, bint seeding,
+                          uint32_t event, uint32_t numwant) noexcept nogil:
+    cdef uint8_t hash[OT_HASH_SIZE]
+    cdef uint8_t addr16[16]
+    _stress_hash(tt, hash)
+    _stress_addr(i, slot, addr16)
+    if http:
+        s.requests[i][3] += 1
+        return _stress_announce_http(&s.w[i], addr16, hash, _stress_port(slot), seeding, event, numwant)
+    return _stress_announce_udp(&s.w[i], addr16, hash, _stress_port(slot), seeding, event, numwant)
+
+
+cdef void _stress_model_announce(ot_stress *s, uint32_t i, uint32_t tt, uint32_t slot, bint seeding,
+                                 bint complete) noexcept nogil:
+    """What store_announce does to a peer of this worker (docs/compatibility.md,
+    "Announce processing"), written out apart from it."""
+    cdef uint8_t *st = &s.state[i][tt * OT_STRESS_SLOTS + slot]
+    if complete and not seeding:
+        complete = False          # a completion only counts from a peer with nothing left
+    if not (st[0] & STRESS_PRESENT):
+        st[0] = STRESS_TRIED | STRESS_PRESENT | (STRESS_SEEDING if seeding else 0) | (STRESS_DONE if complete else 0)
+        if complete:
+            s.completed[i][tt] += 1
+        return
+    if complete and not (st[0] & STRESS_DONE):
+        s.completed[i][tt] += 1
+        st[0] |= STRESS_DONE
+    st[0] = (st[0] & ~STRESS_SEEDING) | (STRESS_SEEDING if seeding else 0)
+
+
+cdef void _stress_ops(ot_stress *s, uint32_t i) noexcept nogil:
+    """s.ops random requests of worker i: 55 % announces (half of them
+    seeding, an eighth with event=completed), 25 % stops, 20 % scrapes of
+    one to eight torrents; a quarter over HTTP, the rest UDP."""
+    cdef ot_rng r
+    cdef uint64_t n
+    cdef uint32_t x, tt, slot, event, count, k
+    cdef bint http, seeding, ok
+    cdef uint8_t hashes[8 * OT_HASH_SIZE]
+    cdef uint8_t addr16[16]
+    r.state = s.seed * 1000003 + i
+    for n in range(s.ops):
+        x = rng_next(&r)
+        tt = rng_next(&r) % s.torrents
+        slot = rng_next(&r) % OT_STRESS_SLOTS
+        http = (x & 3) == 0
+        x = (x >> 2) % 100
+        if x < 55:
+            seeding = rng_next(&r) & 1
+            event = BEP15_EVENT_COMPLETED if rng_next(&r) % 8 == 0 else 0
+            s.state[i][tt * OT_STRESS_SLOTS + slot] |= STRESS_TRIED
+            ok = _stress_request(s, i, http, tt, slot, seeding, event, rng_next(&r) % 60)
+            s.requests[i][0] += 1
+            if ok:
+                _stress_model_announce(s, i, tt, slot, seeding, event == BEP15_EVENT_COMPLETED)
+            else:
+                s.fails[i][http] += 1
+        elif x < 80:
+            ok = _stress_request(s, i, http, tt, slot, False, BEP15_EVENT_STOPPED, 0)
+            s.requests[i][1] += 1
+            if ok:
+                s.state[i][tt * OT_STRESS_SLOTS + slot] &= STRESS_TRIED
+            else:
+                s.fails[i][2 + http] += 1
+        else:
+            count = 1 + rng_next(&r) % 8
+            for k in range(count):
+                _stress_hash(rng_next(&r) % s.torrents, hashes + k * OT_HASH_SIZE)
+            _stress_addr(i, slot, addr16)
+            if http:
+                s.requests[i][3] += 1
+                ok = _stress_scrape_http(&s.w[i], addr16, hashes, count)
+            else:
+                ok = _stress_scrape_udp(&s.w[i], addr16, hashes, count)
+            s.requests[i][2] += 1
+            if not ok:
+                s.fails[i][4 + http] += 1
+        if not ok:
+            s.errors[i] += 1
+
+
+cdef void _stress_stop_all(ot_stress *s, uint32_t i) noexcept nogil:
+    """Worker i stops every peer it ever announced, alternately over UDP and HTTP."""
+    cdef uint32_t tt, slot
+    cdef uint8_t *st
+    for tt in range(s.torrents):
+        for slot in range(OT_STRESS_SLOTS):
+            st = &s.state[i][tt * OT_STRESS_SLOTS + slot]
+            if st[0] & STRESS_TRIED:
+                if not _stress_request(s, i, (tt + slot) & 1, tt, slot, False, BEP15_EVENT_STOPPED, 0):
+                    s.errors[i] += 1
+                s.requests[i][1] += 1
+                st[0] &= STRESS_TRIED
+
+
+cdef bint _stress_fullscrape_sane(ot_stress *s, ot_answer *b) noexcept nogil:
+    """The body's hashes strictly ascending, each entry whole."""
+    cdef uint8_t *body = <uint8_t *>ot_malloc(b.produced + 1)
+    cdef uint8_t *p
+    cdef uint8_t *end
+    cdef uint8_t last[OT_HASH_SIZE]
+    cdef ot_block *blk = b.first
+    cdef bint ok = True, first = True
+    if body == NULL:
+        return False
+    p = body
+    while blk != NULL:
+        memcpy(p, block_data(blk), blk.len)
+        p += blk.len
+        blk = blk.next
+    end = p
+    p = body + 9
+    if end - body < 11 or memcmp(body, b"d5:filesd", 9) != 0 or memcmp(end - 2, b"ee", 2) != 0:
+        ok = False
+    while ok and end - p > 23 and memcmp(p, b"20:", 3) == 0:
+        if not first and memcmp(last, p + 3, OT_HASH_SIZE) >= 0:
+            ok = False
+        memcpy(last, p + 3, OT_HASH_SIZE)
+        first = False
+        s.listed += 1
+        p += 23
+        if memcmp(p, b"d8:completei", 12) != 0:
+            ok = False
+        while p + 1 < end and not (p[0] == c'e' and p[1] == c'e'):
+            p += 1
+        p += 2
+    if ok and p != end - 2:
+        ok = False
+    ot_free(body)
+    return ok
+
+
+cdef void _stress_walk_once(ot_stress *s, ot_worker *w, int kind) noexcept nogil:
+    """Make one large answer whole (a full scrape, top10, the status page,
+    s24s or statedump) while the announcers run, and drop it."""
+    cdef ot_answer *b
+    cdef void *aux = NULL
+    cdef int rc
+    if kind == 0:
+        rc = answer_begin(w, ANSWER_FULLSCRAPE, FORMAT_BEN, ENC_IDENTITY, NULL, NULL)
+    elif kind == 1:
+        rc = top_begin(w, NULL, 10)
+    elif kind == 2:
+        aux = ot_malloc(sizeof(ot_statustop))
+        if aux == NULL:
+            s.failed += 1
+            return
+        memset(aux, 0, sizeof(ot_statustop))
+        rc = answer_begin(w, ANSWER_WALK, FORMAT_NONE, ENC_IDENTITY, &STATUS_OPS, aux)
+    elif kind == 3:
+        rc = s24s_begin(w, NULL)
+    else:
+        rc = answer_begin(w, ANSWER_STATEDUMP, FORMAT_NONE, ENC_IDENTITY, NULL, NULL)
+    if rc < 0:
+        s.failed += 1
+        return
+    b = w.handover
+    w.handover = NULL
+    _make_whole(w, b)
+    if b.failed:
+        s.failed += 1
+    elif kind == 0 and not _stress_fullscrape_sane(s, b):
+        s.disorder += 1
+    answer_drop(w, b)
+
+
+cdef void _stress_walker(ot_stress *s) noexcept nogil:
+    """Rounds until every announcer is done (one at least): the whole
+    clean cycle a tick's slice at a time, each kind of walk once, a look at
+    the budget, and the clock a minute on."""
+    cdef ot_worker *w = &s.w[s.workers]
+    cdef uint32_t b, i
+    cdef int kind
+    cdef bint all_done
+    cdef uint64_t held
+    while True:
+        all_done = True
+        for i in range(s.workers):
+            if not ot_relaxed_load32(&s.done[i]):
+                all_done = False
+        b = 0
+        while b < OT_BUCKET_COUNT:
+            s.removed += store_clean(s.t.store, b, OT_CLEAN_SLICE if b + OT_CLEAN_SLICE <= OT_BUCKET_COUNT
+                                     else OT_BUCKET_COUNT - b)
+            b += OT_CLEAN_SLICE
+        if s.answers:
+            for kind in range(5):
+                _stress_walk_once(s, w, kind)
+        held = store_held(s.t.store)
+        if held > s.held_max:
+            s.held_max = held
+        if s.t.store.mem_limit and held > s.t.store.mem_limit:
+            s.over_limit += 1
+        if s.minutes < OT_STRESS_MINUTES:
+            s.minutes += 1
+            store_set_clock(s.t.store, s.now0 + 60 * s.minutes)
+        s.rounds += 1
+        if all_done:
+            return
+
+
+cdef void *_stress_thread(void *arg) noexcept nogil:
+    cdef ot_stress_arg *a = <ot_stress_arg *>arg
+    cdef ot_stress *s = a.s
+    pthread_barrier_wait(&s.start)
+    if a.index == s.workers:
+        _stress_walker(s)
+    elif s.phase == 0:
+        _stress_ops(s, a.index)
+    else:
+        _stress_stop_all(s, a.index)
+    if a.index < s.workers:
+        ot_relaxed_store32(&s.done[a.index], 1)
+    return NULL
+
+
+cdef class StoreThreads:
+    """Workers on threads sharing one tracker and the Store's swarms
+    (tests/test_store_threads.py). run() releases them at once, without the
+    GIL, and returns when all are done; model() and the walker's figures
+    say what they did."""
+    cdef ot_stress *s
+    cdef readonly Store store
+
+    def __cinit__(self, Store store, *, uint32_t workers=4, uint32_t torrents=200, uint64_t seed=1,
+                  uint32_t answer_slice=16, int64_t now=0, bint answers=True):
+        cdef uint32_t i
+        cdef ot_stress *s
+        if not 1 <= workers <= OT_STRESS_WORKERS or torrents == 0 or torrents > 65535:
+            raise ValueError("1 to %d workers, 1 to 65535 torrents" % OT_STRESS_WORKERS)
+        self.store = store
+        self.s = <ot_stress *>ot_malloc(sizeof(ot_stress))
+        if self.s == NULL:
+            raise MemoryError()
+        memset(self.s, 0, sizeof(ot_stress))
+        s = self.s
+        s.workers = workers
+        s.torrents = torrents
+        s.seed = seed
+        s.now0 = now
+        s.answers = answers
+        s.t.store = store.st
+        s.t.access.mode = OT_ACCESS_OPEN
+        s.t.sync.in_fd = s.t.sync.out_fd = -1
+        s.t.sync.header = OT_SYNC_HEADER
+        s.t.sync.room = OT_SYNC_BUF
+        s.t.answer_slice = answer_slice
+        s.t.connid_window = OT_CONNID_WINDOW
+        s.t.started = now
+        store_set_clock(store.st, now)
+        for i in range(workers + 1):
+            s.w[i].t = &s.t
+            s.w[i].epfd = s.w[i].wakeup_fd = -1
+            s.w[i].reading.head = s.w[i].reading.tail = -1
+            s.w[i].writing.head = s.w[i].writing.tail = -1
+            s.w[i].now = now
+            s.w[i].mono = 1
+            if not loop_buffers_alloc(&s.w[i]):
+                raise MemoryError()
+            s.buffered[i] = 1
+        for i in range(workers):
+            s.state[i] = <uint8_t *>ot_malloc(torrents * OT_STRESS_SLOTS)
+            s.completed[i] = <uint32_t *>ot_malloc(torrents * sizeof(uint32_t))
+            if s.state[i] == NULL or s.completed[i] == NULL:
+                raise MemoryError()
+            memset(s.state[i], 0, torrents * OT_STRESS_SLOTS)
+            memset(s.completed[i], 0, torrents * sizeof(uint32_t))
+
+    def __dealloc__(self):
+        cdef uint32_t i
+        if self.s == NULL:
+            return
+        for i in range(OT_STRESS_WORKERS + 1):
+            if self.s.buffered[i]:
+                loop_buffers_free(&self.s.w[i])
+        for i in range(OT_STRESS_WORKERS):
+            ot_free(self.s.state[i])
+            ot_free(self.s.completed[i])
+        ot_free(self.s)
+        self.s = NULL
+
+    def run(self, uint64_t ops, *, bint stop_all=False):
+        """Every worker makes `ops` random requests (stop_all: stops every
+        peer it ever announced instead) while the walker walks; returns
+        when all threads are joined."""
+        cdef ot_stress *s = self.s
+        cdef ot_stress_arg args[OT_STRESS_WORKERS + 1]
+        cdef pthread_t tids[OT_STRESS_WORKERS + 1]
+        cdef uint32_t i, n = s.workers + 1, started = 0
+        cdef int rc = 0
+        s.ops = ops
+        s.phase = 1 if stop_all else 0
+        for i in range(s.workers):
+            s.done[i] = 0
+        if pthread_barrier_init(&s.start, NULL, n) != 0:
+            raise OSError("pthread_barrier_init failed")
+        with nogil:
+            for i in range(n):
+                args[i].s = s
+                args[i].index = i
+                rc = pthread_create(&tids[i], NULL, _stress_thread, &args[i])
+                if rc != 0:
+                    break
+                started += 1
+            # Threads started wait at the barrier for all n: only when all
+            # started can they be joined.
+            if started == n:
+                for i in range(n):
+                    pthread_join(tids[i], NULL)
+        if started != n:
+            raise OSError(rc, "pthread_create failed after %d threads (they wait forever)" % started)
+        pthread_barrier_destroy(&s.start)
+
+    def model(self):
+        """What the workers' requests must have left in the store: {info_hash:
+        (set of (address bytes, port, seeding)), completed}} for every
+        torrent, and per worker (announces, stops, scrapes, of them HTTP,
+        unexpected replies)."""
+        cdef ot_stress *s = self.s
+        cdef uint32_t i, tt, slot
+        cdef uint8_t h[OT_HASH_SIZE]
+        cdef uint8_t addr16[16]
+        cdef uint8_t st
+        swarms = {}
+        for tt in range(s.torrents):
+            _stress_hash(tt, h)
+            peers = set()
+            completed = 0
+            for i in range(s.workers):
+                completed += s.completed[i][tt]
+                for slot in range(OT_STRESS_SLOTS):
+                    st = s.state[i][tt * OT_STRESS_SLOTS + slot]
+                    if st & STRESS_PRESENT:
+                        _stress_addr(i, slot, addr16)
+                        raw = (<char *>addr16)[:16]
+                        peers.add((raw[12:] if raw[:12] == b"\0" * 10 + b"\xff\xff" else raw,
+                                   _stress_port(slot), bool(st & STRESS_SEEDING)))
+            swarms[(<char *>h)[:OT_HASH_SIZE]] = (peers, completed)
+        workers = [tuple(s.requests[i][k] for k in range(4)) + (s.errors[i], tuple(s.fails[i][k] for k in range(6)))
+                   for i in range(s.workers)]
+        return swarms, workers
+
+    def counters(self):
+        """Every worker's counters, summed: what /stats would add up."""
+        cdef ot_stress *s = self.s
+        cdef uint32_t i
+        cdef uint64_t completed = 0, announces = 0, scrapes = 0, unstored = 0
+        for i in range(s.workers):
+            completed += s.w[i].ctr.completed
+            unstored += s.w[i].ctr.unstored_peers
+            announces += s.w[i].ctr.udp_announces[0] + s.w[i].ctr.udp_announces[1]
+            announces += s.w[i].ctr.tcp_announces[0] + s.w[i].ctr.tcp_announces[1]
+            scrapes += s.w[i].ctr.udp_scrapes[0] + s.w[i].ctr.udp_scrapes[1]
+            scrapes += s.w[i].ctr.tcp_scrapes[0] + s.w[i].ctr.tcp_scrapes[1]
+        return dict(completed=completed, announces=announces, scrapes=scrapes, unstored=unstored)
+
+    def walker(self):
+        cdef ot_stress *s = self.s
+        return dict(rounds=s.rounds, listed=s.listed, disorder=s.disorder, failed=s.failed,
+                    removed=s.removed, minutes=s.minutes, held_max=s.held_max, over_limit=s.over_limit)
+
+    def torrent_hash(self, uint32_t tt):
+        cdef uint8_t h[OT_HASH_SIZE]
+        _stress_hash(tt, h)
+        return (<char *>h)[:OT_HASH_SIZE]
+
+
+def store_audit(Store store):
+    """The store counted from what it holds, bucket by bucket under each
+    group's lock, beside its own counts and accounts: torrents, peers and
+    seeders per family, the bytes of the bucket vectors and peer lists and
+    their heap blocks; and whether every bucket and list is in order and
+    every list's seeder count is its seeders."""
+    cdef ot_store *st = store.st
+    cdef ot_store_counts c
+    cdef ot_store_memory m
+    cdef uint32_t b, i, j, torrents = 0
+    cdef uint64_t peers[2]
+    cdef uint64_t seeders[2]
+    cdef uint64_t tbytes = 0, pbytes = 0, blocks = 0, disorder = 0
+    cdef uint32_t seeding, rsize, ksize
+    cdef int f
+    cdef ot_bucket *bk
+    cdef ot_peervec *v
+    cdef uint8_t *rec
+    cdef ot_group *g
+    peers[0] = peers[1] = seeders[0] = seeders[1] = 0
+    with nogil:
+        for b in range(OT_BUCKET_COUNT):
+            g = &st.groups[b >> OT_GROUP_SHIFT]
+            ot_lock_take(&g.lock)
+            bk = &st.buckets[b]
+            if bk.data != NULL:
+                blocks += 1
+                tbytes += bk.space * sizeof(ot_torrent)
+            torrents += bk.size
+            for i in range(bk.size):
+                if ot_bucket_index(bk.data[i].hash) != b or (i and memcmp(bk.data[i - 1].hash, bk.data[i].hash,
+                                                                            OT_HASH_SIZE) >= 0):
+                    disorder += 1
+                for f in range(2):
+                    v = bk.data[i].peers[f]
+                    if v == NULL:
+                        continue
+                    rsize = ot_rec_size(f)
+                    ksize = ot_key_size(f)
+                    blocks += 1
+                    pbytes += sizeof(ot_peervec) + v.space * rsize
+                    if v.size == 0 or v.size > v.space:
+                        disorder += 1
+                    seeding = 0
+                    rec = ot_peervec_data(v)
+                    for j in range(v.size):
+                        if rec[j * rsize + ksize] & PEER_FLAG_SEEDING:
+                            seeding += 1
+                        if j and memcmp(rec + (j - 1) * rsize, rec + j * rsize, ksize) >= 0:
+                            disorder += 1
+                    if seeding != v.seeders:
+                        disorder += 1
+                    peers[f] += v.size
+                    seeders[f] += seeding
+            ot_lock_give(&g.lock)
+        store_counts(st, &c)
+        store_memory(st, &m)
+    return dict(
+        walked=dict(torrents=torrents, peers=(peers[0], peers[1]), seeders=(seeders[0], seeders[1]),
+                    mem_torrents=tbytes, mem_peers=pbytes, mem_blocks=blocks),
+        counted=dict(torrents=c.torrents, peers=(c.peers[0], c.peers[1]), seeders=(c.seeders[0], c.seeders[1]),
+                     mem_torrents=m.torrents, mem_peers=m.peers, mem_blocks=m.blocks),
+        disorder=disorder, other=m.other, fixed=m.fixed, held=m.held, limit=m.limit, waits=c.waits)

@@ -1,7 +1,8 @@
 /* The core's allocator: CPython's raw allocator (safe without the GIL, seen
    by tracemalloc) plus a count of live blocks, so a leak test can check that
-   every block the core took was given back. One increment per call; the loop
-   is single-threaded. */
+   every block the core took was given back. The counts are relaxed atomic
+   increments (a size_t: 32 bits on a 32-bit router, so no libatomic), since
+   workers on several threads allocate at once. */
 #ifndef OT_ALLOC_H
 #define OT_ALLOC_H
 #include <Python.h>
@@ -9,21 +10,25 @@
 
 static size_t ot_blocks_allocated, ot_blocks_freed;
 
+static inline void ot_count_block(size_t *count) {
+    __atomic_fetch_add(count, 1, __ATOMIC_RELAXED);
+}
+
 static inline void *ot_malloc(size_t n) {
     void *p = PyMem_RawMalloc(n);
-    if (p) ot_blocks_allocated++;
+    if (p) ot_count_block(&ot_blocks_allocated);
     return p;
 }
 
 static inline void *ot_realloc(void *old, size_t n) {
     void *p = PyMem_RawRealloc(old, n);
-    if (p && !old) ot_blocks_allocated++;
+    if (p && !old) ot_count_block(&ot_blocks_allocated);
     return p;
 }
 
 static inline void ot_free(void *p) {
     if (p) {
-        ot_blocks_freed++;
+        ot_count_block(&ot_blocks_freed);
         PyMem_RawFree(p);
     }
 }
@@ -35,13 +40,13 @@ static inline void ot_free(void *p) {
 static inline void *ot_pages_alloc(size_t n) {
     void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
-    ot_blocks_allocated++;
+    ot_count_block(&ot_blocks_allocated);
     return p;
 }
 
 static inline void ot_pages_free(void *p, size_t n) {
     if (p) {
-        ot_blocks_freed++;
+        ot_count_block(&ot_blocks_freed);
         munmap(p, n);
     }
 }

@@ -12,6 +12,14 @@ cdef extern from "siphash.h" nogil:
     uint64_t ot_siphash24(const unsigned char *key, const unsigned char *data, size_t length)
     uint64_t ot_sip_load_le64(const unsigned char *p)
 
+cdef extern from "otlock.h" nogil:
+    ctypedef struct ot_lock:
+        int v
+    int ot_lock_take(ot_lock *l)
+    void ot_lock_give(ot_lock *l)
+    uint32_t ot_relaxed_load32(const uint32_t *p)
+    void ot_relaxed_store32(uint32_t *p, uint32_t v)
+
 cdef extern from "alloc.h" nogil:
     void *ot_malloc(size_t n)
     void *ot_realloc(void *old, size_t n)
