@@ -271,17 +271,17 @@ cdef ot_span http_announce(ot_worker *w, ot_conn *c, const uint8_t *req, size_t 
     if stopped:
         t = tracker_stop(w, hash, &peer)
         body = write_http_stopped(out + OT_HTTP_HEAD_ROOM, t, interval_base(w.t), &g.rng)
-        store_unlock(g)
+        store_unlock(w.t.store, g)
         tracker_stopped(w, hash, &peer)
         return http_ok(w, out, body, False)
     peer.flags = flags
     if shed_newcomer(w, hash, &peer):
-        store_unlock(g)
+        store_unlock(w.t.store, g)
         return http_shed(w, out, SHED_HTTP_ANNOUNCE)
     rc = tracker_announce(w, hash, &peer, &res)
     if rc == OT_OK:
         body = write_http_announce(out + OT_HTTP_HEAD_ROOM, res.torrent, <uint32_t>numwant, res.interval, &g.rng)
-    store_unlock(g)
+    store_unlock(w.t.store, g)
     if rc == OT_OK:
         tracker_announced(w, hash, &peer, peer_id if have_peer_id else NULL, &res)
         return http_ok(w, out, body, False)

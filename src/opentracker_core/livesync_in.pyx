@@ -83,10 +83,10 @@ cdef void livesync_apply(ot_worker *w, const uint8_t *pkt, size_t n, int family,
         g = store_lock(w.t.store, r)
         if peer.flags & PEER_FLAG_STOPPED:
             store_stop(w.t.store, r, &peer)
-            store_unlock(g)
+            store_unlock(w.t.store, g)
         else:
             rc = tracker_announce(w, r, &peer, &res)
-            store_unlock(g)
+            store_unlock(w.t.store, g)
             if rc == OT_OK:
                 tracker_announced(w, r, &peer, NULL, &res)
         w.ctr.syncs += 1

@@ -66,6 +66,8 @@ cdef struct ot_store:
     void *groups_block
     uint32_t now_minutes      # written by the clock, read by every announce: relaxed atomics
     uint64_t mem_limit        # bytes; 0 = no limit. A setting: written only while no worker runs
+    bint shared               # more than one thread may announce: store_lock takes the group's lock.
+                              # A setting too; with one worker the request path skips the locks
     uint64_t mem_fixed        # the store struct, the bucket array and the groups; never changes
 
     # The accounts: only under the budget lock, so the budget's check and
@@ -157,12 +159,14 @@ cdef inline ot_group *store_lock(ot_store *st, const uint8_t *hash) noexcept nog
     """Take the lock of the hash's group (see "Important" above); returns
     the group, for its RNG and store_unlock."""
     cdef ot_group *g = store_group(st, hash)
-    ot_group_take(g)
+    if st.shared:
+        ot_group_take(g)
     return g
 
 
-cdef inline void store_unlock(ot_group *g) noexcept nogil:
-    ot_lock_give(&g.lock)
+cdef inline void store_unlock(ot_store *st, ot_group *g) noexcept nogil:
+    if st.shared:
+        ot_lock_give(&g.lock)
 
 
 cdef inline void store_set_clock(ot_store *st, int64_t now_seconds) noexcept nogil:

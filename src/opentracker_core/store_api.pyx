@@ -72,7 +72,7 @@ cdef class Store:
         cdef const uint8_t *h = _hash_ptr(info_hash)
         cdef ot_group *g = store_lock(self.st, h)
         cdef int rc = store_restore(self.st, h, base, downloaded)
-        store_unlock(g)
+        store_unlock(self.st, g)
         if rc == OT_REFUSED_MEMORY:
             raise StoreFullError("memory limit reached")
         if rc == OT_NOMEM:
@@ -126,10 +126,10 @@ cdef class Store:
                     n = v.size if v != NULL else 0
                     if n:
                         memcpy(<char *>raw, ot_peervec_data(v), n * rsize)
-                    store_unlock(g)
+                    store_unlock(self.st, g)
                     break
                 n = v.size
-                store_unlock(g)
+                store_unlock(self.st, g)
             rec = <uint8_t *><char *>raw
             for i in range(n):
                 out.append(((<char *>rec)[:ksize - 2], (rec[ksize - 2] << 8) | rec[ksize - 1],

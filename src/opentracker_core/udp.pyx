@@ -90,7 +90,7 @@ cdef size_t _udp_announce(ot_worker *w, const uint8_t *pkt, const uint8_t *addr1
     if event == BEP15_EVENT_STOPPED:
         t = tracker_stop(w, hash, &peer)
         n = write_udp_announce(out, tid, t, peer.family, 0, interval_base(w.t), &g.rng)
-        store_unlock(g)
+        store_unlock(w.t.store, g)
         tracker_stopped(w, hash, &peer)
         return n
     if ot_load_be64(pkt + BEP15_LEFT) == 0:
@@ -98,14 +98,14 @@ cdef size_t _udp_announce(ot_worker *w, const uint8_t *pkt, const uint8_t *addr1
     if event == BEP15_EVENT_COMPLETED:
         peer.flags |= PEER_FLAG_COMPLETED
     if shed_newcomer(w, hash, &peer):
-        store_unlock(g)
+        store_unlock(w.t.store, g)
         w.ctr.shed[SHED_UDP_ANNOUNCE] += 1
         return 0
     rc = tracker_announce(w, hash, &peer, &res)
     if rc == OT_OK:
         n = write_udp_announce(out, tid, res.torrent, peer.family, ot_load_be32(pkt + BEP15_NUMWANT),
                                res.interval, &g.rng)
-    store_unlock(g)
+    store_unlock(w.t.store, g)
     if rc == OT_OK:
         tracker_announced(w, hash, &peer, NULL, &res)
         return n

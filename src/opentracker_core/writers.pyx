@@ -221,7 +221,7 @@ cdef size_t write_http_scrape(uint8_t *buf, ot_store *st, const uint8_t *hashes,
         t = store_scrape(st, hashes + i * OT_HASH_SIZE)
         if t != NULL:
             p = write_scrape_entry(p, t)
-        store_unlock(g)
+        store_unlock(st, g)
     p = put_raw(p, b"ee", 2)
     return <size_t>(p - buf)
 
@@ -292,7 +292,7 @@ cdef size_t write_udp_scrape(uint8_t *buf, uint32_t transaction_id, ot_store *st
                 seeders = ot_torrent_seeders(t)
                 peers = ot_torrent_peers(t)
                 completed = t.completed
-            store_unlock(g)
+            store_unlock(st, g)
         p = put_be32(p, seeders)
         p = put_be32(p, completed)
         p = put_be32(p, peers - seeders)

@@ -53,7 +53,7 @@ MUTANTS = [
     dict(
         name="announce-without-the-group-lock",
         file="src/opentracker_core/store.pxd",
-        old="    ot_group_take(g)\n    return g\n",
+        old="    if st.shared:\n        ot_group_take(g)\n    return g\n",
         new="    return g\n",
         breaks="with several workers, announces, stops and scrapes of one lock group run at once: "
                "swarms lose or keep the wrong peers and the counts and memory stop adding up",

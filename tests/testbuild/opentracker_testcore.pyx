@@ -423,7 +423,7 @@ cdef ot_torrent *_announce(ot_worker *w, dict outcome, bytes info_hash, object i
     peer.flags = (PEER_FLAG_SEEDING if seeder else 0) | (PEER_FLAG_COMPLETED if completed else 0)
     g = store_lock(w.t.store, h)
     rc = tracker_announce(w, h, &peer, &res)
-    store_unlock(g)
+    store_unlock(w.t.store, g)
     if rc == OT_OK:
         tracker_announced(w, h, &peer, NULL, &res)
     if rc == OT_REFUSED_MEMORY:
@@ -1001,6 +1001,7 @@ cdef class StoreThreads:
         s.now0 = now
         s.answers = answers
         s.t.store = store.st
+        store.st.shared = True        # the workers below announce at once: every lock is taken
         s.t.access.mode = OT_ACCESS_OPEN
         s.t.sync.in_fd = s.t.sync.out_fd = -1
         s.t.sync.header = OT_SYNC_HEADER
