@@ -23,11 +23,12 @@ key's definition in two files.
 """
 
 import ipaddress
+import os
 import re
 from collections import namedtuple
 
 from opentracker_core._core import DEFAULTS as CORE_DEFAULTS, INTERVAL_CEILING, INTERVAL_MIN, MAX_REDIRECT_URL, \
-    MAX_STATS_PATH
+    MAX_STATS_PATH, WORKERS_MAX
 
 __all__ = [
     "DEFAULT_ADDRESS", "DEFAULT_PORT", "LIVESYNC_PORT", "KEYS", "KEYS_TABLE",
@@ -277,6 +278,21 @@ def _whole(what, low=0, high=2**31 - 1):
     return lambda text: _uint(text, what, low, high)
 
 
+def _workers(text):
+    if text.lower() == "auto":
+        return "auto"
+    return _uint(text, "worker count", 1, WORKERS_MAX)
+
+
+def worker_loops(settings):
+    """How many loops run: tracker.workers (auto: the CPUs this process may
+    use), at least listen.udp.workers, at most WORKERS_MAX."""
+    want = settings.workers
+    if want == "auto":
+        want = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(WORKERS_MAX, max(want, settings.udp_workers)))
+
+
 def _listens(*protos):
     """A parser of `ip[:port]` into one Listen per protocol."""
     def parse(text):
@@ -463,8 +479,13 @@ KEYS_TABLE = (
         "under overload (the UDP receive queue filling) answer full scrapes and heavy stats, then scrapes, then "
         "announces of new peers to swarms of 1000 peers or more with 503 (HTTP) or the error \"overloaded\" "
         "(UDP) instead of doing them"),
+    # docs/architecture.md, "Worker loops": one loop is the default, as a
+    # single-core router wants; auto is one per CPU the process may use.
+    Key("tracker.workers", "workers", "token", _workers, 1, "count|auto",
+        "event loops: the first serves HTTP and UDP, each other one UDP on a thread of its own "
+        "(up to %d; auto: one per CPU this process may use)" % WORKERS_MAX),
     Key("listen.udp.workers", "udp_workers", "token", _whole("worker count", 0, 1024), 0, "count",
-        "accepted for the C original's config files; no effect"),
+        "the C original's UDP threads: at least this many loops serve UDP (see tracker.workers)"),
     Key(None, "config_files", None, None, (), "file",
         "the config files read, in order"),
 )

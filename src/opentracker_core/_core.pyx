@@ -11,6 +11,7 @@ include "access.pyx"         # access lists, blessed networks
 include "ratelimit.pyx"      # per-address token buckets, modest full scrapes
 include "livesync.pyx"       # live sync: records queued and sent
 include "tracker.pyx"        # announce and stop, shared by HTTP, UDP and live sync
+include "counters.pyx"       # every worker's counters, published and summed
 include "livesync_in.pyx"    # live sync: datagrams received and applied
 include "shed.pyx"           # shedding by priority under overload: the level, who is shed
 include "udp.pyx"            # BEP 15 requests and connection ids
@@ -32,6 +33,7 @@ include "stream.pyx"         # large answers sent to their readers: the reader, 
 include "conn.pyx"           # a worker's connections: slots, deadlines, an HTTP client's life
 include "udpio.pyx"          # a worker's UDP batches: recvmmsg, answers, sendmmsg
 include "loop.pyx"           # a worker's epoll turn, clock, ticks and fixed buffers
+include "workers.pyx"        # UDP worker loops on threads of their own; the pause for Python
 include "hashlists.pyx"      # access-list files parsed in C
 include "store_api.pyx"      # the Store class
 include "server.pyx"         # the Server class

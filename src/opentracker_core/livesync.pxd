@@ -43,6 +43,7 @@ cdef struct ot_sync_sender:
 
 
 cdef struct ot_livesync:
+    ot_lock lock                  # the sending side: buffers, lengths, sequence, counts sent
     int in_fd                     # bound to the group port, joined to the group; -1: off
     int out_fd
     sockaddr_in group             # where packets go

@@ -1,5 +1,7 @@
 # Live sync, the sending side (see livesync.pxd): records queued by the
-# tracker, flushed by size and by age.
+# tracker, flushed by size and by age. Every worker queues into the same two
+# datagrams, under sync.lock; a full one is sent under it too (a sendto a
+# few dozen announces, one lock no store lock waits on).
 
 from libc.string cimport memcpy
 
@@ -18,6 +20,13 @@ cdef inline void _store_le64(uint8_t *p, uint64_t v) noexcept nogil:
 
 
 cdef void livesync_flush(ot_worker *w, int family) noexcept nogil:
+    ot_lock_take(&w.t.sync.lock)
+    _livesync_send(w, family)
+    ot_lock_give(&w.t.sync.lock)
+
+
+cdef void _livesync_send(ot_worker *w, int family) noexcept nogil:
+    # under sync.lock
     cdef size_t n = w.t.sync.len[family]
     cdef uint8_t *buf = _sync_buf(w, family)
     cdef uint64_t seq
@@ -51,10 +60,11 @@ cdef void livesync_tell(ot_worker *w, const uint8_t *hash, const ot_peer_in *p, 
     cdef uint8_t *r
     if w.t.sync.out_fd < 0:
         return
+    ot_lock_take(&w.t.sync.lock)
     # The bound is checked where the write happens: whatever sent it here,
     # a record never lands past the datagram.
     if w.t.sync.len[family] + rec > w.t.sync.room:
-        livesync_flush(w, family)
+        _livesync_send(w, family)
     if w.t.sync.len[family] == 0:
         memcpy(buf, &w.t.tracker_id, 4)
         ot_store_be32(buf + 4, <uint32_t>family + (OT_SYNC_KEYED if w.t.sync.keyed else 0))
@@ -72,13 +82,16 @@ cdef void livesync_tell(ot_worker *w, const uint8_t *hash, const ot_peer_in *p, 
     # Keyed: the same counts, the sequence and the tag taking 16 of the 24
     # bytes left (52 x 28 + 24 = 1480, 36 x 40 + 24 = 1464).
     if w.t.sync.len[family] + rec > w.t.sync.room:
-        livesync_flush(w, family)
+        _livesync_send(w, family)
+    ot_lock_give(&w.t.sync.lock)
 
 
 cdef void livesync_tick(ot_worker *w) noexcept nogil:
     cdef int family
     if w.t.sync.out_fd < 0:
         return
+    ot_lock_take(&w.t.sync.lock)
     for family in range(2):
         if w.t.sync.len[family] > w.t.sync.header and w.mono - w.t.sync.flushed_at[family] >= w.t.sync.max_age:
-            livesync_flush(w, family)
+            _livesync_send(w, family)
+    ot_lock_give(&w.t.sync.lock)

@@ -33,7 +33,7 @@ cdef inline void loop_clock(ot_worker *w) noexcept nogil:
     clock_gettime(CLOCK_MONOTONIC, &ts)
     mono = ts.tv_sec
     w.mono_ms = ts.tv_sec * 1000 + ts.tv_nsec // 1000000
-    if w.mono:
+    if w.mono and w.index == 0:           # the clock's jumps are worker 0's to handle
         jump = (wall - w.now) - (mono - w.mono)
         if jump > OT_CLOCK_JUMP or jump < -OT_CLOCK_JUMP:
             clock_jumped(w, jump)
@@ -140,9 +140,10 @@ cdef int loop_timeout(ot_worker *w) noexcept nogil:
 
 
 cdef void loop_tick(ot_worker *w) noexcept nogil:
+    cdef ot_counters summed
     answer_expire(w)
     livesync_tick(w)
-    history_tick(&w.t.status.hist, &w.ctr, w.mono)
+    history_tick(&w.t.status.hist, counters_summed(w, &summed), w.mono)
     if w.t.adaptive_interval:
         interval_load_tick(w)
     store_clean(w.t.store, w.t.clean_cursor, OT_CLEAN_SLICE)
@@ -245,6 +246,12 @@ cdef size_t _loop_buffers(ot_worker *w, void ***where, size_t *size) noexcept no
     return OT_LOOP_BUFFERS
 
 
+cdef inline size_t _loop_buffers_first(ot_worker *w) noexcept nogil:
+    # A UDP worker (workers.pyx) needs only the UDP batch's buffers: the
+    # four HTTP and large-answer buffers listed first are worker 0's.
+    return 4 if w.index else 0
+
+
 cdef bint loop_buffers_alloc(ot_worker *w) noexcept nogil:
     """Allocate every fixed buffer (zeroed), count it in the memory budget,
     and wire the UDP batch's messages to their buffers. False when memory
@@ -252,7 +259,7 @@ cdef bint loop_buffers_alloc(ot_worker *w) noexcept nogil:
     cdef void **where[OT_LOOP_BUFFERS]
     cdef size_t size[OT_LOOP_BUFFERS]
     cdef size_t i, n = _loop_buffers(w, where, size)
-    for i in range(n):
+    for i in range(_loop_buffers_first(w), n):
         where[i][0] = ot_malloc(size[i])
         if where[i][0] == NULL:
             return False

@@ -54,7 +54,8 @@ cdef uint64_t building_memory(ot_worker *w) noexcept nogil:
 cdef ot_span prometheus_answer(ot_worker *w, uint8_t *out) noexcept nogil:
     cdef uint8_t *body = out + OT_HTTP_HEAD_ROOM
     cdef uint8_t *p = body
-    cdef ot_counters *k = &w.ctr
+    cdef ot_counters summed
+    cdef ot_counters *k = counters_summed(w, &summed)    # every worker's
     cdef ot_store_counts c
     cdef ot_store_memory m
     cdef const char *name

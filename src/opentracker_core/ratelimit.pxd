@@ -17,6 +17,7 @@ cdef struct ot_rate_entry:
 
 
 cdef struct ot_ratelimit:
+    ot_lock lock                  # every worker takes from the same buckets
     ot_rate_entry *table          # NULL when the limit is off
     uint32_t per_minute           # requests per address per minute, also the burst
 

@@ -26,6 +26,7 @@ cdef bint rate_allows(ot_worker *w, const uint8_t *addr16) noexcept nogil:
     if r.table == NULL:
         return True
     slot = _rate_hash(addr16)
+    ot_lock_take(&r.lock)
     for i in range(OT_RATE_PROBES):
         e = &r.table[(slot + i) & (OT_RATE_SLOTS - 1)]
         if e.seen and memcmp(e.addr, addr16, 16) == 0:
@@ -44,9 +45,11 @@ cdef bint rate_allows(ot_worker *w, const uint8_t *addr16) noexcept nogil:
         e.tokens = <uint32_t>(tokens if tokens < full else full)
     e.seen = now
     if e.tokens < OT_RATE_ONE:
+        ot_lock_give(&r.lock)
         w.ctr.refused_rate += 1
         return False
     e.tokens -= OT_RATE_ONE
+    ot_lock_give(&r.lock)
     return True
 
 

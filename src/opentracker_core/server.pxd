@@ -3,9 +3,10 @@
 # worker (ot_worker: one epoll loop with its connections, buffers, counters
 # and clock). docs/architecture.md, "Who owns what".
 #
-# Today one worker runs, mostly without the GIL; Python reaches both
-# through the Server class between loop turns (signals, reloads), never
-# concurrently.
+# Worker 0 runs in Python's thread, mostly without the GIL; Python reaches
+# the tracker between its turns (signals, reloads). With tracker.workers N,
+# N - 1 more loops serve UDP on threads of their own (workers.pyx); Python
+# changes what they read only while they are parked (world_pause).
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from opentracker_core.includes.system cimport mmsghdr, iovec, sockaddr_in6
@@ -78,6 +79,7 @@ cdef enum:
     OT_FULLSCRAPE_CACHE = 10      # tracker.fullscrape_cache (see config.py for why 10)
     OT_CONNID_WINDOW = 3600       # tracker.udp_connid_window: seconds
     OT_HTTP_MAX_CONNECTIONS = 4096    # tracker.http_max_connections
+    OT_WORKERS_MAX = 64           # tracker.workers' ceiling (config.py's WORKERS_MAX)
 
 
 cdef struct ot_reader:
@@ -129,6 +131,9 @@ cdef struct ot_fdlist:
     int32_t tail
 
 
+cdef struct ot_worker
+
+
 cdef struct ot_tracker:
     # What every worker loop shares: the swarms, the access lists, the
     # settings, the cluster, the large answers and the status page's
@@ -176,7 +181,7 @@ cdef struct ot_tracker:
     uint32_t load_steps       # steps the load adds to every interval now
     uint32_t last_interval    # nominal seconds the last adaptive answer told
     uint32_t last_peers       # its swarm's size
-    uint8_t last_swarm_steps  # the steps that size gave
+    uint32_t last_swarm_steps # the steps that size gave
 
     # Written by the loop as it serves (Python sets them up and flushes the
     # cluster's queue at shutdown).
@@ -187,6 +192,14 @@ cdef struct ot_tracker:
     int64_t started           # wall seconds at start (moved along when the wall clock jumps)
     int64_t clock_offset      # seconds added to the wall clock (tests age swarms without waiting)
     uint32_t clean_cursor     # the next bucket the ageing sweep visits
+
+    # Worker loops (workers.pyx): written by Python while none runs, but
+    # pause and parked, the pause's two atomics.
+    ot_worker **workers       # workers[1..worker_count - 1]: the UDP workers; [0] is the Server's own
+    uint32_t worker_count     # loops in all (1: the Server's own only, the default)
+    bint workers_running      # their threads are started
+    int pause                 # 1 while Python changes shared state: the workers park (world_pause)
+    int parked                # workers parked now
 
     # Large answers (answers.pyx): made by the loop, offered to every
     # requester while shared.
@@ -201,7 +214,12 @@ cdef struct ot_worker:
     # clock. Only its own thread touches these (Python too, but only between
     # the loop's turns: it adds listeners and reads the counters).
     ot_tracker *t
-    ot_counters ctr           # this loop's; /stats adds up every worker's
+    ot_counters ctr           # this loop's; /stats adds up every worker's (counters.pyx)
+    int32_t index             # 0: the loop Python runs (HTTP, UDP, ticks); 1..: a UDP worker (workers.pyx)
+    int quit                  # a UDP worker: set by Python (release) to end its thread
+    uint64_t thread           # a UDP worker's thread (0: not running)
+    ot_lock pub_lock          # guards published
+    ot_counters published     # a UDP worker: ctr as of its last batch, what the others read
 
     # clocks: wall seconds for the store and connection ids, monotonic for deadlines
     int64_t now

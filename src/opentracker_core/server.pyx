@@ -21,6 +21,7 @@ def version_report():
 
 STATUS_PAGE_MAX = OT_ANSWER_STAGE
 HISTORY_BYTES = sizeof(ot_history)
+WORKERS_MAX = OT_WORKERS_MAX
 # Built with OT_ZSTD=1: large answers offered as zstd to clients that ask.
 ZSTD = bool(ot_zstd_available())
 
@@ -43,6 +44,21 @@ cdef int _hashlist_set(ot_hashlist *l, bytes blob) except -1:
     ot_free(l.hashes)
     l.hashes = data
     l.count = n // OT_HASH_SIZE
+    return 0
+
+
+cdef int _watch_on(ot_worker *w, int fd, int kind) except -1:
+    cdef epoll_event ev
+    cdef ot_conn *c = conn_slot(w, fd)
+    if c == NULL:
+        raise MemoryError()
+    if c.kind != OT_FD_FREE:
+        raise ValueError("fd %d is already in the loop" % fd)
+    ev.events = EPOLLIN
+    ev.data.u64 = <uint32_t>fd
+    if epoll_ctl(w.epfd, EPOLL_CTL_ADD, fd, &ev) < 0:
+        raise OSError(errno, "epoll_ctl failed for fd %d" % fd)
+    c.kind = <uint8_t>kind
     return 0
 
 
@@ -70,6 +86,7 @@ cdef class Server:
         memset(&self.t, 0, sizeof(ot_tracker))
         memset(&self.w, 0, sizeof(ot_worker))
         self.w.t = &self.t
+        self.t.worker_count = 1
         self.w.epfd = -1
         self.w.wakeup_fd = -1
         self.t.sync.in_fd = self.t.sync.out_fd = -1
@@ -106,6 +123,16 @@ cdef class Server:
 
     def __dealloc__(self):
         cdef int32_t fd
+        cdef uint32_t k
+        if self.t.workers != NULL:
+            with nogil:
+                workers_stop(&self.t)
+            for k in range(1, self.t.worker_count):
+                worker_free(self.t.workers[k])
+            ot_free(self.t.workers)
+            store_charge_other(self.t.store, -<int64_t>(self.t.worker_count * sizeof(ot_worker *)))
+            self.t.workers = NULL
+            self.t.worker_count = 1
         if self.w.conns != NULL:
             for fd in range(self.w.conn_cap):
                 if self.w.conns[fd].kind == OT_FD_CLIENT:
@@ -138,22 +165,50 @@ cdef class Server:
         self._store_kept = NULL
 
     def _watch(self, int fd, int kind):
-        cdef epoll_event ev
-        cdef ot_conn *c = conn_slot(&self.w, fd)
-        if c == NULL:
-            raise MemoryError()
-        if c.kind != OT_FD_FREE:
-            raise ValueError("fd %d is already in the loop" % fd)
-        ev.events = EPOLLIN
-        ev.data.u64 = <uint32_t>fd
-        if epoll_ctl(self.w.epfd, EPOLL_CTL_ADD, fd, &ev) < 0:
-            raise OSError(errno, "epoll_ctl failed for fd %d" % fd)
-        c.kind = <uint8_t>kind
+        _watch_on(&self.w, fd, kind)
 
-    def add_listener(self, int fd, str kind):
+    def set_workers(self, uint32_t count):
+        """Run `count` loops in all: this one and count - 1 UDP workers on
+        threads of their own (workers.pyx), started by run(). Once, before
+        any UDP listener is given to a worker; 1 changes nothing."""
+        cdef uint32_t k
+        cdef ot_worker *x
+        if not 1 <= count <= OT_WORKERS_MAX:
+            raise ValueError("1 to %d workers" % OT_WORKERS_MAX)
+        if self.t.worker_count != 1 or count == 1:
+            if count != self.t.worker_count:
+                raise ValueError("the workers are set once")
+            return
+        self.t.workers = <ot_worker **>ot_malloc(count * sizeof(ot_worker *))
+        if self.t.workers == NULL:
+            raise MemoryError()
+        memset(self.t.workers, 0, count * sizeof(ot_worker *))
+        store_charge_other(self.t.store, <int64_t>(count * sizeof(ot_worker *)))
+        self.t.workers[0] = &self.w
+        for k in range(1, count):
+            x = worker_new(&self.t, <int32_t>k)
+            if x == NULL:
+                raise MemoryError("cannot set up worker %d" % k)
+            x.shed_persist = self.w.shed_persist
+            self.t.workers[k] = x
+            self.t.worker_count = k + 1
+        # Several threads announce from now on: the store takes its locks.
+        self.store.st.shared = True
+
+    property workers:
+        def __get__(self):
+            return self.t.worker_count
+
+    def add_listener(self, int fd, str kind, int worker=0):
         """Serve a bound, non-blocking socket: "tcp" (listening) or "udp".
         The server owns the fd from now on and closes it. UDP sockets learn
-        each datagram's destination address, so that answers leave from it."""
+        each datagram's destination address, so that answers leave from it.
+        `worker` (UDP only) is the loop that serves it (set_workers)."""
+        cdef ot_worker *on = &self.w
+        if worker:
+            if kind != "udp" or not 0 < worker < <int>self.t.worker_count:
+                raise ValueError("worker %d cannot serve a %s listener" % (worker, kind))
+            on = self.t.workers[worker]
         cdef sockaddr_in6 sa
         cdef socklen_t salen = sizeof(sa)
         cdef int one = 1, rc
@@ -170,10 +225,10 @@ cdef class Server:
             # shedding under overload follows (shed.pyx). Without it the
             # loop still sheds, on a coarser sign.
             setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one))
-        self._watch(fd, _FD_KINDS[kind])
-        if kind == "udp" and self.w.udp_fd_count < OT_UDP_SOCKETS:
-            self.w.udp_fds[self.w.udp_fd_count] = fd
-            self.w.udp_fd_count += 1
+        _watch_on(on, fd, _FD_KINDS[kind])
+        if kind == "udp" and on.udp_fd_count < OT_UDP_SOCKETS:
+            on.udp_fds[on.udp_fd_count] = fd
+            on.udp_fd_count += 1
 
     def set_wakeup_fd(self, int fd):
         """The read end of the pipe given to signal.set_wakeup_fd()."""
@@ -192,44 +247,48 @@ cdef class Server:
         configured with them."""
         cdef bytes path = stats_path.encode()
         cdef bytes url
-        if not 0 < len(path) <= OT_STATS_PATH_MAX:
-            raise ValueError("stats path must be 1..%d bytes" % OT_STATS_PATH_MAX)
-        memcpy(self.t.stats_path, <const char *>path, len(path))
-        self.t.stats_path_len = len(path)
-        ot_free(self.t.redirect_url)
-        self.t.redirect_url = NULL
-        self.t.redirect_len = 0
-        if redirect_url:
-            url = redirect_url.encode()
-            if len(url) > OT_REDIRECT_MAX:
-                raise ValueError("redirect URL longer than %d bytes" % OT_REDIRECT_MAX)
-            self.t.redirect_url = <uint8_t *>ot_malloc(len(url))
-            if self.t.redirect_url == NULL:
-                raise MemoryError()
-            memcpy(self.t.redirect_url, <const char *>url, len(url))
-            self.t.redirect_len = len(url)
-        self.t.fullscrape = fullscrape
-        self.t.compress = compression == "gzip"
-        self.t.ip_from_query = ip_from_query
-        self.t.http_timeout = http_timeout
-        self.t.send_timeout = send_timeout if send_timeout > 0 else OT_HTTP_SEND_TIMEOUT
-        self.t.fullscrape_cache = fullscrape_cache if fullscrape_cache >= 0 else 0
-        self.t.connid_window = connid_window if connid_window > 0 else OT_CONNID_WINDOW
-        self.t.max_conns = max_connections
-        self.t.answer_slice = answer_slice if answer_slice > 0 else OT_ANSWER_SLICE
-        self.t.interval = (announce_interval if OT_INTERVAL_MIN <= announce_interval <= OT_INTERVAL_CEILING
-                           else OT_ANNOUNCE_INTERVAL)
-        if adaptive_interval and not self.t.adaptive_interval:
-            self.t.cpu_mono_ns = 0        # the CPU share is measured from the next tick
-            self.t.cpu_load = self.t.cpu_permille = self.t.mem_permille = self.t.load_steps = 0
-        self.t.adaptive_interval = adaptive_interval
-        self.t.shedding = shedding
-        if not shedding:
-            self.w.shed_level = 0
-            self.w.shed_stepped = 0
-            shed_init(&self.w)
-        self._set_rate_limit(rate_limit)
-        self._set_modest(modest_fullscrapes)
+        world_pause(&self.t)        # the UDP workers read what this changes
+        try:
+            if not 0 < len(path) <= OT_STATS_PATH_MAX:
+                raise ValueError("stats path must be 1..%d bytes" % OT_STATS_PATH_MAX)
+            memcpy(self.t.stats_path, <const char *>path, len(path))
+            self.t.stats_path_len = len(path)
+            ot_free(self.t.redirect_url)
+            self.t.redirect_url = NULL
+            self.t.redirect_len = 0
+            if redirect_url:
+                url = redirect_url.encode()
+                if len(url) > OT_REDIRECT_MAX:
+                    raise ValueError("redirect URL longer than %d bytes" % OT_REDIRECT_MAX)
+                self.t.redirect_url = <uint8_t *>ot_malloc(len(url))
+                if self.t.redirect_url == NULL:
+                    raise MemoryError()
+                memcpy(self.t.redirect_url, <const char *>url, len(url))
+                self.t.redirect_len = len(url)
+            self.t.fullscrape = fullscrape
+            self.t.compress = compression == "gzip"
+            self.t.ip_from_query = ip_from_query
+            self.t.http_timeout = http_timeout
+            self.t.send_timeout = send_timeout if send_timeout > 0 else OT_HTTP_SEND_TIMEOUT
+            self.t.fullscrape_cache = fullscrape_cache if fullscrape_cache >= 0 else 0
+            self.t.connid_window = connid_window if connid_window > 0 else OT_CONNID_WINDOW
+            self.t.max_conns = max_connections
+            self.t.answer_slice = answer_slice if answer_slice > 0 else OT_ANSWER_SLICE
+            self.t.interval = (announce_interval if OT_INTERVAL_MIN <= announce_interval <= OT_INTERVAL_CEILING
+                               else OT_ANNOUNCE_INTERVAL)
+            if adaptive_interval and not self.t.adaptive_interval:
+                self.t.cpu_mono_ns = 0        # the CPU share is measured from the next tick
+                self.t.cpu_load = self.t.cpu_permille = self.t.mem_permille = self.t.load_steps = 0
+            self.t.adaptive_interval = adaptive_interval
+            self.t.shedding = shedding
+            if not shedding:
+                self.w.shed_level = 0
+                self.w.shed_stepped = 0
+                shed_init(&self.w)
+            self._set_rate_limit(rate_limit)
+            self._set_modest(modest_fullscrapes)
+        finally:
+            world_resume(&self.t)
 
     def _set_modest(self, bint on):
         cdef size_t size = OT_MODEST_SLOTS * sizeof(ot_rate_entry)
@@ -263,19 +322,23 @@ cdef class Server:
         the group, out_fd sends to group:port. The server owns both fds."""
         cdef bytes g = _socket.inet_aton(group)
         cdef ot_conn *c
-        self._watch(in_fd, OT_FD_LIVESYNC)
-        c = conn_slot(&self.w, out_fd)      # not watched: only owned, so it is closed with the rest
-        if c == NULL:
-            raise MemoryError()
-        c.kind = OT_FD_LIVESYNC
-        self.t.sync.in_fd = in_fd
-        self.t.sync.out_fd = out_fd
-        memset(&self.t.sync.group, 0, sizeof(sockaddr_in))
-        self.t.sync.group.sin_family = AF_INET
-        memcpy(&self.t.sync.group.sin_addr, <const char *>g, 4)
-        ot_store_be16(<uint8_t *>&self.t.sync.group.sin_port, port)
-        self.t.sync.flushed_at[0] = self.t.sync.flushed_at[1] = self.w.mono
-        self.t.sync.max_age = send_interval if send_interval > 0 else OT_SYNC_MAX_AGE
+        world_pause(&self.t)        # the UDP workers read what this changes
+        try:
+            self._watch(in_fd, OT_FD_LIVESYNC)
+            c = conn_slot(&self.w, out_fd)      # not watched: only owned, so it is closed with the rest
+            if c == NULL:
+                raise MemoryError()
+            c.kind = OT_FD_LIVESYNC
+            self.t.sync.in_fd = in_fd
+            self.t.sync.out_fd = out_fd
+            memset(&self.t.sync.group, 0, sizeof(sockaddr_in))
+            self.t.sync.group.sin_family = AF_INET
+            memcpy(&self.t.sync.group.sin_addr, <const char *>g, 4)
+            ot_store_be16(<uint8_t *>&self.t.sync.group.sin_port, port)
+            self.t.sync.flushed_at[0] = self.t.sync.flushed_at[1] = self.w.mono
+            self.t.sync.max_age = send_interval if send_interval > 0 else OT_SYNC_MAX_AGE
+        finally:
+            world_resume(&self.t)
 
     def flush_livesync(self):
         """Send what is queued for the cluster now (at shutdown)."""
@@ -289,25 +352,29 @@ cdef class Server:
         still taken for one send interval. What is queued leaves first,
         signed as it was queued. The key is kept nowhere else."""
         cdef size_t size = OT_SYNC_SENDERS * sizeof(ot_sync_sender)
-        if len(key) != 16:
-            raise ValueError("a cluster key is 16 bytes")
-        if self.t.sync.senders == NULL:
-            self.t.sync.senders = <ot_sync_sender *>ot_malloc(size)
+        world_pause(&self.t)        # the UDP workers read what this changes
+        try:
+            if len(key) != 16:
+                raise ValueError("a cluster key is 16 bytes")
             if self.t.sync.senders == NULL:
-                raise MemoryError()
-            memset(self.t.sync.senders, 0, size)
-            store_charge_other(self.t.store, <int64_t>size)
-        if self.t.sync.out_fd >= 0:
-            livesync_flush(&self.w, 0)
-            livesync_flush(&self.w, 1)
-        if self.t.sync.keyed:
-            memcpy(self.t.sync.key[1], self.t.sync.key[0], 16)
-            self.t.sync.old_key_until = self.w.mono + self.t.sync.max_age
-        memcpy(self.t.sync.key[0], <const char *>key, 16)
-        self.t.sync.keyed = 1
-        self.t.sync.accept_unsigned = accept_unsigned
-        self.t.sync.header = OT_SYNC_KEYED_HEADER
-        self.t.sync.room = OT_SYNC_BUF - OT_SYNC_MAC
+                self.t.sync.senders = <ot_sync_sender *>ot_malloc(size)
+                if self.t.sync.senders == NULL:
+                    raise MemoryError()
+                memset(self.t.sync.senders, 0, size)
+                store_charge_other(self.t.store, <int64_t>size)
+            if self.t.sync.out_fd >= 0:
+                livesync_flush(&self.w, 0)
+                livesync_flush(&self.w, 1)
+            if self.t.sync.keyed:
+                memcpy(self.t.sync.key[1], self.t.sync.key[0], 16)
+                self.t.sync.old_key_until = self.w.mono + self.t.sync.max_age
+            memcpy(self.t.sync.key[0], <const char *>key, 16)
+            self.t.sync.keyed = 1
+            self.t.sync.accept_unsigned = accept_unsigned
+            self.t.sync.header = OT_SYNC_KEYED_HEADER
+            self.t.sync.room = OT_SYNC_BUF - OT_SYNC_MAC
+        finally:
+            world_resume(&self.t)
 
     def livesync_counters(self):
         cdef ot_livesync *y = &self.t.sync
@@ -327,35 +394,47 @@ cdef class Server:
         """Switch the info_hash list: mode "open", "white" or "black" with the
         sorted, distinct 20-byte hashes of the file. The fifo sets start
         empty again, as after the original's reload."""
-        _hashlist_set(&self.t.access.list, hashes)
-        _hashlist_set(&self.t.access.added, b"")
-        _hashlist_set(&self.t.access.deleted, b"")
-        self.t.access.mode = _ACCESS_MODES[mode]
+        world_pause(&self.t)        # the UDP workers read what this changes
+        try:
+            _hashlist_set(&self.t.access.list, hashes)
+            _hashlist_set(&self.t.access.added, b"")
+            _hashlist_set(&self.t.access.deleted, b"")
+            self.t.access.mode = _ACCESS_MODES[mode]
+        finally:
+            world_resume(&self.t)
 
     def set_dynamic(self, bytes added, bytes deleted):
         """The hashes added and deleted through the access fifos (sorted)."""
-        _hashlist_set(&self.t.access.added, added)
-        _hashlist_set(&self.t.access.deleted, deleted)
+        world_pause(&self.t)        # the UDP workers read what this changes
+        try:
+            _hashlist_set(&self.t.access.added, added)
+            _hashlist_set(&self.t.access.deleted, deleted)
+        finally:
+            world_resume(&self.t)
 
     def set_networks(self, nets):
         """[(16-byte address, prefix bits over 16 bytes, permission bits)]:
         1 stats, 2 proxy, 4 live sync."""
         cdef size_t n = len(nets), i
         cdef ot_net *arr = NULL
-        if n:
-            arr = <ot_net *>ot_malloc(n * sizeof(ot_net))
-            if arr == NULL:
-                raise MemoryError()
-            for i, (addr, bits, perms) in enumerate(nets):
-                if len(addr) != 16 or not 0 <= bits <= 128:
-                    ot_free(arr)
-                    raise ValueError("bad network %r/%r" % (addr, bits))
-                memcpy(arr[i].addr, <const char *>addr, 16)
-                arr[i].bits = bits
-                arr[i].perms = perms
-        ot_free(self.t.access.nets)
-        self.t.access.nets = arr
-        self.t.access.net_count = n
+        world_pause(&self.t)        # the UDP workers read what this changes
+        try:
+            if n:
+                arr = <ot_net *>ot_malloc(n * sizeof(ot_net))
+                if arr == NULL:
+                    raise MemoryError()
+                for i, (addr, bits, perms) in enumerate(nets):
+                    if len(addr) != 16 or not 0 <= bits <= 128:
+                        ot_free(arr)
+                        raise ValueError("bad network %r/%r" % (addr, bits))
+                    memcpy(arr[i].addr, <const char *>addr, 16)
+                    arr[i].bits = bits
+                    arr[i].perms = perms
+            ot_free(self.t.access.nets)
+            self.t.access.nets = arr
+            self.t.access.net_count = n
+        finally:
+            world_resume(&self.t)
 
     def watch_fd(self, int fd, callback):
         """Call callback() from run() whenever fd is readable. The fd stays
@@ -395,6 +474,18 @@ cdef class Server:
         cdef ot_worker *w = &self.w
         cdef int failed
         w.stop = False
+        failed = workers_start(&self.t)
+        if failed:
+            raise OSError(failed, "cannot start the UDP workers: " + _os.strerror(failed))
+        try:
+            self._serve()
+        finally:
+            with nogil:
+                workers_stop(&self.t)
+
+    def _serve(self):
+        cdef ot_worker *w = &self.w
+        cdef int failed
         while not w.stop:
             with nogil:
                 failed = loop_run(w)
@@ -432,8 +523,11 @@ cdef class Server:
             return self.t.started
 
     def counters(self):
-        """The /stats counters as a dict (names as in ot_counters)."""
-        cdef ot_counters *k = &self.w.ctr
+        """The /stats counters as a dict (names as in ot_counters), every
+        worker's summed."""
+        cdef ot_counters sum
+        cdef ot_counters *k = &sum
+        counters_sum(&self.w, &sum)
         return {
             "tcp_accepts": k.tcp_accepts[0], "tcp_accepts6": k.tcp_accepts[1],
             "tcp_announces": k.tcp_announces[0], "tcp_announces6": k.tcp_announces[1],
@@ -453,6 +547,15 @@ cdef class Server:
             "shed": [k.shed[i] for i in range(SHED_KINDS)], "overloads": k.overloads,
             "shed_level": self.w.shed_level,
         }
+
+    def worker_requests(self):
+        """UDP datagrams each loop has read, worker 0 first (its share on the
+        status page)."""
+        cdef uint32_t k
+        shares = [self.w.ctr.udp_datagrams[0] + self.w.ctr.udp_datagrams[1]]
+        for k in range(1, self.t.worker_count):
+            shares.append(counters_udp_requests(self.t.workers[k]))
+        return shares
 
 
 # The defaults of the settings the core applies, by config key, for the

@@ -114,7 +114,8 @@ cdef ot_span stats_mode_answer(ot_worker *w, ot_conn *c, const uint8_t *req, siz
                                int mode, int fmt, uint8_t *out) noexcept nogil:
     cdef uint8_t *body = out + OT_HTTP_HEAD_ROOM
     cdef uint8_t *p = body
-    cdef ot_counters *k = &w.ctr
+    cdef ot_counters summed
+    cdef ot_counters *k = counters_summed(w, &summed)    # every worker's
     cdef uint64_t t = server_uptime(w)
     # Each total is the sum over both families: the original's v4 build
     # counted everything it served, and so did its v6 build under the same
@@ -274,7 +275,8 @@ cdef uint8_t *write_everything(ot_worker *w, uint8_t *p) noexcept nogil:
     after </stats>). The torrents are counted twice, as there: the running
     counter, and by walking the buckets. At most ~4.6 KiB with 20-digit
     counters, well inside the answer buffer."""
-    cdef ot_counters *k = &w.ctr
+    cdef ot_counters summed
+    cdef ot_counters *k = counters_summed(w, &summed)    # every worker's
     cdef uint64_t walked = store_walked(w.t.store)
     cdef ot_store_counts c
     cdef int i
@@ -309,6 +311,8 @@ cdef uint8_t *write_everything(ot_worker *w, uint8_t *p) noexcept nogil:
         p = _everything_interval(w.t, p)
     if k.overloads:
         p = _everything_shed(w, p)
+    if w.t.worker_count > 1:
+        p = _everything_workers(w, p)
     p = put_cstr(p, b"  <debug>\n    <renew>\n")
     for i in range(OT_PEER_TIMEOUT):
         p = put_cstr(p, b"      <count interval=\"")
@@ -348,7 +352,8 @@ cdef uint8_t *_everything_shed(ot_worker *w, uint8_t *p) noexcept nogil:
     """What shedding under overload refused (docs/shedding.md): only once
     it has happened, so the original's XML stays byte for byte until then.
     At most ~470 bytes."""
-    cdef ot_counters *k = &w.ctr
+    cdef ot_counters summed
+    cdef ot_counters *k = counters_summed(w, &summed)    # every worker's
     p = put_cstr(p, b"  <shed>\n")
     p = _xml_count(p, b"    <level>", w.shed_level, b"</level>\n")
     p = _xml_count(p, b"    <overloads>", k.overloads, b"</overloads>\n")
@@ -359,6 +364,20 @@ cdef uint8_t *_everything_shed(ot_worker *w, uint8_t *p) noexcept nogil:
     p = _xml_count(p, b"    <tcp_scrape>", k.shed[SHED_HTTP_SCRAPE], b"</tcp_scrape>\n")
     p = _xml_count(p, b"    <tcp_announce>", k.shed[SHED_HTTP_ANNOUNCE], b"</tcp_announce>\n")
     return put_cstr(p, b"  </shed>\n")
+
+
+cdef uint8_t *_everything_workers(ot_worker *w, uint8_t *p) noexcept nogil:
+    """The UDP datagrams each worker loop read (tracker.workers > 1 only, so
+    the original's XML stays as it was with one): at most 61 bytes a
+    worker, 3.9 KiB for OT_WORKERS_MAX."""
+    cdef uint32_t i
+    p = put_cstr(p, b"  <workers>\n")
+    for i in range(w.t.worker_count):
+        p = put_cstr(p, b"    <worker id=\"")
+        p = put_uint(p, i)
+        p = _xml_count(p, b"\"><udp>", (_both(w.ctr.udp_datagrams) if i == 0 else
+                                           counters_udp_requests(w.t.workers[i])), b"</udp></worker>\n")
+    return put_cstr(p, b"  </workers>\n")
 
 
 # ---------------------------------------------------------------- heavy modes

@@ -253,8 +253,9 @@ cdef void _status_uptime(ot_pw *pw, uint64_t t) noexcept nogil:
 cdef uint64_t _chart_value(const ot_worker *w, int point, int points, bint partial, int series) noexcept nogil:
     """Events in one step for chart point `point` (0: the oldest)."""
     cdef uint64_t v
+    cdef ot_counters summed
     if partial and point == points - 1:
-        v = history_partial(&w.t.status.hist, &w.ctr, w.mono, series)
+        v = history_partial(&w.t.status.hist, counters_summed(w, &summed), w.mono, series)
     else:
         v = history_at(&w.t.status.hist, points - 1 - point - (1 if partial else 0), series)
     return v if v < UINT32_MAX else UINT32_MAX
@@ -381,10 +382,35 @@ cdef void _status_memory(ot_pw *pw, const ot_worker *w) noexcept nogil:
     pw_cstr(pw, b"</td></tr></table></div>\n")
 
 
+cdef void _status_workers(ot_pw *pw, const ot_worker *w) noexcept nogil:
+    """Each worker loop's share of the UDP datagrams read so far, in
+    percent with one decimal (tracker.workers > 1 only)."""
+    cdef uint64_t n[OT_WORKERS_MAX]
+    cdef uint64_t total = 0
+    cdef uint32_t i
+    for i in range(w.t.worker_count):
+        n[i] = (w.ctr.udp_datagrams[0] + w.ctr.udp_datagrams[1] if i == 0 else
+                counters_udp_requests(w.t.workers[i]))
+        total += n[i]
+    pw_cstr(pw, b"<div class=\"card\"><h2>Worker loops</h2><table id=\"workers\">\n"
+                b"<tr><th>loop</th><th>serves</th><th>UDP datagrams</th><th>share</th></tr>\n")
+    for i in range(w.t.worker_count):
+        pw_cstr(pw, b"<tr><td>")
+        pw_uint(pw, i)
+        pw_cstr(pw, b"</td><td>HTTP, UDP</td>" if i == 0 else b"</td><td>UDP</td>")
+        pw_raw(pw, b"<td>", 4)
+        pw_uint(pw, n[i])
+        pw_raw(pw, b"</td><td>", 9)
+        pw_tenths(pw, n[i] * 1000 // total if total else 0)
+        pw_cstr(pw, b" %</td></tr>\n")
+    pw_cstr(pw, b"</table></div>\n")
+
+
 cdef ssize_t status_write(const ot_worker *w, const ot_statustop *top, uint8_t *buf, size_t cap) noexcept nogil:
     """The page into buf; its length, or -1 when it does not fit in cap."""
     cdef ot_pw pw
-    cdef const ot_counters *k = &w.ctr
+    cdef ot_counters summed
+    cdef const ot_counters *k = counters_summed(w, &summed)    # every worker's
     cdef ot_store_counts c
     cdef uint8_t ver[OT_VERSION_MAX]
     cdef uint8_t *vend
@@ -446,6 +472,8 @@ cdef ssize_t status_write(const ot_worker *w, const ot_statustop *top, uint8_t *
     pw_cstr(&pw, b"</tr>\n<tr><td>shed (overload)</td>")
     pw_cell(&pw, b"shed", k.shed[0] + k.shed[1] + k.shed[2] + k.shed[3] + k.shed[4] + k.shed[5])
     pw_cstr(&pw, b"</tr>\n</table></div>\n")
+    if w.t.worker_count > 1:
+        _status_workers(&pw, w)
     _status_memory(&pw, w)
     pw_cstr(&pw, b"</div>\n")
     _status_chart(&pw, w)

@@ -134,15 +134,17 @@ cdef uint32_t interval_for(ot_tracker *t, uint32_t peers) noexcept nogil:
     if not t.adaptive_interval:
         return base
     steps = swarm_steps(peers)
-    t.last_swarm_steps = <uint8_t>steps
-    t.last_peers = peers
-    steps += t.load_steps
+    # What the last answer was made of, for /stats: every worker writes it,
+    # so a word at a time (a reader may mix two answers' words; each is one).
+    ot_relaxed_store32(&t.last_swarm_steps, steps)
+    ot_relaxed_store32(&t.last_peers, peers)
+    steps += ot_relaxed_load32(&t.load_steps)
     if steps > OT_INTERVAL_STEPS_MAX:
         steps = OT_INTERVAL_STEPS_MAX
     nominal = base + base * steps // 2
     if nominal > OT_INTERVAL_CEILING:
         nominal = OT_INTERVAL_CEILING if base < OT_INTERVAL_CEILING else base
-    t.last_interval = nominal
+    ot_relaxed_store32(&t.last_interval, nominal)
     return nominal
 
 
@@ -160,7 +162,8 @@ cdef void interval_load_tick(ot_worker *w) noexcept nogil:
     cpu_ns = <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
     mono_ns = w.mono_ms * 1000000
     if t.cpu_mono_ns and mono_ns > t.cpu_mono_ns:
-        share = (cpu_ns - t.cpu_ns) * 1000 // (mono_ns - t.cpu_mono_ns)
+        # the process's CPU over the cores its loops can use
+        share = (cpu_ns - t.cpu_ns) * 1000 // ((mono_ns - t.cpu_mono_ns) * (t.worker_count if t.worker_count > 1 else 1))
         share = 0 if share < 0 else (1000 if share > 1000 else share)
         # fixed point: cpu_load is permille times 16
         t.cpu_load += share - t.cpu_load // 16
@@ -175,4 +178,4 @@ cdef void interval_load_tick(ot_worker *w) noexcept nogil:
         cpu_steps = 1 + (t.cpu_permille - 500) // 125
     if t.mem_permille >= 750:
         mem_steps = 1 + (t.mem_permille - 750) // 125
-    t.load_steps = <uint32_t>(cpu_steps if cpu_steps > mem_steps else mem_steps)
+    ot_relaxed_store32(&t.load_steps, <uint32_t>(cpu_steps if cpu_steps > mem_steps else mem_steps))

@@ -7,6 +7,9 @@ a conformance test can be checked against the original by hand:
 
     OT_IMPL=c python -m pytest tests/test_conformance_http.py
 
+`OT_WORKERS=N` adds `tracker.workers N` to every config of ours that does not
+set it (the network tests with several worker loops).
+
 Every wait here is bounded; a tracker that does not come up fails the test.
 
 Under an emulator (crossbuild/router.sh: the .ipk installed in an emulated
@@ -115,6 +118,11 @@ class Tracker:
             self.write_whitelist(whitelist)
             lines.append("access.whitelist %s" % self.whitelist_path)
         lines += list(config)
+        # OT_WORKERS=N runs every test's tracker with N worker loops (.ci/run
+        # runs the network tests so), unless the test chose its own.
+        workers = os.environ.get("OT_WORKERS")
+        if workers and self.impl != "c" and not any(line.startswith("tracker.workers") for line in lines):
+            lines.append("tracker.workers %s" % workers)
         self.config_path = os.path.join(self.dir, "opentracker.conf")
         with open(self.config_path, "w") as f:
             f.write("\n".join(lines) + "\n")

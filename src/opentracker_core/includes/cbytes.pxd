@@ -39,3 +39,16 @@ cdef extern from "zstdcodec.h" nogil:
                     size_t *room)
     void ot_zstd_end(void *ctx)
     const char *ot_zstd_version()
+
+cdef extern from "otthread.h" nogil:
+    ctypedef void *(*ot_thread_fn)(void *) noexcept nogil
+    int ot_thread_start(ot_thread_fn fn, void *arg, const char *name, uint64_t *id)
+    int ot_thread_join(uint64_t id)
+    int ot_acquire_load(const int *p)
+    void ot_release_store(int *p, int v)
+    int ot_release_add(int *p, int v)
+    void ot_futex_wait(int *p, int v)
+    void ot_futex_wake_all(int *p)
+    void ot_sleep_us(long us)
+    int ot_eventfd()
+    void ot_eventfd_kick(int fd)
