@@ -80,7 +80,7 @@ def test_sample_documents_every_key():
 
 
 # The sample's examples that show a key at its default.
-AT_DEFAULT = ["listen.tcp_udp ::", "listen.udp.workers 0", "access.stats_path stats",
+AT_DEFAULT = ["listen.tcp_udp ::", "listen.udp.workers 0", "tracker.workers 1", "access.stats_path stats",
               "tracker.user nobody", "tracker.statefile_interval 600", "tracker.fullscrape on",
               "tracker.compression gzip", "tracker.ip_from_query off", "tracker.modest_fullscrapes off",
               "tracker.syslog_completed off", "tracker.memory_limit 0", "tracker.rate_limit 0",
@@ -323,7 +323,7 @@ def test_a_listen_given_twice_is_ignored_with_a_warning(tmp_path):
     assert warnings == ["opentracker.conf:2: tcp 10.0.0.1:6969 is already listened on; given again, it is ignored"]
 
 
-def test_udp_workers_accepted_without_effect(tmp_path):
+def test_udp_workers_taken(tmp_path):
     assert changed(settings_of(tmp_path, "listen.udp.workers 4\n")) == {"udp_workers": 4}
 
 

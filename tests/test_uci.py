@@ -16,7 +16,7 @@ import pytest
 
 from helpers.trackerproc import package_path
 from opentracker import config
-from opentracker_core import INTERVAL_CEILING, INTERVAL_MIN
+from opentracker_core import INTERVAL_CEILING, INTERVAL_MIN, WORKERS_MAX
 
 ROOT = Path(__file__).resolve().parent.parent
 OPENWRT = ROOT / "crossbuild/openwrt"
@@ -110,6 +110,36 @@ def test_interval_is_taken_as_the_tracker_takes_it(tmp_path, value):
     else:
         assert (proc.returncode, proc.stderr) == (0, "")
         assert proc.stdout == HEADER + "tracker.announce_interval %d\n" % expected
+
+
+def tracker_takes_workers(value):
+    """The worker count the tracker's parser takes from this value, or None."""
+    builder = config.Builder()
+    try:
+        builder.read_text("tracker.workers %s\n" % value)
+        return builder.build()[0].workers
+    except config.ConfigError:
+        return None
+
+
+WORKER_COUNTS = ["auto", "1", "01", "2", "0", "00", str(WORKERS_MAX), str(WORKERS_MAX + 1), "100", "0064",
+                 "AUTO", "-1", "+2", "2x", "1e1", "99999999999999999999"]
+
+
+@needs_busybox
+@pytest.mark.parametrize("value", WORKER_COUNTS)
+def test_workers_taken_as_the_tracker_takes_them(tmp_path, value):
+    """option workers: 'auto' or 1..WORKERS_MAX, exactly what tracker.workers
+    takes (leading zeros as the tracker's parser reads them); the number
+    written is the tracker's."""
+    proc = translate(tmp_path, {"workers": value})
+    expected = tracker_takes_workers(value)
+    if expected is None or value == "AUTO":
+        assert (proc.returncode, proc.stdout) == (1, ""), proc
+        assert proc.stderr == "opentracker-uciconf: bad workers '%s' (auto, or 1..%d)\n" % (value, WORKERS_MAX)
+    else:
+        assert (proc.returncode, proc.stderr) == (0, "")
+        assert proc.stdout == HEADER + "tracker.workers %s\n" % expected
 
 
 SWITCHES = {"adaptive_interval": "tracker.adaptive_interval", "shedding": "tracker.shedding",

@@ -2,7 +2,9 @@
 # Build the tests' core (tests/testbuild/) with ThreadSanitizer and run the
 # store's concurrency stress test under it (tests/test_store_threads.py:
 # four workers on threads of their own sharing one store, a fifth walking
-# it; docs/architecture.md, "The store with several workers").
+# it; docs/architecture.md, "The store with several workers"); then build
+# the shipped core so too and run whole trackers with worker loops under it
+# (tests/test_workers_stress.py, tests/test_workers.py).
 #
 #   tests/tsan.sh                                  # the stress test
 #   tests/tsan.sh tests/test_store_threads.py -k budget   # arguments replace the test file
@@ -61,6 +63,27 @@ SO=$(ls "$OUT"/opentracker_testcore*.so)
 nm -D "$SO" | grep -q __tsan_init || { echo "the build has no TSan instrumentation: $SO"; exit 1; }
 echo "== built in $(( $(date +%s) - started )) s: $SO"
 
+# The shipped core too, in a copy of the tree (the checkout's files, edits
+# included), for the whole-tracker stress test with four worker loops
+# (tests/test_workers_stress.py): its tracker processes import this copy.
+TREE=$WORK/tree
+rm -rf "$TREE"
+mkdir -p "$TREE"
+if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard \
+        | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+        | tar --null -T - -cf -) | tar -xf - -C "$TREE"
+else
+    tar -C "$ROOT" --exclude=./build --exclude=./.venv --exclude='*.so' -cf - . | tar -xf - -C "$TREE"
+fi
+rm -f "$TREE"/src/opentracker_core/_core.c "$TREE"/src/opentracker_core/_core*.so
+(cd "$TREE" && CC=$CC LDSHARED="$CC -shared" OT_SANITIZE=thread \
+    "$PY" setup.py -q build_ext --inplace --force >"$WORK/build-tree.log" 2>&1) \
+    || { cat "$WORK/build-tree.log"; exit 1; }
+CORE_SO=$(ls "$TREE"/src/opentracker_core/_core*.so)
+nm -D "$CORE_SO" | grep -q __tsan_init || { echo "the build has no TSan instrumentation: $CORE_SO"; exit 1; }
+echo "== built in $(( $(date +%s) - started )) s: $CORE_SO"
+
 REPORTS=$WORK/reports
 rm -rf "$REPORTS" "$WORK"/canary*
 mkdir -p "$REPORTS"
@@ -89,9 +112,20 @@ export TSAN_OPTIONS="$TSAN_BASE:log_path=$REPORTS/tsan${TSAN_OPTIONS:+:$TSAN_OPT
 export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONDONTWRITEBYTECODE=1
 set +e
-[ "$#" -gt 0 ] || set -- tests/test_store_threads.py
-(cd "$ROOT" && "$PY" -m pytest -q -p no:cacheprovider "$@")
-status=$?
+if [ "$#" -gt 0 ]; then
+    (cd "$ROOT" && "$PY" -m pytest -q -p no:cacheprovider "$@")
+    status=$?
+else
+    (cd "$ROOT" && "$PY" -m pytest -q -p no:cacheprovider tests/test_store_threads.py)
+    status=$?
+    echo "== the whole tracker with worker loops, its core built with -fsanitize=thread"
+    # chmod: the trackers run as root here and write their reports as themselves
+    chmod 755 "$WORK"
+    chmod 1777 "$REPORTS"
+    (cd "$ROOT" && PYTHONPATH="$TREE/src" "$PY" -m pytest -q -p no:cacheprovider \
+        tests/test_workers_stress.py tests/test_workers.py)
+    [ "$?" -eq 0 ] || status=1
+fi
 set -e
 
 if compgen -G "$REPORTS/*" >/dev/null; then
