@@ -666,7 +666,7 @@ def print_table(st, report):
             return "-"
         return st.fmt_cell(m[key], fmt, spread)
     cols = [("mode", -9), ("N", -4), ("server", -12), ("announces/s", 26 if spread else 12),
-            ("x ours@1", 9), ("x own@1", 8), ("CPU us/ann", 20 if spread else 11), ("CPUs used", 10),
+            ("x ours@1", 9), ("x own@1", 8), ("CPU us/ann", 20 if spread else 11), ("CPUs used", 19 if spread else 10),
             ("lock waits/M", 13), ("threads", 8), ("sockets", 8), ("ours/C", 7), ("ours/C CPU", 11)]
 
     def line(cells):
