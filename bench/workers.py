@@ -70,8 +70,8 @@ def add_arguments(ap):
     g.add_argument("--gen-procs", type=int, default=None,
                    help="generator processes per run (default: 1 on two CPUs, else min(N, CPUs / 2))")
     g.add_argument("--worker-mix", default=ANNOUNCE_MIX,
-                   help="loadgen --mix: %% started,completed,stopped,scrape (default %s: announces only)"
-                        % ANNOUNCE_MIX.replace("%", "%%"))
+                   help="loadgen --mix, percent started,completed,stopped,scrape (default %(default)s: "
+                        "announces only)")
 
 
 def enabled(a):
