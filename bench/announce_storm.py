@@ -6,6 +6,7 @@
                                    [--quick] [--json]
     python bench/announce_storm.py --fs-readers N [--fs-slow M] [--fs-gzip] [...]
     python bench/announce_storm.py --overload [--ov-duration S] [--ov-flood X] [...]
+    python bench/announce_storm.py --workers 1,2,4 [--worker-cap 0.4] [...]
 
 For each repeat and each implementation (the order alternates between repeats) it starts a
 fresh tracker pinned to CPU 0 with a whitelist of the benchmark's T torrents, populates P
@@ -23,6 +24,11 @@ With --overload it runs the overload scenario instead (issue 25): capacity and r
 then paced announces at half the capacity idle and beside an open-loop flood of 74-hash UDP
 scrapes and HTTP full scrapes worth twice the capacity; ours with shedding on and off, and the
 C original (bench/overload.py).
+
+With --workers N[,N...] it runs the multi-worker scaling scenario instead: per N, ours with
+`tracker.workers N` beside the C original with `listen.udp.workers N`, UDP announces at full
+speed with server and generator on the same two CPUs, then with every server thread capped
+in its own cgroup (bench/workers.py).
 
 The load generator is built with the system C compiler into a cache directory
 ($XDG_CACHE_HOME or ~/.cache, /opentracker-bench/), named by the hash of bench/loadgen.c.
@@ -49,6 +55,7 @@ import time
 
 import fsreaders
 import overload
+import workers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -75,10 +82,12 @@ def _on_sigterm(signum, frame):
 
 
 def _preexec(cpu):
-    """In the child: pin to one CPU, die with the parent, own process group."""
+    """In the child: pin to one CPU (or a set of them), die with the parent, own process group."""
+    cpus = None if cpu is None else set(cpu) if isinstance(cpu, (set, frozenset, list, tuple)) else {cpu}
+
     def fn():
-        if cpu is not None:
-            os.sched_setaffinity(0, {cpu})
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
@@ -109,6 +118,8 @@ def stop_process(p, sig=signal.SIGTERM, timeout=10.0):
 
 
 def cleanup():
+    # the cgroups first: a server stopped while capped would take 60 ms of every 100 to exit
+    workers.release_all()
     for p in list(_children):
         stop_process(p, timeout=5.0)
 
@@ -575,6 +586,9 @@ def print_table(report):
     if overload.enabled_params(report["params"]):
         overload.print_table(sys.modules[__name__], report)
         return
+    if workers.enabled_params(report["params"]):
+        workers.print_table(sys.modules[__name__], report)
+        return
     a = report["params"]
     mi = report["machine"]
     s = report["summary"]
@@ -683,8 +697,11 @@ def parse_args(argv=None):
                          "(runs taken when the machine was quiet, one repeat at a time)")
     fsreaders.add_arguments(ap)
     overload.add_arguments(ap)
+    workers.add_arguments(ap)
     a = ap.parse_args(argv)
     quick = a.quick
+    if workers.enabled(a) and (overload.enabled(a) or fsreaders.enabled(a)):
+        ap.error("--workers, --overload and --fs-readers/--fs-slow are separate scenarios")
     if overload.enabled(a):
         if fsreaders.enabled(a):
             ap.error("--overload and --fs-readers/--fs-slow are separate scenarios")
@@ -705,7 +722,18 @@ def parse_args(argv=None):
     if a.torrents < 1 or a.peers < 1 or a.repeats < 1 or a.duration <= 0:
         ap.error("torrents, peers, repeats and duration must be positive")
     a.protos = ["udp", "http"] if a.protocol == "both" else [a.protocol]
+    if workers.enabled(a):
+        try:
+            workers.apply_defaults(a)
+        except ValueError as e:
+            ap.error(str(e))
     return a
+
+
+def summarize_report(runs, impls, params):
+    if workers.enabled_params(params):
+        return workers.summarize(runs, impls, params)
+    return summarize(runs, impls, scenario_metrics(params))
 
 
 def scenario_metrics(params):
@@ -733,8 +761,7 @@ def merge_reports(paths):
     merged["seconds"] = sum(r["seconds"] for r in reports)
     merged["uptime"] = " | ".join(r.get("uptime") or "-" for r in reports)
     merged["commit"] = " ".join(sorted({r["commit"] for r in reports}))
-    metrics = scenario_metrics(first["params"])
-    merged["summary"] = summarize(merged["runs"], first["impls"], metrics)
+    merged["summary"] = summarize_report(merged["runs"], first["impls"], first["params"])
     return merged
 
 
@@ -765,6 +792,9 @@ def main(argv=None):
     notes = []
     if overload.enabled(a):
         impls, notes = overload.variants(a, impls, sys.modules[__name__], child_env())
+    jobs = [(impl, None) for impl in impls]
+    if workers.enabled(a):
+        jobs, notes = workers.jobs(a, impls, sys.modules[__name__], child_env())
     ncpu = len(os.sched_getaffinity(0))
     cpus = (0, 1) if ncpu >= 2 else (None, None)
     if ncpu >= 2:
@@ -777,7 +807,7 @@ def main(argv=None):
     report = {"params": {k: v for k, v in vars(a).items()}, "machine": machine_info(), "commit": git_commit(),
               "cpus": list(cpus), "c_binary": c_binary, "impls": impls, "uptime": loadavg()}
     if notes:
-        report["overload_notes"] = notes
+        report["workers_notes" if workers.enabled(a) else "overload_notes"] = notes
     started = time.monotonic()
     try:
         loadgen = build_loadgen()
@@ -791,15 +821,21 @@ def main(argv=None):
         if "ours" in impls:
             report["python_base_rss_kb"] = python_base_rss(env)
         for rep in range(a.repeats):
-            order = impls if rep % 2 == 0 else list(reversed(impls))
-            for impl in order:
-                log("repeat %d/%d: %s" % (rep + 1, a.repeats, impl))
+            order = jobs if rep % 2 == 0 else list(reversed(jobs))
+            for impl, n in order:
+                log("repeat %d/%d: %s%s" % (rep + 1, a.repeats, impl, "" if n is None else ", %d worker(s)" % n))
                 try:
-                    r = measure_impl(impl, a, loadgen, workdir, whitelist, first_hash, c_binary, env, cpus,
-                                     fs_binary)
+                    if n is None:
+                        r = measure_impl(impl, a, loadgen, workdir, whitelist, first_hash, c_binary, env, cpus,
+                                         fs_binary)
+                    else:
+                        r = workers.measure(sys.modules[__name__], impl, n, a, loadgen, workdir, whitelist,
+                                            first_hash, c_binary, env)
                 except RuntimeError as e:
                     log("  %s failed: %s" % (impl, e))
                     r = {"impl": impl, "error": str(e)}
+                    if n is not None:
+                        r["workers"] = n
                 r["repeat"] = rep + 1
                 runs.append(r)
     except (KeyboardInterrupt, Interrupted):
@@ -812,7 +848,7 @@ def main(argv=None):
         shutil.rmtree(workdir, ignore_errors=True)
     report["seconds"] = round(time.monotonic() - started, 1)
     report["runs"] = runs
-    report["summary"] = summarize(runs, impls, scenario_metrics(vars(a)))
+    report["summary"] = summarize_report(runs, impls, vars(a))
     ok = all("error" not in r for r in runs) and all(report["summary"][i]["validation_errors"] == 0 for i in impls)
     report["ok"] = ok
     if a.save:
