@@ -75,7 +75,7 @@ def test_clients_spread_over_two_loops_and_every_count_adds_up():
 
 
 def test_one_loop_shows_no_worker_block():
-    with Tracker() as t:
+    with Tracker(config=["tracker.workers 1"]) as t:
         assert _everything_workers(t) == []
         assert 'id="workers"' not in t.get("/stats?mode=html")[2].decode()
 

@@ -60,7 +60,7 @@ OUT="$ROOT/build/testcore-sanitize=thread"
     "$PY" setup.py -q build_ext --force --build-lib "$OUT" --build-temp "$OUT/tmp" >"$WORK/build.log" 2>&1) \
     || { cat "$WORK/build.log"; exit 1; }
 SO=$(ls "$OUT"/opentracker_testcore*.so)
-nm -D "$SO" | grep -q __tsan_init || { echo "the build has no TSan instrumentation: $SO"; exit 1; }
+nm -D "$SO" | grep -c __tsan_init >/dev/null || { echo "the build has no TSan instrumentation: $SO"; exit 1; }
 echo "== built in $(( $(date +%s) - started )) s: $SO"
 
 # The shipped core too, in a copy of the tree (the checkout's files, edits
@@ -81,7 +81,7 @@ rm -f "$TREE"/src/opentracker_core/_core.c "$TREE"/src/opentracker_core/_core*.s
     "$PY" setup.py -q build_ext --inplace --force >"$WORK/build-tree.log" 2>&1) \
     || { cat "$WORK/build-tree.log"; exit 1; }
 CORE_SO=$(ls "$TREE"/src/opentracker_core/_core*.so)
-nm -D "$CORE_SO" | grep -q __tsan_init || { echo "the build has no TSan instrumentation: $CORE_SO"; exit 1; }
+nm -D "$CORE_SO" | grep -c __tsan_init >/dev/null || { echo "the build has no TSan instrumentation: $CORE_SO"; exit 1; }
 echo "== built in $(( $(date +%s) - started )) s: $CORE_SO"
 
 REPORTS=$WORK/reports

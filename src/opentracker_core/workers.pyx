@@ -81,12 +81,12 @@ cdef int workers_start(ot_tracker *t) noexcept nogil:
     ones started are stopped again)."""
     cdef uint32_t k
     cdef int rc
-    cdef char name[16]
+    cdef char name[24]
     if t.workers_running or t.worker_count < 2:
         return 0
     for k in range(1, t.worker_count):
         ot_release_store(&t.workers[k].quit, 0)
-        snprintf(name, 16, "ot-udp-%u", k)
+        snprintf(name, 16, "ot-udp-%u", k)      # a thread name is 15 bytes at most
         rc = ot_thread_start(_udp_worker_main, t.workers[k], name, &t.workers[k].thread)
         if rc:
             t.workers_running = True

@@ -59,6 +59,33 @@ MUTANTS = [
                "swarms lose or keep the wrong peers and the counts and memory stop adding up",
         tests=["tests/test_store_threads.py -k models"],
     ),
+    # ---------------------------------------------------------------- worker loops
+    dict(
+        name="worker-counters-unpublished",
+        file="src/opentracker_core/udpio.pyx",
+        old="        if w.index:\n            counters_publish(w)           # before the replies leave (counters.pyx)\n",
+        new="",
+        breaks="with tracker.workers 2, /stats and the status page miss every request a UDP worker served",
+        tests=["tests/test_workers.py -k every_count"],
+        quick=True,
+    ),
+    dict(
+        name="worker-store-unlocked",
+        file="src/opentracker_core/server.pyx",
+        old="        self.store.st.shared = True\n",
+        new="",
+        breaks="with several worker loops the store's group locks are skipped: concurrent announces "
+               "lose or corrupt peers",
+        tests=["tests/test_workers_stress.py", "tests/test_workers.py -k million"],
+    ),
+    dict(
+        name="worker-listener-not-copied",
+        file="src/opentracker/server.py",
+        old="    copies = bind_worker_copies(bound, workers)\n",
+        new="    copies = []\n",
+        breaks="tracker.workers N starts N loops but only the first reads any UDP socket",
+        tests=["tests/test_workers.py -k spread"],
+    ),
     # ---------------------------------------------------------------- peer selection
     dict(
         name="selection-not-random",
@@ -480,7 +507,7 @@ MUTANTS = [
     dict(
         name="adaptive-interval-ignores-load",
         file="src/opentracker_core/tracker.pyx",
-        old="    steps += t.load_steps\n",
+        old="    steps += ot_relaxed_load32(&t.load_steps)\n",
         new="",
         breaks="a tracker at its memory budget or out of CPU keeps telling small swarms 30 minutes",
         tests=["tests/test_interval.py -k memory_load"],
