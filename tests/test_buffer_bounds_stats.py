@@ -60,6 +60,19 @@ def test_everything_numwants_renew_herr_at_their_largest():
     assert body.count(b"\n") == 201 and _widened(body, re.findall(rb"=> (\d+)", body)) <= 201 * 28
 
 
+def test_everything_with_the_most_worker_loops_at_its_largest():
+    """tracker.workers at its ceiling: mode=everything lists every loop's
+    datagrams; widened to 20 digits the answer still fits obuf."""
+    srv = new_server()
+    srv.set_workers(core.WORKERS_MAX)
+    status, _, body = split(http(srv, "/stats?mode=everything"))
+    assert status == "HTTP/1.0 200 OK"
+    assert body.count(b"<worker id=") == core.WORKERS_MAX
+    worst = _widened(body, re.findall(r">(\d+)<", body.decode()))
+    assert 59 + digits(worst) + 4 <= OT_HTTP_HEAD_ROOM
+    assert OT_HTTP_HEAD_ROOM + worst < OT_HTTP_OUT_MAX, worst
+
+
 # ---------------------------------------------------------------- top10 / top100: ot_toprec peers[100], seeds[100], leechers[100]
 
 def _top_expected(amount, torrents):

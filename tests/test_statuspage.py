@@ -236,6 +236,21 @@ def test_worst_page_fits_and_the_bound_holds_at_the_boundary():
         assert Server(seed=1).status_page(cap, worst=True)[:2] == (-1, True)
 
 
+def test_worst_page_with_the_most_worker_loops_fits_at_the_boundary():
+    """tracker.workers at its ceiling adds a row per loop, each count at 20
+    digits: the page still fits its buffer, and the bound holds there."""
+    def worst():
+        srv = Server(seed=1)
+        srv.set_workers(_core.WORKERS_MAX)
+        return srv
+    n, guard, page = worst().status_page(1 << 20, worst=True)
+    assert guard and n < _core.STATUS_PAGE_MAX // 2, n
+    rows = re.findall(rb"<tr><td>(\d+)</td><td>(?:HTTP, )?UDP</td><td>(\d+)</td>", page)
+    assert len(rows) == _core.WORKERS_MAX and all(len(c) >= 19 for _, c in rows)
+    assert worst().status_page(n, worst=True)[:2] == (n, True)
+    assert worst().status_page(n - 1, worst=True)[:2] == (-1, True)
+
+
 def test_ordinary_page_at_the_boundary(server):
     for i in range(12):
         announce(server, h(i), "10.2.0.%d" % (i + 1), 1, 0)

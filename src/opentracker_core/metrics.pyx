@@ -74,6 +74,11 @@ cdef ot_span prometheus_answer(ot_worker *w, uint8_t *out) noexcept nogil:
     p = _metric(p, name, b"gauge", b"Peers held (seeds included), by address family.")
     p = _sample(p, name, b"family=\"ipv4\"", c.peers[0])
     p = _sample(p, name, b"family=\"ipv6\"", c.peers[1])
+    p = _single(p, b"opentracker_workers", b"gauge", b"Event loops serving requests (tracker.workers).",
+                w.t.worker_count)
+    p = _single(p, b"opentracker_store_lock_waits_total", b"counter",
+                b"Takes of a store lock group that found another worker holding it (0 with one loop).",
+                c.waits)
     name = b"opentracker_seeds"
     p = _metric(p, name, b"gauge", b"Seeding peers held, by address family.")
     p = _sample(p, name, b"family=\"ipv4\"", c.seeders[0])

@@ -170,7 +170,12 @@ cdef inline void store_unlock(ot_store *st, ot_group *g) noexcept nogil:
 
 
 cdef inline void store_set_clock(ot_store *st, int64_t now_seconds) noexcept nogil:
-    ot_relaxed_store32(&st.now_minutes, <uint32_t>(now_seconds // 60) if now_seconds > 0 else 0)
+    # Written only when the minute changes: every worker sets it each turn,
+    # and a store of the same value would still take the cache line from
+    # the other cores' announces, which all read it.
+    cdef uint32_t minutes = <uint32_t>(now_seconds // 60) if now_seconds > 0 else 0
+    if ot_relaxed_load32(&st.now_minutes) != minutes:
+        ot_relaxed_store32(&st.now_minutes, minutes)
 
 
 cdef inline uint32_t store_now(ot_store *st) noexcept nogil:

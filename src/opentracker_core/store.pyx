@@ -6,7 +6,7 @@
 # and peer vectors, ageing and the budget share invariants (counts, sizes,
 # accounted bytes) that are easiest to check in one file.
 
-from libc.string cimport memcmp, memcpy, memmove, memset
+from libc.string cimport memcpy, memmove, memset
 
 
 cdef inline uint32_t _grown(uint32_t space) noexcept nogil:
@@ -145,7 +145,7 @@ cdef uint32_t _torrent_search(ot_bucket *bk, const uint8_t *hash, bint *exact) n
     cdef int c
     while lo < hi:
         mid = (lo + hi) >> 1
-        c = memcmp(bk.data[mid].hash, hash, OT_HASH_SIZE)
+        c = ot_keycmp(bk.data[mid].hash, hash, OT_HASH_SIZE)
         if c < 0:
             lo = mid + 1
         elif c > 0:
@@ -249,7 +249,7 @@ cdef uint32_t _peer_search(ot_peervec *v, const uint8_t *key, uint32_t ksize, ui
     data = ot_peervec_data(v)
     while lo < hi:
         mid = (lo + hi) >> 1
-        c = memcmp(data + mid * rsize, key, ksize)
+        c = ot_keycmp(data + mid * rsize, key, ksize)
         if c < 0:
             lo = mid + 1
         elif c > 0:

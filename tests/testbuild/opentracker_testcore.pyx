@@ -292,6 +292,8 @@ cdef class TestServer(Server):
         loop_clock(&self.w)
         if worst:
             memset(&self.w.ctr, 0xFF, sizeof(ot_counters))
+            for k in range(1, self.t.worker_count):
+                memset(&self.t.workers[k].published, 0xFF, sizeof(ot_counters))
             # The counts are summed over the lock groups: the widest in one.
             for k in range(OT_GROUP_COUNT):
                 self.t.store.groups[k].torrent_count = UINT32_MAX if k == 0 else 0

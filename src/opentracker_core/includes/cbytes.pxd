@@ -7,6 +7,7 @@ cdef extern from "otbytes.h" nogil:
     void ot_store_be16(unsigned char *p, uint16_t v)
     void ot_store_be32(unsigned char *p, uint32_t v)
     void ot_store_be64(unsigned char *p, uint64_t v)
+    int ot_keycmp(const unsigned char *a, const unsigned char *b, size_t n)
 
 cdef extern from "siphash.h" nogil:
     uint64_t ot_siphash24(const unsigned char *key, const unsigned char *data, size_t length)
