@@ -213,8 +213,8 @@ table=$OUT/results/table.md
     echo
     echo "On the emulated router (musl 1.2.5 + mallocng, CPython 3.11 python3-light; the package installed by the router's own tool and started by its init script; RSS = guest only, qemu excluded):"
     echo
-    echo "| target | package | installed by | life cycle | network tests (qemu, e2e incl.) | package's .so imported | ours RSS base / full / peak | C original base / full / peak | B/peer (RSS) | B/peer (core) | python3-light base | budget |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| target | package | installed by | life cycle | network tests (qemu, e2e incl.) | package's .so imported | ours RSS base / full / peak | C original base / full / peak | B/peer (RSS) | B/peer (core) | python3-light base | budget | two loops (option workers '2'): RSS base / full / peak, network tests |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     for t in $router_targets; do
       for fmt in ipk apk; do
         r=router
@@ -228,7 +228,7 @@ table=$OUT/results/table.md
             cc="none (no Debian $t)"
         fi
         lc=$(grep -c ': ok' "$OUT/results/$tf.lifecycle" 2> /dev/null || true)
-        printf '| %s | .%s | %s | %s | %s passed, %s failed (%s, %ss) | %s | %s / %s / %s MiB | %s | %s | %s | %s MiB | %s |\n' "$t" "$fmt" \
+        printf '| %s | .%s | %s | %s | %s passed, %s failed (%s, %ss) | %s | %s / %s / %s MiB | %s | %s | %s | %s MiB | %s | %s / %s / %s MiB, %s passed, %s failed |\n' "$t" "$fmt" \
             "$(val "$tf" tool $r)" "${lc:-0} steps ok" \
             "$(val "$tf" net_passed $r)" "$(val "$tf" net_failed $r)" "e2e $(val "$tf" net_e2e $r)" "$(val "$tf" net_seconds $r)" \
             "$(val "$tf" so_imported $r)" \
@@ -236,7 +236,9 @@ table=$OUT/results/table.md
             "$cc" \
             "$( [ -n "$peers" ] && [ "$peers" -gt 0 ] && echo "scale=1; ($(val "$tf" ours_full_rss $r) - $(val "$tf" ours_base_rss $r)) / $peers" | bc || echo -)" \
             "$( [ -n "$peers" ] && [ "$peers" -gt 0 ] && echo "scale=1; $(val "$tf" core_peer_bytes $r) / $peers" | bc || echo -)" \
-            "$(mib "$(val "$tf" py_base_rss $r)")" "$(val "$tf" router_budget $r)"
+            "$(mib "$(val "$tf" py_base_rss $r)")" "$(val "$tf" router_budget $r)" \
+            "$(mib "$(val "$tf" w2_base_rss $r)")" "$(mib "$(val "$tf" w2_full_rss $r)")" "$(mib "$(val "$tf" w2_peak_rss $r)")" \
+            "$(val "$tf" w2_net_passed $r)" "$(val "$tf" w2_net_failed $r)"
       done
     done
 } > "$table"

@@ -191,3 +191,32 @@ if grep -qE "SKIPPED.*test_e2e_clients" "$W/pytest.txt"; then
     die "$T_NAME: the end-to-end test was skipped (python3-libtorrent missing?)"
 fi
 case " $tests " in *test_e2e_clients*) put net_e2e passed ;; *) put net_e2e "not run" ;; esac
+
+# ---------------------------------------------------------------- 5. two worker loops
+# The admin asks for two loops (option workers '2', as a dual-core MT7621
+# owner would): the service restarted with them, its memory measured at the
+# same load, and the UDP network tests run against trackers with two loops
+# (OT_WORKERS=2 adds tracker.workers 2 to each test's config).
+sed -i "/^config opentracker 'main'/a\\	option workers '2'" "$conf"
+env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$R" /etc/init.d/opentracker restart \
+    > "$W/restart-w2.log" 2>&1 || { cat "$W/restart-w2.log"; die "$T_NAME: restart with option workers '2' failed"; }
+grep -q "^tracker.workers 2$" "$R/var/etc/opentracker.conf" || die "$T_NAME: option workers '2' did not reach the config"
+rc=0
+"$VENV/bin/python" "$XB_DIR/routerrun.py" "$T_NAME" "$R" "$rec" "$port" --tag w2 "${runopt[@]}" \
+    > "$W/run-w2.out" 2> "$W/run-w2.err" || rc=$?
+grep '^w2_' "$W/run-w2.out" >> "$res" || true
+grep '^w2_' "$W/run-w2.out" || true
+[ $rc -eq 0 ] || { tail -20 "$W/run-w2.err"; die "$T_NAME: the service with two loops did not run as it must (see $W)"; }
+grep -q '^w2_loops=2$' "$W/run-w2.out" || die "$T_NAME: the service with option workers '2' does not run two loops"
+tests2=${OT_ROUTER_TESTS_W2:-"tests/test_conformance_udp.py tests/test_dualstack.py tests/test_bad_input.py
+    tests/test_workers.py::test_scrape_and_stop_from_any_loop tests/test_workers.py::test_reload_reaches_every_loop_while_they_serve"}
+t0=$(now)
+rc=0
+(cd "$OUT/testtree" && OT_WORKERS=2 "${emu[@]}" "$VENV/bin/python" -m pytest -q -p no:cacheprovider -rs $tests2) \
+    > "$W/pytest-w2.txt" 2>&1 || rc=$?
+tail -5 "$W/pytest-w2.txt"
+summary=$(grep -E '^[=]* ?[0-9]+ (passed|failed|error)' "$W/pytest-w2.txt" | tail -1 || true)
+put w2_net_passed "$(count passed)"
+put w2_net_failed "$(( $(count failed) + $(count error) ))"
+put w2_net_seconds "$(printf '%.0f' "$(echo "$(now) - $t0" | bc)")"
+[ "$rc" -eq 0 ] || die "$T_NAME: network tests with two loops under emulation failed (rc $rc, $W/pytest-w2.txt)"

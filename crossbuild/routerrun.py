@@ -203,6 +203,9 @@ def main():
     ap.add_argument("--csysroot")
     ap.add_argument("--work", default=tempfile.gettempdir())
     ap.add_argument("--smoke-only", action="store_true")
+    ap.add_argument("--tag", default="ours",
+                    help="prefix of the keys written; not 'ours': measure the running service only (no "
+                         "python3-light base, no C original, no budget verdict), e.g. w2 with tracker.workers 2")
     a = ap.parse_args()
     t = targets()[a.target]
     qemu = "qemu-%s-static" % t["qemu"]
@@ -217,13 +220,13 @@ def main():
     argv = host_argv(root, rec["command"])
     out("command", shlex.join(rec["command"]))
     out("qemu_argv", shlex.join([qemu, "-B", hex(BASE), "-L", root] + argv))
-    g = Guest(qemu, root, argv, os.path.join(a.work, "ours.stderr"), nofile_limit(rec))
+    g = Guest(qemu, root, argv, os.path.join(a.work, a.tag + ".stderr"), nofile_limit(rec))
     started = time.monotonic()
     if not wait_ready(g, a.port, 120):
         rc = g.stop()
         sys.stderr.write(g.stderr())
         sys.exit("routerrun: the installed tracker did not start (exit %s)" % rc)
-    out("ours_start_seconds", round(time.monotonic() - started, 1))
+    out(a.tag + "_start_seconds", round(time.monotonic() - started, 1))
     maps = g.maps()
     want = {
         "so": os.path.join(root, "usr/lib/python3.11/site-packages/opentracker_core/"),
@@ -242,30 +245,33 @@ def main():
     out("stats_status", status.decode(errors="replace").replace(" ", "_"))
     if a.smoke_only:
         rc = g.stop()
-        out("ours_exit", rc)
+        out(a.tag + "_exit", rc)
         sys.exit(0 if rc == 0 else 1)
 
     base = settle(g)
-    out("ours_base_rss", base)
-    pop = populate(a.loadgen, a.port, a.torrents, a.peers, os.path.join(a.work, "populate-ours.json"))
-    out("ours_populate_seconds", pop.get("elapsed_seconds"))
-    out("ours_populated", pop["counts"]["populated"])
+    out(a.tag + "_base_rss", base)
+    pop = populate(a.loadgen, a.port, a.torrents, a.peers, os.path.join(a.work, "populate-%s.json" % a.tag))
+    out(a.tag + "_populate_seconds", pop.get("elapsed_seconds"))
+    out(a.tag + "_populated", pop["counts"]["populated"])
     full = settle(g)
     m = metrics(a.port)
     stored_peers = int(m.get("opentracker_peers", m.get('opentracker_peers{family="ipv4"}', 0)))
-    out("ours_full_rss", full)
-    out("ours_peak_rss", max(g.peak, full))
+    out(a.tag + "_full_rss", full)
+    out(a.tag + "_peak_rss", max(g.peak, full))
     out("core_peer_bytes", int(m.get('opentracker_memory_bytes{use="peers"}', 0)))
     out("core_torrent_bytes", int(m.get('opentracker_memory_bytes{use="torrents"}', 0)))
     out("core_budget_bytes", int(m.get("opentracker_memory_budget_used_bytes", 0)))
     torrents_seen = int(m.get("opentracker_torrents", 0))
-    out("ours_torrents", torrents_seen)
-    out("ours_peers", stored_peers)
+    out(a.tag + "_torrents", torrents_seen)
+    out(a.tag + "_peers", stored_peers)
     rc = g.stop()
-    out("ours_exit", rc)
+    out(a.tag + "_exit", rc)
     ok = rc == 0 and pop["counts"]["populated"] >= a.peers and torrents_seen == a.torrents
     if stored_peers:
         ok = ok and stored_peers == a.peers
+    out(a.tag + "_loops", int(m.get("opentracker_workers", 1)))
+    if a.tag != "ours":
+        sys.exit(0 if ok else 1)
 
     # python3-light's own base: the interpreter, idle, nothing imported.
     py = Guest(qemu, root, [os.path.join(root, "usr/bin/python3.11"), "-c", "import sys; sys.stdin.readline()"],

@@ -30,7 +30,7 @@ def test_literal_lengths_match():
 # Python-side helpers of the core (argument checking for the Python API) and
 # cdef methods of its Python classes that only the Python API calls;
 # everything else in the module is on the request path and must be plain C.
-PYTHON_SIDE = {"_hashlist_set", "_hash_ptr"}
+PYTHON_SIDE = {"_hashlist_set", "_hash_ptr", "_watch_on"}
 PYTHON_SIDE_METHODS = set()
 ALLOWED = {"Py_ssize_t", "PyMem_RawMalloc", "PyMem_RawRealloc", "PyMem_RawFree"}
 
