@@ -190,8 +190,8 @@ def test_workers_key_runs_that_many_loops(value, loops):
         for tid in os.listdir("/proc/%d/task" % t.proc.pid):
             with open("/proc/%d/task/%s/comm" % (t.proc.pid, tid)) as f:
                 names.append(f.read().strip())
-        assert names.count("ot-udp-1") == (1 if loops > 1 else 0)
-        assert len([n for n in names if n.startswith("ot-udp-")]) == loops - 1
+        assert names.count("ot-worker-1") == (1 if loops > 1 else 0)
+        assert len([n for n in names if n.startswith("ot-worker-")]) == loops - 1
 
 
 def test_c_configs_udp_workers_give_at_least_that_many_loops():
@@ -211,3 +211,19 @@ def test_bad_worker_counts_are_refused(tmp_path, line, message):
     out = subprocess.run([sys.executable, "-m", "opentracker", "-f", str(conf), "--check-config"],
                          capture_output=True, timeout=60, env=env)
     assert out.returncode != 0 and message in out.stderr.decode(), out.stderr
+
+
+def test_each_worker_costs_a_fixed_counted_amount():
+    """A worker's state, buffers and descriptor table are counted in the
+    budget (opentracker_memory_bytes{use="buffers"}): the same bytes for
+    each loop added, about 170 KiB on 64-bit (docs/memory.md, "Several
+    workers")."""
+    held = {}
+    for n in (1, 2, 3):
+        with Tracker(config=["tracker.workers %d" % n]) as t:
+            metrics = t.get("/metrics")[2].decode()
+            held[n] = int(re.search(r'opentracker_memory_bytes\{use="buffers"\} (\d+)', metrics).group(1))
+            assert re.search(r"^opentracker_workers %d$" % n, metrics, re.M)
+    one, two = held[2] - held[1], held[3] - held[2]
+    # the second adds the pointer array's first two slots, the third one slot
+    assert one - two == 8 and 160_000 < two < 190_000, held

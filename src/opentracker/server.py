@@ -59,24 +59,23 @@ def bind_listener(listen, v6only, reuseport=False):
     return sock
 
 
-def bind_all(listens, udp_reuseport=False):
+def bind_all(listens, reuseport=False):
     """Bind every listener, in order. A wildcard IPv6 socket is dual-stack
     unless an IPv4 listener shares its protocol and port. When the machine
     has no IPv6 at all, a wildcard "::" falls back to 0.0.0.0.
-    udp_reuseport: UDP sockets let the workers' copies share their port."""
+    reuseport: the sockets let the workers' copies share their port."""
     bound = []
     try:
         for listen in listens:
             v4_twin = any(o.proto == listen.proto and o.port == listen.port and _family(o.host) == socket.AF_INET
                           for o in listens)
             try:
-                reuse = udp_reuseport and listen.proto == "udp"
-                sock = bind_listener(listen, v6only=v4_twin, reuseport=reuse)
+                sock = bind_listener(listen, v6only=v4_twin, reuseport=reuseport)
             except OSError as e:
                 if listen.host == "::" and e.errno in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL) and not v4_twin:
                     fallback = type(listen)(listen.proto, "0.0.0.0", listen.port)
                     try:
-                        sock = bind_listener(fallback, v6only=False, reuseport=reuse)
+                        sock = bind_listener(fallback, v6only=False, reuseport=reuseport)
                     except OSError as e2:
                         raise StartupError("cannot bind %s: %s" % (fallback, e2.strerror)) from None
                 else:
@@ -90,31 +89,36 @@ def bind_all(listens, udp_reuseport=False):
 
 
 def bind_worker_copies(bound, workers):
-    """For each UDP worker 1..workers-1, a socket on every bound UDP
-    address (the port the kernel gave included), with the same dual-stack
-    setting: [(worker, socket)]. SO_REUSEPORT spreads clients over the
-    copies by their address and port (docs/architecture.md, "Worker loops")."""
+    """For each worker 1..workers-1, a copy of every bound listener: the
+    same address and port (the one the kernel gave included), protocol and
+    dual-stack setting: [(proto, worker, socket)]. SO_REUSEPORT spreads
+    clients over the copies by their address and port (docs/architecture.md,
+    "Worker loops")."""
     copies = []
     try:
         for proto, sock in bound:
-            if proto != "udp":
-                continue
             addr = sock.getsockname()
             v6only = (sock.family == socket.AF_INET6
                       and sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY))
             for worker in range(1, workers):
-                copy = socket.socket(sock.family, socket.SOCK_DGRAM)
-                copies.append((worker, copy))
+                copy = socket.socket(sock.family, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+                copies.append((proto, worker, copy))
+                if proto == "tcp":
+                    copy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 copy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 if sock.family == socket.AF_INET6:
                     copy.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1 if v6only else 0)
                 copy.bind(addr)
-                copy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+                if proto == "tcp":
+                    copy.listen(1024)
+                    copy.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 10)
+                else:
+                    copy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
                 copy.setblocking(False)
     except OSError as e:
-        for _, copy in copies:
+        for _, _, copy in copies:
             copy.close()
-        raise StartupError("cannot bind a UDP worker's socket: %s" % e.strerror) from None
+        raise StartupError("cannot bind a worker's copy of a listener: %s" % e.strerror) from None
     return copies
 
 
@@ -267,15 +271,15 @@ def raise_fd_limit(settings):
 def _run(settings):
     raise_fd_limit(settings)
     workers = worker_loops(settings)
-    bound = bind_all(settings.listens, udp_reuseport=workers > 1)
+    bound = bind_all(settings.listens, reuseport=workers > 1)
     copies = bind_worker_copies(bound, workers)
     server = Server(memory_limit=settings.memory_limit)
     server.set_workers(workers)
     server.set_listen_text(listen_text(bound).encode("utf-8", "replace"))
     for proto, sock in bound:
         server.add_listener(sock.detach(), proto)
-    for worker, sock in copies:
-        server.add_listener(sock.detach(), "udp", worker)
+    for proto, worker, sock in copies:
+        server.add_listener(sock.detach(), proto, worker)
     sync = open_livesync(settings)
     if sync is not None:
         server.set_livesync(sync[0].detach(), sync[1].detach(), settings.livesync_group,

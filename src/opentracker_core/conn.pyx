@@ -164,6 +164,7 @@ cdef void conn_close(ot_worker *w, int32_t fd) noexcept nogil:
     c.gen += 1
     close(fd)
     w.open_conns -= 1
+    ot_release_add(&w.t.open_all, -1)
 
 
 cdef void conn_send(ot_worker *w, ot_conn *c, const uint8_t *data, size_t n) noexcept nogil:
@@ -201,11 +202,136 @@ cdef void conn_send(ot_worker *w, ot_conn *c, const uint8_t *data, size_t n) noe
 cdef void conn_answer(ot_worker *w, ot_conn *c, uint8_t *req, size_t n) noexcept nogil:
     cdef ot_span span = http_respond(w, c, req, n, w.obuf)
     cdef ot_answer *b = w.handover
-    if b != NULL:
+    if w.t.worker_count > 1:
+        counters_publish(w)           # before the answer leaves (counters.pyx)
+    if w.handoff:
+        w.handoff = False
+        conn_handoff(w, c, req, n)
+    elif b != NULL:
         w.handover = NULL
         conn_stream_start(w, c, b, request_is_http11(req, n))
     elif span.len:
         conn_send(w, c, w.obuf + span.start, span.len)
+
+
+# ---------------------------------------------------------------- connections handed to worker 0
+
+cdef void conn_handoff(ot_worker *w, ot_conn *c, uint8_t *req, size_t n) noexcept nogil:
+    """Give c and its request to worker 0 (route.pyx's _to_worker0): a copy
+    of the request joins the tracker's inbox, the fd leaves this worker's
+    epoll set and table, and worker 0's eventfd is written. With a
+    worker's share of tracker.http_max_connections already waiting (worker
+    0 far behind), the request is answered 503 here instead."""
+    cdef ot_tracker *t = w.t
+    cdef int32_t fd = c.fd
+    cdef ot_span span
+    cdef size_t size = sizeof(ot_handoff) + n + 1
+    cdef ot_handoff *h = <ot_handoff *>ot_malloc(size)
+    cdef uint8_t *copy
+    if h == NULL:
+        conn_close(w, fd)
+        return
+    store_charge_other(t.store, <int64_t>size)
+    h.next = NULL
+    h.fd = fd
+    memcpy(h.addr, c.addr, 16)
+    h.port = c.port
+    h.len = <uint32_t>n
+    copy = (<uint8_t *>h) + sizeof(ot_handoff)
+    memcpy(copy, req, n)
+    copy[n] = 0
+    # Out of this worker first: once in the inbox, worker 0 may watch it.
+    if c.registered and epoll_ctl(w.epfd, EPOLL_CTL_DEL, fd, NULL) < 0:
+        _handoff_free(t, h)
+        conn_close(w, fd)
+        return
+    c.registered = 0
+    ot_lock_take(&t.inbox_lock)
+    if t.inbox_count >= conn_share(t):
+        ot_lock_give(&t.inbox_lock)
+        _handoff_free(t, h)
+        span = http_shed(w, w.obuf, SHED_HTTP_STATS)
+        conn_send(w, c, w.obuf + span.start, span.len)
+        return
+    if t.inbox_tail != NULL:
+        t.inbox_tail.next = h
+    else:
+        t.inbox_head = h
+    t.inbox_tail = h
+    t.inbox_count += 1
+    ot_lock_give(&t.inbox_lock)
+    conn_unlist(w, c)
+    in_free(w, c)
+    c.kind = OT_FD_FREE
+    c.drain = 0
+    c.gen += 1
+    w.open_conns -= 1
+    ot_eventfd_kick(t.inbox_fd)
+
+
+cdef inline void _handoff_free(ot_tracker *t, ot_handoff *h) noexcept nogil:
+    store_charge_other(t.store, -<int64_t>(sizeof(ot_handoff) + h.len + 1))
+    ot_free(h)
+
+
+cdef void inbox_take(ot_worker *w) noexcept nogil:
+    """Worker 0: adopt every connection the others handed over and answer
+    its request, as if it had been accepted here."""
+    cdef ot_tracker *t = w.t
+    cdef ot_handoff *h
+    cdef ot_handoff *next
+    cdef int32_t fd
+    cdef uint32_t n
+    cdef ot_conn *c
+    cdef uint8_t drain[8]
+    while read(t.inbox_fd, drain, 8) > 0:
+        pass
+    ot_lock_take(&t.inbox_lock)
+    h = t.inbox_head
+    t.inbox_head = t.inbox_tail = NULL
+    t.inbox_count = 0
+    ot_lock_give(&t.inbox_lock)
+    while h != NULL:
+        next = h.next
+        fd = h.fd
+        n = h.len
+        # The request into this worker's buffer (free between events), its
+        # copy given back before it is answered: a /metrics it asks for
+        # counts what an answer here would.
+        memcpy(w.rbuf, (<uint8_t *>h) + sizeof(ot_handoff), n + 1)
+        c = conn_slot(w, fd)
+        if c == NULL:
+            close(fd)
+            _handoff_free(t, h)
+        else:
+            c.kind = OT_FD_CLIENT
+            c.state = OT_CONN_READING
+            c.registered = 0
+            c.drain = 0
+            c.listed = OT_LISTED_NONE
+            memcpy(c.addr, h.addr, 16)
+            c.port = h.port
+            _handoff_free(t, h)
+            w.open_conns += 1
+            conn_list(w, c, OT_LISTED_READING, w.t.http_timeout)
+            conn_answer(w, c, w.rbuf, n)
+        h = next
+
+
+cdef void inbox_close(ot_tracker *t) noexcept nogil:
+    """Close what is still waiting (the server is going away)."""
+    cdef ot_handoff *h
+    cdef ot_handoff *next
+    ot_lock_take(&t.inbox_lock)
+    h = t.inbox_head
+    t.inbox_head = t.inbox_tail = NULL
+    t.inbox_count = 0
+    ot_lock_give(&t.inbox_lock)
+    while h != NULL:
+        next = h.next
+        close(h.fd)
+        _handoff_free(t, h)
+        h = next
 
 
 cdef void conn_stream_start(ot_worker *w, ot_conn *c, ot_answer *b, bint http11) noexcept nogil:
@@ -320,6 +446,7 @@ cdef void conn_begin(ot_worker *w, int32_t fd, const uint8_t *addr16, uint16_t p
     c.port = port
     w.ctr.tcp_accepts[addr_family(c.addr)] += 1
     w.open_conns += 1
+    ot_release_add(&w.t.open_all, 1)
     conn_list(w, c, OT_LISTED_READING, w.t.http_timeout)
     conn_readable(w, fd)
     c = &w.conns[fd]
@@ -344,7 +471,7 @@ cdef void on_accept(ot_worker *w, int32_t lfd) noexcept nogil:
                 conn_close(w, w.reading.head)
                 continue
             return
-        if w.t.max_conns and w.open_conns >= w.t.max_conns and w.reading.head >= 0:
+        if w.t.max_conns and <uint32_t>ot_acquire_load(&w.t.open_all) >= w.t.max_conns and w.reading.head >= 0:
             conn_close(w, w.reading.head)
         sockaddr_to_addr16(<sockaddr *>&sa, addr16, &port)
         conn_begin(w, fd, addr16, port)

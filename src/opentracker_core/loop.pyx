@@ -141,6 +141,9 @@ cdef int loop_timeout(ot_worker *w) noexcept nogil:
 
 cdef void loop_tick(ot_worker *w) noexcept nogil:
     cdef ot_counters summed
+    w.next_tick = w.mono_ms + 1000
+    if w.index:
+        return                            # the once-a-second work is worker 0's
     answer_expire(w)
     livesync_tick(w)
     history_tick(&w.t.status.hist, counters_summed(w, &summed), w.mono)
@@ -148,7 +151,6 @@ cdef void loop_tick(ot_worker *w) noexcept nogil:
         interval_load_tick(w)
     store_clean(w.t.store, w.t.clean_cursor, OT_CLEAN_SLICE)
     w.t.clean_cursor = (w.t.clean_cursor + OT_CLEAN_SLICE) % OT_BUCKET_COUNT
-    w.next_tick = w.mono_ms + 1000
     if w.hook_interval and w.mono >= w.next_hook:
         w.next_hook = w.mono + w.hook_interval
         w.hook_due = True
@@ -169,6 +171,9 @@ cdef int loop_run(ot_worker *w) noexcept nogil:
     cdef int streams
     while not w.stop and not w.python_wanted:
         n = epoll_wait(w.epfd, events, OT_EVENTS, loop_timeout(w))
+        if w.index and ot_acquire_load(&w.t.pause):
+            w.python_wanted = True        # park first (workers.pyx): Python changes what we read
+            return 0
         loop_clock(w)
         shed_relax(w)
         w.turn_sent = w.turn_polled = 0
@@ -211,6 +216,8 @@ cdef int loop_run(ot_worker *w) noexcept nogil:
                 w.python_wanted = True
             elif c.kind == OT_FD_LIVESYNC:
                 on_livesync(w, fd)
+            elif c.kind == OT_FD_INBOX:
+                inbox_take(w)
         if streams:
             loop_streams(w, events, n)
         if w.answer_head != NULL:
@@ -246,10 +253,10 @@ cdef size_t _loop_buffers(ot_worker *w, void ***where, size_t *size) noexcept no
     return OT_LOOP_BUFFERS
 
 
-cdef inline size_t _loop_buffers_first(ot_worker *w) noexcept nogil:
-    # A UDP worker (workers.pyx) needs only the UDP batch's buffers: the
-    # four HTTP and large-answer buffers listed first are worker 0's.
-    return 4 if w.index else 0
+cdef inline bint _loop_buffer_needed(ot_worker *w, size_t i) noexcept nogil:
+    # Workers 1.. make no large answers (route.pyx hands those requests to
+    # worker 0): they go without its stage.
+    return i != 3 or w.index == 0
 
 
 cdef bint loop_buffers_alloc(ot_worker *w) noexcept nogil:
@@ -259,7 +266,9 @@ cdef bint loop_buffers_alloc(ot_worker *w) noexcept nogil:
     cdef void **where[OT_LOOP_BUFFERS]
     cdef size_t size[OT_LOOP_BUFFERS]
     cdef size_t i, n = _loop_buffers(w, where, size)
-    for i in range(_loop_buffers_first(w), n):
+    for i in range(n):
+        if not _loop_buffer_needed(w, i):
+            continue
         where[i][0] = ot_malloc(size[i])
         if where[i][0] == NULL:
             return False

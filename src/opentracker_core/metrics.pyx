@@ -197,7 +197,7 @@ cdef ot_span prometheus_answer(ot_worker *w, uint8_t *out) noexcept nogil:
                 b"What overload sheds now: 0 nothing, 1 heavy, 2 +scrapes, 3 +new peers of huge swarms.",
                 w.shed_level)
     p = _single(p, b"opentracker_open_connections", b"gauge", b"TCP client connections open now.",
-                w.open_conns)
+                <uint64_t>ot_acquire_load(&w.t.open_all))
     p = _single(p, b"opentracker_answers_in_progress", b"gauge",
                 b"Large answers (full scrapes, heavy stats) being made.", _answer_count(w))
 

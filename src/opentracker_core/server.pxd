@@ -21,6 +21,7 @@ cdef enum:
     OT_FD_CLIENT = 4
     OT_FD_PYTHON = 5          # read by Python code between loop turns (access fifos)
     OT_FD_LIVESYNC = 6        # the live-sync multicast socket
+    OT_FD_INBOX = 7           # worker 0's eventfd: connections handed over by the other workers
 
     OT_CONN_READING = 0       # waiting for a complete header (header deadline)
     OT_CONN_WRITING = 1       # answer queued, socket not yet drained (send deadline)
@@ -134,6 +135,17 @@ cdef struct ot_fdlist:
 cdef struct ot_worker
 
 
+cdef struct ot_handoff:
+    # One connection on its way to worker 0 with its request (conn.pyx):
+    # one block, this header and the request's len + 1 bytes after it
+    # (NUL-terminated), counted in mem_other while it waits.
+    ot_handoff *next
+    int32_t fd
+    uint8_t addr[16]
+    uint16_t port
+    uint32_t len
+
+
 cdef struct ot_tracker:
     # What every worker loop shares: the swarms, the access lists, the
     # settings, the cluster, the large answers and the status page's
@@ -200,6 +212,17 @@ cdef struct ot_tracker:
     bint workers_running      # their threads are started
     int pause                 # 1 while Python changes shared state: the workers park (world_pause)
     int parked                # workers parked now
+    # Connections the other workers hand to worker 0 (the stats path,
+    # /metrics, full scrapes: docs/architecture.md, "Worker loops"), oldest
+    # first; at most a worker's share of tracker.http_max_connections wait.
+    ot_lock inbox_lock        # guards the three below
+    ot_handoff *inbox_head
+    ot_handoff *inbox_tail
+    uint32_t inbox_count
+    int inbox_fd              # worker 0's eventfd for them (-1: one loop)
+    # Client connections open in all workers (tracker.http_max_connections
+    # holds for their sum): atomic adds, as each worker accepts and closes.
+    int open_all
 
     # Large answers (answers.pyx): made by the loop, offered to every
     # requester while shared.
@@ -215,11 +238,12 @@ cdef struct ot_worker:
     # the loop's turns: it adds listeners and reads the counters).
     ot_tracker *t
     ot_counters ctr           # this loop's; /stats adds up every worker's (counters.pyx)
-    int32_t index             # 0: the loop Python runs (HTTP, UDP, ticks); 1..: a UDP worker (workers.pyx)
-    int quit                  # a UDP worker: set by Python (release) to end its thread
-    uint64_t thread           # a UDP worker's thread (0: not running)
+    int32_t index             # 0: the loop Python runs (large answers, ticks); 1..: another worker (workers.pyx)
+    bint handoff              # the request being answered goes to worker 0 (route.pyx, conn.pyx)
+    int quit                  # workers 1..: set by Python (release) to end the thread
+    uint64_t thread           # workers 1..: the thread (0: not running)
     ot_lock pub_lock          # guards published
-    ot_counters published     # a UDP worker: ctr as of its last batch, what the others read
+    ot_counters published     # with several workers: ctr as of its last answer, what the others read
 
     # clocks: wall seconds for the store and connection ids, monotonic for deadlines
     int64_t now
@@ -280,3 +304,10 @@ cdef inline uint64_t server_uptime(const ot_worker *w) noexcept nogil:
     """Seconds since start (never negative, whatever the wall clock did)."""
     cdef int64_t up = w.now - w.t.started
     return <uint64_t>(up if up > 0 else 0)
+
+
+cdef inline uint32_t conn_share(const ot_tracker *t) noexcept nogil:
+    """Each worker's part of tracker.http_max_connections: the kernel
+    spreads connections evenly over the workers' listener copies."""
+    cdef uint32_t share = t.max_conns // (t.worker_count if t.worker_count else 1)
+    return share if share else 1

@@ -87,6 +87,7 @@ cdef class Server:
         memset(&self.w, 0, sizeof(ot_worker))
         self.w.t = &self.t
         self.t.worker_count = 1
+        self.t.inbox_fd = -1
         self.w.epfd = -1
         self.w.wakeup_fd = -1
         self.t.sync.in_fd = self.t.sync.out_fd = -1
@@ -127,6 +128,7 @@ cdef class Server:
         if self.t.workers != NULL:
             with nogil:
                 workers_stop(&self.t)
+            inbox_close(&self.t)
             for k in range(1, self.t.worker_count):
                 worker_free(self.t.workers[k])
             ot_free(self.t.workers)
@@ -168,9 +170,9 @@ cdef class Server:
         _watch_on(&self.w, fd, kind)
 
     def set_workers(self, uint32_t count):
-        """Run `count` loops in all: this one and count - 1 UDP workers on
+        """Run `count` loops in all: this one and count - 1 workers on
         threads of their own (workers.pyx), started by run(). Once, before
-        any UDP listener is given to a worker; 1 changes nothing."""
+        any listener is given to a worker; 1 changes nothing."""
         cdef uint32_t k
         cdef ot_worker *x
         if not 1 <= count <= OT_WORKERS_MAX:
@@ -185,6 +187,11 @@ cdef class Server:
         memset(self.t.workers, 0, count * sizeof(ot_worker *))
         store_charge_other(self.t.store, <int64_t>(count * sizeof(ot_worker *)))
         self.t.workers[0] = &self.w
+        # Where the others hand worker 0 the requests only it answers.
+        self.t.inbox_fd = ot_eventfd()
+        if self.t.inbox_fd < 0:
+            raise OSError(errno, "eventfd failed")
+        _watch_on(&self.w, self.t.inbox_fd, OT_FD_INBOX)
         for k in range(1, count):
             x = worker_new(&self.t, <int32_t>k)
             if x == NULL:
@@ -203,11 +210,11 @@ cdef class Server:
         """Serve a bound, non-blocking socket: "tcp" (listening) or "udp".
         The server owns the fd from now on and closes it. UDP sockets learn
         each datagram's destination address, so that answers leave from it.
-        `worker` (UDP only) is the loop that serves it (set_workers)."""
+        `worker` is the loop that serves it (set_workers)."""
         cdef ot_worker *on = &self.w
         if worker:
-            if kind != "udp" or not 0 < worker < <int>self.t.worker_count:
-                raise ValueError("worker %d cannot serve a %s listener" % (worker, kind))
+            if not 0 < worker < <int>self.t.worker_count:
+                raise ValueError("there is no worker %d" % worker)
             on = self.t.workers[worker]
         cdef sockaddr_in6 sa
         cdef socklen_t salen = sizeof(sa)
@@ -508,7 +515,7 @@ cdef class Server:
 
     property open_connections:
         def __get__(self):
-            return self.w.open_conns
+            return ot_acquire_load(&self.t.open_all)
 
     property now:
         def __get__(self):

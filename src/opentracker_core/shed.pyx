@@ -167,7 +167,8 @@ cdef inline bint shed_heavy(ot_worker *w) noexcept nogil:
     UDP queue never sees: a full scrape holds its connection for long,
     and past the limit every new client is refused, announces too)."""
     return w.shed_level >= SHED_LEVEL_HEAVY or (
-        w.t.shedding and w.t.max_conns and <uint64_t>w.open_conns * 4 > <uint64_t>w.t.max_conns * 3)
+        w.t.shedding and w.t.max_conns
+        and <uint64_t>ot_acquire_load(&w.t.open_all) * 4 > <uint64_t>w.t.max_conns * 3)
 
 
 cdef bint shed_newcomer(ot_worker *w, const uint8_t *hash, const ot_peer_in *p) noexcept nogil:

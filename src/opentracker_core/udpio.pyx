@@ -77,7 +77,7 @@ cdef void on_udp(ot_worker *w, int32_t fd) noexcept nogil:
                 w.udp_smsg[k].msg_hdr.msg_control = (w.udp_sctl + k * OT_UDP_CTL) if ctl else NULL
                 w.udp_smsg[k].msg_hdr.msg_controllen = ctl
                 k += 1
-        if w.index:
+        if w.t.worker_count > 1:
             counters_publish(w)           # before the replies leave (counters.pyx)
         if k:
             sent = sendmmsg(fd, w.udp_smsg, k, MSG_DONTWAIT)

@@ -1,10 +1,12 @@
-# UDP workers: with tracker.workers N (or the C original's listen.udp.workers
-# N), N - 1 loops beside worker 0 serve UDP on threads of their own, each
-# with its own epoll set, its own SO_REUSEPORT sockets on every UDP address
-# (the kernel spreads clients over them by their address and port), its own
-# batch buffers, counters and shed level. They share the tracker: the store
-# by its lock groups, the rate limiter and the cluster's queue by their
-# locks. Worker 0 keeps HTTP, the once-a-second work and Python.
+# Worker loops: with tracker.workers N (or the C original's
+# listen.udp.workers N), N - 1 loops beside worker 0 serve on threads of
+# their own, each the same engine (loop_run) with its own epoll set, its own
+# SO_REUSEPORT copies of every listener (the kernel spreads clients over
+# them by their address and port), buffers, connections, counters and shed
+# level. They share the tracker: the store by its lock groups, the rate
+# limiter and the cluster's queue by their locks. Worker 0 keeps the large
+# answers, the stats, the once-a-second work and Python; the others hand it
+# those requests' connections (conn_handoff).
 #
 # What Python changes while they run (a reload's access list, the settings,
 # the cluster key) it changes with the workers parked: world_pause raises
@@ -19,12 +21,8 @@ from libc.stdio cimport snprintf
 from libc.string cimport memset
 
 
-cdef enum:
-    OT_WORKER_EVENTS = 64         # epoll events per wait: listeners and the wakeup only
-
-
 cdef void world_pause(ot_tracker *t) noexcept nogil:
-    """Park every UDP worker between two of its turns (none running: no-op)."""
+    """Park every worker but 0 between two of its turns (none running: no-op)."""
     cdef uint32_t k
     if not t.workers_running:
         return
@@ -49,35 +47,30 @@ cdef void _worker_park(ot_worker *w) noexcept nogil:
     ot_release_add(&w.t.parked, -1)
 
 
-cdef void udp_worker_run(ot_worker *w) noexcept nogil:
-    """A UDP worker's loop: its sockets' batches (on_udp), until quit."""
-    cdef epoll_event events[OT_WORKER_EVENTS]
-    cdef int n, i
-    cdef int32_t fd
-    cdef uint8_t drain[8]
+cdef void worker_run(ot_worker *w) noexcept nogil:
+    """Worker 1..'s thread: the loop (loop_run) until quit, parked while
+    Python changes what it reads. loop_run returns when its wakeup eventfd
+    was written (Python wants it to look at quit or the pause) or when it
+    saw the pause raised; epoll_wait failing otherwise ends the thread's
+    serving only after a short wait (it does not spin)."""
+    cdef int failed
     while not ot_acquire_load(&w.quit):
-        n = epoll_wait(w.epfd, events, OT_WORKER_EVENTS, -1)
         if ot_acquire_load(&w.t.pause):
             _worker_park(w)
-            continue                      # the events are still there (level-triggered)
-        loop_clock(w)
-        shed_relax(w)
-        for i in range(n):
-            fd = <int32_t><uint32_t>events[i].data.u64
-            if w.conns[fd].kind == OT_FD_UDP:
-                on_udp(w, fd)
-            elif w.conns[fd].kind == OT_FD_WAKEUP:
-                while read(fd, drain, 8) > 0:
-                    pass
+            continue
+        w.python_wanted = False
+        failed = loop_run(w)
+        if failed:
+            ot_sleep_us(10000)
 
 
-cdef void *_udp_worker_main(void *arg) noexcept nogil:
-    udp_worker_run(<ot_worker *>arg)
+cdef void *_worker_main(void *arg) noexcept nogil:
+    worker_run(<ot_worker *>arg)
     return NULL
 
 
 cdef int workers_start(ot_tracker *t) noexcept nogil:
-    """Start every UDP worker's thread: 0, or pthread_create's error (the
+    """Start the thread of every worker but 0: 0, or pthread_create's error (the
     ones started are stopped again)."""
     cdef uint32_t k
     cdef int rc
@@ -86,8 +79,8 @@ cdef int workers_start(ot_tracker *t) noexcept nogil:
         return 0
     for k in range(1, t.worker_count):
         ot_release_store(&t.workers[k].quit, 0)
-        snprintf(name, 16, "ot-udp-%u", k)      # a thread name is 15 bytes at most
-        rc = ot_thread_start(_udp_worker_main, t.workers[k], name, &t.workers[k].thread)
+        snprintf(name, 16, "ot-worker-%u", k)      # a thread name is 15 bytes at most
+        rc = ot_thread_start(_worker_main, t.workers[k], name, &t.workers[k].thread)
         if rc:
             t.workers_running = True
             workers_stop(t)
@@ -97,7 +90,7 @@ cdef int workers_start(ot_tracker *t) noexcept nogil:
 
 
 cdef void workers_stop(ot_tracker *t) noexcept nogil:
-    """End every UDP worker's thread and wait for it."""
+    """End the thread of every worker but 0 and wait for it."""
     cdef uint32_t k
     cdef ot_worker *x
     if not t.workers_running:
@@ -116,8 +109,9 @@ cdef void workers_stop(ot_tracker *t) noexcept nogil:
 
 
 cdef ot_worker *worker_new(ot_tracker *t, int32_t index) noexcept nogil:
-    """A UDP worker's state: epoll set, wakeup eventfd, batch buffers (all
-    counted in mem_other); NULL when something could not be had."""
+    """Worker `index`'s state: epoll set, wakeup eventfd, buffers and its
+    first 64 descriptor slots (all counted in mem_other); NULL when
+    something could not be had."""
     cdef ot_worker *x = <ot_worker *>ot_malloc(sizeof(ot_worker))
     cdef epoll_event ev
     cdef ot_conn *c
@@ -135,10 +129,12 @@ cdef ot_worker *worker_new(ot_tracker *t, int32_t index) noexcept nogil:
     if x.epfd < 0 or x.wakeup_fd < 0 or not loop_buffers_alloc(x):
         worker_free(x)
         return NULL
-    c = conn_slot(x, x.wakeup_fd)
+    # The table's first 64 slots from the start, as worker 0's (server.pyx).
+    c = conn_slot(x, 63 if x.wakeup_fd < 63 else x.wakeup_fd)
     if c == NULL:
         worker_free(x)
         return NULL
+    c = &x.conns[x.wakeup_fd]
     c.kind = OT_FD_WAKEUP
     ev.events = EPOLLIN
     ev.data.u64 = <uint32_t>x.wakeup_fd
@@ -146,17 +142,21 @@ cdef ot_worker *worker_new(ot_tracker *t, int32_t index) noexcept nogil:
         worker_free(x)
         return NULL
     loop_clock(x)
+    x.next_tick = x.mono_ms + 1000
     return x
 
 
 cdef void worker_free(ot_worker *x) noexcept nogil:
-    """Close what a UDP worker owns (its sockets too) and give its memory back."""
+    """Close what a worker owns (its listeners and clients too) and give
+    its memory back."""
     cdef int32_t fd
     if x == NULL:
         return
     if x.conns != NULL:
         for fd in range(x.conn_cap):
-            if x.conns[fd].kind != OT_FD_FREE:
+            if x.conns[fd].kind == OT_FD_CLIENT:
+                conn_close(x, fd)
+            elif x.conns[fd].kind != OT_FD_FREE:
                 close(fd)
         ot_free(x.conns)
         store_charge_other(x.t.store, -<int64_t>(<uint64_t>x.conn_cap * sizeof(ot_conn)))
