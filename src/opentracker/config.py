@@ -482,8 +482,8 @@ KEYS_TABLE = (
     # docs/architecture.md, "Worker loops": one loop is the default, as a
     # single-core router wants; auto is one per CPU the process may use.
     Key("tracker.workers", "workers", "token", _workers, 1, "count|auto",
-        "event loops: the first serves HTTP and UDP, each other one UDP on a thread of its own "
-        "(up to %d; auto: one per CPU this process may use)" % WORKERS_MAX),
+        "event loops, each on a thread of its own with a copy of every listener; the kernel spreads clients "
+        "over them (up to %d; auto: one per CPU this process may use)" % WORKERS_MAX),
     Key("listen.udp.workers", "udp_workers", "token", _whole("worker count", 0, 1024), 0, "count",
         "the C original's UDP threads: at least this many loops serve UDP (see tracker.workers)"),
     Key(None, "config_files", None, None, (), "file",

@@ -33,7 +33,7 @@ include "stream.pyx"         # large answers sent to their readers: the reader, 
 include "conn.pyx"           # a worker's connections: slots, deadlines, an HTTP client's life
 include "udpio.pyx"          # a worker's UDP batches: recvmmsg, answers, sendmmsg
 include "loop.pyx"           # a worker's epoll turn, clock, ticks and fixed buffers
-include "workers.pyx"        # UDP worker loops on threads of their own; the pause for Python
+include "workers.pyx"        # worker loops on threads of their own; the pause for Python
 include "hashlists.pyx"      # access-list files parsed in C
 include "store_api.pyx"      # the Store class
 include "server.pyx"         # the Server class

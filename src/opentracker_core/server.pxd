@@ -207,7 +207,7 @@ cdef struct ot_tracker:
 
     # Worker loops (workers.pyx): written by Python while none runs, but
     # pause and parked, the pause's two atomics.
-    ot_worker **workers       # workers[1..worker_count - 1]: the UDP workers; [0] is the Server's own
+    ot_worker **workers       # workers[1..worker_count - 1] on threads of their own; [0] is the Server's own
     uint32_t worker_count     # loops in all (1: the Server's own only, the default)
     bint workers_running      # their threads are started
     int pause                 # 1 while Python changes shared state: the workers park (world_pause)

@@ -254,7 +254,7 @@ cdef class Server:
         configured with them."""
         cdef bytes path = stats_path.encode()
         cdef bytes url
-        world_pause(&self.t)        # the UDP workers read what this changes
+        world_pause(&self.t)        # the other workers read what this changes
         try:
             if not 0 < len(path) <= OT_STATS_PATH_MAX:
                 raise ValueError("stats path must be 1..%d bytes" % OT_STATS_PATH_MAX)
@@ -329,7 +329,7 @@ cdef class Server:
         the group, out_fd sends to group:port. The server owns both fds."""
         cdef bytes g = _socket.inet_aton(group)
         cdef ot_conn *c
-        world_pause(&self.t)        # the UDP workers read what this changes
+        world_pause(&self.t)        # the other workers read what this changes
         try:
             self._watch(in_fd, OT_FD_LIVESYNC)
             c = conn_slot(&self.w, out_fd)      # not watched: only owned, so it is closed with the rest
@@ -359,7 +359,7 @@ cdef class Server:
         still taken for one send interval. What is queued leaves first,
         signed as it was queued. The key is kept nowhere else."""
         cdef size_t size = OT_SYNC_SENDERS * sizeof(ot_sync_sender)
-        world_pause(&self.t)        # the UDP workers read what this changes
+        world_pause(&self.t)        # the other workers read what this changes
         try:
             if len(key) != 16:
                 raise ValueError("a cluster key is 16 bytes")
@@ -401,7 +401,7 @@ cdef class Server:
         """Switch the info_hash list: mode "open", "white" or "black" with the
         sorted, distinct 20-byte hashes of the file. The fifo sets start
         empty again, as after the original's reload."""
-        world_pause(&self.t)        # the UDP workers read what this changes
+        world_pause(&self.t)        # the other workers read what this changes
         try:
             _hashlist_set(&self.t.access.list, hashes)
             _hashlist_set(&self.t.access.added, b"")
@@ -412,7 +412,7 @@ cdef class Server:
 
     def set_dynamic(self, bytes added, bytes deleted):
         """The hashes added and deleted through the access fifos (sorted)."""
-        world_pause(&self.t)        # the UDP workers read what this changes
+        world_pause(&self.t)        # the other workers read what this changes
         try:
             _hashlist_set(&self.t.access.added, added)
             _hashlist_set(&self.t.access.deleted, deleted)
@@ -424,7 +424,7 @@ cdef class Server:
         1 stats, 2 proxy, 4 live sync."""
         cdef size_t n = len(nets), i
         cdef ot_net *arr = NULL
-        world_pause(&self.t)        # the UDP workers read what this changes
+        world_pause(&self.t)        # the other workers read what this changes
         try:
             if n:
                 arr = <ot_net *>ot_malloc(n * sizeof(ot_net))
@@ -483,7 +483,7 @@ cdef class Server:
         w.stop = False
         failed = workers_start(&self.t)
         if failed:
-            raise OSError(failed, "cannot start the UDP workers: " + _os.strerror(failed))
+            raise OSError(failed, "cannot start the worker loops: " + _os.strerror(failed))
         try:
             self._serve()
         finally:

@@ -698,10 +698,11 @@ cdef bint _stress_scrape_udp(ot_worker *w, const uint8_t *addr16, const uint8_t 
 cdef uint8_t *_stress_put_hash(uint8_t *p, const uint8_t *hash) noexcept nogil:
     """Every byte %XX, as many clients send an info_hash."""
     cdef int i
+    cdef const char *digits = b"0123456789ABCDEF"   # a C string: indexed without the GIL by any Cython
     for i in range(OT_HASH_SIZE):
         p[0] = c'%'
-        p[1] = b"0123456789ABCDEF"[hash[i] >> 4]
-        p[2] = b"0123456789ABCDEF"[hash[i] & 15]
+        p[1] = <uint8_t>digits[hash[i] >> 4]
+        p[2] = <uint8_t>digits[hash[i] & 15]
         p += 3
     return p
 
