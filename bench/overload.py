@@ -169,15 +169,15 @@ def prepare_config(impl, config_path):
 
 # ---------------------------------------------------------------- server side readings
 
-def read_metrics(port, timeout=3.0):
-    """opentracker_requests_shed_total{protocol,kind} from GET /metrics: {"udp/scrape": n, ...};
-    {} when the lines are absent (no shedding yet), None when /metrics does not answer 200."""
+def http_body(port, path, timeout=3.0, limit=1 << 20):
+    """The body of GET path (HTTP/1.0) from the tracker on 127.0.0.1:port, read
+    until it closes (at most `limit` bytes, `timeout` seconds); None unless 200."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            s.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\n\r\n")
             data = b""
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and len(data) < 1 << 20:
+            while time.monotonic() < deadline and len(data) < limit:
                 chunk = s.recv(65536)
                 if not chunk:
                     break
@@ -186,6 +186,15 @@ def read_metrics(port, timeout=3.0):
         return None
     head, _, body = data.partition(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.") or head[9:12] != b"200":
+        return None
+    return body
+
+
+def read_metrics(port, timeout=3.0):
+    """opentracker_requests_shed_total{protocol,kind} from GET /metrics: {"udp/scrape": n, ...};
+    {} when the lines are absent (no shedding yet), None when /metrics does not answer 200."""
+    body = http_body(port, "/metrics", timeout)
+    if body is None:
         return None
     out = {}
     for m in re.finditer(rb'^opentracker_requests_shed_total\{([^}]*)\}\s+([0-9.eE+]+)\s*$', body, re.M):

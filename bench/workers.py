@@ -38,7 +38,6 @@ import errno
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,7 @@ import tempfile
 import time
 
 import fsreaders
+import overload
 
 S = "workers"
 MODES = ("uncapped", "capped")
@@ -292,22 +292,8 @@ def parse_lock_waits(metrics_text=None, stats_text=None):
 
 
 def _http_get(port, path, timeout=3.0):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\n\r\n")
-            data = b""
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and len(data) < 4 << 20:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError:
-        return None
-    head, _, body = data.partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.") or head[9:12] != b"200":
-        return None
-    return body.decode(errors="replace")
+    body = overload.http_body(port, path, timeout, limit=4 << 20)
+    return None if body is None else body.decode(errors="replace")
 
 
 def read_lock_waits(port):

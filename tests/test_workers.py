@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from helpers.trackerproc import Tracker, udp_announce_packet, udp_scrape_packet
+from helpers.trackerproc import Tracker, package_path, udp_announce_packet, udp_scrape_packet
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -209,7 +209,7 @@ def test_c_configs_udp_workers_give_at_least_that_many_loops():
 def test_bad_worker_counts_are_refused(tmp_path, line, message):
     conf = tmp_path / "w.conf"
     conf.write_text("listen.tcp_udp 127.0.0.1:0\n%s\n" % line)
-    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "src"))
+    env = dict(os.environ, PYTHONPATH=package_path())     # the tree under test, installed or not
     out = subprocess.run([sys.executable, "-m", "opentracker", "-f", str(conf), "--check-config"],
                          capture_output=True, timeout=60, env=env)
     assert out.returncode != 0 and message in out.stderr.decode(), out.stderr

@@ -274,6 +274,17 @@ cdef inline void _handoff_free(ot_tracker *t, ot_handoff *h) noexcept nogil:
     ot_free(h)
 
 
+cdef ot_handoff *_inbox_detach(ot_tracker *t) noexcept nogil:
+    """Everything waiting in the inbox, oldest first; the inbox empty."""
+    cdef ot_handoff *h
+    ot_lock_take(&t.inbox_lock)
+    h = t.inbox_head
+    t.inbox_head = t.inbox_tail = NULL
+    t.inbox_count = 0
+    ot_lock_give(&t.inbox_lock)
+    return h
+
+
 cdef void inbox_take(ot_worker *w) noexcept nogil:
     """Worker 0: adopt every connection the others handed over and answer
     its request, as if it had been accepted here."""
@@ -286,11 +297,7 @@ cdef void inbox_take(ot_worker *w) noexcept nogil:
     cdef uint8_t drain[8]
     while read(t.inbox_fd, drain, 8) > 0:
         pass
-    ot_lock_take(&t.inbox_lock)
-    h = t.inbox_head
-    t.inbox_head = t.inbox_tail = NULL
-    t.inbox_count = 0
-    ot_lock_give(&t.inbox_lock)
+    h = _inbox_detach(t)
     while h != NULL:
         next = h.next
         fd = h.fd
@@ -320,13 +327,8 @@ cdef void inbox_take(ot_worker *w) noexcept nogil:
 
 cdef void inbox_close(ot_tracker *t) noexcept nogil:
     """Close what is still waiting (the server is going away)."""
-    cdef ot_handoff *h
+    cdef ot_handoff *h = _inbox_detach(t)
     cdef ot_handoff *next
-    ot_lock_take(&t.inbox_lock)
-    h = t.inbox_head
-    t.inbox_head = t.inbox_tail = NULL
-    t.inbox_count = 0
-    ot_lock_give(&t.inbox_lock)
     while h != NULL:
         next = h.next
         close(h.fd)
