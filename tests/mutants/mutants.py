@@ -194,8 +194,8 @@ MUTANTS = [
     dict(
         name="budget-64k-over",
         file="src/opentracker_core/store.pyx",
-        old="    return st.mem_limit != 0 and store_held(st) + extra > st.mem_limit\n",
-        new="    return st.mem_limit != 0 and store_held(st) + extra > st.mem_limit + 65536\n",
+        old="                                     > st.mem_limit):\n",
+        new="                                     > st.mem_limit + 65536):\n",
         breaks="the core holds 64 KiB more than tracker.memory_limit",
         tests=["tests/test_store.py -k memory", "tests/test_hardening.py -k flood_of_new"],
         quick=True,
