@@ -51,6 +51,6 @@ def announce_loop(Store store, uint32_t torrents, uint32_t peers, uint64_t annou
             g = store_lock(st, hash)
             if store_announce(st, hash, &peer, &res) == OT_OK and write_reply:
                 write_http_announce(buf, res.torrent, OT_NUMWANT_DEFAULT, OT_ANNOUNCE_INTERVAL, &g.rng)
-            store_unlock(g)
+            store_unlock(st, g)
     elapsed = time.perf_counter() - started
     return elapsed
