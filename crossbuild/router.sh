@@ -209,7 +209,7 @@ grep '^w2_' "$W/run-w2.out" || true
 [ $rc -eq 0 ] || { tail -20 "$W/run-w2.err"; die "$T_NAME: the service with two loops did not run as it must (see $W)"; }
 grep -q '^w2_loops=2$' "$W/run-w2.out" || die "$T_NAME: the service with option workers '2' does not run two loops"
 tests2=${OT_ROUTER_TESTS_W2:-"tests/test_conformance_udp.py tests/test_dualstack.py tests/test_bad_input.py
-    tests/test_workers.py::test_scrape_and_stop_from_any_loop tests/test_workers.py::test_reload_reaches_every_loop_while_they_serve"}
+    tests/test_workers.py::test_scrape_and_stop_from_any_loop tests/test_workers.py::test_clients_spread_over_two_loops_and_every_count_adds_up"}
 t0=$(now)
 rc=0
 (cd "$OUT/testtree" && OT_WORKERS=2 "${emu[@]}" "$VENV/bin/python" -m pytest -q -p no:cacheprovider -rs $tests2) \

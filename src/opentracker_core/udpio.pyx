@@ -43,6 +43,27 @@ cdef size_t udp_reply_source(msghdr *received, uint8_t *ctl) noexcept nogil:
     return 0
 
 
+cdef void _udp_send(ot_worker *w, int32_t fd, int k) noexcept nogil:
+    """Send the batch's k replies. A signal (SIGHUP's reload, the state
+    hook's timer) that lands during sendmmsg interrupts it, before any
+    reply or after some: the rest are sent again, not dropped. A reply the
+    kernel refuses for its address is skipped, the others still go; a full
+    send buffer ends the batch. What did not go is counted."""
+    cdef int off = 0, sent
+    while off < k:
+        sent = sendmmsg(fd, w.udp_smsg + off, k - off, MSG_DONTWAIT)
+        if sent > 0:
+            off += sent
+        elif sent < 0 and errno == EINTR:
+            continue
+        elif sent < 0 and errno != EAGAIN:    # (EWOULDBLOCK is EAGAIN on Linux)
+            off += 1
+            w.ctr.udp_send_failures += 1
+        else:
+            w.ctr.udp_send_failures += <uint64_t>(k - off)
+            return
+
+
 cdef void on_udp(ot_worker *w, int32_t fd) noexcept nogil:
     cdef int round, i, n, k, sent
     cdef uint16_t port
@@ -79,9 +100,6 @@ cdef void on_udp(ot_worker *w, int32_t fd) noexcept nogil:
                 k += 1
         if w.t.worker_count > 1:
             counters_publish(w)           # before the replies leave (counters.pyx)
-        if k:
-            sent = sendmmsg(fd, w.udp_smsg, k, MSG_DONTWAIT)
-            if sent < k:
-                w.ctr.udp_send_failures += <uint64_t>(k - (sent if sent > 0 else 0))
+        _udp_send(w, fd, k)
         if n < OT_UDP_BATCH:
             return
