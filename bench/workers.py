@@ -136,20 +136,8 @@ def gen_procs(a, n):
 
 
 def workers_key_known(env):
-    """Does our config know `tracker.workers`? --check-config warns about a line it does not
-    handle (a build that refuses it exits non-zero); either way N > 1 cannot be made."""
-    with tempfile.NamedTemporaryFile("w", prefix="workers-check-", suffix=".conf", delete=False) as f:
-        f.write("tracker.workers 2\n")
-        path = f.name
-    try:
-        r = subprocess.run([sys.executable, "-m", "opentracker", "--check-config", "-f", path], env=env,
-                           capture_output=True, text=True, timeout=60)
-        # "(0 warning(s))": a build that does not know the key warns about the line
-        return r.returncode == 0 and "(0 warning(s))" in (r.stdout + r.stderr)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    finally:
-        os.unlink(path)
+    """Does our config know `tracker.workers`? If not, N > 1 cannot be made."""
+    return overload.config_line_known(env, "tracker.workers 2")
 
 
 def jobs(a, impls, st, env):
