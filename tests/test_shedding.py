@@ -89,11 +89,12 @@ class Queue:
     client that fills its receive queue; the server's step is the test
     build's udp_turn (on_udp) on it."""
 
-    def __init__(self, srv, stamps=True):
+    def __init__(self, srv, stamps=True, family=socket.AF_INET):
         self.srv = srv
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        loopback = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((loopback, 0))
         self.sock.setblocking(False)
         srv.add_listener(self.sock.fileno(), "udp")     # as the tracker's: stamped, and where each was sent
         if stamps:
@@ -102,10 +103,10 @@ class Queue:
             self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 0)
         port = self.sock.getsockname()[1]
         self.fd = self.sock.detach()                    # the Server closes it
-        self.client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.client = socket.socket(family, socket.SOCK_DGRAM)
         self.client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-        self.client.bind(("127.0.0.1", 0))
-        self.client.connect(("127.0.0.1", port))
+        self.client.bind((loopback, 0))
+        self.client.connect((loopback, port))
         self.client.settimeout(0)
         self.client.send(udp_connect_packet())
         self.turn()
@@ -341,6 +342,122 @@ def test_turning_shedding_off_ends_a_level_at_once():
     assert ok(srv.answer_http(http_get("/scrape")))
 
 
+# ---------------------------------------------------------------- the kernel's scrape filter
+
+def both(counters, name):
+    """A count over both address families."""
+    return counters[name] + counters[name + "6"]
+
+
+def kernel_drops(srv):
+    return srv.counters()["shed_in_kernel"]
+
+
+def metric(srv, name):
+    body = srv.answer_http(http_get("/metrics")).partition(b"\r\n\r\n")[2].decode()
+    return int(re.search(r"^%s (\d+)$" % name, body, re.M).group(1))
+
+
+@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6])
+def test_from_level_2_the_kernel_drops_scrapes_before_they_are_queued(family):
+    """With the filter on, scrapes never reach the loop: none is read,
+    none answered, none counted as read and shed; the kernel's drops are
+    counted once the level steps down and the filter comes off. Connects
+    and announces pass it, and once it is off scrapes are answered again."""
+    srv = core.Server(seed=5)
+    srv.configure()
+    q = Queue(srv, family=family)
+    try:
+        srv.shed_level = 2
+        q.scrapes(40)
+        q.client.send(udp_connect_packet(tid=0xC1))
+        q.client.send(udp_announce_packet(q.cid, HASHES[0], left=1, transaction_id=0xA1))
+        q.turn()
+        got = q.replies()
+        assert sorted(r[:8] for r in got) == sorted([struct.pack(">II", 0, 0xC1), struct.pack(">II", 1, 0xA1)])
+        k = srv.counters()
+        assert both(k, "udp_scrapes") == 0 and k["shed"][UDP_SCRAPE] == 0 and both(k, "udp_announces") == 1
+        assert srv.shed_relax(1000) == 1          # a hold later: scrapes are let back in, the filter comes off
+        assert kernel_drops(srv) == 40 and metric(srv, "opentracker_udp_shed_in_kernel_total") == 40
+        q.scrapes(3)
+        q.turn()
+        assert [r[:4] for r in q.replies()] == [struct.pack(">I", 2)] * 3
+        assert both(srv.counters(), "udp_scrapes") == 3 and kernel_drops(srv) == 40
+    finally:
+        q.close()
+
+
+@pytest.mark.parametrize("level,filtered", [(1, False), (2, True), (3, True)])
+def test_the_filter_is_on_at_levels_2_and_3_only(level, filtered):
+    srv = core.Server(seed=5)
+    srv.configure()
+    q = Queue(srv)
+    try:
+        srv.shed_level = level
+        q.scrapes(5)
+        q.turn()
+        k = srv.counters()
+        if filtered:
+            assert not q.replies() and k["udp_scrapes"] == 0 and k["shed"][UDP_SCRAPE] == 0
+        else:
+            assert len(q.replies()) == 5 and k["udp_scrapes"] == 5
+    finally:
+        q.close()
+
+
+def test_the_filter_passes_a_datagram_one_short_of_a_bep15_header():
+    """The filter reads the action only from a datagram long enough to
+    hold connection id, action and transaction id (16 bytes): one of 15
+    bytes passes to the loop (which drops it as too short, as always),
+    one of 16 (exactly) and 17 (one over) are the kernel's. A scrape of no
+    hashes is 16 bytes."""
+    srv = core.Server(seed=5)
+    srv.configure()
+    q = Queue(srv)
+    try:
+        srv.shed_level = 2
+        read = srv.counters()["udp_datagrams"]       # the fixture's connect
+        scrape = q.cid + struct.pack(">II", 2, 7)
+        for n in (15, 16, 17):
+            q.client.send(scrape[:n] + b"\0" * max(0, n - 16))
+        q.turn()
+        assert srv.counters()["udp_datagrams"] == read + 1 and not q.replies()
+        srv.configure(shedding=False)          # the filter comes off and its drops are counted
+        assert kernel_drops(srv) == 2
+    finally:
+        q.close()
+
+
+def test_turning_shedding_off_takes_the_filter_off():
+    srv = core.Server(seed=5)
+    srv.configure()
+    q = Queue(srv)
+    try:
+        srv.shed_level = 3
+        srv.configure(shedding=False)
+        q.scrapes(4)
+        q.turn()
+        assert len(q.replies()) == 4 and srv.counters()["udp_scrapes"] == 4
+    finally:
+        q.close()
+
+
+def test_a_long_filtered_flood_is_counted_every_second():
+    """/metrics follows a flood the filter drops without waiting for the
+    level to step down: the drop counts are read once a second."""
+    srv = core.Server(seed=5)
+    srv.configure()
+    q = Queue(srv)
+    try:
+        srv.shed_level = 2
+        q.scrapes(10)
+        assert srv.shed_relax(999) == 2 and kernel_drops(srv) == 0
+        srv.shed_renew()                          # the flood goes on asking for the level
+        assert srv.shed_relax(1) == 2 and kernel_drops(srv) == 10
+    finally:
+        q.close()
+
+
 # ---------------------------------------------------------------- who is shed at each level
 
 def test_newcomers_are_shed_from_a_swarm_of_exactly_1000_and_not_999():
@@ -446,7 +563,7 @@ def test_everything_shows_shedding_only_once_it_happened():
     srv.answer_http(http_get("/scrape"))
     body = srv.answer_http(http_get("/stats?mode=everything")).partition(b"\r\n\r\n")[2]
     assert (b"  <shed>\n    <level>2</level>\n    <overloads>1</overloads>\n    <udp_scrape>1</udp_scrape>\n"
-            b"    <udp_announce>0</udp_announce>\n    <tcp_fullscrape>1</tcp_fullscrape>\n"
+            b"    <udp_scrape_in_kernel>0</udp_scrape_in_kernel>\n    <udp_announce>0</udp_announce>\n    <tcp_fullscrape>1</tcp_fullscrape>\n"
             b"    <tcp_stats>0</tcp_stats>\n    <tcp_scrape>0</tcp_scrape>\n"
             b"    <tcp_announce>0</tcp_announce>\n  </shed>\n  <debug>\n") in body
 

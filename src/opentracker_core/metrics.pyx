@@ -193,6 +193,9 @@ cdef ot_span prometheus_answer(ot_worker *w, uint8_t *out) noexcept nogil:
     p = _sample(p, name, b"protocol=\"tcp\",kind=\"stats\"", k.shed[SHED_HTTP_STATS])
     p = _sample(p, name, b"protocol=\"tcp\",kind=\"scrape\"", k.shed[SHED_HTTP_SCRAPE])
     p = _sample(p, name, b"protocol=\"tcp\",kind=\"announce\"", k.shed[SHED_HTTP_ANNOUNCE])
+    p = _single(p, b"opentracker_udp_shed_in_kernel_total", b"counter",
+                b"UDP datagrams the kernel dropped while its scrape filter was on (docs/shedding.md).",
+                k.shed_in_kernel)
     p = _single(p, b"opentracker_shed_level", b"gauge",
                 b"What overload sheds now: 0 nothing, 1 heavy, 2 +scrapes, 3 +new peers of huge swarms.",
                 w.shed_level)

@@ -283,6 +283,9 @@ cdef struct ot_worker:
                               # at its threshold or above (-1: not so at the last look)
     int64_t shed_above_wait[3]  # the wait at that first look
     int64_t shed_persist      # microseconds it must stay so (OT_SHED_PERSIST_US; the tests' queues use 0)
+    uint8_t shed_filtered     # the kernel's scrape filter is on this loop's UDP sockets (shed.pyx)
+    int64_t shed_drops_read   # monotonic milliseconds when their drop counts were last read
+    uint32_t shed_drops_seen[OT_UDP_SOCKETS]  # each socket's drop count then
 
     # fixed buffers (loop.pyx: _loop_buffers lists them)
     uint8_t *answer_stage     # OT_ANSWER_STAGE bytes: one slice before compression

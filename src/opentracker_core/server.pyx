@@ -254,6 +254,7 @@ cdef class Server:
         configured with them."""
         cdef bytes path = stats_path.encode()
         cdef bytes url
+        cdef uint32_t k
         world_pause(&self.t)        # the other workers read what this changes
         try:
             if not 0 < len(path) <= OT_STATS_PATH_MAX:
@@ -289,9 +290,9 @@ cdef class Server:
             self.t.adaptive_interval = adaptive_interval
             self.t.shedding = shedding
             if not shedding:
-                self.w.shed_level = 0
-                self.w.shed_stepped = 0
-                shed_init(&self.w)
+                shed_off(&self.w)                   # every loop's level ends, its filter comes off
+                for k in range(1, self.t.worker_count):
+                    shed_off(self.t.workers[k])
             self._set_rate_limit(rate_limit)
             self._set_modest(modest_fullscrapes)
         finally:
@@ -551,7 +552,7 @@ cdef class Server:
             "refused_rate": k.refused_rate,
             "http_errors": [k.http_errors[i] for i in range(HTTPERR_COUNT)],
             "renew": [k.renew[i] for i in range(OT_PEER_TIMEOUT)],
-            "shed": [k.shed[i] for i in range(SHED_KINDS)], "overloads": k.overloads,
+            "shed": [k.shed[i] for i in range(SHED_KINDS)], "overloads": k.overloads, "shed_in_kernel": k.shed_in_kernel,
             "shed_level": self.w.shed_level,
         }
 

@@ -18,6 +18,12 @@
 #   2  scrapes too (UDP: read and dropped; HTTP: 503)
 #   3  announces that would add a new peer to a swarm of OT_SHED_HUGE_SWARM
 #      peers or more (the same)
+# From level 2 on, a classic BPF filter on the loop's UDP sockets drops BEP
+# 15 scrapes in the kernel before they are queued (includes/scrapefilter.h):
+# reading a flood's datagrams only to drop them costs the loop a fifth of
+# its core at twice its capacity (docs/shedding.md, "In the kernel"). What
+# is still queued when it goes on, and what slips past (the filter comes off
+# at each step down), is shed here as before.
 # Connects, stops, and announces of peers a swarm knows are never shed:
 # they are cheap, and they are what keeps swarms alive. A shed UDP request
 # gets no answer: an answer costs the loop as much as the read did
@@ -61,6 +67,9 @@ cdef enum:
     OT_SHED_HUGE_SWARM = 1000
     # Seconds a shed HTTP client is asked to wait (Retry-After).
     OT_SHED_RETRY_AFTER = 30
+    # How often (milliseconds) the sockets' drop counts are read while the
+    # filter is on, so /metrics follows a long flood.
+    OT_SHED_DROPS_EVERY_MS = 1000
 
 
 cdef int64_t shed_wait(msghdr *received) noexcept nogil:
@@ -130,6 +139,14 @@ cdef void shed_init(ot_worker *w) noexcept nogil:
     shed_calm(w)
 
 
+cdef void shed_off(ot_worker *w) noexcept nogil:
+    """tracker.shedding off: nothing is shed from now on."""
+    w.shed_level = 0
+    w.shed_stepped = 0
+    shed_filter(w)
+    shed_init(w)
+
+
 cdef void shed_observe(ot_worker *w, msghdr *newest) noexcept nogil:
     """Another full batch in a streak was just read; newest is its last
     datagram."""
@@ -148,6 +165,7 @@ cdef void shed_raise(ot_worker *w, uint8_t level) noexcept nogil:
         w.shed_hold = w.shed_hold * 2 if w.shed_hold * 2 < OT_SHED_HOLD_MAX_MS else OT_SHED_HOLD_MAX_MS
     w.shed_level = level
     w.shed_until = w.mono_ms + w.shed_hold
+    shed_filter(w)
 
 
 cdef inline void shed_relax(ot_worker *w) noexcept nogil:
@@ -159,6 +177,43 @@ cdef inline void shed_relax(ot_worker *w) noexcept nogil:
         if w.shed_level == 0:
             w.shed_hold = OT_SHED_HOLD_MS
             w.shed_stepped = 0
+        shed_filter(w)
+    elif w.shed_filtered and w.mono_ms - w.shed_drops_read >= OT_SHED_DROPS_EVERY_MS:
+        shed_count_drops(w)
+
+
+cdef void shed_count_drops(ot_worker *w) noexcept nogil:
+    """Add what the loop's UDP sockets dropped since the last read to the
+    kernel's shed count. While the filter is on, the queue holds no scrapes
+    and seldom fills, so the drops are the filter's; a queue that overflows
+    meanwhile counts here too (docs/shedding.md, "In the kernel")."""
+    cdef int i
+    cdef uint32_t now
+    for i in range(w.udp_fd_count):
+        now = ot_socket_drops(w.udp_fds[i])
+        w.ctr.shed_in_kernel += <uint32_t>(now - w.shed_drops_seen[i])
+        w.shed_drops_seen[i] = now
+    w.shed_drops_read = w.mono_ms
+
+
+cdef void shed_filter(ot_worker *w) noexcept nogil:
+    """Put the kernel's scrape filter on the loop's UDP sockets from level 2
+    on, and take it off below. A socket that refuses it (a kernel without
+    socket filters) is left as it is: the loop still sheds what it reads."""
+    cdef int i
+    cdef bint want = w.shed_level >= SHED_LEVEL_SCRAPES and w.t.shedding
+    if want == w.shed_filtered:
+        return
+    if want:
+        for i in range(w.udp_fd_count):
+            w.shed_drops_seen[i] = ot_socket_drops(w.udp_fds[i])
+            ot_scrape_filter_set(w.udp_fds[i], 1)
+        w.shed_drops_read = w.mono_ms
+    else:
+        for i in range(w.udp_fd_count):
+            ot_scrape_filter_set(w.udp_fds[i], 0)
+        shed_count_drops(w)
+    w.shed_filtered = want
 
 
 cdef inline bint shed_heavy(ot_worker *w) noexcept nogil:

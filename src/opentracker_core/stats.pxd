@@ -53,6 +53,7 @@ cdef struct ot_counters:
     uint64_t clock_jumps              # times the wall clock was set (loop_clock)
     uint64_t shed[6]                  # requests shed under overload, by SHED_* kind (shed.pyx)
     uint64_t overloads                # times the shed level rose from 0
+    uint64_t shed_in_kernel           # UDP datagrams dropped by the kernel while its scrape filter was on
     uint64_t http_errors[9]
     uint64_t renew[45]
     # Kept by stats.pyx and answers.pyx:

@@ -351,13 +351,14 @@ cdef uint8_t *_everything_interval(ot_tracker *t, uint8_t *p) noexcept nogil:
 cdef uint8_t *_everything_shed(ot_worker *w, uint8_t *p) noexcept nogil:
     """What shedding under overload refused (docs/shedding.md): only once
     it has happened, so the original's XML stays byte for byte until then.
-    At most ~470 bytes."""
+    At most ~530 bytes."""
     cdef ot_counters summed
     cdef ot_counters *k = counters_summed(w, &summed)    # every worker's
     p = put_cstr(p, b"  <shed>\n")
     p = _xml_count(p, b"    <level>", w.shed_level, b"</level>\n")
     p = _xml_count(p, b"    <overloads>", k.overloads, b"</overloads>\n")
     p = _xml_count(p, b"    <udp_scrape>", k.shed[SHED_UDP_SCRAPE], b"</udp_scrape>\n")
+    p = _xml_count(p, b"    <udp_scrape_in_kernel>", k.shed_in_kernel, b"</udp_scrape_in_kernel>\n")
     p = _xml_count(p, b"    <udp_announce>", k.shed[SHED_UDP_ANNOUNCE], b"</udp_announce>\n")
     p = _xml_count(p, b"    <tcp_fullscrape>", k.shed[SHED_HTTP_FULLSCRAPE], b"</tcp_fullscrape>\n")
     p = _xml_count(p, b"    <tcp_stats>", k.shed[SHED_HTTP_STATS], b"</tcp_stats>\n")

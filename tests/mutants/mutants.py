@@ -554,6 +554,31 @@ MUTANTS = [
     ),
     # ---------------------------------------------------------------- shedding under overload (issue 25)
     dict(
+        name="shed-filter-misses-scrapes",
+        file="src/opentracker_core/includes/scrapefilter.h",
+        old="    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OT_BEP15_SCRAPE, 0, 1),\n",
+        new="    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OT_BEP15_SCRAPE + 1, 0, 1),\n",
+        breaks="at level 2 a flood of UDP scrapes is queued and read again, announces waiting behind it",
+        tests=["tests/test_shedding.py -k kernel_drops_scrapes", "tests/test_shedding.py"],
+        quick=True,
+    ),
+    dict(
+        name="shed-filter-length-one-over",
+        file="src/opentracker_core/includes/scrapefilter.h",
+        old="BPF_JGE | BPF_K, OT_UDP_HEADER + 16, 0, 3",
+        new="BPF_JGE | BPF_K, OT_UDP_HEADER + 17, 0, 3",
+        breaks="at level 2 a scrape of no hashes (16 bytes) passes the kernel's filter and costs the loop a read",
+        tests=["tests/test_shedding.py -k one_short_of_a_bep15_header"],
+    ),
+    dict(
+        name="shed-filter-left-on",
+        file="src/opentracker_core/shed.pyx",
+        old="            ot_scrape_filter_set(w.udp_fds[i], 0)\n",
+        new="            pass\n",
+        breaks="once a flood is over, UDP scrapes are still dropped by the kernel: every client's scrape fails",
+        tests=["tests/test_shedding.py -k kernel_drops_scrapes", "tests/test_shedding.py"],
+    ),
+    dict(
         name="shed-no-scrapes",
         file="src/opentracker_core/udp.pyx",
         old="    if w.shed_level >= SHED_LEVEL_SCRAPES:\n",

@@ -371,6 +371,10 @@ cdef class TestServer(Server):
         shed_relax(&self.w)
         return self.w.shed_level
 
+    def shed_renew(self):
+        """A look asks for the level again now: it holds a whole hold more."""
+        self.w.shed_until = self.w.mono_ms + self.w.shed_hold
+
     def udp_turn(self, int fd):
         """The loop's UDP step on the socket fd: every datagram queued is
         read, answered or shed, and the answers sent, as on_udp does."""

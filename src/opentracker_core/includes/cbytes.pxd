@@ -53,3 +53,7 @@ cdef extern from "otthread.h" nogil:
     void ot_sleep_us(long us)
     int ot_eventfd()
     void ot_eventfd_kick(int fd)
+
+cdef extern from "scrapefilter.h" nogil:
+    int ot_scrape_filter_set(int fd, int on)
+    uint32_t ot_socket_drops(int fd)
