@@ -196,7 +196,8 @@ def http_body(port, path, timeout=3.0, limit=1 << 20):
 
 
 def read_metrics(port, timeout=3.0):
-    """opentracker_requests_shed_total{protocol,kind} from GET /metrics: {"udp/scrape": n, ...};
+    """opentracker_requests_shed_total{protocol,kind} from GET /metrics: {"udp/scrape": n, ...},
+    and opentracker_udp_shed_in_kernel_total as "udp/scrape-in-kernel";
     {} when the lines are absent (no shedding yet), None when /metrics does not answer 200."""
     body = http_body(port, "/metrics", timeout)
     if body is None:
@@ -206,6 +207,11 @@ def read_metrics(port, timeout=3.0):
         labels = dict(re.findall(rb'(\w+)="([^"]*)"', m.group(1)))
         key = "%s/%s" % (labels.get(b"protocol", b"?").decode(), labels.get(b"kind", b"?").decode())
         out[key] = out.get(key, 0) + int(float(m.group(2)))
+    # What the kernel's scrape filter dropped (shed level 2 and up), read by
+    # the tracker once a second while the filter is on.
+    m = re.search(rb'^opentracker_udp_shed_in_kernel_total\s+([0-9]+)\s*$', body, re.M)
+    if m:
+        out["udp/scrape-in-kernel"] = int(m.group(1))
     return out
 
 

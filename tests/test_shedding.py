@@ -442,6 +442,50 @@ def test_turning_shedding_off_takes_the_filter_off():
         q.close()
 
 
+def test_the_level_holds_while_the_scrapes_dropped_would_overload_the_loop():
+    """Once a second the filter's drops are weighed: 30 scrapes in a
+    second at 4 x 10 ms each would be 1.2 s of work, past 90 % of the
+    second: the level holds a whole hold more. A second with no drops does
+    not hold it, and it steps down at the end of that hold."""
+    srv = core.Server(seed=5)
+    srv.configure()
+    q = Queue(srv)
+    try:
+        srv.shed_level = 2
+        srv.shed_cost_ns = 10_000_000
+        q.scrapes(30)
+        assert srv.shed_relax(1000) == 2 and kernel_drops(srv) == 30
+        assert srv.shed_relax(999) == 2
+        assert srv.shed_relax(1) == 1
+    finally:
+        q.close()
+
+
+def test_a_trickle_of_scrapes_does_not_hold_the_level():
+    """10 scrapes at 4 x 10 ms: 0.4 s of work in a second would fit. The
+    level steps down when its hold ends, and the drops are counted."""
+    srv = core.Server(seed=5)
+    srv.configure()
+    q = Queue(srv)
+    try:
+        srv.shed_level = 2
+        srv.shed_cost_ns = 10_000_000
+        q.scrapes(10)
+        assert srv.shed_relax(1000) == 1 and kernel_drops(srv) == 10
+    finally:
+        q.close()
+
+
+@pytest.mark.parametrize("busy_ns,dropped,stays", [
+    (0, 225_000, False), (0, 225_001, True),               # 4 us each: 0.9 s exactly, one over
+    (500_000_000, 100_000, False), (500_000_001, 100_000, True),
+    (900_000_001, 0, True), (900_000_000, 0, False)])
+def test_whether_a_filtered_flood_would_overload_the_loop_at_90_percent(busy_ns, dropped, stays):
+    """OT_SHED_BUSY_MAX and OT_SHED_SCRAPE_COST at their boundary: a second
+    of wall time, datagrams at 1 us, a dropped scrape counted as 4."""
+    assert core.Server.shed_flood_stays(busy_ns, 10 ** 9, dropped, 1000) is stays
+
+
 def test_a_long_filtered_flood_is_counted_every_second():
     """/metrics follows a flood the filter drops without waiting for the
     level to step down: the drop counts are read once a second."""

@@ -286,6 +286,9 @@ cdef struct ot_worker:
     uint8_t shed_filtered     # the kernel's scrape filter is on this loop's UDP sockets (shed.pyx)
     int64_t shed_drops_read   # monotonic milliseconds when their drop counts were last read
     uint32_t shed_drops_seen[OT_UDP_SOCKETS]  # each socket's drop count then
+    int64_t shed_cpu_seen     # the loop thread's CPU nanoseconds then
+    uint64_t shed_reads_seen  # the datagrams it had read then
+    int64_t shed_cost_ns      # CPU nanoseconds a datagram read cost it, as last measured
 
     # fixed buffers (loop.pyx: _loop_buffers lists them)
     uint8_t *answer_stage     # OT_ANSWER_STAGE bytes: one slice before compression

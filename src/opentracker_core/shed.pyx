@@ -68,8 +68,20 @@ cdef enum:
     # Seconds a shed HTTP client is asked to wait (Retry-After).
     OT_SHED_RETRY_AFTER = 30
     # How often (milliseconds) the sockets' drop counts are read while the
-    # filter is on, so /metrics follows a long flood.
+    # filter is on: /metrics follows a long flood, and the level holds
+    # while the scrapes dropped would overload the loop (shed_flood_stays).
     OT_SHED_DROPS_EVERY_MS = 1000
+    # What a scrape the filter dropped would cost, in datagrams of what the
+    # loop reads meanwhile (mostly announces): a 74-hash scrape costs four
+    # or five announces (bench/README.md, "Overload").
+    OT_SHED_SCRAPE_COST = 4
+    # The loop's CPU share (permille) that letting those scrapes back in
+    # may reach before the level must hold.
+    OT_SHED_BUSY_MAX = 900
+    # A datagram's cost until the loop has read enough to measure it
+    # (OT_SHED_COST_READS in a second): a router's announce, about.
+    OT_SHED_COST_NS = 20000
+    OT_SHED_COST_READS = 100
 
 
 cdef int64_t shed_wait(msghdr *received) noexcept nogil:
@@ -136,6 +148,7 @@ cdef inline void shed_calm(ot_worker *w) noexcept nogil:
 cdef void shed_init(ot_worker *w) noexcept nogil:
     w.shed_hold = OT_SHED_HOLD_MS
     w.shed_persist = OT_SHED_PERSIST_US
+    w.shed_cost_ns = OT_SHED_COST_NS
     shed_calm(w)
 
 
@@ -169,7 +182,11 @@ cdef void shed_raise(ot_worker *w, uint8_t level) noexcept nogil:
 
 
 cdef inline void shed_relax(ot_worker *w) noexcept nogil:
-    """Each loop turn: a level not renewed for its hold steps down."""
+    """Each loop turn: a level not renewed for its hold steps down. The
+    filter's look comes first: it may renew the level at the very turn
+    its hold ends."""
+    if w.shed_filtered and w.mono_ms - w.shed_drops_read >= OT_SHED_DROPS_EVERY_MS:
+        shed_filter_tick(w)
     if w.shed_level and w.mono_ms >= w.shed_until:
         w.shed_level -= 1
         w.shed_stepped = w.mono_ms
@@ -178,22 +195,61 @@ cdef inline void shed_relax(ot_worker *w) noexcept nogil:
             w.shed_hold = OT_SHED_HOLD_MS
             w.shed_stepped = 0
         shed_filter(w)
-    elif w.shed_filtered and w.mono_ms - w.shed_drops_read >= OT_SHED_DROPS_EVERY_MS:
-        shed_count_drops(w)
 
 
-cdef void shed_count_drops(ot_worker *w) noexcept nogil:
+cdef inline bint shed_flood_stays(int64_t busy_ns, int64_t wall_ns, uint64_t dropped,
+                                  int64_t cost_ns) noexcept nogil:
+    """Would the scrapes the filter dropped in wall_ns, let back in at
+    OT_SHED_SCRAPE_COST datagrams of cost_ns each, take the loop (busy_ns
+    of CPU meanwhile) past OT_SHED_BUSY_MAX?"""
+    return (busy_ns + <int64_t>dropped * OT_SHED_SCRAPE_COST * cost_ns) * 1000 > wall_ns * OT_SHED_BUSY_MAX
+
+
+cdef int64_t _thread_cpu_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+cdef void _shed_filter_mark(ot_worker *w) noexcept nogil:
+    w.shed_cpu_seen = _thread_cpu_ns()
+    w.shed_reads_seen = w.ctr.udp_datagrams[0] + w.ctr.udp_datagrams[1]
+
+
+cdef void shed_filter_tick(ot_worker *w) noexcept nogil:
+    """Once a second while the filter is on: count its drops, and hold the
+    level while the flood they show would still overload the loop. A level
+    the filter keeps is never renewed by the queue's wait (the queue holds
+    no scrapes), and each step down lets the flood back in at full cost
+    until the wait raises the level again: probes that cost announces tens
+    of milliseconds each (docs/shedding.md, "In the kernel")."""
+    cdef int64_t wall_ns = (w.mono_ms - w.shed_drops_read) * 1000000
+    cdef int64_t busy = _thread_cpu_ns() - w.shed_cpu_seen
+    cdef uint64_t reads = w.ctr.udp_datagrams[0] + w.ctr.udp_datagrams[1] - w.shed_reads_seen
+    cdef uint64_t dropped = shed_count_drops(w)
+    if reads >= OT_SHED_COST_READS:
+        w.shed_cost_ns = busy // <int64_t>reads
+    if dropped and shed_flood_stays(busy, wall_ns, dropped, w.shed_cost_ns):
+        w.shed_until = w.mono_ms + w.shed_hold
+    _shed_filter_mark(w)
+
+
+cdef uint64_t shed_count_drops(ot_worker *w) noexcept nogil:
     """Add what the loop's UDP sockets dropped since the last read to the
-    kernel's shed count. While the filter is on, the queue holds no scrapes
-    and seldom fills, so the drops are the filter's; a queue that overflows
-    meanwhile counts here too (docs/shedding.md, "In the kernel")."""
+    kernel's shed count, and return it. While the filter is on, the queue
+    holds no scrapes and seldom fills, so the drops are the filter's; a
+    queue that overflows meanwhile counts here too (docs/shedding.md, "In
+    the kernel")."""
     cdef int i
     cdef uint32_t now
+    cdef uint64_t dropped = 0
     for i in range(w.udp_fd_count):
         now = ot_socket_drops(w.udp_fds[i])
-        w.ctr.shed_in_kernel += <uint32_t>(now - w.shed_drops_seen[i])
+        dropped += <uint32_t>(now - w.shed_drops_seen[i])
         w.shed_drops_seen[i] = now
+    w.ctr.shed_in_kernel += dropped
     w.shed_drops_read = w.mono_ms
+    return dropped
 
 
 cdef void shed_filter(ot_worker *w) noexcept nogil:
@@ -209,6 +265,7 @@ cdef void shed_filter(ot_worker *w) noexcept nogil:
             w.shed_drops_seen[i] = ot_socket_drops(w.udp_fds[i])
             ot_scrape_filter_set(w.udp_fds[i], 1)
         w.shed_drops_read = w.mono_ms
+        _shed_filter_mark(w)
     else:
         for i in range(w.udp_fd_count):
             ot_scrape_filter_set(w.udp_fds[i], 0)

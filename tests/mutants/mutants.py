@@ -571,6 +571,24 @@ MUTANTS = [
         tests=["tests/test_shedding.py -k one_short_of_a_bep15_header"],
     ),
     dict(
+        name="shed-filter-flood-not-weighed",
+        file="src/opentracker_core/shed.pyx",
+        old="    if dropped and shed_flood_stays(busy, wall_ns, dropped, w.shed_cost_ns):\n",
+        new="    if False:\n",
+        breaks="during a long scrape flood the filter comes off every few seconds and announces wait "
+               "behind the flood's scrapes each time",
+        tests=["tests/test_shedding.py -k holds_while_the_scrapes_dropped"],
+        quick=True,
+    ),
+    dict(
+        name="shed-filter-busy-share-off-by-one",
+        file="src/opentracker_core/shed.pyx",
+        old="cost_ns) * 1000 > wall_ns * OT_SHED_BUSY_MAX\n",
+        new="cost_ns) * 1000 >= wall_ns * OT_SHED_BUSY_MAX\n",
+        breaks="a scrape flood that would fill the loop to exactly 90 % keeps the filter on",
+        tests=["tests/test_shedding.py -k at_90_percent"],
+    ),
+    dict(
         name="shed-filter-left-on",
         file="src/opentracker_core/shed.pyx",
         old="            ot_scrape_filter_set(w.udp_fds[i], 0)\n",

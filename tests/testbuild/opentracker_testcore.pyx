@@ -371,6 +371,19 @@ cdef class TestServer(Server):
         shed_relax(&self.w)
         return self.w.shed_level
 
+    property shed_cost_ns:
+        """CPU nanoseconds a datagram read costs the loop, as it last measured."""
+        def __get__(self):
+            return self.w.shed_cost_ns
+
+        def __set__(self, long long ns):
+            self.w.shed_cost_ns = ns
+
+    @staticmethod
+    def shed_flood_stays(long long busy_ns, long long wall_ns, unsigned long long dropped, long long cost_ns):
+        """Would the scrapes the filter dropped overload the loop let back in?"""
+        return shed_flood_stays(busy_ns, wall_ns, dropped, cost_ns)
+
     def shed_renew(self):
         """A look asks for the level again now: it holds a whole hold more."""
         self.w.shed_until = self.w.mono_ms + self.w.shed_hold

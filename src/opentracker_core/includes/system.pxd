@@ -37,6 +37,7 @@ cdef extern from "<time.h>" nogil:
         CLOCK_MONOTONIC
         CLOCK_MONOTONIC_COARSE
         CLOCK_PROCESS_CPUTIME_ID
+        CLOCK_THREAD_CPUTIME_ID
     int clock_gettime(int clk, timespec *ts)
 
 
