@@ -42,6 +42,7 @@ if trace:
     import tracemalloc
     tracemalloc.start()
 print(" ".join(sorted(sys.modules)), flush=True)
+print(tracemalloc.get_traced_memory()[0] if trace else 0, flush=True)
 for line in sys.stdin:
     name = line.strip()
     try:
@@ -156,11 +157,14 @@ def run_tracker(t, work):
 
 
 def per_import(t, names, mode):
-    """[(module, rss after, traced after)] importing names one by one."""
+    """[(module, rss after, bytes traced by its import)] importing names one
+    by one; in "trace" mode the modules tracemalloc itself imported are
+    left out (already loaded)."""
     p = t.popen(t.python + ["-c", CHILD, mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         have = set(p.stdout.readline().split())
         rows = [("(interpreter)", settle(t.rss, p.pid, 1.0), 0)]
+        traced_before = int(p.stdout.readline())
         for name in names:
             if name in have:
                 continue
@@ -172,8 +176,10 @@ def per_import(t, names, mode):
                 continue   # a failed attempt in the tracker too (nt, _winapi)
             if ok != "ok":
                 raise SystemExit("cannot import %s: %s" % (name, ok))
-            rows.append((name, t.rss(p.pid), int(traced)))
-        rows.append(("(settled)", settle(t.rss, p.pid, 1.0), rows[-1][2]))
+            traced = int(traced)
+            rows.append((name, t.rss(p.pid), traced - traced_before))
+            traced_before = traced
+        rows.append(("(settled)", settle(t.rss, p.pid, 1.0), 0))
     finally:
         p.stdin.close()
         p.wait(60)
@@ -197,11 +203,10 @@ def main():
     base = rss_rows[0][1]
     print("%-36s %10s %10s" % ("module (in import order)", "RSS KiB", "traced KiB"))
     prev_rss = base
-    prev_traced = 0
     for name, rss, _ in rss_rows[1:-1]:
-        traced = trace_rows.get(name, 0)
-        print("%-36s %+10.1f %10.1f" % (name, (rss - prev_rss) / 1024, (traced - prev_traced) / 1024))
-        prev_rss, prev_traced = rss, traced
+        traced = "%10.1f" % (trace_rows[name] / 1024) if name in trace_rows else "%10s" % "-"
+        print("%-36s %+10.1f %s" % (name, (rss - prev_rss) / 1024, traced))
+        prev_rss = rss
     imported = rss_rows[-1][1]
     print("%-36s %10.1f" % ("interpreter alone", base / 1024))
     print("%-36s %10.1f  (+%.1f over the interpreter; %d modules)"
