@@ -9,14 +9,26 @@ in the log without the tracker refusing to run.
 """
 
 import os
-import re
 import stat
 
 from opentracker_core import parse_hash_lines, sort_hashes
 
 from .errors import StartupError, say
 
-_HASH_LINE = re.compile(rb"^([0-9A-Fa-f]{40})(?![0-9A-Fa-f])", re.M)
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def line_hash(line):
+    """The 20 bytes a fifo line (without its newline) names, or None: the
+    rule of a list file's lines, in Python since a fifo carries a few lines
+    at a time (and without the re module: docs/memory.md, "The shell at
+    rest")."""
+    if len(line) < 40 or (len(line) > 40 and line[40] in _HEX):
+        return None
+    head = line[:40]
+    if not all(c in _HEX for c in head):
+        return None
+    return bytes.fromhex(head.decode("ascii"))
 
 
 class HashList:
@@ -115,8 +127,7 @@ class Fifo:
         self._partial = lines.pop()
         if len(self._partial) > self.MAX_LINE:
             self._partial = b""  # a runaway line without a newline is dropped
-        hashes = [bytes.fromhex(m.decode()) for line in lines
-                  for m in _HASH_LINE.findall(line + b"\n")]
+        hashes = [h for h in map(line_hash, lines) if h is not None]
         if hashes:
             self.on_hashes(hashes)
 

@@ -24,7 +24,6 @@ key's definition in two files.
 
 import ipaddress
 import os
-import re
 from collections import namedtuple
 
 from opentracker_core._core import DEFAULTS as CORE_DEFAULTS, INTERVAL_CEILING, INTERVAL_MIN, MAX_REDIRECT_URL, \
@@ -50,7 +49,14 @@ MAX_UNHANDLED_SHOWN = 20
 # C isspace() in the C locale. str.isspace() would also take \x1c-\x1f and
 # Unicode spaces, which the original treats as ordinary characters.
 _SPACE = " \t\n\v\f\r"
-_DIGITS = re.compile(r"[0-9]+")
+
+
+# Plain string tests rather than the re module: a tracker that serves never
+# needs re otherwise, and importing it costs a few hundred KiB of RSS on a
+# router (docs/memory.md, "The shell at rest").
+def _digits(text):
+    """text is one or more of 0-9 (str.isdigit alone takes other scripts' digits)."""
+    return text.isascii() and text.isdigit()
 
 
 # Listen and Settings are named tuples rather than dataclasses: importing
@@ -141,7 +147,7 @@ def _quote(text):
 # whose message is the reason shown to the user.
 
 def _uint(text, what, low=0, high=2**31 - 1):
-    if not _DIGITS.fullmatch(text):
+    if not _digits(text):
         raise ValueError("%s must be a whole number, not %s" % (what, _quote(text)))
     if len(text.lstrip("0")) > 20 or not low <= int(text) <= high:
         raise ValueError("%s %s is out of range (%d..%d)" % (what, text, low, high))
@@ -203,10 +209,10 @@ def parse_endpoint(text, default_port):
             addr = None
         if addr is not None and addr.version == 4:
             return str(addr), parse_port(tail)
-        if addr is not None and _DIGITS.fullmatch(tail):
+        if addr is not None and _digits(tail):
             raise ValueError("an IPv6 address with a port needs brackets: [%s]:%s" % (head, tail))
     head, dot, tail = text.rpartition(".")
-    if dot and "." not in head and _DIGITS.fullmatch(tail):
+    if dot and "." not in head and _digits(tail):
         try:
             addr = ipaddress.IPv6Address(head)
         except ValueError:
@@ -229,17 +235,17 @@ def parse_net(text):
     return ipaddress.ip_network((addr, bits), strict=False)
 
 
-_SIZE = re.compile(r"([0-9]+)(?:([kmgt])(?:i?b)?|b)?", re.IGNORECASE)
 _UNITS = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
 def parse_size(text):
     """Bytes: `24M`, `512K`, `1G`, `24MB`, `24MiB` or plain `25165824`
     (binary multiples)."""
-    match = _SIZE.fullmatch(text)
-    if not match:
+    end = len(text) - len(text.lstrip("0123456789"))
+    number, suffix = text[:end], text[end:].lower()
+    unit = suffix[:1] if suffix[:1] in ("k", "m", "g", "t") and suffix[1:] in ("", "b", "ib") else None
+    if not number or (unit is None and suffix not in ("", "b")):
         raise ValueError("%s is not a size (forms: 25165824, 512K, 24M, 1G)" % _quote(text))
-    number, unit = match.group(1), match.group(2)
     if len(number.lstrip("0")) > 19:
         raise ValueError("size %s is too large" % text)
     size = int(number) * _UNITS[unit.lower() if unit else None]
@@ -332,7 +338,7 @@ _BEP15_CONNID_SECONDS = 120
 
 
 def _small_budget(value, token):
-    if 0 < value < _SMALL_MEMORY and _DIGITS.fullmatch(token):
+    if 0 < value < _SMALL_MEMORY and _digits(token):
         return "tracker.memory_limit %s means %d bytes, a very small budget; did you mean %sM?" % (token, value, token)
     return None
 
@@ -587,7 +593,7 @@ class Builder:
             raise ConfigError("%s needs a value" % key, origin)
         entry = _BY_KEY.get(key)
         if entry is not None and entry.kind == "string":
-            if re.search("[%s]#" % _SPACE, value) and origin.line is not None:
+            if any(space + "#" in value for space in _SPACE) and origin.line is not None:
                 self._warn(origin, "the whole text %s is the value of %s (there are no inline comments)"
                            % (_quote(value), key))
             self._set_string(entry.field, value, origin, entry.parse)

@@ -12,12 +12,14 @@ import socket
 from opentracker_core import Server
 from opentracker_core._core import PERM_ALL, PERM_PROXY, PERM_STATS, PERM_SYNC
 
-from . import clusterkey
-from .accesslist import AccessControl
 from .config import worker_loops
 from .errors import EXIT_FATAL, StartupError, say
 from .signals import SignalRouter
-from .state import StateKeeper
+
+# clusterkey, accesslist and state are imported by _run when a setting asks
+# for them: a tracker without a key, an access list or a state file never
+# loads them, nor the re module that state uses (docs/memory.md, "The shell
+# at rest").
 
 
 # ---------------------------------------------------------------- binding
@@ -207,6 +209,7 @@ _V4_MAPPED = bytes(10) + b"\xff\xff"   # ::ffff:0:0/96
 def reload_cluster_key(server, settings):
     """SIGHUP: the cluster key file again. The key before it is still taken
     for one send interval; a file that cannot be used keeps the old key."""
+    from . import clusterkey   # in sys.modules since start-up, before any chroot
     try:
         key = clusterkey.read(settings.livesync_key)
     except ValueError as e:
@@ -286,12 +289,20 @@ def _run(settings):
                             settings.livesync_listen.port, settings.livesync_send_interval)
         if settings.livesync_key:
             # read before privileges are dropped: the file may be root's alone
+            from . import clusterkey
             try:
                 server.set_livesync_key(clusterkey.read(settings.livesync_key), settings.livesync_accept_unsigned)
             except ValueError as e:
                 raise StartupError("livesync.cluster.key: %s" % e) from None
     if settings.syslog_completed:
         server.open_syslog()
+    # Imported before privileges are dropped: after a chroot or a setuid the
+    # library may be out of reach.
+    accesslist = state = None
+    if settings.whitelist or settings.blacklist or settings.fifo_add or settings.fifo_delete:
+        from . import accesslist
+    if settings.load_state or settings.statefile:
+        from . import state
     drop_privileges(settings)
     server.configure(
         redirect_url=settings.redirect_url,
@@ -311,19 +322,24 @@ def _run(settings):
         shedding=settings.shedding,
     )
     server.set_networks(network_entries(settings))
-    access = AccessControl(server, settings)
-    access.load(first=True)
-    access.open_fifos()
-    keeper = StateKeeper(server, settings)
-    keeper.load()
-    if keeper.path:
-        server.set_hook(keeper.interval, keeper.save)
+    access = None
+    if accesslist is not None:
+        access = accesslist.AccessControl(server, settings)
+        access.load(first=True)
+        access.open_fifos()
+    keeper = None
+    if state is not None:
+        keeper = state.StateKeeper(server, settings)
+        keeper.load()
+        if keeper.path:
+            server.set_hook(keeper.interval, keeper.save)
 
     def stop(signum):
         server.stop()
 
     def reload():
-        access.load()
+        if access is not None:
+            access.load()
         if sync is not None and settings.livesync_key:
             reload_cluster_key(server, settings)
 
@@ -335,7 +351,9 @@ def _run(settings):
         pass
     finally:
         router.uninstall()
-        access.close_fifos()
+        if access is not None:
+            access.close_fifos()
     server.flush_livesync()
-    keeper.save()
+    if keeper is not None:
+        keeper.save()
     return 0

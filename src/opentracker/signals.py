@@ -4,7 +4,12 @@ here run inside Server.run(). SIGPIPE is ignored: a client that goes away
 mid-answer is the loop's business, not a reason to die."""
 
 import os
-import signal
+
+# The functions and constants of the signal module without its wrappers:
+# signal.py turns every SIG*, SIG_* and SIG_BLOCK name into enum members,
+# tens of KiB that stay in the RSS for nothing (docs/memory.md, "The shell
+# at rest"). Handlers still get the signal number as an int.
+import _signal as signal
 
 
 class SignalRouter:

@@ -341,6 +341,24 @@ MUTANTS = [
         tests=["tests/test_stats.py -k test_80", "tests/test_operations.py -k forwarded"],
         quick=True,
     ),
+    dict(
+        name="shell-loads-state-code-eagerly",
+        file="src/opentracker/server.py",
+        old="from .signals import SignalRouter\n",
+        new="from .signals import SignalRouter\nfrom . import state as _state  # noqa: F401\n",
+        breaks="a tracker without a state file keeps the state code and the re module in its RSS",
+        tests=["tests/test_shell_at_rest.py -k plain"],
+        quick=True,
+    ),
+    dict(
+        name="shell-imports-after-chroot",
+        file="src/opentracker/server.py",
+        old="        from . import state\n    drop_privileges(settings)\n",
+        new="        state = True\n    drop_privileges(settings)\n    if state:\n        from . import state\n",
+        breaks="a tracker with a state file and tracker.rootdir, started as root, cannot start: "
+               "the state code is out of reach after the chroot",
+        tests=["tests/test_shell_at_rest.py -k asks_for"],
+    ),
     # ---------------------------------------------------------------- large answers (issue 15)
     dict(
         name="stream-ignores-the-window",
