@@ -7,6 +7,7 @@
 
 import socket as _socket
 
+cimport cython
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from libc.string cimport memcpy, memset
 from libc.stdint cimport UINT32_MAX, UINT64_MAX
@@ -242,6 +243,9 @@ cdef class Server:
         self._watch(fd, OT_FD_WAKEUP)
         self.w.wakeup_fd = fd
 
+    # A function object of its own (setup.py builds the rest without them):
+    # DEFAULTS below reads its keyword defaults.
+    @cython.binding(True)
     def configure(self, *, redirect_url=None, stats_path="stats", fullscrape=True, compression="gzip",
                   ip_from_query=False, http_timeout=OT_HTTP_TIMEOUT, connid_window=OT_CONNID_WINDOW,
                   max_connections=OT_HTTP_MAX_CONNECTIONS, answer_slice=OT_ANSWER_SLICE, rate_limit=0,
