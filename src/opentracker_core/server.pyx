@@ -7,7 +7,6 @@
 
 import socket as _socket
 
-cimport cython
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from libc.string cimport memcpy, memset
 from libc.stdint cimport UINT32_MAX, UINT64_MAX
@@ -61,6 +60,18 @@ cdef int _watch_on(ot_worker *w, int fd, int kind) except -1:
         raise OSError(errno, "epoll_ctl failed for fd %d" % fd)
     c.kind = <uint8_t>kind
     return 0
+
+
+# configure()'s keyword defaults, named here only. A dict rather than read
+# back from configure's signature: setup.py builds its methods without
+# function objects (binding off), which have no __kwdefaults__.
+_CONFIGURE = dict(
+    redirect_url=None, stats_path="stats", fullscrape=True, compression="gzip", ip_from_query=False,
+    http_timeout=OT_HTTP_TIMEOUT, connid_window=OT_CONNID_WINDOW, max_connections=OT_HTTP_MAX_CONNECTIONS,
+    answer_slice=OT_ANSWER_SLICE, rate_limit=0, modest_fullscrapes=False, send_timeout=OT_HTTP_SEND_TIMEOUT,
+    fullscrape_cache=OT_FULLSCRAPE_CACHE, announce_interval=OT_ANNOUNCE_INTERVAL, adaptive_interval=False,
+    shedding=True,
+)
 
 
 cdef class Server:
@@ -243,19 +254,18 @@ cdef class Server:
         self._watch(fd, OT_FD_WAKEUP)
         self.w.wakeup_fd = fd
 
-    # A function object of its own (setup.py builds the rest without them):
-    # DEFAULTS below reads its keyword defaults.
-    @cython.binding(True)
-    def configure(self, *, redirect_url=None, stats_path="stats", fullscrape=True, compression="gzip",
-                  ip_from_query=False, http_timeout=OT_HTTP_TIMEOUT, connid_window=OT_CONNID_WINDOW,
-                  max_connections=OT_HTTP_MAX_CONNECTIONS, answer_slice=OT_ANSWER_SLICE, rate_limit=0,
-                  modest_fullscrapes=False, send_timeout=OT_HTTP_SEND_TIMEOUT,
-                  fullscrape_cache=OT_FULLSCRAPE_CACHE, announce_interval=OT_ANNOUNCE_INTERVAL,
-                  adaptive_interval=False, shedding=True):
+    def configure(self, *, redirect_url=_CONFIGURE["redirect_url"], stats_path=_CONFIGURE["stats_path"],
+                  fullscrape=_CONFIGURE["fullscrape"], compression=_CONFIGURE["compression"],
+                  ip_from_query=_CONFIGURE["ip_from_query"], http_timeout=_CONFIGURE["http_timeout"],
+                  connid_window=_CONFIGURE["connid_window"], max_connections=_CONFIGURE["max_connections"],
+                  answer_slice=_CONFIGURE["answer_slice"], rate_limit=_CONFIGURE["rate_limit"],
+                  modest_fullscrapes=_CONFIGURE["modest_fullscrapes"], send_timeout=_CONFIGURE["send_timeout"],
+                  fullscrape_cache=_CONFIGURE["fullscrape_cache"], announce_interval=_CONFIGURE["announce_interval"],
+                  adaptive_interval=_CONFIGURE["adaptive_interval"], shedding=_CONFIGURE["shedding"]):
         """Apply the settings. Those not given take their defaults, the
-        tracker's: these keyword defaults are the only place they are named
-        (DEFAULTS exports them to config.py), and a new Server starts
-        configured with them."""
+        tracker's: _CONFIGURE is the only place they are named (DEFAULTS
+        exports them to config.py), and a new Server starts configured with
+        them."""
         cdef bytes path = stats_path.encode()
         cdef bytes url
         world_pause(&self.t)        # the other workers read what this changes
@@ -571,10 +581,10 @@ cdef class Server:
 
 # The defaults of the settings the core applies, by config key, for the
 # shell: config.py's table reads them here instead of naming them again.
-# They are configure()'s keyword defaults, read back from its signature so
-# that they are named there only (most as the OT_* numbers of server.pxd,
-# which its fallbacks use too), and set_livesync()'s, OT_SYNC_MAX_AGE.
-DEFAULTS = {key: Server.configure.__kwdefaults__[keyword] for key, keyword in (
+# They are configure()'s keyword defaults, from _CONFIGURE so that they are
+# named there only (most as the OT_* numbers of server.pxd, which its
+# fallbacks use too), and set_livesync()'s, OT_SYNC_MAX_AGE.
+DEFAULTS = {key: _CONFIGURE[keyword] for key, keyword in (
     ("access.stats_path", "stats_path"),
     ("tracker.redirect_url", "redirect_url"),
     ("tracker.fullscrape", "fullscrape"),
