@@ -62,16 +62,13 @@ cdef int _watch_on(ot_worker *w, int fd, int kind) except -1:
     return 0
 
 
-# configure()'s keyword defaults, named here only. A dict rather than read
-# back from configure's signature: setup.py builds its methods without
-# function objects (binding off), which have no __kwdefaults__.
+# configure()'s keyword defaults, named here only: its method has no
+# __kwdefaults__ to read them back from (setup.py: binding off).
 _CONFIGURE = dict(
-    redirect_url=None, stats_path="stats", fullscrape=True, compression="gzip", ip_from_query=False,
+    redirect_url=None, stats_path="stats", fullscrape=True, compression="gzip", ip_from_query=False, rate_limit=0,
     http_timeout=OT_HTTP_TIMEOUT, connid_window=OT_CONNID_WINDOW, max_connections=OT_HTTP_MAX_CONNECTIONS,
-    answer_slice=OT_ANSWER_SLICE, rate_limit=0, modest_fullscrapes=False, send_timeout=OT_HTTP_SEND_TIMEOUT,
-    fullscrape_cache=OT_FULLSCRAPE_CACHE, announce_interval=OT_ANNOUNCE_INTERVAL, adaptive_interval=False,
-    shedding=True,
-)
+    answer_slice=OT_ANSWER_SLICE, modest_fullscrapes=False, send_timeout=OT_HTTP_SEND_TIMEOUT, shedding=True,
+    fullscrape_cache=OT_FULLSCRAPE_CACHE, announce_interval=OT_ANNOUNCE_INTERVAL, adaptive_interval=False)
 
 
 cdef class Server:
@@ -263,9 +260,8 @@ cdef class Server:
                   fullscrape_cache=_CONFIGURE["fullscrape_cache"], announce_interval=_CONFIGURE["announce_interval"],
                   adaptive_interval=_CONFIGURE["adaptive_interval"], shedding=_CONFIGURE["shedding"]):
         """Apply the settings. Those not given take their defaults, the
-        tracker's: _CONFIGURE is the only place they are named (DEFAULTS
-        exports them to config.py), and a new Server starts configured with
-        them."""
+        tracker's, from _CONFIGURE (DEFAULTS exports them to config.py); a
+        new Server starts configured with them."""
         cdef bytes path = stats_path.encode()
         cdef bytes url
         world_pause(&self.t)        # the other workers read what this changes
