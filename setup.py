@@ -123,7 +123,12 @@ def core_extension():
         exts.append(_extension("opentracker_testcore",
                                os.path.join("tests", "testbuild", "opentracker_testcore.pyx"), None))
     import Cython
+    from Cython.Compiler import Options
     write_buildinfo(Cython.__version__)
+    # The shipped module's size (docs/architecture.md, "Module size"): the
+    # Python-visible functions' docstrings and signatures cost a router's
+    # flash and nobody reads them there (the docs are the .pyx sources).
+    Options.docstrings = False
     return cythonize(
         exts,
         include_path=["src"],
@@ -134,7 +139,11 @@ def core_extension():
             "wraparound": False,
             "cdivision": True,
             "initializedcheck": False,
-            "embedsignature": True,
+            # Plain C functions and method descriptors instead of Cython's
+            # function objects for every def: about 33 KB of the mips .so,
+            # called from the Python shell only, never per request.
+            "binding": False,
+            "auto_pickle": False,     # Store and Server hold C pointers: never pickled
         },
     )
 

@@ -30,6 +30,13 @@ OUT = os.environ.get("OT_XBUILD_OUT", os.path.join(CACHE, "out"))
 PYVER = "3.11"
 JOBS = int(os.environ.get("OT_XBUILD_JOBS", "2"))
 COMMON = ["-shared", "-fPIC", "-Os", "-g0", "-fwrapv", "-fno-strict-aliasing", "-DNDEBUG"]
+# The shipped build only (docs/architecture.md, "Module size"): nothing in the
+# core unwinds through C frames (no C++, no exceptions across them), so the
+# unwind tables are 13 KB of flash for nothing on mips.
+SHIPPED = ["-fno-asynchronous-unwind-tables", "-fno-unwind-tables"]
+# Left by zig's -s: MIPS's .pdr (procedure descriptors for debuggers, about
+# 25 KB on mips) and the compiler's .comment. OpenWrt's own strip removes them.
+STRIP_SECTIONS = [".pdr", ".comment"]
 # The tests' build of the core (tests/testbuild/): compiled for the glibc
 # sites the tests run under qemu, never for the musl one that ships.
 TESTCORE = "opentracker_testcore"
@@ -98,7 +105,7 @@ def site_tree(tree, meta, site):
 
 
 def compile_cmds(t, kind, tree, meta, site):
-    """(output .so, argv) per extension for target t and kind gnu|musl."""
+    """(output .so, argv, argv after) per extension for target t and kind gnu|musl."""
     sr = os.path.join(CACHE, "sysroot-" + t["name"])
     jobs = []
     for ext in meta["ext_modules"]:
@@ -107,6 +114,7 @@ def compile_cmds(t, kind, tree, meta, site):
         parts = ext["name"].split(".")
         out = os.path.join(site, *parts[:-1], parts[-1] + ".so")
         flags = list(COMMON)
+        after = None
         flags += ["-D%s=%s" % (k, v) if v is not None else "-D" + k for k, v in ext["define_macros"]]
         flags += ext["extra_compile_args"]
         flags += ["-I" + os.path.join(tree, d) for d in ext["include_dirs"]]
@@ -123,17 +131,22 @@ def compile_cmds(t, kind, tree, meta, site):
                   "-mcpu=" + t["cpu"]]
             flags += ["-I" + os.path.join(CACHE, "pyinc-musl-" + t["name"], "python" + PYVER),
                       "-I" + os.path.join(zlib, "include"), "-L" + os.path.join(zlib, "lib"), "-s"]
+            flags += SHIPPED
+            after = [t["gnu"] + "-strip", "--strip-all"] + ["--remove-section=" + s for s in STRIP_SECTIONS] + [out]
         srcs = [os.path.join(tree, s) for s in ext["sources"]]
         libs = ["-l" + lib for lib in ext["libraries"]] + ["-L" + os.path.join(tree, d) for d in ext["library_dirs"]]
-        jobs.append((out, cc + flags + ["-o", out] + srcs + libs + ext["extra_link_args"]))
+        jobs.append((out, cc + flags + ["-o", out] + srcs + libs + ext["extra_link_args"], after))
     return jobs
 
 
 def run(job):
-    out, argv = job
+    out, argv, after = job
     os.makedirs(os.path.dirname(out), exist_ok=True)
     started = time.time()
     p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode == 0 and after:
+        argv = after
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     took = time.time() - started
     rel = os.path.relpath(out, OUT)
     if p.returncode != 0:

@@ -12,7 +12,10 @@ Checks on musl-<target>/site/**/*.so:
   * every imported symbol is exported by musl for this architecture (the
     export list of zig's musl stub for the target), by zlib (our musl build of
     it), or, for Py*/_Py*, by the target's CPython 3.11;
-  * stripped (no .symtab), and its size and xz -9e size (squashfs compresses).
+  * stripped (no .symtab), and its size and xz -9e size (squashfs compresses);
+  * at most SO_MAX bytes (issue 26: a router's flash; docs/architecture.md,
+    "Module size"), so that a regrowth fails the run. OT_XBUILD_SO_MAX sets
+    another bound (crossbuild/README.md: one just below the size fails).
 """
 
 import glob
@@ -25,6 +28,7 @@ import sys
 XB = os.path.dirname(os.path.abspath(__file__))
 CACHE = os.environ.get("OT_XBUILD_CACHE", "/var/cache/opentracker-xbuild")
 OUT = os.environ.get("OT_XBUILD_OUT", os.path.join(CACHE, "out"))
+SO_MAX = int(os.environ.get("OT_XBUILD_SO_MAX", "300000"))
 ALLOWED_NEEDED = re.compile(r"^(libc\.so|libz\.so\.1|libpython3\.\d+\.so(\.1\.0)?)$")
 
 sys.path.insert(0, XB)
@@ -143,6 +147,9 @@ def main():
             problems.append("%s: not stripped" % rel)
         with open(path, "rb") as f:
             data = f.read()
+        if len(data) > SO_MAX:
+            problems.append("%s: %d bytes, over the %d-byte bound (docs/architecture.md, \"Module size\")"
+                            % (rel, len(data), SO_MAX))
         size += len(data)
         xz += len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME))
         others = sorted(n for n in undefined if not n.startswith(("Py", "_Py")))

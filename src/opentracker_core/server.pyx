@@ -62,6 +62,15 @@ cdef int _watch_on(ot_worker *w, int fd, int kind) except -1:
     return 0
 
 
+# configure()'s keyword defaults, named here only: its method has no
+# __kwdefaults__ to read them back from (setup.py: binding off).
+_CONFIGURE = dict(
+    redirect_url=None, stats_path="stats", fullscrape=True, compression="gzip", ip_from_query=False, rate_limit=0,
+    http_timeout=OT_HTTP_TIMEOUT, connid_window=OT_CONNID_WINDOW, max_connections=OT_HTTP_MAX_CONNECTIONS,
+    answer_slice=OT_ANSWER_SLICE, modest_fullscrapes=False, send_timeout=OT_HTTP_SEND_TIMEOUT, shedding=True,
+    fullscrape_cache=OT_FULLSCRAPE_CACHE, announce_interval=OT_ANNOUNCE_INTERVAL, adaptive_interval=False)
+
+
 cdef class Server:
     """The tracker's loop and state. The Python shell binds the sockets,
     hands their fds over, configures, and calls run() until stop().
@@ -242,16 +251,17 @@ cdef class Server:
         self._watch(fd, OT_FD_WAKEUP)
         self.w.wakeup_fd = fd
 
-    def configure(self, *, redirect_url=None, stats_path="stats", fullscrape=True, compression="gzip",
-                  ip_from_query=False, http_timeout=OT_HTTP_TIMEOUT, connid_window=OT_CONNID_WINDOW,
-                  max_connections=OT_HTTP_MAX_CONNECTIONS, answer_slice=OT_ANSWER_SLICE, rate_limit=0,
-                  modest_fullscrapes=False, send_timeout=OT_HTTP_SEND_TIMEOUT,
-                  fullscrape_cache=OT_FULLSCRAPE_CACHE, announce_interval=OT_ANNOUNCE_INTERVAL,
-                  adaptive_interval=False, shedding=True):
+    def configure(self, *, redirect_url=_CONFIGURE["redirect_url"], stats_path=_CONFIGURE["stats_path"],
+                  fullscrape=_CONFIGURE["fullscrape"], compression=_CONFIGURE["compression"],
+                  ip_from_query=_CONFIGURE["ip_from_query"], http_timeout=_CONFIGURE["http_timeout"],
+                  connid_window=_CONFIGURE["connid_window"], max_connections=_CONFIGURE["max_connections"],
+                  answer_slice=_CONFIGURE["answer_slice"], rate_limit=_CONFIGURE["rate_limit"],
+                  modest_fullscrapes=_CONFIGURE["modest_fullscrapes"], send_timeout=_CONFIGURE["send_timeout"],
+                  fullscrape_cache=_CONFIGURE["fullscrape_cache"], announce_interval=_CONFIGURE["announce_interval"],
+                  adaptive_interval=_CONFIGURE["adaptive_interval"], shedding=_CONFIGURE["shedding"]):
         """Apply the settings. Those not given take their defaults, the
-        tracker's: these keyword defaults are the only place they are named
-        (DEFAULTS exports them to config.py), and a new Server starts
-        configured with them."""
+        tracker's, from _CONFIGURE (DEFAULTS exports them to config.py); a
+        new Server starts configured with them."""
         cdef bytes path = stats_path.encode()
         cdef bytes url
         cdef uint32_t k
@@ -568,10 +578,10 @@ cdef class Server:
 
 # The defaults of the settings the core applies, by config key, for the
 # shell: config.py's table reads them here instead of naming them again.
-# They are configure()'s keyword defaults, read back from its signature so
-# that they are named there only (most as the OT_* numbers of server.pxd,
-# which its fallbacks use too), and set_livesync()'s, OT_SYNC_MAX_AGE.
-DEFAULTS = {key: Server.configure.__kwdefaults__[keyword] for key, keyword in (
+# They are configure()'s keyword defaults, from _CONFIGURE so that they are
+# named there only (most as the OT_* numbers of server.pxd, which its
+# fallbacks use too), and set_livesync()'s, OT_SYNC_MAX_AGE.
+DEFAULTS = {key: _CONFIGURE[keyword] for key, keyword in (
     ("access.stats_path", "stats_path"),
     ("tracker.redirect_url", "redirect_url"),
     ("tracker.fullscrape", "fullscrape"),

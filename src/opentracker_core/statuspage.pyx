@@ -7,7 +7,10 @@
 # (answers.pyx), and at the end writes the page in one go into the answer stage
 # (OT_ANSWER_STAGE bytes) through a writer that checks the room left at every
 # write: a page that would not fit is answered 500, never written past the
-# buffer. The largest page possible (every counter at 2^64-1, a full history,
+# buffer. Most of the page is fixed text with numbers in it, written from
+# templates (pw_template) rather than a call per piece: one loop instead of
+# hundreds of inlined writes keeps the shipped module small
+# (docs/architecture.md, "Module size"). The largest page possible (every counter at 2^64-1, a full history,
 # ten top torrents, the longest listen text, all of it to be escaped) is
 # about 13 KiB; tests/test_statuspage.py builds it and checks the bound at
 # the exact boundary.
@@ -108,19 +111,37 @@ cdef void pw_text(ot_pw *pw, const uint8_t *text, size_t n) noexcept nogil:
             pw_raw(pw, &c, 1)
 
 
-cdef void pw_cell(ot_pw *pw, const char *id_, uint64_t v) noexcept nogil:
-    """`<td id="ID">v</td>`: the numbers a test compares with mode=everything."""
-    pw_raw(pw, b"<td id=\"", 8)
-    pw_cstr(pw, id_)
-    pw_raw(pw, b"\">", 2)
-    pw_uint(pw, v)
-    pw_raw(pw, b"</td>", 5)
-
-
 cdef void pw_mib(ot_pw *pw, uint64_t bytes_) noexcept nogil:
     """Bytes as MiB with one decimal."""
     pw_tenths(pw, <uint64_t>(<double>bytes_ / 104857.6))
     pw_raw(pw, b" MiB", 4)
+
+
+cdef enum:
+    # Template slots: the byte after one names a number, 'A' for the first
+    # (a letter, so that no template holds a NUL).
+    PW_SLOT_UINT = 1           # the number in decimal
+    PW_SLOT_MIB = 2            # bytes as MiB with one decimal (pw_mib)
+
+
+cdef void pw_template(ot_pw *pw, const char *tpl, const uint64_t *v) noexcept nogil:
+    """The template's text, with v's numbers at its slots."""
+    cdef const char *run = tpl
+    cdef char c
+    while True:
+        c = tpl[0]
+        if c != 0 and c != PW_SLOT_UINT and c != PW_SLOT_MIB:
+            tpl += 1
+            continue
+        pw_raw(pw, run, <size_t>(tpl - run))
+        if c == 0:
+            return
+        if c == PW_SLOT_UINT:
+            pw_uint(pw, v[tpl[1] - c'A'])
+        else:
+            pw_mib(pw, v[tpl[1] - c'A'])
+        tpl += 2
+        run = tpl
 
 
 # ---------------------------------------------------------------- the walk
@@ -238,6 +259,32 @@ _SERIES_COLOUR[1] = b"#16a085"
 _SERIES_COLOUR[2] = b"#d9822b"
 _SERIES_COLOUR[3] = b"#8e44ad"
 
+# The swarms, requests and refused cards (pw_template), after the access
+# mode; the letters are status_write's v[], 'A' its first.
+cdef const char *_PAGE_CARDS = (
+    b"</b></p>\n<div class=\"grid\">\n<div class=\"card\"><h2>Swarms</h2><table>\n"
+    b"<tr><th></th><th>IPv4</th><th>IPv6</th><th>total</th></tr>\n"
+    b"<tr><td>torrents</td><td></td><td></td><td id=\"torrents\">\x01A</td></tr>\n"
+    b"<tr><td>peers</td><td id=\"peers4\">\x01B</td><td id=\"peers6\">\x01C</td><td id=\"peers\">\x01D</td></tr>\n"
+    b"<tr><td>seeders</td><td id=\"seeds4\">\x01E</td><td id=\"seeds6\">\x01F</td><td id=\"seeds\">\x01G</td></tr>\n"
+    b"<tr><td>leechers</td><td id=\"leechers4\">\x01H</td><td id=\"leechers6\">\x01I</td>"
+    b"<td id=\"leechers\">\x01J</td></tr>\n"
+    b"<tr><td>completed</td><td></td><td></td><td id=\"completed\">\x01K</td></tr>\n"
+    b"</table></div>\n<div class=\"card\"><h2>Requests since start</h2><table>\n"
+    b"<tr><th></th><th>HTTP</th><th>UDP</th></tr>\n"
+    b"<tr><td>announces</td><td id=\"tcp_announce\">\x01L</td><td id=\"udp_announce\">\x01M</td></tr>\n"
+    b"<tr><td>scrapes</td><td id=\"tcp_scrape\">\x01N</td><td id=\"udp_scrape\">\x01O</td></tr>\n"
+    b"<tr><td>connects</td><td></td><td id=\"udp_connect\">\x01P</td></tr>\n"
+    b"<tr><td>full scrapes</td><td id=\"fullscrapes\">\x01Q</td><td></td></tr>\n"
+    b"</table></div>\n<div class=\"card\"><h2>Refused</h2><table>\n"
+    b"<tr><td>rate limit</td><td id=\"refused_rate\">\x01R</td></tr>\n"
+    b"<tr><td>memory budget</td><td id=\"refused_memory\">\x01S</td></tr>\n"
+    b"<tr><td>access list</td><td id=\"refused_access\">\x01T</td></tr>\n"
+    b"<tr><td>HTTP 403 (stats)</td><td id=\"http_403\">\x01U</td></tr>\n"
+    b"<tr><td>shed (overload)</td><td id=\"shed\">\x01V</td></tr>\n"
+    b"</table></div>\n"
+)
+
 
 cdef void _status_uptime(ot_pw *pw, uint64_t t) noexcept nogil:
     if t >= 86400:
@@ -289,6 +336,7 @@ cdef void _status_chart(ot_pw *pw, const ot_worker *w) noexcept nogil:
     cdef uint64_t most = 0, v, scale
     cdef int i, k
     cdef uint64_t x, y
+    cdef uint64_t grid[2]            # a grid line's y, its label's
     for i in range(points):
         for k in range(OT_HISTORY_SERIES):
             v = _chart_value(w, i, points, partial, k)
@@ -300,14 +348,10 @@ cdef void _status_chart(ot_pw *pw, const ot_worker *w) noexcept nogil:
     pw_cstr(pw, b" minutes</h2>\n<svg id=\"chart\" viewBox=\"0 0 1200 196\" role=\"img\" "
                b"aria-label=\"requests per second\">\n")
     for i in range(5):
-        y = CHART_Y + CHART_H * <uint64_t>i // 4
-        pw_cstr(pw, b"<line x1=\"56\" x2=\"1180\" y1=\"")
-        pw_uint(pw, y)
-        pw_cstr(pw, b"\" y2=\"")
-        pw_uint(pw, y)
-        pw_cstr(pw, b"\" stroke=\"#e3e7ed\"/><text x=\"48\" text-anchor=\"end\" y=\"")
-        pw_uint(pw, y + 4)
-        pw_raw(pw, b"\">", 2)
+        grid[0] = CHART_Y + CHART_H * <uint64_t>i // 4
+        grid[1] = grid[0] + 4
+        pw_template(pw, b"<line x1=\"56\" x2=\"1180\" y1=\"\x01A\" y2=\"\x01A\" stroke=\"#e3e7ed\"/>"
+                        b"<text x=\"48\" text-anchor=\"end\" y=\"\x01B\">", grid)
         pw_rate(pw, scale * <uint64_t>(4 - i) // 4)
         pw_cstr(pw, b"</text>\n")
     pw_cstr(pw, b"<text x=\"56\" y=\"180\">")
@@ -355,6 +399,7 @@ cdef void _status_memory(ot_pw *pw, const ot_worker *w) noexcept nogil:
     cdef uint64_t limit = w.t.store.mem_limit
     cdef uint64_t used = store_held(w.t.store)
     cdef uint64_t permille
+    cdef uint64_t v[3]               # used, left, budget
     pw_cstr(pw, b"<div class=\"card\"><h2>Memory budget</h2>\n")
     if limit == 0:
         pw_cstr(pw, b"<p>No budget set (tracker.memory_limit). Held now: ")
@@ -367,19 +412,14 @@ cdef void _status_memory(ot_pw *pw, const ot_worker *w) noexcept nogil:
         pw_cstr(pw, b" class=\"hi\"")
     pw_cstr(pw, b" style=\"width:")
     pw_tenths(pw, permille)
-    pw_cstr(pw, b"%\"></div></div>\n<table><tr><td>used</td><td id=\"mem_used\">")
-    pw_uint(pw, used)
-    pw_cstr(pw, b"</td><td>")
-    pw_mib(pw, used)
-    pw_cstr(pw, b"</td></tr><tr><td>left</td><td id=\"mem_left\">")
-    pw_uint(pw, limit - used if used < limit else 0)
-    pw_cstr(pw, b"</td><td>")
-    pw_mib(pw, limit - used if used < limit else 0)
-    pw_cstr(pw, b"</td></tr><tr><td>budget</td><td id=\"mem_limit\">")
-    pw_uint(pw, limit)
-    pw_cstr(pw, b"</td><td>")
-    pw_mib(pw, limit)
-    pw_cstr(pw, b"</td></tr></table></div>\n")
+    v[0] = used
+    v[1] = limit - used if used < limit else 0
+    v[2] = limit
+    pw_template(pw, b"%\"></div></div>\n<table>"
+                    b"<tr><td>used</td><td id=\"mem_used\">\x01A</td><td>\x02A</td></tr>"
+                    b"<tr><td>left</td><td id=\"mem_left\">\x01B</td><td>\x02B</td></tr>"
+                    b"<tr><td>budget</td><td id=\"mem_limit\">\x01C</td><td>\x02C</td></tr>"
+                    b"</table></div>\n", v)
 
 
 cdef void _status_workers(ot_pw *pw, const ot_worker *w) noexcept nogil:
@@ -415,6 +455,7 @@ cdef ssize_t status_write(const ot_worker *w, const ot_statustop *top, uint8_t *
     cdef uint8_t ver[OT_VERSION_MAX]
     cdef uint8_t *vend
     cdef uint32_t i
+    cdef uint64_t v[22]              # the numbers of _PAGE_CARDS, in its letters' order
     pw.p = buf
     pw.end = buf + cap
     pw.over = False
@@ -432,46 +473,29 @@ cdef ssize_t status_write(const ot_worker *w, const ot_statustop *top, uint8_t *
     pw_cstr(&pw, b"</b> &middot; access <b id=\"access\">")
     pw_cstr(&pw, b"whitelist" if w.t.access.mode == OT_ACCESS_WHITE else
             b"blacklist" if w.t.access.mode == OT_ACCESS_BLACK else b"open")
-    pw_cstr(&pw, b"</b></p>\n<div class=\"grid\">\n<div class=\"card\"><h2>Swarms</h2><table>\n"
-                b"<tr><th></th><th>IPv4</th><th>IPv6</th><th>total</th></tr>\n"
-                b"<tr><td>torrents</td><td></td><td></td>")
-    pw_cell(&pw, b"torrents", c.torrents)
-    pw_cstr(&pw, b"</tr>\n<tr><td>peers</td>")
-    pw_cell(&pw, b"peers4", c.peers[0])
-    pw_cell(&pw, b"peers6", c.peers[1])
-    pw_cell(&pw, b"peers", c.peers[0] + c.peers[1])
-    pw_cstr(&pw, b"</tr>\n<tr><td>seeders</td>")
-    pw_cell(&pw, b"seeds4", c.seeders[0])
-    pw_cell(&pw, b"seeds6", c.seeders[1])
-    pw_cell(&pw, b"seeds", c.seeders[0] + c.seeders[1])
-    pw_cstr(&pw, b"</tr>\n<tr><td>leechers</td>")
-    pw_cell(&pw, b"leechers4", c.peers[0] - c.seeders[0])
-    pw_cell(&pw, b"leechers6", c.peers[1] - c.seeders[1])
-    pw_cell(&pw, b"leechers", c.peers[0] + c.peers[1] - c.seeders[0] - c.seeders[1])
-    pw_cstr(&pw, b"</tr>\n<tr><td>completed</td><td></td><td></td>")
-    pw_cell(&pw, b"completed", k.completed)
-    pw_cstr(&pw, b"</tr>\n</table></div>\n<div class=\"card\"><h2>Requests since start</h2><table>\n"
-                b"<tr><th></th><th>HTTP</th><th>UDP</th></tr>\n<tr><td>announces</td>")
-    pw_cell(&pw, b"tcp_announce", k.tcp_announces[0] + k.tcp_announces[1])
-    pw_cell(&pw, b"udp_announce", k.udp_announces[0] + k.udp_announces[1])
-    pw_cstr(&pw, b"</tr>\n<tr><td>scrapes</td>")
-    pw_cell(&pw, b"tcp_scrape", k.tcp_scrapes[0] + k.tcp_scrapes[1])
-    pw_cell(&pw, b"udp_scrape", k.udp_scrapes[0] + k.udp_scrapes[1])
-    pw_cstr(&pw, b"</tr>\n<tr><td>connects</td><td></td>")
-    pw_cell(&pw, b"udp_connect", k.udp_connects[0] + k.udp_connects[1])
-    pw_cstr(&pw, b"</tr>\n<tr><td>full scrapes</td>")
-    pw_cell(&pw, b"fullscrapes", k.fullscrapes)
-    pw_cstr(&pw, b"<td></td></tr>\n</table></div>\n<div class=\"card\"><h2>Refused</h2><table>\n<tr><td>rate limit</td>")
-    pw_cell(&pw, b"refused_rate", k.refused_rate)
-    pw_cstr(&pw, b"</tr>\n<tr><td>memory budget</td>")
-    pw_cell(&pw, b"refused_memory", k.refused_memory)
-    pw_cstr(&pw, b"</tr>\n<tr><td>access list</td>")
-    pw_cell(&pw, b"refused_access", k.refused_access)
-    pw_cstr(&pw, b"</tr>\n<tr><td>HTTP 403 (stats)</td>")
-    pw_cell(&pw, b"http_403", k.http_errors[HTTPERR_403_IP])
-    pw_cstr(&pw, b"</tr>\n<tr><td>shed (overload)</td>")
-    pw_cell(&pw, b"shed", k.shed[0] + k.shed[1] + k.shed[2] + k.shed[3] + k.shed[4] + k.shed[5])
-    pw_cstr(&pw, b"</tr>\n</table></div>\n")
+    v[0] = c.torrents
+    v[1] = c.peers[0]
+    v[2] = c.peers[1]
+    v[3] = c.peers[0] + c.peers[1]
+    v[4] = c.seeders[0]
+    v[5] = c.seeders[1]
+    v[6] = c.seeders[0] + c.seeders[1]
+    v[7] = c.peers[0] - c.seeders[0]
+    v[8] = c.peers[1] - c.seeders[1]
+    v[9] = c.peers[0] + c.peers[1] - c.seeders[0] - c.seeders[1]
+    v[10] = k.completed
+    v[11] = k.tcp_announces[0] + k.tcp_announces[1]
+    v[12] = k.udp_announces[0] + k.udp_announces[1]
+    v[13] = k.tcp_scrapes[0] + k.tcp_scrapes[1]
+    v[14] = k.udp_scrapes[0] + k.udp_scrapes[1]
+    v[15] = k.udp_connects[0] + k.udp_connects[1]
+    v[16] = k.fullscrapes
+    v[17] = k.refused_rate
+    v[18] = k.refused_memory
+    v[19] = k.refused_access
+    v[20] = k.http_errors[HTTPERR_403_IP]
+    v[21] = k.shed[0] + k.shed[1] + k.shed[2] + k.shed[3] + k.shed[4] + k.shed[5]
+    pw_template(&pw, _PAGE_CARDS, v)
     if w.t.worker_count > 1:
         _status_workers(&pw, w)
     _status_memory(&pw, w)
@@ -483,13 +507,10 @@ cdef ssize_t status_write(const ot_worker *w, const ot_statustop *top, uint8_t *
         pw_cstr(&pw, b"<tr><td class=\"hash\">")
         vend = put_hex_upper(ver, top.hash[i])
         pw_raw(&pw, ver, 40)
-        pw_cstr(&pw, b"</td><td>")
-        pw_uint(&pw, top.peers[i])
-        pw_cstr(&pw, b"</td><td>")
-        pw_uint(&pw, top.seeds[i])
-        pw_cstr(&pw, b"</td><td>")
-        pw_uint(&pw, top.peers[i] - top.seeds[i])
-        pw_cstr(&pw, b"</td></tr>\n")
+        v[0] = top.peers[i]
+        v[1] = top.seeds[i]
+        v[2] = top.peers[i] - top.seeds[i]
+        pw_template(&pw, b"</td><td>\x01A</td><td>\x01B</td><td>\x01C</td></tr>\n", v)
     if top.count == 0:
         pw_cstr(&pw, b"<tr><td colspan=\"4\">no torrent has peers</td></tr>\n")
     pw_cstr(&pw, b"</table></div>\n<footer><span id=\"version\">")

@@ -697,6 +697,23 @@ MUTANTS = [
         breaks="mode=everything is no longer the original's XML before any overload",
         tests=["tests/test_shedding.py -k everything", "tests/test_stats.py -k test_86"],
     ),
+    # ---------------------------------------------------------------- module size (issue 26)
+    dict(
+        name="status-template-next-number",
+        file="src/opentracker_core/statuspage.pyx",
+        old="            pw_uint(pw, v[tpl[1] - c'A'])\n",
+        new="            pw_uint(pw, v[tpl[1] - c'A' + 1])\n",
+        breaks="the status page shows each count in the cell of the one before it (peers as torrents)",
+        tests=["tests/test_statuspage.py -k equal_everything"],
+    ),
+    dict(
+        name="status-template-slot-shown",
+        file="src/opentracker_core/statuspage.pyx",
+        old="        tpl += 2\n        run = tpl\n",
+        new="        tpl += 1\n        run = tpl\n",
+        breaks="the status page shows a stray letter after every number",
+        tests=["tests/test_statuspage.py -k equal_everything"],
+    ),
     dict(
         name="uci-interval-unchecked",
         file="crossbuild/openwrt/files/opentracker-uciconf",
