@@ -264,7 +264,6 @@ cdef class Server:
         new Server starts configured with them."""
         cdef bytes path = stats_path.encode()
         cdef bytes url
-        cdef uint32_t k
         world_pause(&self.t)        # the other workers read what this changes
         try:
             if not 0 < len(path) <= OT_STATS_PATH_MAX:
@@ -300,9 +299,7 @@ cdef class Server:
             self.t.adaptive_interval = adaptive_interval
             self.t.shedding = shedding
             if not shedding:
-                shed_off(&self.w)                   # every loop's level ends, its filter comes off
-                for k in range(1, self.t.worker_count):
-                    shed_off(self.t.workers[k])
+                shed_off_everywhere(&self.w)
             self._set_rate_limit(rate_limit)
             self._set_modest(modest_fullscrapes)
         finally:

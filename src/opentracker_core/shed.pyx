@@ -160,6 +160,15 @@ cdef void shed_off(ot_worker *w) noexcept nogil:
     shed_init(w)
 
 
+cdef void shed_off_everywhere(ot_worker *w0) noexcept nogil:
+    """tracker.shedding off, while no worker runs: every loop's level ends
+    and its filter comes off."""
+    cdef uint32_t k
+    shed_off(w0)
+    for k in range(1, w0.t.worker_count):
+        shed_off(w0.t.workers[k])
+
+
 cdef void shed_observe(ot_worker *w, msghdr *newest) noexcept nogil:
     """Another full batch in a streak was just read; newest is its last
     datagram."""
