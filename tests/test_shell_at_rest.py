@@ -21,7 +21,7 @@ from helpers.trackerproc import Tracker
 NOT_AT_REST = {
     "opentracker.manpages", "opentracker.check", "opentracker.state", "opentracker.accesslist",
     "opentracker.clusterkey", "re", "string", "textwrap", "argparse", "typing", "dataclasses", "inspect",
-    "logging", "json", "tempfile", "shutil", "signal",
+    "logging", "json", "tempfile", "shutil", "signal", "socket", "selectors", "enum",
 }
 
 

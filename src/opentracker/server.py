@@ -7,7 +7,9 @@ import errno
 import os
 import pwd
 import resource
-import socket
+# The C module under socket.py: the shell needs only its sockets and constants, and socket.py's
+# enums, selectors and friends would cost the router about 630 KiB at rest (docs/memory.md).
+import _socket as socket
 
 from opentracker_core import Server
 from opentracker_core._core import PERM_ALL, PERM_PROXY, PERM_STATS, PERM_SYNC

@@ -5,7 +5,7 @@
 # the test build (tests/testbuild/), so the router's module carries none of
 # them.
 
-import socket as _socket
+import _socket                  # not socket.py: docs/memory.md, "The shell at rest"
 
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from libc.string cimport memcpy, memset

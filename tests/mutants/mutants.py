@@ -342,6 +342,14 @@ MUTANTS = [
         quick=True,
     ),
     dict(
+        name="shell-imports-socket-py",
+        file="src/opentracker/server.py",
+        old="import _socket as socket\n",
+        new="import socket\n",
+        breaks="the tracker at rest carries socket.py, its enums and selectors: about 630 KiB more on the router",
+        tests=["tests/test_shell_at_rest.py"],
+    ),
+    dict(
         name="shell-loads-state-code-eagerly",
         file="src/opentracker/server.py",
         old="from .signals import SignalRouter\n",
