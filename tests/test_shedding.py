@@ -388,92 +388,67 @@ def test_from_level_2_the_kernel_drops_scrapes_before_they_are_queued(family):
 
 
 @pytest.mark.parametrize("level,filtered", [(1, False), (2, True), (3, True)])
-def test_the_filter_is_on_at_levels_2_and_3_only(level, filtered):
-    srv = core.Server(seed=5)
-    srv.configure()
-    q = Queue(srv)
-    try:
-        srv.shed_level = level
-        q.scrapes(5)
-        q.turn()
-        k = srv.counters()
-        if filtered:
-            assert not q.replies() and k["udp_scrapes"] == 0 and k["shed"][UDP_SCRAPE] == 0
-        else:
-            assert len(q.replies()) == 5 and k["udp_scrapes"] == 5
-    finally:
-        q.close()
+def test_the_filter_is_on_at_levels_2_and_3_only(queue, level, filtered):
+    srv, q = queue
+    srv.shed_level = level
+    q.scrapes(5)
+    q.turn()
+    k = srv.counters()
+    if filtered:
+        assert not q.replies() and k["udp_scrapes"] == 0 and k["shed"][UDP_SCRAPE] == 0
+    else:
+        assert len(q.replies()) == 5 and k["udp_scrapes"] == 5
 
 
-def test_the_filter_passes_a_datagram_one_short_of_a_bep15_header():
+def test_the_filter_passes_a_datagram_one_short_of_a_bep15_header(queue):
     """The filter reads the action only from a datagram long enough to
     hold connection id, action and transaction id (16 bytes): one of 15
     bytes passes to the loop (which drops it as too short, as always),
     one of 16 (exactly) and 17 (one over) are the kernel's. A scrape of no
     hashes is 16 bytes."""
-    srv = core.Server(seed=5)
-    srv.configure()
-    q = Queue(srv)
-    try:
-        srv.shed_level = 2
-        read = srv.counters()["udp_datagrams"]       # the fixture's connect
-        scrape = q.cid + struct.pack(">II", 2, 7)
-        for n in (15, 16, 17):
-            q.client.send(scrape[:n] + b"\0" * max(0, n - 16))
-        q.turn()
-        assert srv.counters()["udp_datagrams"] == read + 1 and not q.replies()
-        srv.configure(shedding=False)          # the filter comes off and its drops are counted
-        assert kernel_drops(srv) == 2
-    finally:
-        q.close()
+    srv, q = queue
+    srv.shed_level = 2
+    read = srv.counters()["udp_datagrams"]       # the fixture's connect
+    scrape = q.cid + struct.pack(">II", 2, 7)
+    for n in (15, 16, 17):
+        q.client.send(scrape[:n] + b"\0" * max(0, n - 16))
+    q.turn()
+    assert srv.counters()["udp_datagrams"] == read + 1 and not q.replies()
+    srv.configure(shedding=False)          # the filter comes off and its drops are counted
+    assert kernel_drops(srv) == 2
 
 
-def test_turning_shedding_off_takes_the_filter_off():
-    srv = core.Server(seed=5)
-    srv.configure()
-    q = Queue(srv)
-    try:
-        srv.shed_level = 3
-        srv.configure(shedding=False)
-        q.scrapes(4)
-        q.turn()
-        assert len(q.replies()) == 4 and srv.counters()["udp_scrapes"] == 4
-    finally:
-        q.close()
+def test_turning_shedding_off_takes_the_filter_off(queue):
+    srv, q = queue
+    srv.shed_level = 3
+    srv.configure(shedding=False)
+    q.scrapes(4)
+    q.turn()
+    assert len(q.replies()) == 4 and srv.counters()["udp_scrapes"] == 4
 
 
-def test_the_level_holds_while_the_scrapes_dropped_would_overload_the_loop():
+def test_the_level_holds_while_the_scrapes_dropped_would_overload_the_loop(queue):
     """Once a second the filter's drops are weighed: 30 scrapes in a
     second at 4 x 10 ms each would be 1.2 s of work, past 90 % of the
     second: the level holds a whole hold more. A second with no drops does
     not hold it, and it steps down at the end of that hold."""
-    srv = core.Server(seed=5)
-    srv.configure()
-    q = Queue(srv)
-    try:
-        srv.shed_level = 2
-        srv.shed_cost_ns = 10_000_000
-        q.scrapes(30)
-        assert srv.shed_relax(1000) == 2 and kernel_drops(srv) == 30
-        assert srv.shed_relax(999) == 2
-        assert srv.shed_relax(1) == 1
-    finally:
-        q.close()
+    srv, q = queue
+    srv.shed_level = 2
+    srv.shed_cost_ns = 10_000_000
+    q.scrapes(30)
+    assert srv.shed_relax(1000) == 2 and kernel_drops(srv) == 30
+    assert srv.shed_relax(999) == 2
+    assert srv.shed_relax(1) == 1
 
 
-def test_a_trickle_of_scrapes_does_not_hold_the_level():
+def test_a_trickle_of_scrapes_does_not_hold_the_level(queue):
     """10 scrapes at 4 x 10 ms: 0.4 s of work in a second would fit. The
     level steps down when its hold ends, and the drops are counted."""
-    srv = core.Server(seed=5)
-    srv.configure()
-    q = Queue(srv)
-    try:
-        srv.shed_level = 2
-        srv.shed_cost_ns = 10_000_000
-        q.scrapes(10)
-        assert srv.shed_relax(1000) == 1 and kernel_drops(srv) == 10
-    finally:
-        q.close()
+    srv, q = queue
+    srv.shed_level = 2
+    srv.shed_cost_ns = 10_000_000
+    q.scrapes(10)
+    assert srv.shed_relax(1000) == 1 and kernel_drops(srv) == 10
 
 
 @pytest.mark.parametrize("busy_ns,dropped,stays", [
@@ -486,20 +461,15 @@ def test_whether_a_filtered_flood_would_overload_the_loop_at_90_percent(busy_ns,
     assert core.Server.shed_flood_stays(busy_ns, 10 ** 9, dropped, 1000) is stays
 
 
-def test_a_long_filtered_flood_is_counted_every_second():
+def test_a_long_filtered_flood_is_counted_every_second(queue):
     """/metrics follows a flood the filter drops without waiting for the
     level to step down: the drop counts are read once a second."""
-    srv = core.Server(seed=5)
-    srv.configure()
-    q = Queue(srv)
-    try:
-        srv.shed_level = 2
-        q.scrapes(10)
-        assert srv.shed_relax(999) == 2 and kernel_drops(srv) == 0
-        srv.shed_renew()                          # the flood goes on asking for the level
-        assert srv.shed_relax(1) == 2 and kernel_drops(srv) == 10
-    finally:
-        q.close()
+    srv, q = queue
+    srv.shed_level = 2
+    q.scrapes(10)
+    assert srv.shed_relax(999) == 2 and kernel_drops(srv) == 0
+    srv.shed_renew()                          # the flood goes on asking for the level
+    assert srv.shed_relax(1) == 2 and kernel_drops(srv) == 10
 
 
 # ---------------------------------------------------------------- who is shed at each level
