@@ -171,8 +171,8 @@ MUTANTS = [
     dict(
         name="budget-ignores-new-peers",
         file="src/opentracker_core/store.pyx",
-        old="            if not _budget_charge(st, 0, pbytes, pblocks, True):\n",
-        new="            if not _budget_charge(st, 0, pbytes, pblocks, False):\n",
+        old="    return _peervec_resize(st, at, family, space, True)\n",
+        new="    return _peervec_resize(st, at, family, space, False)\n",
         breaks="past the budget, known swarms still grow without bound",
         tests=["tests/test_hardening.py -k flood_of_new", "tests/test_store.py"],
     ),
@@ -193,7 +193,7 @@ MUTANTS = [
     ),
     dict(
         name="budget-64k-over",
-        file="src/opentracker_core/store.pyx",
+        file="src/opentracker_core/budget.pyx",
         old="                                     > st.mem_limit):\n",
         new="                                     > st.mem_limit + 65536):\n",
         breaks="the core holds 64 KiB more than tracker.memory_limit",

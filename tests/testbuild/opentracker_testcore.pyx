@@ -1135,14 +1135,19 @@ def store_audit(Store store):
     group's lock, beside its own counts and accounts: torrents, peers and
     seeders per family, the bytes of the bucket vectors and peer lists and
     their heap blocks; and whether every bucket and list is in order and
-    every list's seeder count is its seeders."""
+    every list's seeder count is its seeders. Lists in slab slots are
+    counted per class against the slab's own counts (a mismatch is
+    disorder), their pages at OT_SLAB_PAGE bytes each, as the budget counts
+    them (docs/memory.md, "Slabs")."""
     cdef ot_store *st = store.st
     cdef ot_store_counts c
     cdef ot_store_memory m
     cdef uint32_t b, i, j, torrents = 0
     cdef uint64_t peers[2]
     cdef uint64_t seeders[2]
-    cdef uint64_t tbytes = 0, pbytes = 0, blocks = 0, disorder = 0
+    cdef uint64_t tbytes = 0, pbytes = 0, blocks = 0, disorder = 0, slab_pages = 0
+    cdef uint32_t in_slab[OT_SLAB_CLASSES]
+    cdef uint32_t k
     cdef uint32_t seeding, rsize, ksize
     cdef int f
     cdef ot_bucket *bk
@@ -1150,6 +1155,7 @@ def store_audit(Store store):
     cdef uint8_t *rec
     cdef ot_group *g
     peers[0] = peers[1] = seeders[0] = seeders[1] = 0
+    memset(in_slab, 0, sizeof(in_slab))
     with nogil:
         for b in range(OT_BUCKET_COUNT):
             g = &st.groups[b >> OT_GROUP_SHIFT]
@@ -1169,8 +1175,14 @@ def store_audit(Store store):
                         continue
                     rsize = ot_rec_size(f)
                     ksize = ot_key_size(f)
-                    blocks += 1
-                    pbytes += sizeof(ot_peervec) + v.space * rsize
+                    if v.space <= slab_max(f):
+                        k = slab_class(f, v.space)
+                        in_slab[k] += 1
+                        if slab_capacity(k) != v.space:
+                            disorder += 1
+                    else:
+                        blocks += 1
+                        pbytes += sizeof(ot_peervec) + v.space * rsize
                     if v.size == 0 or v.size > v.space:
                         disorder += 1
                     seeding = 0
@@ -1185,6 +1197,13 @@ def store_audit(Store store):
                     peers[f] += v.size
                     seeders[f] += seeding
             ot_lock_give(&g.lock)
+        ot_lock_take(&st.slab.lock)
+        slab_pages = st.slab.pages
+        for k in range(OT_SLAB_CLASSES):
+            if in_slab[k] != st.slab.live[k]:
+                disorder += 1
+        ot_lock_give(&st.slab.lock)
+        pbytes += slab_pages * OT_SLAB_PAGE
         store_counts(st, &c)
         store_memory(st, &m)
     return dict(
