@@ -81,6 +81,10 @@ cdef void *slab_take(ot_store *st, uint32_t cls, bint enforce, int *why) noexcep
     cdef uint8_t *slot
     ot_lock_take(&sl.lock)
     p = sl.room[cls]
+    if p == NULL and sl.spare[cls] != NULL:
+        p = sl.spare[cls]          # still mapped and charged
+        sl.spare[cls] = NULL
+        _slab_push(sl, p)
     if p == NULL:
         if not _budget_charge(st, 0, OT_SLAB_PAGE, 0, enforce):
             ot_lock_give(&sl.lock)
@@ -108,18 +112,44 @@ cdef void *slab_take(ot_store *st, uint32_t cls, bint enforce, int *why) noexcep
         p.carved += size
     p.used += 1
     sl.live[cls] += 1
+    sl.live_total += 1
     if _slab_page_full(p, size):
         _slab_unlink(sl, p)
     ot_lock_give(&sl.lock)
     return slot
 
 
+cdef inline uint32_t _slab_take_spares(ot_slab *sl, ot_slab_page **gone, uint32_t n) noexcept nogil:
+    # Under the slab lock: every spare page off the slab, into `gone`.
+    cdef uint32_t c
+    for c in range(OT_SLAB_CLASSES):
+        if sl.spare[c] != NULL:
+            gone[n] = sl.spare[c]
+            sl.spare[c] = NULL
+            sl.pages -= 1
+            n += 1
+    return n
+
+
+cdef void _slab_unmap(ot_store *st, ot_slab_page **gone, uint32_t n) noexcept nogil:
+    # Outside the slab lock: no other thread can reach these pages any more.
+    cdef uint32_t i
+    for i in range(n):
+        ot_pages_free(gone[i], OT_SLAB_PAGE)
+    if n:
+        _budget_charge(st, 0, -(<int64_t>n) * OT_SLAB_PAGE, 0, False)
+
+
 cdef void slab_give(ot_store *st, void *slot) noexcept nogil:
-    """Give a slot back; its page goes back to the kernel (and its charge
-    to the budget) when this was the page's last slot in use."""
+    """Give a slot back. A page whose last slot this was goes back to the
+    kernel (and its charge to the budget), but for one per class kept as
+    a spare until the next clean (slab_trim) while other slots live: a
+    lone swarm growing through the classes would map and unmap a page at
+    every peer otherwise."""
     cdef ot_slab *sl = &st.slab
     cdef ot_slab_page *p = _slab_page_of(slot)
-    cdef uint32_t size
+    cdef ot_slab_page *gone[OT_SLAB_CLASSES + 1]
+    cdef uint32_t size, n = 0
     cdef bint was_full
     ot_lock_take(&sl.lock)
     size = slab_slot_size(p.cls)
@@ -128,15 +158,30 @@ cdef void slab_give(ot_store *st, void *slot) noexcept nogil:
     p.free = <uint16_t>((<uint8_t *>slot) - (<uint8_t *>p))
     p.used -= 1
     sl.live[p.cls] -= 1
+    sl.live_total -= 1
     if p.used == 0:
         if not was_full:
             _slab_unlink(sl, p)
-        sl.pages -= 1
-        ot_lock_give(&sl.lock)
-        # Unmapped outside the lock: no other thread can reach the page now.
-        ot_pages_free(p, OT_SLAB_PAGE)
-        _budget_charge(st, 0, -OT_SLAB_PAGE, 0, False)
-        return
-    if was_full:
+        if sl.live_total and sl.spare[p.cls] == NULL:
+            sl.spare[p.cls] = p
+        else:
+            gone[0] = p
+            sl.pages -= 1
+            n = 1
+            if sl.live_total == 0:
+                # An empty slab keeps nothing: an emptied store holds what a new one does.
+                n = _slab_take_spares(sl, gone, n)
+    elif was_full:
         _slab_push(sl, p)
     ot_lock_give(&sl.lock)
+    _slab_unmap(st, gone, n)
+
+
+cdef void slab_trim(ot_store *st) noexcept nogil:
+    """Give the spare pages back (each clean, and when the store goes)."""
+    cdef ot_slab_page *gone[OT_SLAB_CLASSES]
+    cdef uint32_t n
+    ot_lock_take(&st.slab.lock)
+    n = _slab_take_spares(&st.slab, gone, 0)
+    ot_lock_give(&st.slab.lock)
+    _slab_unmap(st, gone, n)

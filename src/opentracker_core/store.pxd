@@ -60,8 +60,10 @@ cdef struct ot_slab:
     # Every slab page of the store, under its own lock (slab.pyx says why
     # one lock, not one per group). pages * OT_SLAB_PAGE is in mem_peers.
     ot_lock lock
-    uint32_t pages
+    uint32_t pages            # mapped now, spares included
+    uint32_t live_total       # slots in use in every class
     ot_slab_page *room[OT_SLAB_CLASSES]   # per class, the pages with a free or never-used slot
+    ot_slab_page *spare[OT_SLAB_CLASSES]  # per class, one emptied page kept until the next clean
     uint32_t live[OT_SLAB_CLASSES]        # per class, slots in use
 
 

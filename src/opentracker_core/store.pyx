@@ -64,6 +64,7 @@ cdef void store_free(ot_store *st) noexcept nogil:
             _peervec_free(st, bk.data[i].peers[0], OT_FAMILY_V4)
             _peervec_free(st, bk.data[i].peers[1], OT_FAMILY_V6)
         ot_free(bk.data)
+    slab_trim(st)
     ot_free(st.buckets)
     ot_free(st.groups_block)
     ot_free(st)

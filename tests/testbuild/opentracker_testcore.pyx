@@ -1130,6 +1130,30 @@ cdef class StoreThreads:
         return (<char *>h)[:OT_HASH_SIZE]
 
 
+SLAB_PAGE = OT_SLAB_PAGE
+SLAB_HEAD = sizeof(ot_slab_page)
+
+
+def slab_classes():
+    """[(family, records, slot bytes, slots a page)] of every slab class, in
+    class order (docs/memory.md, "Slabs")."""
+    cdef uint32_t k
+    return [(1 if k >= OT_SLAB_CLASSES4 else 0, slab_capacity(k), slab_slot_size(k), slab_slots_per_page(k))
+            for k in range(OT_SLAB_CLASSES)]
+
+
+def slab_state(Store store):
+    """The slab's own counts: pages mapped (spares included), spares, and
+    slots in use per class."""
+    cdef ot_slab *sl = &store.st.slab
+    cdef uint32_t k
+    ot_lock_take(&sl.lock)
+    out = dict(pages=sl.pages, spares=sum(1 for k in range(OT_SLAB_CLASSES) if sl.spare[k] != NULL),
+               live=[sl.live[k] for k in range(OT_SLAB_CLASSES)], live_total=sl.live_total)
+    ot_lock_give(&sl.lock)
+    return out
+
+
 def store_audit(Store store):
     """The store counted from what it holds, bucket by bucket under each
     group's lock, beside its own counts and accounts: torrents, peers and
