@@ -294,7 +294,8 @@ cdef void _peervec_fit(ot_store *st, ot_group *g, ot_torrent *t, int family) noe
     cdef uint32_t top = slab_max(family), space
     if v == NULL:
         return
-    # Failures below keep the larger block: nothing is lost but room.
+    # Failures below keep the larger block: nothing is lost but room. A move
+    # down may need a new slab page, so it waits for the budget as growth does.
     if v.size == 0:
         _peervec_release(st, g, t, family)
     elif v.space <= top:
@@ -302,14 +303,14 @@ cdef void _peervec_fit(ot_store *st, ot_group *g, ot_torrent *t, int family) noe
         # comes back does not move the list twice.
         space = slab_capacity(slab_class(family, v.size))
         if v.space >= v.size + 2 and space < v.space:
-            _peervec_resize(st, &t.peers[family], family, space, False)
+            _peervec_resize(st, &t.peers[family], family, space, True)
     elif v.size < top:
         # Back into the slabs one record short of their largest class, so
         # that a list at the boundary does not cross it at every peer.
-        _peervec_resize(st, &t.peers[family], family, slab_capacity(slab_class(family, v.size)), False)
+        _peervec_resize(st, &t.peers[family], family, slab_capacity(slab_class(family, v.size)), True)
     elif _too_roomy(v.size, v.space):
         space = _trimmed(v.size)
-        _peervec_resize(st, &t.peers[family], family, space if space > top else top + 1, False)
+        _peervec_resize(st, &t.peers[family], family, space if space > top else top + 1, True)
 
 
 cdef uint32_t _peervec_age(ot_store *st, ot_group *g, ot_torrent *t, int family, uint32_t elapsed) noexcept nogil:
