@@ -6,6 +6,7 @@ boundary (exactly full, one slot short, one over), at the classes' edge
 a swarm that shrinks gives its pages back, to the kernel and the budget."""
 
 import hashlib
+import os
 import struct
 
 import pytest
@@ -160,6 +161,8 @@ def _rss():
         return int(f.read().split()[1]) * PAGE
 
 
+@pytest.mark.skipif(bool(os.environ.get("OT_SANITIZED")),
+                    reason="a sanitizer's shadow memory and quarantine move the resident size by design")
 def test_the_pages_leave_the_process():
     """What a user sees: the resident memory falls when the swarms go."""
     store = core.Store(seed=1, now=T0)
