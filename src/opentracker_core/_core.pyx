@@ -1,7 +1,9 @@
 # cython: language_level=3
 # The one extension module. Components in dependency order: each uses only
 # what comes before it (tests/test_sourcecode.py checks this).
-include "store.pyx"          # torrents and peers, ageing, the memory budget, lock groups
+include "budget.pyx"         # the store's accounts and the memory budget
+include "slab.pyx"           # slab pages for small peer lists
+include "store.pyx"          # torrents and peers, ageing, lock groups
 include "store_walk.pyx"     # the clean cycle, walks in hash order, counts summed over the groups
 include "peers.pyx"          # peer selection for answers
 include "address.pyx"        # 16-byte addresses, text, loopback

@@ -11,21 +11,60 @@
 #     Walks lock one bucket at a time (store_walk.pyx); store_clean and
 #     store_shift lock each bucket themselves.
 #   * All functions are nogil and never raise; failures are status codes.
-#   * All memory is PyMem_Raw* and counted in the accounts (mem_*), which
-#     only the budget lock guards; the counts are exact requested bytes
-#     (malloc's own overhead is estimated per block, OT_BLOCK_OVERHEAD).
+#   * All memory is PyMem_Raw* or slab pages (slab.pyx) and counted in the
+#     accounts (mem_*), which only the budget lock guards; the counts are
+#     exact requested bytes and whole pages (malloc's own overhead is
+#     estimated per block, OT_BLOCK_OVERHEAD).
 # docs/architecture.md, "The store with several workers", says why so.
 
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 
 
 cdef struct ot_peervec:
-    # One address family's peers of one torrent, as one heap block: this
-    # header followed by `space` records of 8 (IPv4) or 20 (IPv6) bytes,
-    # sorted by their compact form (address, then port, network order).
+    # One address family's peers of one torrent, as one block: this header
+    # followed by `space` records of 8 (IPv4) or 20 (IPv6) bytes, sorted by
+    # their compact form (address, then port, network order). A slab slot
+    # while space <= OT_SLAB_MAX4 / OT_SLAB_MAX6 (slab.pyx), a heap block
+    # above.
     uint32_t size
     uint32_t space
     uint32_t seeders
+
+
+cdef enum:
+    # Peer lists of up to OT_SLAB_MAX4 IPv4 / OT_SLAB_MAX6 IPv6 records live
+    # in slab pages of our own (slab.pyx; docs/memory.md, "Slabs"): one class
+    # per record count up to the split, one per two records above it.
+    OT_SLAB_PAGE = 4096
+    OT_SLAB_SPLIT4 = 8
+    OT_SLAB_MAX4 = 16
+    OT_SLAB_CLASSES4 = 12         # 1..8, 10, 12, 14, 16 records
+    OT_SLAB_SPLIT6 = 4
+    OT_SLAB_MAX6 = 8
+    OT_SLAB_CLASSES = 18          # and 1..4, 6, 8 IPv6 records
+
+
+cdef struct ot_slab_page:
+    # The head of one slab page (OT_SLAB_PAGE bytes, page-aligned by mmap,
+    # so a slot finds its page by masking its address); slots of one class
+    # follow it. Offsets are from the page's start.
+    ot_slab_page *next        # the class's pages with room
+    ot_slab_page *prev
+    uint16_t free             # the first freed slot, 0: none (each links the next in its first word)
+    uint16_t used             # slots in use
+    uint16_t carved           # the end of the slots ever handed out; past it the page is untouched
+    uint16_t cls
+
+
+cdef struct ot_slab:
+    # Every slab page of the store, under its own lock (slab.pyx says why
+    # one lock, not one per group). pages * OT_SLAB_PAGE is in mem_peers.
+    ot_lock lock
+    uint32_t pages            # mapped now, spares included
+    uint32_t live_total       # slots in use in every class
+    ot_slab_page *room[OT_SLAB_CLASSES]   # per class, the pages with a free or never-used slot
+    ot_slab_page *spare[OT_SLAB_CLASSES]  # per class, one emptied page kept until the next clean
+    uint32_t live[OT_SLAB_CLASSES]        # per class, slots in use
 
 
 cdef struct ot_torrent:
@@ -74,9 +113,10 @@ cdef struct ot_store:
     # the charge it allows are one step (_budget_charge).
     ot_lock budget
     uint64_t mem_torrents     # bucket vectors (torrent slots, used and spare)
-    uint64_t mem_peers        # peer blocks (headers, records, spare records)
-    uint64_t mem_blocks       # heap blocks behind mem_torrents and mem_peers
+    uint64_t mem_peers        # peer blocks (headers, records, spare records) and whole slab pages
+    uint64_t mem_blocks       # heap blocks behind mem_torrents and mem_peers (slab pages are none)
     uint64_t mem_other        # the server's buffers, rate table, answers: store_charge_other only
+    ot_slab slab              # small peer lists (slab.pyx); its pages are charged to mem_peers
 
 
 cdef struct ot_store_counts:

@@ -1,10 +1,11 @@
-# Swarm store bodies: the accounts and the budget, torrents, peers, ageing,
-# and the operations on one hash. Declarations and the
-# locking rules are in store.pxd; the walks and the sums over every group
-# are store_walk.pyx's. The behaviour follows docs/compatibility.md, "Swarm
-# semantics", the budget docs/memory.md. Over 500 lines on purpose: torrent
-# and peer vectors, ageing and the budget share invariants (counts, sizes,
-# accounted bytes) that are easiest to check in one file.
+# Swarm store bodies: torrents, peers, ageing, and the operations on one
+# hash. Declarations and the locking rules are in store.pxd; the accounts
+# and the budget are budget.pyx's, small peer lists' slots slab.pyx's, the
+# walks and the sums over every group store_walk.pyx's. The behaviour
+# follows docs/compatibility.md, "Swarm semantics", the budget
+# docs/memory.md. Over 500 lines on purpose: torrent and peer vectors and
+# ageing share invariants (counts, sizes, accounted bytes) that are easiest
+# to check in one file.
 
 from libc.string cimport memcpy, memmove, memset
 
@@ -21,75 +22,6 @@ cdef inline bint _too_roomy(uint32_t size, uint32_t space) noexcept nogil:
 
 cdef inline uint32_t _trimmed(uint32_t size) noexcept nogil:
     return size + 1 + (size >> 2)
-
-
-cdef enum:
-    # What malloc costs per block beyond the bytes asked for (glibc: an 8-byte
-    # header and rounding to 16), charged against the budget so that the
-    # process, not only the store's tables, stays within it.
-    OT_BLOCK_OVERHEAD = 16
-
-
-# ---------------------------------------------------------------- the accounts and the budget
-
-cdef inline uint64_t _held(const ot_store *st) noexcept nogil:
-    # Under the budget lock.
-    return (st.mem_fixed + st.mem_torrents + st.mem_peers + st.mem_other
-            + st.mem_blocks * OT_BLOCK_OVERHEAD)
-
-
-cdef uint64_t store_held(ot_store *st) noexcept nogil:
-    """Everything the core holds, as the memory budget counts it."""
-    cdef uint64_t held
-    ot_lock_take(&st.budget)
-    held = _held(st)
-    ot_lock_give(&st.budget)
-    return held
-
-
-cdef bint _over_budget(ot_store *st, uint64_t extra) noexcept nogil:
-    """Would `extra` more bytes pass the limit? Only a look: the large
-    answers' check (answers.pyx), whose charge follows later."""
-    return st.mem_limit != 0 and store_held(st) + extra > st.mem_limit
-
-
-cdef inline bint _budget_charge(ot_store *st, int64_t torrents, int64_t peers, int64_t blocks,
-                                bint enforce) noexcept nogil:
-    """Move the store's accounts by these bytes and heap blocks. With
-    `enforce`, only if what is held then stays within mem_limit (False:
-    nothing charged). The check and the charge are one step under the budget
-    lock, so writers in different groups never pass the limit together; a
-    charge comes before the allocation it pays for and is given back if
-    malloc fails. Inline for the common case: nothing to charge or check."""
-    if torrents == 0 and peers == 0 and blocks == 0 and not (enforce and st.mem_limit):
-        return True
-    return _budget_charge_locked(st, torrents, peers, blocks, enforce)
-
-
-cdef bint _budget_charge_locked(ot_store *st, int64_t torrents, int64_t peers, int64_t blocks,
-                                bint enforce) noexcept nogil:
-    cdef bint ok = True
-    ot_lock_take(&st.budget)
-    if enforce and st.mem_limit and (_held(st) + <uint64_t>(torrents + peers + blocks * OT_BLOCK_OVERHEAD)
-                                     > st.mem_limit):
-        ok = False
-    else:
-        st.mem_torrents += <uint64_t>torrents
-        st.mem_peers += <uint64_t>peers
-        st.mem_blocks += <uint64_t>blocks
-    ot_lock_give(&st.budget)
-    return ok
-
-
-cdef void store_charge_other(ot_store *st, int64_t delta) noexcept nogil:
-    """mem_other's only way to change (docs/memory.md, "What the budget
-    counts"): every worker's buffers, connections and answers are charged
-    and given back here, under the budget lock."""
-    if delta == 0:
-        return
-    ot_lock_take(&st.budget)
-    st.mem_other += <uint64_t>delta
-    ot_lock_give(&st.budget)
 
 
 cdef ot_store *store_new(uint64_t seed) noexcept nogil:
@@ -128,9 +60,11 @@ cdef void store_free(ot_store *st) noexcept nogil:
     for b in range(OT_BUCKET_COUNT):
         bk = &st.buckets[b]
         for i in range(bk.size):
-            ot_free(bk.data[i].peers[0])
-            ot_free(bk.data[i].peers[1])
+            # Given back one by one, so the last slot of a page unmaps it.
+            _peervec_free(st, bk.data[i].peers[0], OT_FAMILY_V4)
+            _peervec_free(st, bk.data[i].peers[1], OT_FAMILY_V6)
         ot_free(bk.data)
+    slab_trim(st)
     ot_free(st.buckets)
     ot_free(st.groups_block)
     ot_free(st)
@@ -201,14 +135,71 @@ cdef ot_torrent *_torrent_place(ot_group *g, ot_bucket *bk, uint32_t at, const u
     return t
 
 
+cdef void _peervec_free(ot_store *st, ot_peervec *v, int family) noexcept nogil:
+    """Give a list's block back: its slab slot, or its heap block and charge."""
+    if v == NULL:
+        return
+    if v.space <= slab_max(family):
+        slab_give(st, v)
+    else:
+        _budget_charge(st, 0, -<int64_t>(sizeof(ot_peervec) + (<uint64_t>v.space) * ot_rec_size(family)), -1,
+                       False)
+        ot_free(v)
+
+
+cdef int _peervec_resize(ot_store *st, ot_peervec **at, int family, uint32_t space,
+                         bint enforce) noexcept nogil:
+    """Move (or make) a list into a block of `space` (>= its size) records:
+    a slab slot of that capacity up to slab_max, a heap block above (the
+    caller picks `space`: a slab class's capacity or a heap size). Charged
+    before it is allocated, within the budget with `enforce`. OT_OK, or
+    OT_REFUSED_MEMORY / OT_NOMEM with nothing changed."""
+    cdef ot_peervec *old = at[0]
+    cdef ot_peervec *v
+    cdef uint32_t rsize = ot_rec_size(family)
+    cdef int64_t bytes_
+    cdef int why = OT_OK
+    if space <= slab_max(family):
+        v = <ot_peervec *>slab_take(st, slab_class(family, space), enforce, &why)
+        if v == NULL:
+            return why
+    elif old != NULL and old.space > slab_max(family):
+        bytes_ = (<int64_t>space - <int64_t>old.space) * rsize
+        if not _budget_charge(st, 0, bytes_, 0, enforce and bytes_ > 0):
+            return OT_REFUSED_MEMORY
+        v = <ot_peervec *>ot_realloc(old, sizeof(ot_peervec) + space * rsize)
+        if v == NULL:
+            _budget_charge(st, 0, -bytes_, 0, False)
+            return OT_NOMEM
+        v.space = space
+        at[0] = v
+        return OT_OK
+    else:
+        bytes_ = sizeof(ot_peervec) + space * rsize
+        if not _budget_charge(st, 0, bytes_, 1, enforce):
+            return OT_REFUSED_MEMORY
+        v = <ot_peervec *>ot_malloc(bytes_)
+        if v == NULL:
+            _budget_charge(st, 0, -bytes_, -1, False)
+            return OT_NOMEM
+    if old != NULL:
+        memcpy(v, old, sizeof(ot_peervec) + old.size * rsize)
+        _peervec_free(st, old, family)
+    else:
+        v.size = 0
+        v.seeders = 0
+    v.space = space
+    at[0] = v
+    return OT_OK
+
+
 cdef void _peervec_release(ot_store *st, ot_group *g, ot_torrent *t, int family) noexcept nogil:
     cdef ot_peervec *v = t.peers[family]
     if v == NULL:
         return
     g.peer_count[family] -= v.size
     g.seeder_count[family] -= v.seeders
-    _budget_charge(st, 0, -<int64_t>(sizeof(ot_peervec) + (<uint64_t>v.space) * ot_rec_size(family)), -1, False)
-    ot_free(v)
+    _peervec_free(st, v, family)
     t.peers[family] = NULL
 
 
@@ -269,33 +260,20 @@ cdef bint store_knows_peer(ot_torrent *t, const ot_peer_in *p) noexcept nogil:
     return exact
 
 
-cdef inline uint32_t _peers_room(ot_peervec *v, int family, int64_t *bytes_, int64_t *blocks) noexcept nogil:
-    """The space a list needs for one more peer (0: it has room; NULL: a
-    new list), and what growing to it costs."""
-    cdef uint32_t old = 0 if v == NULL else v.space, space
-    bytes_[0] = 0
-    blocks[0] = 0
+cdef inline int _peers_room(ot_store *st, ot_peervec **at, int family) noexcept nogil:
+    """Room for one more peer in a list (NULL: a new one), within the
+    budget: OT_OK (also when it had room), OT_REFUSED_MEMORY or OT_NOMEM.
+    A slab list moves to the next class, exactly as large as it must be; a
+    heap list grows by a quarter."""
+    cdef ot_peervec *v = at[0]
+    cdef uint32_t space = 0 if v == NULL else v.space
     if v != NULL and v.size < v.space:
-        return 0
-    space = _grown(old)
-    bytes_[0] = (<int64_t>(space - old)) * ot_rec_size(family)
-    if v == NULL:
-        bytes_[0] += sizeof(ot_peervec)
-        blocks[0] = 1
-    return space
-
-
-cdef bint _peers_grow(ot_torrent *t, int family, uint32_t space) noexcept nogil:
-    """Grow (or make) the family's list to `space` records (charged by the caller)."""
-    cdef ot_peervec *v = <ot_peervec *>ot_realloc(t.peers[family], sizeof(ot_peervec) + space * ot_rec_size(family))
-    if v == NULL:
-        return False
-    if t.peers[family] == NULL:
-        v.size = 0
-        v.seeders = 0
-    v.space = space
-    t.peers[family] = v
-    return True
+        return OT_OK
+    if space < slab_max(family):
+        space = slab_capacity(slab_class(family, space + 1))
+    else:
+        space = _grown(space)
+    return _peervec_resize(st, at, family, space, True)
 
 
 cdef uint8_t *_peer_place(ot_group *g, ot_torrent *t, int family, uint32_t at) noexcept nogil:
@@ -313,19 +291,26 @@ cdef uint8_t *_peer_place(ot_group *g, ot_torrent *t, int family, uint32_t at) n
 cdef void _peervec_fit(ot_store *st, ot_group *g, ot_torrent *t, int family) noexcept nogil:
     """Free an emptied block, or shrink one that is less than half used."""
     cdef ot_peervec *v = t.peers[family]
-    cdef ot_peervec *nv
-    cdef uint32_t rsize = ot_rec_size(family), space
+    cdef uint32_t top = slab_max(family), space
     if v == NULL:
         return
+    # Failures below keep the larger block: nothing is lost but room. A move
+    # down may need a new slab page, so it waits for the budget as growth does.
     if v.size == 0:
         _peervec_release(st, g, t, family)
+    elif v.space <= top:
+        # Two records to spare before moving down: a peer that stops and
+        # comes back does not move the list twice.
+        space = slab_capacity(slab_class(family, v.size))
+        if v.space >= v.size + 2 and space < v.space:
+            _peervec_resize(st, &t.peers[family], family, space, True)
+    elif v.size < top:
+        # Back into the slabs one record short of their largest class, so
+        # that a list at the boundary does not cross it at every peer.
+        _peervec_resize(st, &t.peers[family], family, slab_capacity(slab_class(family, v.size)), True)
     elif _too_roomy(v.size, v.space):
         space = _trimmed(v.size)
-        nv = <ot_peervec *>ot_realloc(v, sizeof(ot_peervec) + space * rsize)
-        if nv != NULL:
-            _budget_charge(st, 0, -(<int64_t>(nv.space - space)) * rsize, 0, False)
-            nv.space = space
-            t.peers[family] = nv
+        _peervec_resize(st, &t.peers[family], family, space if space > top else top + 1, True)
 
 
 cdef uint32_t _peervec_age(ot_store *st, ot_group *g, ot_torrent *t, int family, uint32_t elapsed) noexcept nogil:
@@ -414,9 +399,11 @@ cdef int store_announce(ot_store *st, const uint8_t *hash, const ot_peer_in *p,
     cdef uint8_t flags = p.flags & (PEER_FLAG_SEEDING | PEER_FLAG_COMPLETED)
     cdef uint8_t old
     cdef uint8_t *rec
-    cdef uint32_t pos, tspace, pspace = 0
-    cdef int64_t tbytes, tblocks, pbytes = 0, pblocks = 0
+    cdef uint32_t pos, tspace
+    cdef int64_t tbytes, tblocks
     cdef bint peer_exact
+    cdef ot_peervec *first = NULL
+    cdef int rc
 
     res.new_torrent = 0
     res.new_peer = 0
@@ -439,8 +426,10 @@ cdef int store_announce(ot_store *st, const uint8_t *hash, const ot_peer_in *p,
             t.completed = 0
         pos = _peer_search(t.peers[family], p.key, ksize, rsize, &peer_exact)
         if not peer_exact:
-            pspace = _peers_room(t.peers[family], family, &pbytes, &pblocks)
-            if not _budget_charge(st, 0, pbytes, pblocks, True):
+            rc = _peers_room(st, &t.peers[family], family)
+            if rc == OT_NOMEM:
+                return OT_NOMEM
+            if rc != OT_OK:
                 # The budget degrades service, it does not refuse it
                 # (docs/memory.md, "At the budget").
                 # The swarm's peers cost nothing to hand out; only keeping this
@@ -454,17 +443,22 @@ cdef int store_announce(ot_store *st, const uint8_t *hash, const ot_peer_in *p,
                 res.torrent = t
                 return OT_OK
     else:
-        # The torrent and its first peer list are charged at once: both or
-        # neither.
+        # The torrent's slot and its first peer list: both or neither.
         tspace = _torrents_room(bk, &tbytes, &tblocks)
-        pspace = _peers_room(NULL, family, &pbytes, &pblocks)
-        if not _budget_charge(st, tbytes, pbytes, tblocks + pblocks, True):
+        if not _budget_charge(st, tbytes, 0, tblocks, True):
             g.refused_memory += 1
             return OT_REFUSED_MEMORY
-        if tspace and not _torrents_grow(bk, tspace):
-            _budget_charge(st, -tbytes, -pbytes, -tblocks - pblocks, False)
-            return OT_NOMEM
+        rc = _peers_room(st, &first, family)
+        if rc == OT_OK and tspace and not _torrents_grow(bk, tspace):
+            _peervec_free(st, first, family)
+            rc = OT_NOMEM
+        if rc != OT_OK:
+            _budget_charge(st, -tbytes, 0, -tblocks, False)
+            if rc == OT_REFUSED_MEMORY:
+                g.refused_memory += 1
+            return rc
         t = _torrent_place(g, bk, at, hash)
+        t.peers[family] = first
         res.new_torrent = 1
         pos = 0
         peer_exact = False
@@ -485,11 +479,6 @@ cdef int store_announce(ot_store *st, const uint8_t *hash, const ot_peer_in *p,
         # "completed" is sticky while the peer stays: one download per stay.
         flags |= old & PEER_FLAG_COMPLETED
     else:
-        if pspace and not _peers_grow(t, family, pspace):
-            _budget_charge(st, 0, -pbytes, -pblocks, False)
-            if res.new_torrent:
-                _torrent_remove(st, g, bk, at)
-            return OT_NOMEM
         rec = _peer_place(g, t, family, pos)
         memcpy(rec, p.key, ksize)
         res.new_peer = 1

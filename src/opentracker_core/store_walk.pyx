@@ -8,7 +8,8 @@ from libc.string cimport memset
 
 cdef uint32_t store_clean(ot_store *st, uint32_t first_bucket, uint32_t count) noexcept nogil:
     """Clean `count` buckets starting at `first_bucket` (wrapping), removing
-    expired torrents. Returns how many torrents were removed."""
+    expired torrents, then give the slab's spare pages back. Returns how
+    many torrents were removed."""
     cdef uint32_t n, i, b, removed = 0
     cdef ot_bucket *bk
     cdef ot_group *g
@@ -25,6 +26,7 @@ cdef uint32_t store_clean(ot_store *st, uint32_t first_bucket, uint32_t count) n
             else:
                 i += 1
         ot_lock_give(&g.lock)
+    slab_trim(st)
     return removed
 
 

@@ -149,6 +149,13 @@ def budget_used(srv):
     raise AssertionError("no opentracker_memory_budget_used_bytes in /metrics")
 
 
+def check_unstored(srv):
+    """A new peer of a known swarm answered but not kept: only when keeping
+    it could pass the budget, its list needing a new slab page (or a larger
+    heap block, less than a page) (docs/memory.md, "At the budget", "Slabs")."""
+    assert budget_used(srv) + core.SLAB_PAGE > srv.store.memory_limit, (budget_used(srv), srv.store.memory_limit)
+
+
 def populate_swarms(srv):
     """Swarms to answer with: H[0] with IPv4 and IPv6 peers (seeders,
     leechers, one completed), H[1] with one IPv4 leecher, H[2] known but

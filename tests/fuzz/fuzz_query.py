@@ -277,6 +277,9 @@ def check_announce(srv, client, outcome, resp, body, limited):
     if limited and body == common.core.failure_body(common.MEMORY_REFUSAL):
         assert peer not in stored, (outcome, stored)      # refused under tracker.memory_limit
         return
+    if limited and peer not in stored:
+        common.check_unstored(srv)
+        return
     assert peer in stored, (outcome, stored)
     assert bool(stored[peer] & 0x80) == seeder, (outcome, stored[peer])
     seeders, leechers, completed = counts_of(srv.store, info_hash)

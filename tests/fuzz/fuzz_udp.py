@@ -125,12 +125,12 @@ def check_reply(srv, issued, addr, pkt, reply, rate_limited):
         return
     assert reply[4:8] == tid, reply
     if action == 1:
-        check_announce(srv, addr, pkt, reply)
+        check_announce(srv, addr, pkt, reply, rate_limited)
     else:
         check_scrape(srv, pkt, reply)
 
 
-def check_announce(srv, addr, pkt, reply):
+def check_announce(srv, addr, pkt, reply, limited):
     info_hash = pkt[16:36]
     event, numwant, port = struct.unpack(">I8xIH", pkt[80:98])
     v4 = addr[:12] == b"\0" * 10 + b"\xff\xff"
@@ -150,6 +150,9 @@ def check_announce(srv, addr, pkt, reply):
     assert len(body) % size == 0, len(body)
     if event == 3:
         assert body == b"" and peer not in stored, (body, stored)
+        return
+    if limited and peer not in stored:
+        common.check_unstored(srv)
         return
     assert peer in stored, (peer, stored)
     seeding = pkt[64:72] == b"\0" * 8

@@ -171,8 +171,8 @@ MUTANTS = [
     dict(
         name="budget-ignores-new-peers",
         file="src/opentracker_core/store.pyx",
-        old="            if not _budget_charge(st, 0, pbytes, pblocks, True):\n",
-        new="            if not _budget_charge(st, 0, pbytes, pblocks, False):\n",
+        old="    return _peervec_resize(st, at, family, space, True)\n",
+        new="    return _peervec_resize(st, at, family, space, False)\n",
         breaks="past the budget, known swarms still grow without bound",
         tests=["tests/test_hardening.py -k flood_of_new", "tests/test_store.py"],
     ),
@@ -193,12 +193,38 @@ MUTANTS = [
     ),
     dict(
         name="budget-64k-over",
-        file="src/opentracker_core/store.pyx",
+        file="src/opentracker_core/budget.pyx",
         old="                                     > st.mem_limit):\n",
         new="                                     > st.mem_limit + 65536):\n",
         breaks="the core holds 64 KiB more than tracker.memory_limit",
         tests=["tests/test_store.py -k memory", "tests/test_hardening.py -k flood_of_new"],
         quick=True,
+    ),
+    # ---------------------------------------------------------------- store: slabs
+    dict(
+        name="slab-page-full-one-slot-early",
+        file="src/opentracker_core/slab.pyx",
+        old="    return p.free == 0 and p.carved + size > OT_SLAB_PAGE\n",
+        new="    return p.free == 0 and p.carved + 2 * size > OT_SLAB_PAGE\n",
+        breaks="every slab page leaves its last slot unused: a page's worth of small swarms takes two",
+        tests=["tests/test_slab.py -k exactly", "tests/test_slab.py"],
+        quick=True,
+    ),
+    dict(
+        name="slab-spares-never-trimmed",
+        file="src/opentracker_core/store_walk.pyx",
+        old="    slab_trim(st)\n    return removed\n",
+        new="    return removed\n",
+        breaks="emptied slab pages stay mapped and charged after the clean while any small swarm lives",
+        tests=["tests/test_slab.py"],
+    ),
+    dict(
+        name="slab-lists-never-move-down",
+        file="src/opentracker_core/store.pyx",
+        old="        if v.space >= v.size + 2 and space < v.space:\n",
+        new="        if False:\n",
+        breaks="swarms that shrink keep the slots of their largest size: no page goes back until they empty",
+        tests=["tests/test_slab.py"],
     ),
     # ---------------------------------------------------------------- live sync
     dict(

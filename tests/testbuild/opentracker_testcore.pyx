@@ -1147,19 +1147,48 @@ cdef class StoreThreads:
         return (<char *>h)[:OT_HASH_SIZE]
 
 
+SLAB_PAGE = OT_SLAB_PAGE
+SLAB_HEAD = sizeof(ot_slab_page)
+
+
+def slab_classes():
+    """[(family, records, slot bytes, slots a page)] of every slab class, in
+    class order (docs/memory.md, "Slabs")."""
+    cdef uint32_t k
+    return [(1 if k >= OT_SLAB_CLASSES4 else 0, slab_capacity(k), slab_slot_size(k), slab_slots_per_page(k))
+            for k in range(OT_SLAB_CLASSES)]
+
+
+def slab_state(Store store):
+    """The slab's own counts: pages mapped (spares included), spares, and
+    slots in use per class."""
+    cdef ot_slab *sl = &store.st.slab
+    cdef uint32_t k
+    ot_lock_take(&sl.lock)
+    out = dict(pages=sl.pages, spares=sum(1 for k in range(OT_SLAB_CLASSES) if sl.spare[k] != NULL),
+               live=[sl.live[k] for k in range(OT_SLAB_CLASSES)], live_total=sl.live_total)
+    ot_lock_give(&sl.lock)
+    return out
+
+
 def store_audit(Store store):
     """The store counted from what it holds, bucket by bucket under each
     group's lock, beside its own counts and accounts: torrents, peers and
     seeders per family, the bytes of the bucket vectors and peer lists and
     their heap blocks; and whether every bucket and list is in order and
-    every list's seeder count is its seeders."""
+    every list's seeder count is its seeders. Lists in slab slots are
+    counted per class against the slab's own counts (a mismatch is
+    disorder), their pages at OT_SLAB_PAGE bytes each, as the budget counts
+    them (docs/memory.md, "Slabs")."""
     cdef ot_store *st = store.st
     cdef ot_store_counts c
     cdef ot_store_memory m
     cdef uint32_t b, i, j, torrents = 0
     cdef uint64_t peers[2]
     cdef uint64_t seeders[2]
-    cdef uint64_t tbytes = 0, pbytes = 0, blocks = 0, disorder = 0
+    cdef uint64_t tbytes = 0, pbytes = 0, blocks = 0, disorder = 0, slab_pages = 0
+    cdef uint32_t in_slab[OT_SLAB_CLASSES]
+    cdef uint32_t k
     cdef uint32_t seeding, rsize, ksize
     cdef int f
     cdef ot_bucket *bk
@@ -1167,6 +1196,7 @@ def store_audit(Store store):
     cdef uint8_t *rec
     cdef ot_group *g
     peers[0] = peers[1] = seeders[0] = seeders[1] = 0
+    memset(in_slab, 0, sizeof(in_slab))
     with nogil:
         for b in range(OT_BUCKET_COUNT):
             g = &st.groups[b >> OT_GROUP_SHIFT]
@@ -1186,8 +1216,14 @@ def store_audit(Store store):
                         continue
                     rsize = ot_rec_size(f)
                     ksize = ot_key_size(f)
-                    blocks += 1
-                    pbytes += sizeof(ot_peervec) + v.space * rsize
+                    if v.space <= slab_max(f):
+                        k = slab_class(f, v.space)
+                        in_slab[k] += 1
+                        if slab_capacity(k) != v.space:
+                            disorder += 1
+                    else:
+                        blocks += 1
+                        pbytes += sizeof(ot_peervec) + v.space * rsize
                     if v.size == 0 or v.size > v.space:
                         disorder += 1
                     seeding = 0
@@ -1202,6 +1238,13 @@ def store_audit(Store store):
                     peers[f] += v.size
                     seeders[f] += seeding
             ot_lock_give(&g.lock)
+        ot_lock_take(&st.slab.lock)
+        slab_pages = st.slab.pages
+        for k in range(OT_SLAB_CLASSES):
+            if in_slab[k] != st.slab.live[k]:
+                disorder += 1
+        ot_lock_give(&st.slab.lock)
+        pbytes += slab_pages * OT_SLAB_PAGE
         store_counts(st, &c)
         store_memory(st, &m)
     return dict(
