@@ -105,8 +105,14 @@ def test_rate_refills_over_time():
 # ---------------------------------------------------------------- memory budget
 
 # glibc's malloc keeps up to M_TOP_PAD (128 KiB) spare at the top of each
-# heap and rounds to pages; 512 KiB leaves that noise four times the room.
-ALLOCATOR_SLACK_KIB = 512
+# heap and rounds to pages, and the freed blocks of the 4096 bucket vectors,
+# each regrown by a quarter many times over in a flood of new torrents, stay
+# resident between the live ones: the budget counts blocks live, not the
+# holes they left. Since small peer lists moved to slab pages charged
+# exactly (docs/memory.md, "Slabs"), nothing over-counted hides those holes;
+# measured 569 KiB past the budget in a fresh venv's install. A store that
+# kept memory the budget does not count passes 1 MiB by megabytes.
+ALLOCATOR_SLACK_KIB = 1024
 
 
 def test_flood_of_new_torrents_under_a_memory_limit():
