@@ -248,7 +248,7 @@ def parse_size(text):
         raise ValueError("%s is not a size (forms: 25165824, 512K, 24M, 1G)" % _quote(text))
     if len(number.lstrip("0")) > 19:
         raise ValueError("size %s is too large" % text)
-    size = int(number) * _UNITS[unit.lower() if unit else None]
+    size = int(number) * _UNITS[unit]
     if size >= 2**63:
         raise ValueError("size %s is too large" % text)
     return size
