@@ -30,6 +30,7 @@
  *   --numwant N (50)      --mix s,c,x,q (2,5,2,5): % started, completed, stopped, scrape
  *   --scrape-hashes N (8) a scrape asks 1..N random hashes (N <= 74); --scrape-exact 1: N each
  *   --rx-stamp 0|1        UDP latency from kernel receive stamps (below)
+ *   --fifo PRIO (0)       run under SCHED_FIFO at PRIO (1..99), where allowed (below)
  *   --fs-readers N --fs-chunk B (4096) --fs-interval-ms MS (5) --fs-rcvbuf B (16384)
  *                         full-scrape slow readers (below)
  *   --fullscrape-rate R (0) --fullscrape-conns C (0; 64 with a rate) --fullscrape-timeout S (5)
@@ -62,6 +63,19 @@
  * as skipped ("open_loop.skipped") and never sent late, so the offered rate does not bend to the
  * server's. Requests go out in batches at most every 0.1 ms (epoll_pwait2 sleeps in between, so
  * several generators can share one CPU). Lost requests are counted per kind ("lost").
+ *
+ * Scheduling (--fifo PRIO): the overload scenario runs the paced announcer on the CPU of the
+ * flood's senders. Real clients do not share a core with a flood, so the announcer may ask for
+ * SCHED_FIFO: it then runs whenever it has a send due or a reply to read, and the flood's
+ * senders take only what it leaves. Refused (not root, no CAP_SYS_NICE), it runs as before and
+ * says so ("scheduling"). Its loop still sleeps at least 0.1 ms a turn, and the kernel keeps 5 %
+ * of every second for other tasks (sched_rt_runtime_us), so it cannot lock the CPU.
+ *
+ * Where a UDP request was lost (issue 25): "udp_socket_drops" is what the kernel dropped at
+ * this process's own sockets (SO_MEMINFO), replies that reached this host but found the
+ * receive buffer full; a reply whose (receive-stamped) time is past --timeout counts as lost
+ * even when read, and before each sweep for timed-out requests the sockets are read, so a
+ * reply that arrived in time while this process waited for the CPU is not taken for a loss.
  *
  * Shed answers (issue 25) are not validation errors: a UDP action 3 error packet whose message
  * is "overloaded" counts in "shed" (udp_announce, udp_scrape, udp_connect); an HTTP 503 counts
@@ -98,7 +112,8 @@
  * Transport errors (no usable reply: timeouts, late replies, refused or reset connections)
  * are counted apart.
  *
- * Output: one JSON object on stdout.  Exit status 0, or 2 when no UDP socket could connect.
+ * Output: one JSON object on stdout (latency_us: percentiles, and each histogram's nonzero
+ * buckets as [microseconds, count], ~3 % wide, so that runs can be pooled).  Exit status 0, or 2 when no UDP socket could connect.
  * Every loop is bounded by the clock: run stops generating at --duration and gives
  * in-flight requests at most min(--timeout, 2 s) more; populate stops at --max-seconds.
  */
@@ -115,6 +130,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <linux/sock_diag.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -144,7 +161,7 @@ static struct {
     int fs_readers, fs_chunk, fs_interval_ms, fs_rcvbuf;
     int rx_stamp, open_loop, scrape_exact;
     double fsc_rate, fsc_timeout, delay;
-    int fsc_conns, fsc_check;
+    int fsc_conns, fsc_check, fifo;
 } O = {
     .proto = "udp", .host = "127.0.0.1", .torrents = 1000, .peers = 10000, .seed = 1,
     .sockets = 32, .window = 128, .http_conns = 64, .numwant = 50, .scrape_hashes = 8,
@@ -211,6 +228,7 @@ static void parse_args(int argc, char **argv) {
         else if (!strcmp(k, "--fullscrape-timeout")) O.fsc_timeout = atof(v);
         else if (!strcmp(k, "--fullscrape-check")) O.fsc_check = atoi(v);
         else if (!strcmp(k, "--delay")) O.delay = atof(v);
+        else if (!strcmp(k, "--fifo")) O.fifo = atoi(v);
         else usage();
     }
     if (O.torrents < 1 || O.torrents > 100000000ULL) die("--torrents out of range");
@@ -232,6 +250,7 @@ static void parse_args(int argc, char **argv) {
     if (O.fsc_timeout <= 0 || O.fsc_timeout > 600) die("--fullscrape-timeout out of range");
     if (O.fsc_check < 1) die("--fullscrape-check must be at least 1");
     if (O.delay < 0 || O.delay > 600) die("--delay out of range");
+    if (O.fifo < 0 || O.fifo > 99) die("--fifo out of range (0: off, 1..99)");
     if (O.fs_readers < 0 || O.fs_readers > 256) die("--fs-readers out of range");
     if (O.fs_chunk < 1 || O.fs_chunk > 65536) die("--fs-chunk out of range");
     if (O.fs_interval_ms < 0 || O.fs_interval_ms > 10000) die("--fs-interval-ms out of range");
@@ -375,6 +394,7 @@ static uint64_t n_sent, n_connect_ok, n_announce_ok, n_scrape_ok, n_announce_win
    message is "overloaded" (per kind of request) and an HTTP 503 (with or without Retry-After). */
 static uint64_t n_shed[3], n_http_shed, n_http_retry_after;
 static uint64_t n_lost[2];    /* per kind: timed out, or still unanswered at the end */
+static char scheduling[64] = "other"; /* --fifo: what the kernel granted */
 static uint64_t n_skipped;    /* open loop: due but no free slot, so never sent (lost too) */
 static uint64_t t_start, t_deadline, t_end;
 static uint64_t fs_started, fs_completed, fs_bytes;
@@ -506,8 +526,11 @@ static void udp_open(void) {
         if (s->fd < 0) die("socket(udp) failed");
         if (O.rx_stamp && setsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMPNS, &O.rx_stamp, sizeof O.rx_stamp) < 0)
             die("SO_TIMESTAMPNS failed");
+        /* FORCE where allowed: a host whose rmem_max is Debian's 208 KiB would otherwise cut
+           the buffer to that, and the replies of a 10 ms stall would not fit */
         int sz = 1 << 20;
-        setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+        if (setsockopt(s->fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) < 0)
+            setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
         struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(src_addr(i))};
         if (bind(s->fd, (struct sockaddr *)&src, sizeof src) < 0) die("bind(udp) to a 127.x address failed");
         if (connect(s->fd, (struct sockaddr *)&srv, sizeof srv) < 0) die("connect(udp) failed");
@@ -726,6 +749,8 @@ static int udp_check_announce(const uint8_t *b, int len, const uslot_t *sl) {
     return -1;
 }
 
+static void udp_lose(int si, int j, int t);
+
 static void udp_reply(int si, const uint8_t *b, int len, uint64_t now) {
     if (len < 8) { verr[V_UDP_SHORT]++; return; }
     uint32_t action = get32(b), tx = get32(b + 4);
@@ -737,6 +762,11 @@ static void udp_reply(int si, const uint8_t *b, int len, uint64_t now) {
     if (!sl->busy || sl->gen != gen) {
         if (sl->has_dead && sl->dead_gen == gen) terr[T_LATE]++;
         else verr[V_UDP_TXID]++;
+        return;
+    }
+    /* answered, but after the timeout: lost, as if the sweep had come first */
+    if (!populate_mode && now > sl->sent_ns + (uint64_t)(O.timeout * 1e9)) {
+        udp_lose(si, (int)j, T_LATE);
         return;
     }
     int e = -1;
@@ -803,21 +833,39 @@ static void udp_readable(int si) {
     }
 }
 
+static void udp_lose(int si, int j, int t) {
+    uslot_t *sl = &uslots[(size_t)si * upw + j];
+    terr[t]++;
+    n_lost[sl->kind == K_SCRAPE]++;
+    sl->has_dead = 1;
+    sl->dead_gen = sl->gen;
+    if (populate_mode && t == T_TIMEOUT && sl->attempts + 1 < 4) rq_push(sl->peer | ((uint64_t)(sl->attempts + 1) << 40));
+    udp_free_slot(si, j);
+}
+
 static void udp_expire(uint64_t now, int at_end) {
     uint64_t limit = (uint64_t)(O.timeout * 1e9);
     for (int si = 0; si < O.sockets; si++) {
         if (!us[si].inflight) continue;
+        udp_readable(si); /* what arrived while we waited for the CPU first (above) */
         for (int j = 0; j < upw; j++) {
             uslot_t *sl = &uslots[(size_t)si * upw + j];
             if (!sl->busy || (!at_end && sl->sent_ns + limit > now)) continue;
-            terr[at_end ? T_UNANSWERED_AT_END : T_TIMEOUT]++;
-            n_lost[sl->kind == K_SCRAPE]++;
-            sl->has_dead = 1;
-            sl->dead_gen = sl->gen;
-            if (populate_mode && !at_end && sl->attempts + 1 < 4) rq_push(sl->peer | ((uint64_t)(sl->attempts + 1) << 40));
-            udp_free_slot(si, j);
+            udp_lose(si, j, at_end ? T_UNANSWERED_AT_END : T_TIMEOUT);
         }
     }
+}
+
+/* replies the kernel dropped at our own sockets (their receive buffers were full) */
+static uint64_t udp_socket_drops(void) {
+    uint64_t drops = 0;
+    for (int si = 0; si < O.sockets && us; si++) {
+        uint32_t mem[SK_MEMINFO_VARS] = {0};
+        socklen_t len = sizeof mem;
+        if (getsockopt(us[si].fd, SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 && len > SK_MEMINFO_DROPS * sizeof mem[0])
+            drops += mem[SK_MEMINFO_DROPS];
+    }
+    return drops;
 }
 
 /* ------------------------------------------------------------------ HTTP */
@@ -1422,11 +1470,18 @@ static void fsc_expire(uint64_t now, int at_end) {
 
 /* ------------------------------------------------------------------ output */
 
+/* the nonzero buckets as [microseconds, count] too, so that runs can be pooled (overload.py) */
 static void print_hist(const char *name, const hist_t *h, int comma) {
     printf("    \"%s\": {\"n\": %" PRIu64 ", \"mean\": %.1f, \"p50\": %" PRIu64 ", \"p90\": %" PRIu64
-           ", \"p99\": %" PRIu64 ", \"p999\": %" PRIu64 ", \"max\": %" PRIu64 "}%s\n",
+           ", \"p99\": %" PRIu64 ", \"p999\": %" PRIu64 ", \"max\": %" PRIu64 ", \"buckets\": [",
            name, h->n, h->n ? h->sum / (double)h->n : 0.0, hpct(h, .5), hpct(h, .9), hpct(h, .99),
-           hpct(h, .999), h->max, comma ? "," : "");
+           hpct(h, .999), h->max);
+    for (int i = 0, first = 1; i < HNB; i++)
+        if (h->b[i]) {
+            printf("%s[%" PRIu64 ", %" PRIu64 "]", first ? "" : ", ", hval(i), h->b[i]);
+            first = 0;
+        }
+    printf("]}%s\n", comma ? "," : "");
 }
 
 static void print_json(void) {
@@ -1473,6 +1528,7 @@ static void print_json(void) {
     printf("  \"sent\": {\"announce\": %" PRIu64 ", \"scrape\": %" PRIu64 ", \"per_second\": %.1f},\n",
            ann_sent, n_scrape_sent, window > 0 ? (double)n_sent / window : 0.0);
     printf("  \"open_loop\": {\"enabled\": %d, \"skipped\": %" PRIu64 "},\n", O.open_loop, n_skipped);
+    printf("  \"udp_socket_drops\": %" PRIu64 ",\n  \"scheduling\": \"%s\",\n", udp_socket_drops(), scheduling);
     printf("  \"lost\": {\"announce\": %" PRIu64 ", \"scrape\": %" PRIu64 "},\n", n_lost[0], n_lost[1]);
     printf("  \"shed\": {\"udp_announce\": %" PRIu64 ", \"udp_scrape\": %" PRIu64 ", \"udp_connect\": %" PRIu64
            ", \"http\": %" PRIu64 ", \"http_retry_after\": %" PRIu64 "},\n",
@@ -1662,7 +1718,16 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     if (!strcmp(O.mode, "hashes")) return mode_hashes();
     if (!strcmp(O.mode, "populate")) { populate_mode = 1; return run_loop(); }
-    if (!strcmp(O.mode, "run")) return run_loop();
+    if (!strcmp(O.mode, "run")) {
+        if (O.fifo) {
+            struct sched_param sp = {.sched_priority = O.fifo};
+            if (sched_setscheduler(0, SCHED_FIFO, &sp) == 0)
+                snprintf(scheduling, sizeof scheduling, "fifo %d", O.fifo);
+            else
+                snprintf(scheduling, sizeof scheduling, "other (fifo refused: %s)", strerror(errno));
+        }
+        return run_loop();
+    }
     usage();
     return 1;
 }
