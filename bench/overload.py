@@ -98,6 +98,12 @@ def add_arguments(ap):
                    help="load from ours' capacity for every server (default), or each its own")
     g.add_argument("--ov-shedding", choices=("both", "on", "off"), default="both",
                    help="which runs of ours: shedding on (default config), off, or both (default)")
+    g.add_argument("--ov-flood-nice", type=int, default=19,
+                   help="nice value of the flood's senders (default 19: they get the CPU that the "
+                        "kernel's receive work and the announcer leave; 0: as any process)")
+    g.add_argument("--ov-announcer-fifo", type=int, default=50,
+                   help="SCHED_FIFO priority of the paced announcer, idle and in the flood, where "
+                        "allowed (default 50; 0: normal scheduling)")
 
 
 def enabled(a):
@@ -118,6 +124,10 @@ def apply_defaults(a, quick):
         raise ValueError("--ov-announce-share 0..2, --ov-flood 0..20, --ov-fullscrape-share 0..1")
     if not (1 <= a.ov_scrape_hashes <= 74):
         raise ValueError("--ov-scrape-hashes must be 1..74")
+    if not (0 <= a.ov_announcer_fifo <= 99):
+        raise ValueError("--ov-announcer-fifo must be 0..99")
+    if not (0 <= a.ov_flood_nice <= 19):
+        raise ValueError("--ov-flood-nice must be 0..19")
 
 
 def config_line_known(env, line):
@@ -213,6 +223,39 @@ def read_metrics(port, timeout=3.0):
     if m:
         out["udp/scrape-in-kernel"] = int(m.group(1))
     return out
+
+
+def udp_handled(port, timeout=3.0):
+    """(UDP datagrams read, UDP announces + connects handled) since start, from
+    /stats?mode=udp4, which ours and the C original both serve; None if it does not answer."""
+    body = http_body(port, "/stats?mode=udp4", timeout)
+    if body is None:
+        return None
+    lines = body.split(b"\n")
+    try:
+        return int(lines[0]), int(lines[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def where_lost(busy, res, before, after, floods):
+    """Split the announces lost into those the server never handled and those it handled whose
+    answer did not reach the announcer in time. The server's count of announces (mode=udp4's
+    second line, which counts connects too: the generators' own connects are taken off) is read
+    before the announcer starts and after the floods end; in between only the announcer sends
+    announces. What the server handled but the announcer lost was dropped in the announcer's
+    socket (counted), arrived late, or was never sent (a send the kernel refused)."""
+    if before is None or after is None:
+        return None
+    connects = res["counts"]["connect_ok"] + sum(f["counts"]["connect_ok"] for f in floods)
+    handled = after[1] - before[1] - connects
+    sent = busy["sent"] - busy["skipped"]  # what left the announcer
+    not_handled = max(0, sent - handled)
+    return {"server_handled": handled, "not_handled": not_handled,
+            "not_handled_pct": round(100.0 * not_handled / busy["sent"], 3) if busy["sent"] else None,
+            "handled_not_answered": max(0, busy["lost"] - busy["skipped"] - not_handled),
+            "announcer_socket_drops": res.get("udp_socket_drops"),
+            "server_datagrams": after[0] - before[0]}
 
 
 def metrics_delta(before, after):
@@ -352,7 +395,8 @@ def capacity(st, a, port, pid, loadgen, gen_cpu):
 
 def prober_args(a, port, rate, duration, delay=0.0):
     return [str(x) for x in ["run", "--proto", "udp", "--mix", ANNOUNCE_MIX, "--rate", rate, "--open-loop", 1,
-                             "--rx-stamp", 1, "--duration", duration, "--delay", delay] + _common(a, port)]
+                             "--rx-stamp", 1, "--duration", duration, "--delay", delay,
+                             "--fifo", a.ov_announcer_fifo] + _common(a, port)]
 
 
 def announce_figures(res):
@@ -363,6 +407,8 @@ def announce_figures(res):
     shed = res["shed"]["udp_announce"]
     lat = res["latency_us"]["announce"]
     return {"sent": sent, "answered": res["counts"]["announce_ok"], "lost": lost, "shed": shed,
+            "skipped": res["open_loop"]["skipped"], "announcer_socket_drops": res.get("udp_socket_drops"),
+            "announcer_scheduling": res.get("scheduling"),
             "lost_pct": round(100.0 * lost / sent, 3) if sent else None,
             "shed_pct": round(100.0 * shed / sent, 3) if sent else None,
             "p50_ms": lat["p50"] / 1000.0, "p99_ms": lat["p99"] / 1000.0, "p999_ms": lat["p999"] / 1000.0,
@@ -371,9 +417,11 @@ def announce_figures(res):
             "late_replies": res["errors"]["transport"].get("late_reply", 0)}
 
 
-def _spawn(st, argv, cpu):
+def _spawn(st, argv, cpu, nice=0):
     """Output to a file: the floods run while we sample, and a full pipe would stall them."""
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+    if nice:
+        argv = ["nice", "-n", nice] + list(argv)
     p = st.spawn([str(x) for x in argv], cpu=cpu, stdout=out, stderr=err)
     p.out_file, p.err_file = out, err
     return p
@@ -410,6 +458,18 @@ def load_for(a, impl, cap):
 
 
 def measure(st, impl, a, pid, port, loadgen, gen_cpu, server_cpu):
+    """The scenario on one server. This process (it samples the queue every 20 ms and reads
+    /metrics) moves to the generators' CPU meanwhile, so it takes nothing from the server's."""
+    mine = os.sched_getaffinity(0)
+    if gen_cpu is not None:
+        os.sched_setaffinity(0, {gen_cpu})
+    try:
+        return _measure(st, impl, a, pid, port, loadgen, gen_cpu, server_cpu)
+    finally:
+        os.sched_setaffinity(0, mine)
+
+
+def _measure(st, impl, a, pid, port, loadgen, gen_cpu, server_cpu):
     st.log("  %s overload: capacity and costs (%g s each, closed loop)" % (impl, a.ov_cost_duration))
     cap = capacity(st, a, port, pid, loadgen, gen_cpu)
     if impl == "ours" and getattr(a, "_ov_reference", None) is None and cap["scrape_eq"] and cap["fullscrape_eq"]:
@@ -425,20 +485,24 @@ def measure(st, impl, a, pid, port, loadgen, gen_cpu, server_cpu):
         impl, load["basis"], load["announce_rate"], load["scrape_rate"], load["fullscrape_rate"]))
 
     # idle
-    c0 = st.cpu_seconds(pid)
+    c0, f0, rd0 = st.cpu_seconds(pid), cpu_fields(), run_delay_ns(pid)
     idle_res = st.run_loadgen(loadgen, prober_args(a, port, load["announce_rate"], a.ov_duration), gen_cpu,
                               timeout=a.ov_duration + 60)
-    idle_cpu = st.cpu_seconds(pid) - c0
+    idle_cpu, f1, rd1 = st.cpu_seconds(pid) - c0, cpu_fields(), run_delay_ns(pid)
     idle = announce_figures(idle_res)
     idle["server_cpu_seconds"] = round(idle_cpu, 3)
     idle["server_cpu_us_per_request"] = _per(idle_cpu, idle["answered"])
     idle["server_busy"] = round(idle_cpu / idle_res["elapsed_seconds"], 3)
+    idle["server_core_steal"] = _share(f0, f1, server_cpu, STEAL)
+    idle["server_runqueue_wait_ms"] = _ms_between(rd0, rd1)
+    idle["generator_core_steal"] = _share(f0, f1, gen_cpu, STEAL)
 
     # overload
     connect_s = 0.5  # the announcer's connects, on an idle server, take milliseconds
     flood_s = a.ov_warmup + a.ov_duration + 2.0  # the announces' drain inside it
     floods = []
     m0 = read_metrics(port)
+    h0 = udp_handled(port)
     rcvbuf = udp_rcvbuf(port)
     prober = None
     try:
@@ -452,14 +516,16 @@ def measure(st, impl, a, pid, port, loadgen, gen_cpu, server_cpu):
             floods.append(("scrapes", _spawn(st, [loadgen, "run", "--proto", "udp", "--mix", SCRAPE_MIX,
                                                   "--scrape-hashes", a.ov_scrape_hashes, "--scrape-exact", 1,
                                                   "--rate", load["scrape_rate"], "--open-loop", 1,
-                                                  "--duration", flood_s] + _common(a, port), gen_cpu)))
+                                                  "--duration", flood_s] + _common(a, port), gen_cpu,
+                                             a.ov_flood_nice)))
         if load["fullscrape_rate"] > 0:
             floods.append(("full scrapes", _spawn(st, [loadgen, "run", "--proto", "none",
                                                        "--fullscrape-rate", load["fullscrape_rate"],
                                                        "--fullscrape-conns", a.ov_fullscrape_conns,
                                                        "--fullscrape-timeout", a.ov_fullscrape_timeout,
                                                        "--fullscrape-check", FLOOD_CHECK,
-                                                       "--duration", flood_s] + _common(a, port), gen_cpu)))
+                                                       "--duration", flood_s] + _common(a, port), gen_cpu,
+                                                  a.ov_flood_nice)))
         end = t_spawn + connect_s + a.ov_warmup
         while time.monotonic() < end:
             for what, p in floods:
@@ -469,14 +535,17 @@ def measure(st, impl, a, pid, port, loadgen, gen_cpu, server_cpu):
         sampler = QueueSampler(port)
         k0, c0, t0 = fsreaders.cpu_ticks(), st.cpu_seconds(pid), time.monotonic()
         ut0 = _utime_stime(pid)
+        f0, ks0, rd0 = cpu_fields(), ksoftirqd_seconds(gen_cpu), run_delay_ns(pid)
         sampler.wait(st, prober, a.ov_duration + 60, "the announces")
         k1, c1, t1 = fsreaders.cpu_ticks(), st.cpu_seconds(pid), time.monotonic()
         ut1 = _utime_stime(pid)
+        f1, ks1, rd1 = cpu_fields(), ksoftirqd_seconds(gen_cpu), run_delay_ns(pid)
         m1 = read_metrics(port)
         busy_res = _collect(st, prober, "the announces", 30)
         flood_res = {}
         for what, p in floods:
             flood_res[what] = _collect(st, p, "the %s flood" % what, flood_s + 60)
+        h1 = udp_handled(port)
     finally:
         for p in [p for _what, p in floods] + [prober]:
             if p is not None and p.poll() is None:
@@ -489,10 +558,17 @@ def measure(st, impl, a, pid, port, loadgen, gen_cpu, server_cpu):
     busy["server_user_seconds"], busy["server_system_seconds"] = (round(ut1[0] - ut0[0], 3), round(ut1[1] - ut0[1], 3))
     busy["server_core_busy"] = fsreaders.busy_share(k0, k1, server_cpu)
     busy["generator_core_busy"] = fsreaders.busy_share(k0, k1, gen_cpu)
+    busy["server_core_softirq"] = _share(f0, f1, server_cpu, SOFTIRQ)
+    busy["generator_core_softirq"] = _share(f0, f1, gen_cpu, SOFTIRQ)
+    busy["server_core_steal"] = _share(f0, f1, server_cpu, STEAL)
+    busy["server_runqueue_wait_ms"] = _ms_between(rd0, rd1)
+    busy["generator_core_steal"] = _share(f0, f1, gen_cpu, STEAL)
+    busy["generator_ksoftirqd"] = round((ks1 - ks0) / (t1 - t0), 3) if ks0 is not None and ks1 is not None else None
     busy["window_seconds"] = round(win, 3)
     busy["udp_queue"] = sampler.result()
     busy["udp_rcvbuf"] = rcvbuf
     busy["metrics_shed"] = metrics_delta(m0, m1)
+    busy["where_lost"] = where_lost(busy, busy_res, h0, h1, list(flood_res.values()))
 
     sc = flood_res.get("scrapes")
     scrapes = None
@@ -555,6 +631,70 @@ def _in_window(part, win, key="answered"):
     return part[key] * min(1.0, win / part["seconds"])
 
 
+SOFTIRQ, STEAL = 6, 7  # fields of a cpuN line of /proc/stat, after the name
+
+
+def cpu_fields():
+    """Per CPU: the jiffies of /proc/stat's cpuN line. Two are read here: softirq (on loopback
+    the receive work of a datagram, the scrape filter's drops among it, runs on the sender's CPU,
+    not the server's) and steal (time the hypervisor gave this virtual CPU to someone else: a
+    stall no process on this machine caused)."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu") and line[3].isdigit():
+                p = line.split()
+                out[int(p[0][3:])] = [int(x) for x in p[1:]]
+    return out
+
+
+def _share(f0, f1, cpu, field):
+    if cpu is None or cpu not in f0 or cpu not in f1 or len(f1[cpu]) <= field:
+        return None
+    total = sum(f1[cpu]) - sum(f0[cpu])
+    return round((f1[cpu][field] - f0[cpu][field]) / total, 4) if total > 0 else None
+
+
+def run_delay_ns(pid):
+    """Nanoseconds the process's threads have waited, runnable, for a CPU (schedstat's second
+    field, summed): a stall of the server that this grows by was another task's, not its own
+    work's; steal does not show here (the hypervisor's, above)."""
+    total = 0
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                    total += int(f.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    except OSError:
+        return None
+    return total
+
+
+def _ms_between(a, b):
+    return round((b - a) / 1e6, 2) if a is not None and b is not None else None
+
+
+def ksoftirqd_seconds(cpu):
+    """CPU seconds of ksoftirqd/<cpu>: the receive work the kernel put off to a thread, which
+    then waits for that CPU like any process; None if not found."""
+    if cpu is None:
+        return None
+    want = "ksoftirqd/%d\n" % cpu
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/comm" % d) as f:
+                if f.read() != want:
+                    continue
+            return sum(_utime_stime(int(d)))
+        except OSError:
+            continue
+    return None
+
+
 def _utime_stime(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -584,12 +724,20 @@ METRICS = [
     ("idle_cpu", "idle: server CPU us/announce", (S, "idle", "server_cpu_us_per_request"), 1, "%.2f"),
     ("idle_busy", "idle: server process CPU, %", (S, "idle", "server_busy"), 100, "%.0f"),
     ("idle_sent", "idle: announces sent/s", (S, "idle", "sent_per_second"), 1, "%.0f"),
+    ("idle_steal", "idle: steal, server's core, %", (S, "idle", "server_core_steal"), 100, "%.2f"),
+    ("idle_gsteal", "idle: steal, generators' core, %", (S, "idle", "generator_core_steal"), 100, "%.2f"),
+    ("idle_rq", "idle: server waited for its CPU, ms", (S, "idle", "server_runqueue_wait_ms"), 1, "%.1f"),
     ("ov_lost", "overload: announces lost, %", (S, "busy", "lost_pct"), 1, "%.2f"),
     ("ov_shed", "overload: announces shed, %", (S, "busy", "shed_pct"), 1, "%.2f"),
     ("ov_p50", "overload: announce p50, ms", (S, "busy", "p50_ms"), 1, "%.3f"),
     ("ov_p99", "overload: announce p99, ms", (S, "busy", "p99_ms"), 1, "%.3f"),
     ("ov_ratio", "  p99 / idle p99", (S, "busy", "p99_over_idle"), 1, "%.2f"),
     ("ov_sent", "overload: announces sent/s", (S, "busy", "sent_per_second"), 1, "%.0f"),
+    ("ov_skip", "  lost: no slot, never sent", (S, "busy", "skipped"), 1, "%.0f"),
+    ("ov_unhandled", "  lost: never handled by the server", (S, "busy", "where_lost", "not_handled"), 1, "%.0f"),
+    ("ov_handled_lost", "  lost: handled, answer not in time", (S, "busy", "where_lost", "handled_not_answered"),
+     1, "%.0f"),
+    ("ov_gen_drops", "  announcer's socket drops", (S, "busy", "announcer_socket_drops"), 1, "%.0f"),
     ("ov_noid", "  sockets without conn. id", (S, "busy", "sockets_without_connection_id"), 1, "%.0f"),
     ("ov_flood_sent", "  flood sent, capacities", (S, "busy", "flood_sent_of_capacity"), 1, "%.2f"),
     ("sc_sent", "scrapes sent/s", (S, "scrapes", "sent_per_second"), 1, "%.0f"),
@@ -608,15 +756,45 @@ METRICS = [
     ("ov_sys", "  of it system, s", (S, "busy", "server_system_seconds"), 1, "%.2f"),
     ("ov_core", "  server's core busy, %", (S, "busy", "server_core_busy"), 100, "%.0f"),
     ("ov_gen", "  generators' core busy, %", (S, "busy", "generator_core_busy"), 100, "%.0f"),
+    ("ov_gen_sirq", "    of it softirq, %", (S, "busy", "generator_core_softirq"), 100, "%.0f"),
+    ("ov_steal", "  steal, server's core, %", (S, "busy", "server_core_steal"), 100, "%.2f"),
+    ("ov_gsteal", "  steal, generators' core, %", (S, "busy", "generator_core_steal"), 100, "%.2f"),
+    ("ov_rq", "  server waited for its CPU, ms", (S, "busy", "server_runqueue_wait_ms"), 1, "%.1f"),
+    ("ov_gen_ksirq", "    of it ksoftirqd, %", (S, "busy", "generator_ksoftirqd"), 100, "%.0f"),
     ("ov_cpu", "overload: server CPU us/answer", (S, "busy", "server_cpu_us_per_request"), 1, "%.2f"),
     ("ov_rxq", "UDP rx queue max, KB", (S, "busy", "udp_queue", "rx_queue_max_bytes"), 1 / 1024, "%.0f"),
     ("ov_drops", "UDP drops in the window", (S, "busy", "udp_queue", "drops"), 1, "%.0f"),
 ]
 
 
+def pooled_percentile(hists, q):
+    """The q-quantile (ms) of the announces of several runs together, from loadgen's buckets:
+    one stall in one run of many weighs as much as it did in that run, no more."""
+    counts = {}
+    for h in hists:
+        for v, c in h.get("buckets") or ():
+            counts[v] = counts.get(v, 0) + c
+    n = sum(counts.values())
+    if not n:
+        return None
+    want, seen = max(1, int(q * n + 0.999999)), 0
+    for v in sorted(counts):
+        seen += counts[v]
+        if seen >= want:
+            return v / 1000.0
+    return None
+
+
 def summarize_extra(runs, impl):
     shed = {}
     have = False
+    mine = [r for r in runs if r.get("impl") == impl and "error" not in r and S in r]
+    pooled = {}
+    for part in ("idle", "busy"):
+        hists = [r[S]["loadgen_" + part]["latency_us"]["announce"] for r in mine]
+        pooled[part] = pooled_percentile(hists, 0.99)
+    pooled["ratio"] = round(pooled["busy"] / pooled["idle"], 2) if pooled["idle"] and pooled["busy"] else None
+    pooled["repeats"] = len(mine)
     for r in runs:
         if r.get("impl") != impl or "error" in r or S not in r:
             continue
@@ -626,7 +804,7 @@ def summarize_extra(runs, impl):
         have = True
         for k, v in d.items():
             shed[k] = shed.get(k, 0) + v
-    return {"ov_metrics_shed": shed if have else None}
+    return {"ov_metrics_shed": shed if have else None, "ov_pooled_p99": pooled}
 
 
 def print_table(st, report):
@@ -646,6 +824,11 @@ def print_table(st, report):
               a["ov_announce_share"], a["ov_flood"], a["ov_fullscrape_share"], a["ov_fullscrape_conns"],
               a["ov_scrape_hashes"], "ours' capacity for every server" if a["ov_basis"] == "ours" else "each its own",
               a["timeout"]))
+    sched = sorted({r[S][part]["announcer_scheduling"] for r in report["runs"] if S in r and "error" not in r
+                    for part in ("idle", "busy") if r[S][part].get("announcer_scheduling")})
+    if sched:
+        print("the paced announcer's scheduling (--ov-announcer-fifo %d): %s" % (a.get("ov_announcer_fifo", 0),
+                                                                              ", ".join(sched)))
     for n in report.get("overload_notes", []):
         print("note: %s" % n)
     print()
@@ -666,7 +849,13 @@ def print_table(st, report):
             return "-"
         d = {kk: v for kk, v in d.items() if v}
         return ", ".join("%s %d" % kv for kv in sorted(d.items())) or "0"
-    for label, cells in (("/metrics shed (all windows)", [shed_cell(k) for k, _t in cols]),
+    def pooled_cell(k):
+        p = s[k].get("ov_pooled_p99") or {}
+        if not p.get("idle") or not p.get("busy"):
+            return "-"
+        return "%.3f / %.3f = %.2f" % (p["busy"], p["idle"], p["ratio"])
+    for label, cells in (("all repeats' p99, ms: overload/idle", [pooled_cell(k) for k, _t in cols]),
+                         ("/metrics shed (all windows)", [shed_cell(k) for k, _t in cols]),
                          ("validation errors (all runs)", ["%d" % s[k]["validation_errors"] for k, _t in cols]),
                          ("transport errors (cost, idle)", ["%d" % s[k]["transport_errors"] for k, _t in cols])):
         print("%-*s" % (w0, label) + "".join("%*s" % (w, c) for c, w in zip(cells, widths)))

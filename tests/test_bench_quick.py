@@ -150,6 +150,19 @@ def test_bench_overload_quick_ours():
             assert m["idle"]["answered"] > 0 and m["idle"]["p99_ms"] > 0
             assert m["busy"]["answered"] > 0, m["busy"]
             assert m["busy"]["sent"] >= m["busy"]["answered"] + m["busy"]["shed"]
+            # every lost announce is placed: never sent, never handled by the server (its own
+            # count, mode=udp4), or handled and its answer lost on the way back
+            w = m["busy"]["where_lost"]
+            assert w is not None, "ours serves /stats?mode=udp4 to the benchmark"
+            b = m["busy"]
+            # (a connect the generators retried is counted twice by the server: at most one a socket)
+            assert b["answered"] <= w["server_handled"] <= b["sent"] - b["skipped"] + 2 * 32, (b, w)
+            assert w["not_handled"] + w["handled_not_answered"] <= b["lost"] - b["skipped"], (b, w)
+            assert w["announcer_socket_drops"] is not None and w["announcer_socket_drops"] >= 0, w
+            # the announcer asked for SCHED_FIFO: granted, or refused with the kernel's reason
+            # (a container's root may lack CAP_SYS_NICE)
+            sched = b["announcer_scheduling"]
+            assert sched == "fifo 50" or sched.startswith("other (fifo refused: "), sched
             assert m["scrapes"]["sent"] > 0, m["scrapes"]
             if impl != "ours" or not shedding:
                 # with shedding on, the whole flood may be shed: counted by /metrics below

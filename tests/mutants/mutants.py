@@ -756,4 +756,14 @@ MUTANTS = [
         breaks="a router owner's announce_interval '30m' or '99999' reaches the tracker, which then refuses to start",
         tests=["tests/test_uci.py"],
     ),
+    # ---------------------------------------------------------------- the overload benchmark (issue 25)
+    dict(
+        name="bench-loss-counts-every-datagram",
+        file="bench/overload.py",
+        old="        return int(lines[0]), int(lines[1])\n",
+        new="        return int(lines[0]), int(lines[0])\n",
+        breaks="the overload benchmark takes the flood's scrapes for announces the server handled, and "
+               "puts announces it never handled on the generator's side",
+        tests=["tests/test_bench_quick.py -k overload_quick_ours"],
+    ),
 ]
