@@ -93,17 +93,26 @@ def build(st):
 
 # ---------------------------------------------------------------- /proc
 
-def cpu_ticks():
-    """Per CPU: (busy, total) jiffies from /proc/stat; busy counts irq and softirq time too,
-    which loopback TCP spends outside any process's utime+stime."""
+SOFTIRQ, STEAL = 6, 7  # fields of a cpuN line of /proc/stat, after its name
+
+
+def cpu_fields():
+    """Per CPU: the jiffies of /proc/stat's cpuN line (user, nice, system, idle, iowait, irq,
+    softirq, steal, ...)."""
     out = {}
     with open("/proc/stat") as f:
         for line in f:
             if line.startswith("cpu") and line[3].isdigit():
                 name, *vals = line.split()
-                v = [int(x) for x in vals]
-                out[int(name[3:])] = (sum(v) - v[3] - v[4], sum(v))  # minus idle and iowait
+                out[int(name[3:])] = [int(x) for x in vals]
     return out
+
+
+def cpu_ticks(fields=None):
+    """Per CPU: (busy, total) jiffies, from cpu_fields() (read now unless given); busy counts
+    irq and softirq time too, which loopback TCP spends outside any process's utime+stime."""
+    return {cpu: (sum(v) - v[3] - v[4], sum(v))  # minus idle and iowait
+            for cpu, v in (cpu_fields() if fields is None else fields).items()}
 
 
 def busy_share(k0, k1, cpu):

@@ -113,7 +113,8 @@
  * are counted apart.
  *
  * Output: one JSON object on stdout (latency_us: percentiles, and each histogram's nonzero
- * buckets as [microseconds, count], ~3 % wide, so that runs can be pooled).  Exit status 0, or 2 when no UDP socket could connect.
+ * buckets as [microseconds, count], ~3 % wide, so that runs can be pooled).  Exit status 0,
+ * or 2 when no UDP socket could connect.
  * Every loop is bounded by the clock: run stops generating at --duration and gives
  * in-flight requests at most min(--timeout, 2 s) more; populate stops at --max-seconds.
  */

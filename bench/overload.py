@@ -485,10 +485,10 @@ def _measure(st, impl, a, pid, port, loadgen, gen_cpu, server_cpu):
         impl, load["basis"], load["announce_rate"], load["scrape_rate"], load["fullscrape_rate"]))
 
     # idle
-    c0, f0, rd0 = st.cpu_seconds(pid), cpu_fields(), run_delay_ns(pid)
+    c0, f0, rd0 = st.cpu_seconds(pid), fsreaders.cpu_fields(), run_delay_ns(pid)
     idle_res = st.run_loadgen(loadgen, prober_args(a, port, load["announce_rate"], a.ov_duration), gen_cpu,
                               timeout=a.ov_duration + 60)
-    idle_cpu, f1, rd1 = st.cpu_seconds(pid) - c0, cpu_fields(), run_delay_ns(pid)
+    idle_cpu, f1, rd1 = st.cpu_seconds(pid) - c0, fsreaders.cpu_fields(), run_delay_ns(pid)
     idle = announce_figures(idle_res)
     idle["server_cpu_seconds"] = round(idle_cpu, 3)
     idle["server_cpu_us_per_request"] = _per(idle_cpu, idle["answered"])
@@ -533,13 +533,11 @@ def _measure(st, impl, a, pid, port, loadgen, gen_cpu, server_cpu):
                     raise RuntimeError("the %s flood failed early (status %s)" % (what, p.returncode))
             time.sleep(0.05)
         sampler = QueueSampler(port)
-        k0, c0, t0 = fsreaders.cpu_ticks(), st.cpu_seconds(pid), time.monotonic()
-        ut0 = _utime_stime(pid)
-        f0, ks0, rd0 = cpu_fields(), ksoftirqd_seconds(gen_cpu), run_delay_ns(pid)
+        f0, c0, t0 = fsreaders.cpu_fields(), st.cpu_seconds(pid), time.monotonic()
+        ut0, ks0, rd0 = _utime_stime(pid), ksoftirqd_seconds(gen_cpu), run_delay_ns(pid)
         sampler.wait(st, prober, a.ov_duration + 60, "the announces")
-        k1, c1, t1 = fsreaders.cpu_ticks(), st.cpu_seconds(pid), time.monotonic()
-        ut1 = _utime_stime(pid)
-        f1, ks1, rd1 = cpu_fields(), ksoftirqd_seconds(gen_cpu), run_delay_ns(pid)
+        f1, c1, t1 = fsreaders.cpu_fields(), st.cpu_seconds(pid), time.monotonic()
+        ut1, ks1, rd1 = _utime_stime(pid), ksoftirqd_seconds(gen_cpu), run_delay_ns(pid)
         m1 = read_metrics(port)
         busy_res = _collect(st, prober, "the announces", 30)
         flood_res = {}
@@ -556,6 +554,7 @@ def _measure(st, impl, a, pid, port, loadgen, gen_cpu, server_cpu):
     busy["server_cpu_seconds"] = round(c1 - c0, 3)
     busy["server_busy"] = round((c1 - c0) / win, 3) if win > 0 else None
     busy["server_user_seconds"], busy["server_system_seconds"] = (round(ut1[0] - ut0[0], 3), round(ut1[1] - ut0[1], 3))
+    k0, k1 = fsreaders.cpu_ticks(f0), fsreaders.cpu_ticks(f1)
     busy["server_core_busy"] = fsreaders.busy_share(k0, k1, server_cpu)
     busy["generator_core_busy"] = fsreaders.busy_share(k0, k1, gen_cpu)
     busy["server_core_softirq"] = _share(f0, f1, server_cpu, SOFTIRQ)
@@ -631,21 +630,10 @@ def _in_window(part, win, key="answered"):
     return part[key] * min(1.0, win / part["seconds"])
 
 
-SOFTIRQ, STEAL = 6, 7  # fields of a cpuN line of /proc/stat, after the name
-
-
-def cpu_fields():
-    """Per CPU: the jiffies of /proc/stat's cpuN line. Two are read here: softirq (on loopback
-    the receive work of a datagram, the scrape filter's drops among it, runs on the sender's CPU,
-    not the server's) and steal (time the hypervisor gave this virtual CPU to someone else: a
-    stall no process on this machine caused)."""
-    out = {}
-    with open("/proc/stat") as f:
-        for line in f:
-            if line.startswith("cpu") and line[3].isdigit():
-                p = line.split()
-                out[int(p[0][3:])] = [int(x) for x in p[1:]]
-    return out
+# Two of /proc/stat's fields are shown per window: softirq (on loopback the receive work of a
+# datagram, the scrape filter's drops among it, runs on the sender's CPU, not the server's) and
+# steal (time the hypervisor gave this virtual CPU to someone else: a stall no process here caused).
+SOFTIRQ, STEAL = fsreaders.SOFTIRQ, fsreaders.STEAL
 
 
 def _share(f0, f1, cpu, field):
@@ -757,10 +745,10 @@ METRICS = [
     ("ov_core", "  server's core busy, %", (S, "busy", "server_core_busy"), 100, "%.0f"),
     ("ov_gen", "  generators' core busy, %", (S, "busy", "generator_core_busy"), 100, "%.0f"),
     ("ov_gen_sirq", "    of it softirq, %", (S, "busy", "generator_core_softirq"), 100, "%.0f"),
+    ("ov_gen_ksirq", "    of it ksoftirqd, %", (S, "busy", "generator_ksoftirqd"), 100, "%.0f"),
     ("ov_steal", "  steal, server's core, %", (S, "busy", "server_core_steal"), 100, "%.2f"),
     ("ov_gsteal", "  steal, generators' core, %", (S, "busy", "generator_core_steal"), 100, "%.2f"),
     ("ov_rq", "  server waited for its CPU, ms", (S, "busy", "server_runqueue_wait_ms"), 1, "%.1f"),
-    ("ov_gen_ksirq", "    of it ksoftirqd, %", (S, "busy", "generator_ksoftirqd"), 100, "%.0f"),
     ("ov_cpu", "overload: server CPU us/answer", (S, "busy", "server_cpu_us_per_request"), 1, "%.2f"),
     ("ov_rxq", "UDP rx queue max, KB", (S, "busy", "udp_queue", "rx_queue_max_bytes"), 1 / 1024, "%.0f"),
     ("ov_drops", "UDP drops in the window", (S, "busy", "udp_queue", "drops"), 1, "%.0f"),
@@ -795,9 +783,7 @@ def summarize_extra(runs, impl):
         pooled[part] = pooled_percentile(hists, 0.99)
     pooled["ratio"] = round(pooled["busy"] / pooled["idle"], 2) if pooled["idle"] and pooled["busy"] else None
     pooled["repeats"] = len(mine)
-    for r in runs:
-        if r.get("impl") != impl or "error" in r or S not in r:
-            continue
+    for r in mine:
         d = r[S]["busy"].get("metrics_shed")
         if d is None:
             continue
